@@ -1,0 +1,1 @@
+#include "qamp/planner.h"

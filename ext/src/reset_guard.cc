@@ -1,0 +1,1 @@
+#include "qamp/reset_guard.h"
