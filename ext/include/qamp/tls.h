@@ -1,0 +1,64 @@
+// qamp/tls.h — GnuTLS session set-up that owns the quic_transport_parameters extension
+// (DESIGN.md §4). Drop-in replacements for ngtcp2_crypto_gnutls_configure_{server,client}_session.
+//
+// With GnuTLS the application registers TLS extension 0x39 itself; these functions register it
+// with qamp's send/receive functions (and the same secret / read / alert functions ngtcp2's
+// helper installs, written against ngtcp2's public crypto API), so qamp sees every
+// transport-parameter blob:
+//   server send:    ngtcp2_conn_encode_local_transport_params -> encode_server_params -> wire
+//   client send:    ngtcp2's encoding + migration_policy_support (0x2d50)
+//   client receive: decode_server_params -> standard view -> ngtcp2_conn_decode_and_set_remote_...
+// so the wire carries the policy while ngtcp2 sees the permissive view (no 0x0c).
+//
+// Requirements, as for ngtcp2's helper: gnutls_session_set_ptr(session, ngtcp2_crypto_conn_ref*)
+// and ngtcp2_conn_set_tls_native_handle(conn, session). A malformed parameter makes the handshake
+// fail with NGTCP2_ERR_TRANSPORT_PARAM set via ngtcp2_conn_set_tls_error, which ngtcp2's
+// ngtcp2_ccerr_set_liberr maps to TRANSPORT_PARAMETER_ERROR (RFC 9000 §7.4).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gnutls/gnutls.h>
+
+#include "qamp/policy.h"
+#include "qamp/tp_codec.h"
+
+namespace qamp {
+
+struct ServerTpConfig {
+  Policy policy;
+  std::vector<Spelling> preference{kDefaultSpellingPreference.begin(), kDefaultSpellingPreference.end()};
+  // Called once per handshake with what was negotiated (for logs / qlog / stats).
+  std::function<void(const struct ServerTpState &)> on_negotiated;
+};
+
+struct ServerTpState {
+  SpellingSet client_support = 0;  // the client's 0x2d50 (0: legacy RFC 9000 client)
+  bool client_announced = false;
+  std::optional<ServerEncoding> encoding;  // set once the server's parameters were sent
+  std::optional<TpError> error;            // a malformed client parameter, if any
+};
+
+// Returns 0, or a negative GnuTLS error code. `config` is copied.
+int configure_server_session(gnutls_session_t session, const ServerTpConfig &config);
+// The per-session state, or nullptr when the session was not configured by qamp.
+const ServerTpState *server_tp_state(gnutls_session_t session);
+
+struct ClientTpConfig {
+  SpellingSet support = kAllSpellings;  // 0 behaves as a legacy RFC 9000 client
+  std::function<void(const struct ClientTpState &)> on_received;
+};
+
+struct ClientTpState {
+  SpellingSet announced = 0;
+  std::optional<ServerDecoding> server;  // the server's policy, spelling and preferred address
+  std::optional<TpError> error;          // why the server's parameters were rejected
+};
+
+int configure_client_session(gnutls_session_t session, const ClientTpConfig &config);
+const ClientTpState *client_tp_state(gnutls_session_t session);
+
+}  // namespace qamp
