@@ -1,0 +1,98 @@
+// examples/server/connection.h — one QUIC connection of qamp-server: ngtcp2 + the GnuTLS session
+// configured by qamp (transport-parameter policy), the gate in front of ngtcp2_conn_read_pkt,
+// and the HTTP/3 session (nghttp3) serving `respond()`.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+
+#include <ev.h>
+#include <nghttp3/nghttp3.h>
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include "net.h"
+#include "qamp/gate.h"
+#include "response.h"
+#include "tls_creds.h"
+
+namespace qamp::ex {
+
+class Server;
+struct Socket;
+
+class Connection {
+ public:
+  explicit Connection(Server &server);
+  ~Connection();
+  Connection(const Connection &) = delete;
+  Connection &operator=(const Connection &) = delete;
+
+  // Sets up a server connection for the client Initial `hd` received on `s` from `remote`.
+  bool init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_hd &hd);
+  // A datagram for this connection: the gate decides, then ngtcp2 reads it and we write.
+  void on_datagram(const Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data);
+  // Graceful close (server shutdown): CONNECTION_CLOSE with H3_NO_ERROR.
+  void close_gracefully();
+  std::string id() const { return id_; }
+
+  // ---- callbacks (public for the C trampolines) ----
+  int on_stream_data(int64_t stream_id, std::span<const std::uint8_t> data, bool fin);
+  int on_acked(int64_t stream_id, uint64_t datalen);
+  int on_stream_close(int64_t stream_id, uint64_t app_error_code, bool has_code);
+  int on_stream_reset(int64_t stream_id, uint64_t app_error_code);
+  int on_extend_max_remote_bidi(uint64_t max_streams);
+  int on_extend_max_stream_data(int64_t stream_id);
+  int on_handshake_completed();
+  int on_path_validation(uint32_t flags, const ngtcp2_path *path, const ngtcp2_path *old_path,
+                         ngtcp2_path_validation_result res);
+  int get_new_cid(ngtcp2_cid *cid, uint8_t *token, size_t cidlen);
+  void remove_cid(const ngtcp2_cid *cid);
+  // HTTP/3
+  int h3_recv_header(int64_t stream_id, std::string_view name, std::string_view value);
+  int h3_end_headers(int64_t stream_id);
+  nghttp3_ssize h3_read_data(int64_t stream_id, nghttp3_vec *vec, size_t veccnt, uint32_t *flags);
+  int h3_stream_close(int64_t stream_id);
+  int h3_acked(int64_t stream_id, uint64_t datalen);
+  void qlog_write(const void *data, size_t len);
+  void qlog_event(const std::string &name, const std::string &json_data);
+
+ private:
+  struct Stream {
+    std::string method, path, range, if_range, authority;
+    Response response;
+    std::uint64_t sent = 0;  // body bytes handed to nghttp3
+  };
+
+  bool setup_http3();
+  void write();
+  bool handle_error(int liberr);
+  void start_draining();
+  void schedule_timer();
+  static void on_timer(struct ev_loop *, ev_timer *w, int);
+  void gate_event(const struct GateEvent &ev);
+
+  Server &server_;
+  ngtcp2_conn *conn_ = nullptr;
+  Session session_;
+  ngtcp2_crypto_conn_ref conn_ref_{};
+  nghttp3_conn *h3_ = nullptr;
+  std::unique_ptr<Gate> gate_;
+  std::map<int64_t, std::unique_ptr<Stream>> streams_;
+  ngtcp2_ccerr ccerr_{};
+  ev_timer timer_{};
+  std::string id_;
+  std::FILE *qlog_ = nullptr;
+  ngtcp2_tstamp created_ = 0;
+  std::set<std::string> logged_paths_;
+  bool moved_to_spa_ = false;
+  bool draining_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace qamp::ex

@@ -1,0 +1,43 @@
+// qamp-server — HTTP/3 server with a per-address connection-migration policy.
+#include <csignal>
+#include <iostream>
+
+#include <ev.h>
+
+#include "options.h"
+#include "server.h"
+
+namespace {
+
+void on_signal(struct ev_loop *, ev_signal *w, int) {
+  auto *server = static_cast<qamp::ex::Server *>(w->data);
+  if (w->signum == SIGUSR1) {
+    server->write_stats();
+    return;
+  }
+  server->shutdown();
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  auto options = qamp::ex::parse_server_options(argc, argv);  // exits 2 on bad flags
+  auto *loop = EV_DEFAULT;
+  qamp::ex::Server server(options, loop);
+  std::string error;
+  if (!server.start(&error)) {
+    std::cerr << "qamp-server: " << error << std::endl;
+    return 1;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  ev_signal sigs[3];
+  int nums[3] = {SIGINT, SIGTERM, SIGUSR1};
+  for (int i = 0; i < 3; ++i) {
+    ev_signal_init(&sigs[i], on_signal, nums[i]);
+    sigs[i].data = &server;
+    ev_signal_start(loop, &sigs[i]);
+  }
+  ev_run(loop, 0);
+  server.write_stats();
+  return 0;
+}

@@ -1,0 +1,243 @@
+#include "server.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <unistd.h>
+
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include "connection.h"
+
+namespace qamp::ex {
+
+namespace {
+
+std::string key_of(const std::uint8_t *data, std::size_t len) {
+  return std::string(reinterpret_cast<const char *>(data), len);
+}
+
+ResetGuardConfig guard_config(const ServerOptions &o) {
+  ResetGuardConfig c;
+  c.mode = o.reset_mode;
+  if (o.instance_id) c.cluster = ClusterConfig{*o.instance_id, o.cluster_size};
+  return c;
+}
+
+}  // namespace
+
+Server::Server(ServerOptions options, struct ev_loop *loop)
+    : opts_(std::move(options)), loop_(loop), reset_guard_(guard_config(opts_)) {}
+
+Server::~Server() {
+  conns_.clear();
+  for (auto &s : sockets_) {
+    ev_io_stop(loop_, &s->watcher);
+    close(s->fd);
+  }
+  ev_idle_stop(loop_, &cleanup_);
+}
+
+bool Server::start(std::string *error) {
+  creds_ = server_creds(opts_.key_file, opts_.cert_file, error);
+  if (!creds_) return false;
+  if (!opts_.static_secret_file.empty()) {
+    std::ifstream f(opts_.static_secret_file, std::ios::binary);
+    static_secret_.assign(std::istreambuf_iterator<char>(f), {});
+    if (!f.good() && !f.eof()) {
+      *error = "cannot read --static-secret " + opts_.static_secret_file;
+      return false;
+    }
+    if (static_secret_.size() < 16) {
+      *error = "--static-secret " + opts_.static_secret_file + ": need at least 16 bytes, got " +
+               std::to_string(static_secret_.size());
+      return false;
+    }
+  } else {
+    static_secret_.resize(32);
+    random_bytes(static_secret_);
+  }
+  auto add = [&](const Endpoint &ep, ServerAddress role) {
+    auto s = std::make_unique<Socket>();
+    s->fd = bind_udp(ep, error);
+    if (s->fd < 0) return false;
+    s->local = local_endpoint(s->fd);
+    s->role = role;
+    s->server = this;
+    ev_io_init(&s->watcher, on_readable, s->fd, EV_READ);
+    s->watcher.data = s.get();
+    ev_io_start(loop_, &s->watcher);
+    log("listening on " + s->local.str() + " (" + std::string(to_string(role)) + ", level " +
+        std::string(to_string(opts_.policy.at(role))) + ")");
+    sockets_.push_back(std::move(s));
+    return true;
+  };
+  if (!add(opts_.handshake, ServerAddress::handshake)) return false;
+  if (opts_.preferred_v4 && !add(*opts_.preferred_v4, ServerAddress::spa_v4)) return false;
+  if (opts_.preferred_v6 && !add(*opts_.preferred_v6, ServerAddress::spa_v6)) return false;
+  ev_idle_init(&cleanup_, on_cleanup);
+  cleanup_.data = this;
+  return true;
+}
+
+void Server::log(const std::string &line) const { std::cerr << "qamp-server: " << line << std::endl; }
+
+void Server::debug(const std::string &line) const {
+  if (!opts_.quiet) log(line);
+}
+
+std::optional<ServerAddress> Server::role_of(const ngtcp2_addr &local) const {
+  if (auto *s = socket_for(local)) return s->role;
+  return std::nullopt;
+}
+
+const Socket *Server::socket_for(const ngtcp2_addr &local) const {
+  auto ep = Endpoint::from(local.addr, local.addrlen);
+  for (auto &s : sockets_)
+    if (s->local == ep) return s.get();
+  return nullptr;
+}
+
+void Server::new_cid(ngtcp2_cid *cid, std::uint8_t *token, std::size_t cidlen) {
+  std::vector<std::uint8_t> rnd(cidlen);
+  random_bytes(rnd);
+  if (opts_.instance_id) {
+    auto c = make_cluster_cid(*opts_.instance_id, rnd, cidlen);
+    ngtcp2_cid_init(cid, c.data(), c.size());
+  } else {
+    ngtcp2_cid_init(cid, rnd.data(), cidlen);
+  }
+  if (token)
+    ngtcp2_crypto_generate_stateless_reset_token(token, static_secret_.data(), static_secret_.size(), cid);
+}
+
+void Server::associate(const ngtcp2_cid &cid, Connection *conn) { by_cid_[key_of(cid.data, cid.datalen)] = conn; }
+
+void Server::dissociate(const ngtcp2_cid &cid) { by_cid_.erase(key_of(cid.data, cid.datalen)); }
+
+void Server::remove(Connection *conn) {
+  for (auto it = by_cid_.begin(); it != by_cid_.end();)
+    it = it->second == conn ? by_cid_.erase(it) : std::next(it);
+  doomed_.push_back(conn);
+  ev_idle_start(loop_, &cleanup_);
+}
+
+void Server::on_cleanup(struct ev_loop *loop, ev_idle *w, int) {
+  auto *self = static_cast<Server *>(w->data);
+  ev_idle_stop(loop, w);
+  auto doomed = std::move(self->doomed_);
+  self->doomed_.clear();
+  for (auto *c : doomed) {
+    std::erase_if(self->conns_, [c](const auto &p) { return p.get() == c; });
+    ++self->stats_.connections_closed;
+  }
+}
+
+int Server::send(const Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data) {
+  for (;;) {
+    auto n = sendto(s.fd, data.data(), data.size(), 0, remote.sa(), remote.len);
+    if (n >= 0) return 0;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) debug("sendto " + remote.str() + ": " + std::strerror(errno));
+    return -1;
+  }
+}
+
+void Server::on_readable(struct ev_loop *, ev_io *w, int) {
+  auto *s = static_cast<Socket *>(w->data);
+  s->server->read_socket(*s);
+}
+
+void Server::read_socket(Socket &s) {
+  std::array<std::uint8_t, 65536> buf;
+  for (int i = 0; i < 64; ++i) {
+    Endpoint remote;
+    remote.len = sizeof remote.ss;
+    auto n = recvfrom(s.fd, buf.data(), buf.size(), 0, remote.sa(), &remote.len);
+    if (n < 0) return;
+    ++stats_.datagrams_received;
+    dispatch(s, remote, {buf.data(), static_cast<std::size_t>(n)});
+  }
+}
+
+void Server::dispatch(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data) {
+  ngtcp2_version_cid vc;
+  int rv = ngtcp2_pkt_decode_version_cid(&vc, data.data(), data.size(), kScidLen);
+  if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
+    std::array<std::uint8_t, 256> out;
+    std::uint8_t unused;
+    random_bytes({&unused, 1});
+    const uint32_t versions[] = {NGTCP2_PROTO_VER_V1};
+    auto n = ngtcp2_pkt_write_version_negotiation(out.data(), out.size(), unused, vc.scid, vc.scidlen,
+                                                  vc.dcid, vc.dcidlen, versions, 1);
+    if (n > 0) send(s, remote, {out.data(), static_cast<std::size_t>(n)});
+    return;
+  }
+  if (rv != 0) return;
+  if (auto it = by_cid_.find(key_of(vc.dcid, vc.dcidlen)); it != by_cid_.end()) {
+    it->second->on_datagram(s, remote, data);
+    return;
+  }
+  if (!(data[0] & 0x80)) {  // short header, unknown DCID
+    unknown_short_header(s, remote, {vc.dcid, vc.dcidlen}, data.size());
+    return;
+  }
+  ngtcp2_pkt_hd hd;
+  if (ngtcp2_accept(&hd, data.data(), data.size()) != 0) return;
+  if (s.role != ServerAddress::handshake) {
+    // A preferred address serves connections that moved there, never new ones.
+    debug("ignoring a new connection's Initial on " + s.local.str() + " (" +
+          std::string(to_string(s.role)) + ")");
+    return;
+  }
+  auto conn = std::make_unique<Connection>(*this);
+  if (!conn->init(s, remote, hd)) return;
+  ++stats_.connections;
+  auto *c = conn.get();
+  conns_.push_back(std::move(conn));
+  c->on_datagram(s, remote, data);
+}
+
+void Server::unknown_short_header(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> dcid,
+                                  std::size_t datagram_len) {
+  auto d = reset_guard_.should_reset(dcid, datagram_len, opts_.policy.at(s.role), now_ns());
+  if (!d.send) {
+    ++stats_.resets_suppressed[std::string(to_string(d.reason))];
+    log("stateless reset suppressed for " + remote.str() + " -> " + s.local.str() + " dcid " + hex(dcid) +
+        ": " + std::string(to_string(d.reason)));
+    return;
+  }
+  ngtcp2_cid cid;
+  ngtcp2_cid_init(&cid, dcid.data(), dcid.size());
+  std::uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN];
+  ngtcp2_crypto_generate_stateless_reset_token(token, static_secret_.data(), static_secret_.size(), &cid);
+  std::array<std::uint8_t, 1500> out;
+  std::vector<std::uint8_t> rnd(d.reset_length - NGTCP2_STATELESS_RESET_TOKENLEN);
+  random_bytes(rnd);
+  auto n = ngtcp2_pkt_write_stateless_reset(out.data(), d.reset_length, token, rnd.data(), rnd.size());
+  if (n < 0) return;
+  send(s, remote, {out.data(), static_cast<std::size_t>(n)});
+  ++stats_.resets_sent;
+  log("stateless reset sent to " + remote.str() + " from " + s.local.str() + " dcid " + hex(dcid) + " (" +
+      std::to_string(n) + " bytes for a " + std::to_string(datagram_len) + "-byte datagram): " +
+      std::string(to_string(d.reason)));
+}
+
+void Server::shutdown() {
+  log("shutting down: closing " + std::to_string(conns_.size()) + " connection(s)");
+  for (auto &c : conns_) {
+    c->close_gracefully();
+    ++stats_.connections_closed;
+  }
+  write_stats();
+  ev_break(loop_, EVBREAK_ALL);
+}
+
+void Server::write_stats() {
+  if (opts_.stats_file.empty()) return;
+  if (!stats_.write(opts_.stats_file)) log("cannot write --stats-file " + opts_.stats_file);
+}
+
+}  // namespace qamp::ex

@@ -1,0 +1,90 @@
+// examples/server/server.h — qamp-server's sockets and dispatcher: one UDP socket per server
+// address (handshake, preferred IPv4, preferred IPv6), connection lookup by CID, new
+// connections, and the stateless-reset guard for unknown CIDs.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <ev.h>
+#include <ngtcp2/ngtcp2.h>
+
+#include "net.h"
+#include "options.h"
+#include "qamp/reset_guard.h"
+#include "stats.h"
+#include "tls_creds.h"
+
+namespace qamp::ex {
+
+class Connection;
+class Server;
+
+struct Socket {
+  int fd = -1;
+  Endpoint local;
+  ServerAddress role = ServerAddress::handshake;
+  ev_io watcher{};
+  Server *server = nullptr;
+};
+
+inline constexpr std::size_t kScidLen = 18;
+
+class Server {
+ public:
+  Server(ServerOptions options, struct ev_loop *loop);
+  ~Server();
+  Server(const Server &) = delete;
+  Server &operator=(const Server &) = delete;
+
+  // Binds the sockets, loads credentials and the static secret. False with *error on failure.
+  bool start(std::string *error);
+  // SIGINT/SIGTERM: CONNECTION_CLOSE on every connection, stats flushed, loop stopped.
+  void shutdown();
+  void write_stats();
+
+  // ---- used by connections ----
+  const ServerOptions &options() const noexcept { return opts_; }
+  struct ev_loop *loop() const noexcept { return loop_; }
+  gnutls_certificate_credentials_t creds() const noexcept { return creds_.get(); }
+  ServerStats &stats() noexcept { return stats_; }
+  std::optional<ServerAddress> role_of(const ngtcp2_addr &local) const;
+  const Socket *socket_for(const ngtcp2_addr &local) const;
+  // A new connection ID (cluster layout when configured) and its reset token (RFC 9000 §10.3.2:
+  // derived from the static secret and the CID, so instances sharing the secret agree).
+  void new_cid(ngtcp2_cid *cid, std::uint8_t *token, std::size_t cidlen);
+  void associate(const ngtcp2_cid &cid, Connection *conn);
+  void dissociate(const ngtcp2_cid &cid);
+  void remove(Connection *conn);  // deferred delete
+  int send(const Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data);
+  void log(const std::string &line) const;  // decisions: always
+  void debug(const std::string &line) const;  // chatter: not with -q
+
+ private:
+  static void on_readable(struct ev_loop *, ev_io *w, int);
+  static void on_cleanup(struct ev_loop *, ev_idle *w, int);
+  void read_socket(Socket &s);
+  void dispatch(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data);
+  void unknown_short_header(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> dcid,
+                            std::size_t datagram_len);
+
+  ServerOptions opts_;
+  struct ev_loop *loop_;
+  Creds creds_;
+  std::vector<std::uint8_t> static_secret_;
+  std::vector<std::unique_ptr<Socket>> sockets_;
+  std::map<std::string, Connection *> by_cid_;  // key: raw CID bytes
+  std::vector<std::unique_ptr<Connection>> conns_;
+  std::vector<Connection *> doomed_;
+  ev_idle cleanup_{};
+  ResetGuard reset_guard_;
+  ServerStats stats_;
+};
+
+}  // namespace qamp::ex

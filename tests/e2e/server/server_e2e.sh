@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# qamp-server end to end over loopback, with the stock ngtcp2 client (gtlsclient) as the peer
+# and reset_probe for stateless-reset checks. Usage: server_e2e.sh BUILD_DIR CASE
+# Every download is judged by the bytes saved (size + SHA-256), never by an exit status.
+set -euo pipefail
+BUILD=$1
+CASE=$2
+SERVER=$BUILD/examples/server/qamp-server
+PROBE=$BUILD/tests/e2e/server/reset_probe
+W=$(mktemp -d /tmp/qamp-e2e-server.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "${KEEP:-}" = 1 ]; then echo "kept $W"; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL [$CASE]: $*"; echo "--- server log"; cat "$W/server.log" 2>/dev/null | tail -30; exit 1; }
+command -v gtlsclient >/dev/null || fail "stock gtlsclient missing (package ngtcp2-client)"
+command -v certtool >/dev/null || fail "certtool missing (package gnutls-bin)"
+
+# Loopback ports: derived from the case name so parallel runs do not collide.
+PORT=$(( 20000 + $(echo "$CASE" | cksum | cut -d' ' -f1) % 20000 ))
+SPORT=$((PORT + 1))
+
+certtool --generate-privkey --outfile "$W/key.pem" >/dev/null 2>&1
+printf 'cn=localhost\nexpiration_days=7\ntls_www_server\nip_address=127.0.0.1\n' > "$W/tmpl"
+certtool --generate-self-signed --load-privkey "$W/key.pem" --outfile "$W/cert.pem" --template "$W/tmpl" >/dev/null 2>&1
+head -c 32 /dev/urandom > "$W/secret"
+mkdir -p "$W/htdocs" "$W/dl"
+head -c 3000000 /dev/urandom > "$W/htdocs/file.bin"
+
+start_server() {  # extra flags...
+  "$SERVER" -q -d "$W/htdocs" --stats-file "$W/stats.json" --static-secret "$W/secret" "$@" \
+    127.0.0.1 "$PORT" "$W/key.pem" "$W/cert.pem" 2>"$W/server.log" &
+  PIDS+=($!)
+  SERVER_PID=$!
+  for _ in $(seq 50); do grep -q "listening on 127.0.0.1:$PORT" "$W/server.log" 2>/dev/null && return; sleep 0.1; done
+  fail "server did not start"
+}
+
+stop_server() {  # SIGTERM, must exit 0 and leave stats
+  kill -TERM "$SERVER_PID"
+  local rc=0
+  wait "$SERVER_PID" || rc=$?
+  [ "$rc" = 0 ] || fail "server exit status $rc after SIGTERM"
+  [ -s "$W/stats.json" ] || fail "no stats file after SIGTERM"
+}
+
+js() { python3 -c "import json,sys; d=json.load(open('$W/stats.json')); print(eval(sys.argv[1]))" "$1"; }
+
+download() {  # uri [extra gtlsclient flags]
+  local uri=$1; shift
+  timeout 30 gtlsclient --exit-on-all-streams-close --download "$W/dl" "$@" 127.0.0.1 "$PORT" \
+    "https://127.0.0.1:$PORT$uri" >"$W/client.log" 2>&1 || true
+}
+
+same_file() {  # saved original
+  [ -f "$1" ] || fail "nothing saved at $1"
+  local a b
+  a=$(sha256sum < "$1"); b=$(sha256sum < "$2")
+  [ "$a" = "$b" ] || fail "SHA-256 mismatch: $(stat -c %s "$1" 2>/dev/null) bytes saved vs $(stat -c %s "$2") expected"
+}
+
+case "$CASE" in
+  spa-download)
+    # The stock client moves to the preferred address and downloads byte-exact.
+    start_server --preferred-ipv4-addr=127.0.0.2:$SPORT
+    download /file.bin
+    same_file "$W/dl/file.bin" "$W/htdocs/file.bin"
+    stop_server
+    [ "$(js "d['moves_to_preferred_address']")" = 1 ] || fail "server saw no move to the preferred address"
+    grep -q 'sent spelling rfc9000' "$W/server.log" || fail "legacy client did not get RFC 9000 parameters"
+    ;;
+  legacy-client-none)
+    # A `none` handshake address: the stock client (a legacy RFC 9000 client honouring 0x0c)
+    # must refuse --change-local-addr itself and still complete the download.
+    start_server --handshake-level none
+    download /file.bin --change-local-addr=200ms
+    same_file "$W/dl/file.bin" "$W/htdocs/file.bin"
+    grep -q 'disable_active_migration=1' "$W/client.log" || fail "client did not receive disable_active_migration"
+    stop_server
+    [ "$(js "d['datagrams_dropped']")" = 0 ] || fail "gate dropped datagrams of a legacy client"
+    [ "$(js "len(d['path_changes_accepted'])")" = 0 ] || fail "the client changed path despite 0x0c"
+    ;;
+  generated-bytes)
+    # /bytes/N: N bytes, identical across requests (deterministic pattern).
+    start_server
+    download /bytes/1234567
+    [ "$(stat -c %s "$W/dl/1234567")" = 1234567 ] || fail "wrong size $(stat -c %s "$W/dl/1234567")"
+    mv "$W/dl/1234567" "$W/first"
+    download /bytes/1234567
+    same_file "$W/dl/1234567" "$W/first"
+    stop_server
+    ;;
+  reset-none-address)
+    # A probe that reaches the wrong instance of a `none` address draws no reset (RFC 9000 §21.11).
+    start_server --handshake-level none
+    "$PROBE" 127.0.0.1:$PORT 0011223344556677889900aabbccddeeff00 1200 "$W/secret" expect=none || fail "reset sent on a none address"
+    stop_server
+    [ "$(js "d['resets_sent']")" = 0 ] || fail "resets_sent != 0"
+    [ "$(js "d['resets_suppressed_by_reason'].get('suppress-restricted-address', 0)")" = 1 ] || fail "suppression not counted"
+    ;;
+  reset-any-address)
+    # On an `any` address an unknown CID gets a reset: smaller than the probe, token from the
+    # static secret (RFC 9000 §10.3, §10.3.2); a probe too short to answer gets nothing.
+    start_server
+    "$PROBE" 127.0.0.1:$PORT 0011223344556677889900aabbccddeeff00 1200 "$W/secret" expect=reset || fail "no valid reset"
+    "$PROBE" 127.0.0.1:$PORT 0011223344556677889900aabbccddeeff00 30 "$W/secret" expect=reset || fail "no valid reset for 30 bytes"
+    "$PROBE" 127.0.0.1:$PORT 0011223344556677889900aabbccddeeff00 21 "$W/secret" expect=none || fail "reset for a 21-byte datagram"
+    stop_server
+    [ "$(js "d['resets_sent']")" = 2 ] || fail "resets_sent != 2"
+    ;;
+  reset-always-baseline)
+    # --stateless-reset always resets even on a `none` address (the stock behaviour, lab baseline).
+    start_server --handshake-level none --stateless-reset always
+    "$PROBE" 127.0.0.1:$PORT 0011223344556677889900aabbccddeeff00 1200 "$W/secret" expect=reset || fail "always mode did not reset"
+    stop_server
+    ;;
+  reset-cluster)
+    # Cluster mode: byte 1 of the CID is the instance id; only our own CIDs are reset.
+    start_server --instance-id 0 --cluster-size 2
+    "$PROBE" 127.0.0.1:$PORT 0001223344556677889900aabbccddeeff00 1200 "$W/secret" expect=none || fail "reset for another instance's CID"
+    "$PROBE" 127.0.0.1:$PORT 0000223344556677889900aabbccddeeff00 1200 "$W/secret" expect=reset || fail "no reset for own CID"
+    stop_server
+    [ "$(js "d['resets_suppressed_by_reason'].get('suppress-other-instance', 0)")" = 1 ] || fail "other-instance suppression not counted"
+    ;;
+  sigterm-closes)
+    # SIGTERM with a live connection: CONNECTION_CLOSE (H3_NO_ERROR 0x100) to the client,
+    # stats flushed, exit 0.
+    start_server
+    ( timeout 20 gtlsclient --no-quic-dump --no-http-dump 127.0.0.1 "$PORT" >"$W/client.log" 2>&1 || true ) &
+    CLIENT=$!
+    for _ in $(seq 100); do grep -q 'frm rx .* 1RTT' "$W/client.log" 2>/dev/null && break; sleep 0.1; done
+    stop_server
+    wait $CLIENT || true
+    grep -q 'frm rx .*CONNECTION_CLOSE(0x1d) error_code=(unknown)(0x100)' "$W/client.log" || fail "client saw no CONNECTION_CLOSE with H3_NO_ERROR"
+    [ "$(js "d['connections']")" = 1 ] || fail "stats: connections != 1"
+    [ "$(js "d['connections_closed']")" = 1 ] || fail "stats: connections_closed != 1"
+    ;;
+  bad-flags)
+    rc=0; "$SERVER" --bogus 2>"$W/err" || rc=$?
+    [ "$rc" = 2 ] || fail "--bogus exit $rc, want 2"
+    grep -q 'Usage: qamp-server' "$W/err" || fail "no usage on stderr"
+    rc=0; "$SERVER" --handshake-level sometimes 127.0.0.1 1 a b 2>"$W/err" || rc=$?
+    [ "$rc" = 2 ] && grep -q "unknown level 'sometimes'" "$W/err" || fail "bad level not reported (exit $rc)"
+    rc=0; "$SERVER" 127.0.0.1 "$PORT" /nonexistent.pem /nonexistent.pem 2>"$W/err" || rc=$?
+    [ "$rc" = 1 ] && grep -q 'cannot load key' "$W/err" || fail "missing key not reported (exit $rc)"
+    "$SERVER" --help | grep -q -- '--stateless-reset' || fail "--help lacks --stateless-reset"
+    ;;
+  *) echo "unknown case $CASE"; exit 2 ;;
+esac
+echo "ok [$CASE]"
