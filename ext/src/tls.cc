@@ -115,6 +115,7 @@ int server_tp_send(gnutls_session_t session, gnutls_buffer_t extdata) noexcept t
   }
   sd->server_state.encoding = *enc;
   if (cfg.on_negotiated) cfg.on_negotiated(sd->server_state);
+  if (cfg.tamper_outgoing) cfg.tamper_outgoing(enc->wire);
   return append(extdata, enc->wire);
 } catch (const std::exception &) {
   return -1;
@@ -131,6 +132,7 @@ int client_tp_send(gnutls_session_t session, gnutls_buffer_t extdata) noexcept t
   auto blob = add_policy_support(ByteView(buf.data(), static_cast<size_t>(n)), sd->client_config.support);
   if (!blob) return -1;
   sd->client_state.announced = sd->client_config.support;
+  if (sd->client_config.tamper_outgoing) sd->client_config.tamper_outgoing(*blob);
   return append(extdata, *blob);
 } catch (const std::exception &) {
   return -1;

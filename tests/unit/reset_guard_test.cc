@@ -1,3 +1,524 @@
+// The Stateless Reset guard: one row per case, the rule or scenario named in the row
+// (RFC 9000 §10.3, §21.11; DESIGN.md §4).
 #include <catch2/catch_test_macros.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include "qamp/reset_guard.h"
-TEST_CASE("reset_guard stub") { SUCCEED(); }
+#include "qamp/tp_codec.h"  // Bytes is declared in both headers: they must agree
+
+using namespace qamp;
+
+namespace {
+
+constexpr auto ANY = Level::any;
+constexpr auto NONE = Level::none;
+constexpr auto SIP = Level::same_ip;
+constexpr auto AUTO = ResetMode::automatic;
+constexpr auto ALWAYS = ResetMode::always;
+constexpr auto NEVER = ResetMode::never;
+using RR = ResetReason;
+constexpr ngtcp2_tstamp kMs = 1'000'000;  // ngtcp2_tstamp is nanoseconds
+
+// This instance is 3 of 8. An 8-octet CID issued by it, and one issued by instance 5.
+constexpr std::uint8_t kOwnId = 3;
+const Bytes kOwnCid = {0xa5, 0x03, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15};
+const Bytes kOtherCid = {0xa5, 0x05, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15};
+
+ResetGuardConfig config(ResetMode mode, bool cluster,
+                        std::optional<RateLimit> rate = std::nullopt) {
+  ResetGuardConfig c;
+  c.mode = mode;
+  if (cluster) c.cluster = ClusterConfig{kOwnId, 8};
+  c.rate_limit = rate;
+  return c;
+}
+
+// What the address rule says, before length and rate: mode × cluster × instance × level.
+struct AddressRow {
+  const char *name;
+  ResetMode mode;
+  bool cluster;
+  bool own;  // the CID carries our instance id (meaningless without cluster mode)
+  Level level;
+  bool send;
+  ResetReason reason;
+};
+const AddressRow kAddressRows[] = {
+    // auto without cluster: the address level decides
+    {"auto, no cluster, own-looking CID, any: reset (nothing to protect)", AUTO, false, true, ANY, true, RR::send_unrestricted_address},
+    {"auto, no cluster, own-looking CID, none: a misrouted probe must not kill (§21.11)", AUTO, false, true, NONE, false, RR::suppress_restricted_address},
+    {"auto, no cluster, own-looking CID, same-ip: a misrouted probe must not kill (§21.11)", AUTO, false, true, SIP, false, RR::suppress_restricted_address},
+    {"auto, no cluster, other-looking CID, any: byte 1 ignored", AUTO, false, false, ANY, true, RR::send_unrestricted_address},
+    {"auto, no cluster, other-looking CID, none: byte 1 ignored", AUTO, false, false, NONE, false, RR::suppress_restricted_address},
+    {"auto, no cluster, other-looking CID, same-ip: byte 1 ignored", AUTO, false, false, SIP, false, RR::suppress_restricted_address},
+    // auto with cluster: the instance id decides, whatever the level
+    {"auto, cluster, own instance, any: ours and gone", AUTO, true, true, ANY, true, RR::send_own_instance},
+    {"auto, cluster, own instance, none: ours and gone, level irrelevant", AUTO, true, true, NONE, true, RR::send_own_instance},
+    {"auto, cluster, own instance, same-ip: ours and gone, level irrelevant", AUTO, true, true, SIP, true, RR::send_own_instance},
+    {"auto, cluster, other instance, any: may be alive there (§21.11)", AUTO, true, false, ANY, false, RR::suppress_other_instance},
+    {"auto, cluster, other instance, none: may be alive there (§21.11)", AUTO, true, false, NONE, false, RR::suppress_other_instance},
+    {"auto, cluster, other instance, same-ip: may be alive there (§21.11)", AUTO, true, false, SIP, false, RR::suppress_other_instance},
+    // always: stock behaviour
+    {"always, no cluster, own-looking, any", ALWAYS, false, true, ANY, true, RR::send_always},
+    {"always, no cluster, own-looking, none", ALWAYS, false, true, NONE, true, RR::send_always},
+    {"always, no cluster, own-looking, same-ip", ALWAYS, false, true, SIP, true, RR::send_always},
+    {"always, no cluster, other-looking, any", ALWAYS, false, false, ANY, true, RR::send_always},
+    {"always, no cluster, other-looking, none", ALWAYS, false, false, NONE, true, RR::send_always},
+    {"always, no cluster, other-looking, same-ip", ALWAYS, false, false, SIP, true, RR::send_always},
+    {"always, cluster, own instance, any", ALWAYS, true, true, ANY, true, RR::send_always},
+    {"always, cluster, own instance, none", ALWAYS, true, true, NONE, true, RR::send_always},
+    {"always, cluster, own instance, same-ip", ALWAYS, true, true, SIP, true, RR::send_always},
+    {"always, cluster, other instance, any: resets anyway", ALWAYS, true, false, ANY, true, RR::send_always},
+    {"always, cluster, other instance, none: resets anyway", ALWAYS, true, false, NONE, true, RR::send_always},
+    {"always, cluster, other instance, same-ip: resets anyway", ALWAYS, true, false, SIP, true, RR::send_always},
+    // never
+    {"never, no cluster, own-looking, any", NEVER, false, true, ANY, false, RR::suppress_mode_never},
+    {"never, no cluster, own-looking, none", NEVER, false, true, NONE, false, RR::suppress_mode_never},
+    {"never, no cluster, own-looking, same-ip", NEVER, false, true, SIP, false, RR::suppress_mode_never},
+    {"never, no cluster, other-looking, any", NEVER, false, false, ANY, false, RR::suppress_mode_never},
+    {"never, no cluster, other-looking, none", NEVER, false, false, NONE, false, RR::suppress_mode_never},
+    {"never, no cluster, other-looking, same-ip", NEVER, false, false, SIP, false, RR::suppress_mode_never},
+    {"never, cluster, own instance, any: never beats the cluster rule", NEVER, true, true, ANY, false, RR::suppress_mode_never},
+    {"never, cluster, own instance, none", NEVER, true, true, NONE, false, RR::suppress_mode_never},
+    {"never, cluster, own instance, same-ip", NEVER, true, true, SIP, false, RR::suppress_mode_never},
+    {"never, cluster, other instance, any", NEVER, true, false, ANY, false, RR::suppress_mode_never},
+    {"never, cluster, other instance, none", NEVER, true, false, NONE, false, RR::suppress_mode_never},
+    {"never, cluster, other instance, same-ip", NEVER, true, false, SIP, false, RR::suppress_mode_never},
+};
+
+// What the datagram's length allows (RFC 9000 §10.3): a reset smaller than the datagram and at
+// least 21 octets; for triggers of 43 octets or fewer one octet shorter, else 43.
+struct LengthRow {
+  const char *name;
+  std::size_t datagram_len;
+  bool fits;
+  std::size_t reset_length;
+};
+const LengthRow kLengthRows[] = {
+    {"20 octets: not even a valid short header", 20, false, 0},
+    {"21 octets: a 21-octet reset would not be smaller", 21, false, 0},
+    {"22 octets: the smallest reset, 21", 22, true, 21},
+    {"43 octets: one octet shorter (§10.3)", 43, true, 42},
+    {"44 octets: capped at 43", 44, true, 43},
+    {"1200 octets: capped at 43", 1200, true, 43},
+};
+
+}  // namespace
+
+TEST_CASE("reset guard: mode × cluster × instance × level × datagram length") {
+  for (const auto &a : kAddressRows) {
+    for (const auto &l : kLengthRows) {
+      CAPTURE(a.name, l.name);
+      ResetGuard guard(config(a.mode, a.cluster));
+      const Bytes &cid = a.own ? kOwnCid : kOtherCid;
+      const auto d = guard.should_reset(cid, l.datagram_len, a.level, 5 * kMs);
+      // The address rule is checked first; only what it would send is then measured.
+      if (!a.send) {
+        CHECK(d == ResetDecision{false, a.reason, 0});
+      } else if (!l.fits) {
+        CHECK(d == ResetDecision{false, RR::suppress_too_short, 0});
+      } else {
+        CHECK(d == ResetDecision{true, a.reason, l.reset_length});
+        CHECK(d.reset_length < l.datagram_len);
+      }
+    }
+  }
+}
+
+TEST_CASE("reset guard: precedence, written out") {
+  struct Row {
+    const char *name;
+    ResetMode mode;
+    bool cluster;
+    Bytes cid;
+    Level level;
+    std::size_t datagram_len;
+    ResetDecision want;
+  };
+  const Row rows[] = {
+      {"never beats too short", NEVER, false, kOwnCid, ANY, 20, {false, RR::suppress_mode_never, 0}},
+      {"restricted address beats too short", AUTO, false, kOwnCid, NONE, 21, {false, RR::suppress_restricted_address, 0}},
+      {"other instance beats too short", AUTO, true, kOtherCid, ANY, 20, {false, RR::suppress_other_instance, 0}},
+      {"own instance, 21 octets: too short", AUTO, true, kOwnCid, NONE, 21, {false, RR::suppress_too_short, 0}},
+      {"own instance, 22 octets: 21-octet reset", AUTO, true, kOwnCid, NONE, 22, {true, RR::send_own_instance, 21}},
+      {"own instance, 44 octets on a none address: 43", AUTO, true, kOwnCid, NONE, 44, {true, RR::send_own_instance, 43}},
+      {"always, 21 octets: too short", ALWAYS, true, kOtherCid, NONE, 21, {false, RR::suppress_too_short, 0}},
+      {"always, 43 octets: 42", ALWAYS, false, kOwnCid, SIP, 43, {true, RR::send_always, 42}},
+      {"auto on any, 1200 octets: 43", AUTO, false, kOtherCid, ANY, 1200, {true, RR::send_unrestricted_address, 43}},
+      {"empty datagram length, always: too short", ALWAYS, false, kOwnCid, ANY, 0, {false, RR::suppress_too_short, 0}},
+      // cluster CIDs that cannot be ours
+      {"cluster, empty CID: no instance id", AUTO, true, Bytes{}, ANY, 1200, {false, RR::suppress_other_instance, 0}},
+      {"cluster, 1-octet CID: no instance id", AUTO, true, Bytes{0x03}, ANY, 1200, {false, RR::suppress_other_instance, 0}},
+      {"cluster, 2-octet CID of ours", AUTO, true, Bytes{0x00, 0x03}, SIP, 1200, {true, RR::send_own_instance, 43}},
+      {"cluster, instance 8 of 8: outside the cluster", AUTO, true, Bytes{0x00, 0x08, 0x01}, ANY, 1200, {false, RR::suppress_other_instance, 0}},
+      {"cluster, instance 255: outside the cluster", AUTO, true, Bytes{0x00, 0xff, 0x01}, ANY, 1200, {false, RR::suppress_other_instance, 0}},
+      {"cluster, our id in octet 0 only", AUTO, true, Bytes{0x03, 0x04, 0x03}, ANY, 1200, {false, RR::suppress_other_instance, 0}},
+      {"always, cluster, empty CID", ALWAYS, true, Bytes{}, NONE, 100, {true, RR::send_always, 43}},
+      {"auto, no cluster, empty CID on any", AUTO, false, Bytes{}, ANY, 30, {true, RR::send_unrestricted_address, 29}},
+  };
+  for (const auto &r : rows) {
+    CAPTURE(r.name);
+    ResetGuard guard(config(r.mode, r.cluster));
+    CHECK(guard.should_reset(r.cid, r.datagram_len, r.level, 0) == r.want);
+  }
+}
+
+TEST_CASE("reset guard: configured reset lengths") {
+  struct Row {
+    const char *name;
+    std::size_t min_len;
+    std::size_t max_len;
+    std::size_t datagram_len;
+    ResetDecision want;
+  };
+  const Row rows[] = {
+      {"max 30: a 1200-octet trigger gets 30", 21, 30, 1200, {true, RR::send_always, 30}},
+      {"max 30: a 25-octet trigger gets 24", 21, 30, 25, {true, RR::send_always, 24}},
+      {"max 100: a 1200-octet trigger gets 100", 21, 100, 1200, {true, RR::send_always, 100}},
+      {"max 100: never larger than the trigger", 21, 100, 60, {true, RR::send_always, 59}},
+      {"min 25: a 25-octet trigger is too short", 25, 43, 25, {false, RR::suppress_too_short, 0}},
+      {"min 25: a 26-octet trigger gets 25", 25, 43, 26, {true, RR::send_always, 25}},
+      {"min 10 is clamped to 21: 21 octets still too short", 10, 43, 21, {false, RR::suppress_too_short, 0}},
+      {"min 10 is clamped to 21: 22 octets get 21", 10, 43, 22, {true, RR::send_always, 21}},
+      {"max 5 is clamped to the minimum 21", 21, 5, 1200, {true, RR::send_always, 21}},
+  };
+  for (const auto &r : rows) {
+    CAPTURE(r.name);
+    auto c = config(ALWAYS, false);
+    c.min_reset_len = r.min_len;
+    c.max_reset_len = r.max_len;
+    ResetGuard guard(c);
+    CHECK(guard.should_reset(kOwnCid, r.datagram_len, ANY, 0) == r.want);
+  }
+
+  struct Rand {
+    std::size_t reset_length;
+    std::size_t rand_length;
+  };
+  for (const auto &r : {Rand{21, 5}, Rand{42, 26}, Rand{43, 27}}) {
+    CAPTURE(r.reset_length);
+    CHECK(ResetDecision{true, RR::send_always, r.reset_length}.rand_length() == r.rand_length);
+  }
+  CHECK(ResetDecision{false, RR::suppress_too_short, 0}.rand_length() == 0);
+}
+
+TEST_CASE("reset guard: rate limit, burst exhaustion then refill (10/s, burst 20)") {
+  // Every configuration that would send, on its sending address.
+  struct Sender {
+    const char *name;
+    ResetMode mode;
+    bool cluster;
+    Level level;
+    ResetReason reason;
+  };
+  const Sender senders[] = {
+      {"always", ALWAYS, false, NONE, RR::send_always},
+      {"auto, cluster, own instance", AUTO, true, SIP, RR::send_own_instance},
+      {"auto, no cluster, any address", AUTO, false, ANY, RR::send_unrestricted_address},
+  };
+  // A script against one guard: at `t_ms`, `n` datagrams of 1200 octets, of which `sent` are
+  // answered (the first ones) and the rest rate limited.
+  struct Step {
+    const char *name;
+    ngtcp2_tstamp t_ms;
+    int n;
+    int sent;
+  };
+  const Step script[] = {
+      {"a full bucket: 20", 1000, 20, 20},
+      {"empty", 1000, 1, 0},
+      {"99 ms later: 0.99 of a token", 1099, 1, 0},
+      {"100 ms later: one token", 1100, 1, 1},
+      {"spent again", 1100, 1, 0},
+      {"250 ms later: 2.5 tokens", 1350, 3, 2},
+      {"the half token stays", 1400, 1, 1},
+      {"a minute idle: refilled to the burst, not beyond", 61400, 25, 20},
+      {"a clock that steps back refills nothing", 60000, 1, 0},
+  };
+  for (const auto &s : senders) {
+    CAPTURE(s.name);
+    ResetGuard guard(config(s.mode, s.cluster, RateLimit{10, 20}));
+    std::uint64_t sent = 0, limited = 0;
+    for (const auto &step : script) {
+      CAPTURE(step.name);
+      for (int i = 0; i < step.n; ++i) {
+        CAPTURE(i);
+        const auto d = guard.should_reset(kOwnCid, 1200, s.level, step.t_ms * kMs);
+        if (i < step.sent) {
+          CHECK(d == ResetDecision{true, s.reason, 43});
+          ++sent;
+        } else {
+          CHECK(d == ResetDecision{false, RR::suppress_rate_limited, 0});
+          ++limited;
+        }
+      }
+    }
+    CHECK(guard.counters().of(s.reason) == sent);
+    CHECK(guard.counters().of(RR::suppress_rate_limited) == limited);
+    CHECK(sent == 44);
+    CHECK(limited == 10);
+  }
+}
+
+TEST_CASE("reset guard: only datagrams that would be answered take a token") {
+  struct Row {
+    const char *name;
+    ResetMode mode;
+    bool cluster;
+    const Bytes *cid;
+    Level level;
+    std::size_t datagram_len;
+    ResetReason reason;
+  };
+  const Row suppressed[] = {
+      {"too short", ALWAYS, false, &kOwnCid, ANY, 21, RR::suppress_too_short},
+      {"other instance", AUTO, true, &kOtherCid, ANY, 1200, RR::suppress_other_instance},
+      {"restricted address", AUTO, false, &kOwnCid, NONE, 1200, RR::suppress_restricted_address},
+      {"mode never", NEVER, false, &kOwnCid, ANY, 1200, RR::suppress_mode_never},
+  };
+  for (const auto &r : suppressed) {
+    CAPTURE(r.name);
+    ResetGuard guard(config(r.mode, r.cluster, RateLimit{10, 20}));
+    for (int i = 0; i < 50; ++i)
+      CHECK(guard.should_reset(*r.cid, r.datagram_len, r.level, 0).reason == r.reason);
+    CHECK(guard.counters().of(RR::suppress_rate_limited) == 0);
+    if (r.mode == NEVER) continue;
+    // The bucket is still full for datagrams that do get an answer (same instant).
+    ResetGuard same(config(r.mode, r.cluster, RateLimit{10, 20}));
+    for (int i = 0; i < 50; ++i) same.should_reset(*r.cid, r.datagram_len, r.level, 0);
+    int sent = 0;
+    for (int i = 0; i < 25; ++i)
+      sent += same.should_reset(kOwnCid, 1200, ANY, 0).send ? 1 : 0;
+    CHECK(sent == 20);
+  }
+}
+
+TEST_CASE("reset guard: other rate limits") {
+  struct Step {
+    ngtcp2_tstamp t_ms;
+    bool send;
+  };
+  struct Row {
+    const char *name;
+    std::optional<RateLimit> rate;
+    std::vector<Step> steps;
+  };
+  const Row rows[] = {
+      {"1/s, burst 1", RateLimit{1, 1}, {{0, true}, {0, false}, {999, false}, {1000, true}, {1500, false}, {2000, true}}},
+      {"no refill, burst 3", RateLimit{0, 3}, {{0, true}, {0, true}, {0, true}, {0, false}, {3'600'000, false}}},
+      {"burst below 1 never sends", RateLimit{100, 0.5}, {{0, false}, {10'000, false}}},
+      {"1000/s, burst 2", RateLimit{1000, 2}, {{0, true}, {0, true}, {0, false}, {1, true}, {1, false}, {3, true}, {3, true}, {3, false}}},
+      {"unlimited", std::nullopt, {{0, true}, {0, true}, {0, true}, {0, true}, {0, true}, {0, true}}},
+  };
+  for (const auto &r : rows) {
+    CAPTURE(r.name);
+    ResetGuard guard(config(ALWAYS, false, r.rate));
+    for (std::size_t i = 0; i < r.steps.size(); ++i) {
+      CAPTURE(i);
+      const auto d = guard.should_reset(kOwnCid, 1200, ANY, r.steps[i].t_ms * kMs);
+      CHECK(d.send == r.steps[i].send);
+      if (!d.send) CHECK(d.reason == RR::suppress_rate_limited);
+    }
+  }
+  ResetGuard unlimited(config(ALWAYS, false));
+  int sent = 0;
+  for (int i = 0; i < 1000; ++i) sent += unlimited.should_reset(kOwnCid, 1200, ANY, 0).send ? 1 : 0;
+  CHECK(sent == 1000);
+}
+
+TEST_CASE("reset guard: counters and observer") {
+  ResetGuard guard(config(AUTO, true, RateLimit{10, 2}));
+  std::vector<std::string> lines;
+  std::vector<ResetEvent> events;
+  std::vector<Bytes> dcids;
+  guard.set_observer([&](const ResetEvent &e) {
+    events.push_back(e);
+    dcids.emplace_back(e.dcid.begin(), e.dcid.end());  // borrowed: copy during the call
+    lines.push_back(describe(e));
+  });
+  struct Step {
+    const Bytes *cid;
+    std::size_t len;
+    Level level;
+    ResetReason reason;
+  };
+  const Bytes tiny = {0x07};
+  const Step steps[] = {
+      {&kOwnCid, 1200, NONE, RR::send_own_instance},
+      {&kOtherCid, 1200, ANY, RR::suppress_other_instance},
+      {&kOwnCid, 30, SIP, RR::send_own_instance},
+      {&kOwnCid, 21, ANY, RR::suppress_too_short},
+      {&kOwnCid, 1200, ANY, RR::suppress_rate_limited},
+      {&tiny, 1200, ANY, RR::suppress_other_instance},
+  };
+  for (const auto &s : steps) CHECK(guard.should_reset(*s.cid, s.len, s.level, 7 * kMs).reason == s.reason);
+
+  const ResetCounters &c = guard.counters();
+  struct Count {
+    ResetReason reason;
+    std::uint64_t n;
+  };
+  for (const auto &want : {Count{RR::send_own_instance, 2}, Count{RR::send_unrestricted_address, 0},
+                           Count{RR::send_always, 0}, Count{RR::suppress_mode_never, 0},
+                           Count{RR::suppress_other_instance, 2}, Count{RR::suppress_restricted_address, 0},
+                           Count{RR::suppress_too_short, 1}, Count{RR::suppress_rate_limited, 1}}) {
+    CAPTURE(to_string(want.reason));
+    CHECK(c.of(want.reason) == want.n);
+  }
+  CHECK(c.sent == 2);
+  CHECK(c.suppressed == 4);
+  CHECK(c.bytes_sent == 43 + 29);
+
+  REQUIRE(events.size() == 6);  // every decision is reported, sent or not
+  CHECK(dcids[0] == kOwnCid);
+  CHECK(events[0].datagram_len == 1200);
+  CHECK(events[0].level == NONE);
+  CHECK(events[0].now == 7 * kMs);
+  CHECK(events[0].cid_instance == std::optional<std::uint8_t>{3});
+  CHECK(events[1].cid_instance == std::optional<std::uint8_t>{5});
+  CHECK_FALSE(events[5].cid_instance.has_value());
+  CHECK(lines[0] ==
+        "stateless reset sent (send-own-instance): dcid a503101112131415, 1200 bytes on a none "
+        "address, instance 3, reset 43 bytes");
+  CHECK(lines[1] ==
+        "stateless reset suppressed (suppress-other-instance): dcid a505101112131415, 1200 bytes "
+        "on an any address, instance 5");
+  CHECK(lines[5] ==
+        "stateless reset suppressed (suppress-other-instance): dcid 07, 1200 bytes on an any "
+        "address");
+
+  // Without cluster mode the instance octet means nothing and is not reported.
+  ResetGuard plain(config(AUTO, false));
+  std::optional<ResetEvent> last;
+  plain.set_observer([&](const ResetEvent &e) { last = e; });
+  plain.should_reset(kOwnCid, 1200, SIP, 0);
+  REQUIRE(last.has_value());
+  CHECK_FALSE(last->cid_instance.has_value());
+  CHECK(last->decision.reason == RR::suppress_restricted_address);
+}
+
+TEST_CASE("reset guard: cluster connection IDs") {
+  const Bytes random = {0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xc9,
+                        0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf, 0xd0, 0xd1, 0xd2, 0xd3};
+  struct Row {
+    const char *name;
+    std::uint8_t instance;
+    std::size_t random_len;
+    std::size_t len;
+    Bytes want;
+  };
+  const Row rows[] = {
+      {"8 octets, instance 3", 3, 20, 8, {0xc0, 0x03, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6}},
+      {"2 octets: random first, instance second", 0, 20, 2, {0xc0, 0x00}},
+      {"20 octets (RFC 9000 §17.2 maximum)", 255, 20, 20,
+       {0xc0, 0xff, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8,
+        0xc9, 0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf, 0xd0, 0xd1, 0xd2}},
+      {"exactly len - 1 random octets suffice", 7, 7, 8, {0xc0, 0x07, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6}},
+      {"too few random octets", 7, 6, 8, {}},
+      {"1 octet cannot carry an instance id", 1, 20, 1, {}},
+      {"0 octets", 1, 20, 0, {}},
+      {"21 octets: longer than a CID may be", 1, 20, 21, {}},
+  };
+  for (const auto &r : rows) {
+    CAPTURE(r.name);
+    const Bytes cid = make_cluster_cid(r.instance, ByteView(random).first(r.random_len), r.len);
+    CHECK(cid == r.want);
+  }
+
+  struct Instance {
+    const char *name;
+    Bytes cid;
+    std::optional<std::uint8_t> want;
+  };
+  const Instance ids[] = {
+      {"empty", {}, std::nullopt},
+      {"1 octet", {0x09}, std::nullopt},
+      {"2 octets", {0x09, 0x04}, 4},
+      {"8 octets", kOtherCid, 5},
+      {"20 octets", Bytes(20, 0xee), 0xee},
+  };
+  for (const auto &r : ids) {
+    CAPTURE(r.name);
+    CHECK(cid_instance(r.cid) == r.want);
+  }
+  for (unsigned i = 0; i < 256; ++i) {
+    CAPTURE(i);
+    CHECK(cid_instance(make_cluster_cid(static_cast<std::uint8_t>(i), random, 18)) == i);
+  }
+}
+
+TEST_CASE("reset guard: config checks") {
+  struct Row {
+    const char *name;
+    ResetGuardConfig config;
+    bool ok;
+  };
+  const auto with = [](auto change) {
+    ResetGuardConfig c;
+    change(c);
+    return c;
+  };
+  const Row rows[] = {
+      {"defaults", ResetGuardConfig{}, true},
+      {"cluster 3 of 8", with([](auto &c) { c.cluster = ClusterConfig{3, 8}; }), true},
+      {"cluster 255 of 256", with([](auto &c) { c.cluster = ClusterConfig{255, 256}; }), true},
+      {"instance 8 of 8", with([](auto &c) { c.cluster = ClusterConfig{8, 8}; }), false},
+      {"cluster size 0", with([](auto &c) { c.cluster = ClusterConfig{0, 0}; }), false},
+      {"cluster size 257", with([](auto &c) { c.cluster = ClusterConfig{0, 257}; }), false},
+      {"min reset 20", with([](auto &c) { c.min_reset_len = 20; }), false},
+      {"max below min", with([](auto &c) { c.min_reset_len = 30; c.max_reset_len = 29; }), false},
+      {"min = max = 21", with([](auto &c) { c.max_reset_len = 21; }), true},
+      {"negative rate", with([](auto &c) { c.rate_limit = RateLimit{-1, 20}; }), false},
+      {"burst 0", with([](auto &c) { c.rate_limit = RateLimit{10, 0}; }), false},
+      {"no refill", with([](auto &c) { c.rate_limit = RateLimit{0, 5}; }), true},
+      {"unlimited", with([](auto &c) { c.rate_limit.reset(); }), true},
+  };
+  for (const auto &r : rows) {
+    CAPTURE(r.name);
+    const auto err = config_error(r.config);
+    CHECK(err.has_value() == !r.ok);
+    if (err) CHECK_FALSE(err->empty());
+  }
+}
+
+TEST_CASE("reset guard: modes and reasons by name") {
+  struct Mode {
+    const char *text;
+    std::optional<ResetMode> mode;
+  };
+  const Mode modes[] = {
+      {"auto", AUTO}, {"always", ALWAYS}, {"never", NEVER},
+      {"automatic", std::nullopt}, {"AUTO", std::nullopt}, {"", std::nullopt}, {"auto ", std::nullopt},
+  };
+  for (const auto &m : modes) {
+    CAPTURE(m.text);
+    CHECK(parse_reset_mode(m.text) == m.mode);
+    if (m.mode) CHECK(to_string(*m.mode) == m.text);
+  }
+
+  struct Name {
+    ResetReason reason;
+    const char *text;
+  };
+  const Name names[] = {
+      {RR::send_own_instance, "send-own-instance"},
+      {RR::send_unrestricted_address, "send-unrestricted-address"},
+      {RR::send_always, "send-always"},
+      {RR::suppress_mode_never, "suppress-mode-never"},
+      {RR::suppress_other_instance, "suppress-other-instance"},
+      {RR::suppress_restricted_address, "suppress-restricted-address"},
+      {RR::suppress_too_short, "suppress-too-short"},
+      {RR::suppress_rate_limited, "suppress-rate-limited"},
+  };
+  STATIC_REQUIRE(std::size(names) == kResetReasonCount);
+  for (std::size_t i = 0; i < kResetReasonCount; ++i) {
+    CAPTURE(names[i].text);
+    CHECK(kAllResetReasons[i] == names[i].reason);
+    CHECK(static_cast<std::size_t>(names[i].reason) == i);  // counters index by the enum
+    CHECK(to_string(names[i].reason) == names[i].text);
+  }
+  CHECK(kMinStatelessResetLen == 21);
+  CHECK(kMaxStatelessResetLen == 43);
+}

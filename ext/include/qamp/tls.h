@@ -33,6 +33,9 @@ struct ServerTpConfig {
   std::vector<Spelling> preference{kDefaultSpellingPreference.begin(), kDefaultSpellingPreference.end()};
   // Called once per handshake with what was negotiated (for logs / qlog / stats).
   std::function<void(const struct ServerTpState &)> on_negotiated;
+  // Interop/test hook: rewrites the outgoing blob after encoding (e.g. to send a malformed
+  // parameter on purpose). Unset in normal use.
+  std::function<void(Bytes &)> tamper_outgoing;
 };
 
 struct ServerTpState {
@@ -50,6 +53,7 @@ const ServerTpState *server_tp_state(gnutls_session_t session);
 struct ClientTpConfig {
   SpellingSet support = kAllSpellings;  // 0 behaves as a legacy RFC 9000 client
   std::function<void(const struct ClientTpState &)> on_received;
+  std::function<void(Bytes &)> tamper_outgoing;  // as ServerTpConfig::tamper_outgoing
 };
 
 struct ClientTpState {
