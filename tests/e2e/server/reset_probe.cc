@@ -1,6 +1,6 @@
 // reset_probe — sends one short-header datagram with a chosen DCID to a server over UDP and
 // reports whether a Stateless Reset came back, checking it against RFC 9000 §10.3:
-//   reset_probe ADDR:PORT DCID_HEX DATAGRAM_LEN SECRET_FILE expect=reset|none [wait_ms]
+//   reset_probe ADDR:PORT DCID_HEX DATAGRAM_LEN SECRET_FILE expect=reset|none [wait_ms [TOKEN_HEX]]
 // With expect=reset the answer must be shorter than the probe, at least 21 bytes, a short header,
 // and end in the token derived from SECRET_FILE and the DCID (ngtcp2_crypto's HKDF derivation,
 // as qamp-server computes it). With expect=none nothing may arrive within wait_ms.
@@ -69,6 +69,13 @@ int main(int argc, char **argv) {
   std::uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN];
   ngtcp2_crypto_generate_stateless_reset_token(token, secret.data(), secret.size(), &cid);
   bool token_ok = got >= 21 && std::memcmp(buf.data() + got - 16, token, 16) == 0;
+  if (argc > 7) {  // the token the peer was given (e.g. in preferred_address) must be the same
+    auto want = unhex(argv[7]);
+    if (!want || want->size() != 16 || std::memcmp(want->data(), token, 16) != 0) {
+      std::printf("FAIL: token %s advertised to the client is not the one derived from the secret\n", argv[7]);
+      return 1;
+    }
+  }
   bool size_ok = got >= 21 && static_cast<std::size_t>(got) < len;
   bool header_ok = got > 0 && (buf[0] & 0xc0) == 0x40;
   std::printf("%s: %d-byte reset for a %zu-byte probe (token %s, size %s, header %s)\n",

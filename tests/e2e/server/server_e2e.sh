@@ -112,6 +112,20 @@ case "$CASE" in
     stop_server
     [ "$(js "d['resets_sent']")" = 2 ] || fail "resets_sent != 2"
     ;;
+  reset-restarted-spa-cid)
+    # The preferred-address CID's reset token comes from the static secret too (RFC 9000
+    # §10.3.2), so a restarted server still resets it correctly (stock: a random token).
+    start_server --preferred-ipv4-addr=127.0.0.2:$SPORT
+    timeout 10 gtlsclient --no-quic-dump --no-http-dump --exit-on-all-streams-close 127.0.0.1 "$PORT" \
+      "https://127.0.0.1:$PORT/bytes/10" >"$W/client.log" 2>&1 || true
+    cid=$(grep -o 'preferred_address.cid=0x[0-9a-f]*' "$W/client.log" | head -1 | cut -dx -f2)
+    tok=$(grep -o 'preferred_address.stateless_reset_token=0x[0-9a-f]*' "$W/client.log" | head -1 | cut -dx -f2)
+    [ -n "$cid" ] && [ -n "$tok" ] || fail "client log has no preferred address"
+    stop_server
+    start_server --preferred-ipv4-addr=127.0.0.2:$SPORT
+    "$PROBE" 127.0.0.2:$SPORT "$cid" 1200 "$W/secret" expect=reset 500 "$tok" || fail "restarted server did not reset the preferred-address CID with its advertised token"
+    stop_server
+    ;;
   reset-always-baseline)
     # --stateless-reset always resets even on a `none` address (the stock behaviour, lab baseline).
     start_server --handshake-level none --stateless-reset always
