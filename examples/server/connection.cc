@@ -279,7 +279,7 @@ void Connection::gate_event(const GateEvent &ev) {
              ev.incoming_remote.to_string();
   if (!logged_paths_.insert(key).second) return;
   if (!drop) ++server_.stats().path_changes[reason];
-  server_.log("[" + id_ + "] gate: " + describe(ev));
+  server_.log("[" + id_ + "] " + describe(ev));
   qlog_event(drop ? "qamp:gate_drop" : "qamp:gate_accept",
              "{\"reason\":" + quote(reason) + ",\"change\":" + quote(change) + ",\"from\":" +
                  quote(ev.current_remote.to_string()) + ",\"to\":" + quote(ev.incoming_remote.to_string()) +

@@ -204,8 +204,9 @@ void Server::unknown_short_header(Socket &s, const Endpoint &remote, std::span<c
                                   std::size_t datagram_len) {
   auto d = reset_guard_.should_reset(dcid, datagram_len, opts_.policy.at(s.role), now_ns());
   if (!d.send) {
-    ++stats_.resets_suppressed[std::string(to_string(d.reason))];
-    log("stateless reset suppressed for " + remote.str() + " -> " + s.local.str() + " dcid " + hex(dcid) +
+    auto n = ++stats_.resets_suppressed[std::string(to_string(d.reason))];
+    if (n > 5 && n % 1000 != 0) return;  // a flood must not flood the log too
+    log("stateless reset suppressed (" + std::to_string(n) + " so far for this reason) for " + remote.str() + " -> " + s.local.str() + " dcid " + hex(dcid) +
         ": " + std::string(to_string(d.reason)));
     return;
   }

@@ -63,7 +63,61 @@ same_file() {  # saved original
   [ "$a" = "$b" ] || fail "SHA-256 mismatch: $(stat -c %s "$1" 2>/dev/null) bytes saved vs $(stat -c %s "$2") expected"
 }
 
+RELAY=$BUILD/tests/e2e/server/nat_relay
+RPORT=$((PORT + 2))
+
+# Download through the NAT relay, which rebinds its outward side 300 ms into the transfer.
+# $1: port | ip:ADDR. Sets RELAY_STATS. The relay's outward side starts on 127.0.0.5.
+relay_download() {
+  head -c 60000000 /dev/zero | tr '\0' 'q' > "$W/htdocs/big.bin"
+  head -c 1000 /dev/urandom >> "$W/htdocs/big.bin"
+  "$RELAY" 127.0.0.1:$RPORT 127.0.0.1:$PORT 127.0.0.5 300 "$1" 15000 "$W/relay.json" 2>"$W/relay.log" &
+  local relay=$!
+  sleep 0.2
+  timeout 20 gtlsclient -q --timeout=3s --exit-on-all-streams-close --max-data=4M --download "$W/dl" \
+    127.0.0.1 "$RPORT" "https://127.0.0.1:$RPORT/big.bin" >"$W/client.log" 2>&1 || true
+  kill -TERM $relay 2>/dev/null || true
+  wait $relay 2>/dev/null || true
+  [ -f "$W/relay.json" ] || fail "relay wrote no stats"
+  RELAY_STATS=$W/relay.json
+}
+rjs() { python3 -c "import json,sys; d=json.load(open('$RELAY_STATS')); print(eval(sys.argv[1]))" "$1"; }
+
 case "$CASE" in
+  nat-port-any|nat-port-none|nat-port-same-ip)
+    # Port-only rebinding (RFC 9000 §9.3) survives on every level: download byte-exact.
+    start_server --handshake-level "${CASE#nat-port-}"
+    relay_download port
+    grep -q rebound "$W/relay.log" || fail "relay did not rebind (transfer too short?)"
+    same_file "$W/dl/big.bin" "$W/htdocs/big.bin"
+    stop_server
+    [ "$(js "d['path_changes_accepted'].get('port-only-rebinding', 0)")" -ge 1 ] || fail "no port-only change seen"
+    [ "$(js "d['resets_sent']")" = 0 ] || fail "resets sent"
+    ;;
+  nat-ip-any)
+    # An IP change at an `any` address: validated and accepted, the download completes.
+    start_server --handshake-level any
+    relay_download ip:127.0.0.6
+    grep -q rebound "$W/relay.log" || fail "relay did not rebind"
+    same_file "$W/dl/big.bin" "$W/htdocs/big.bin"
+    stop_server
+    [ "$(js "d['migrations']")" -ge 1 ] || fail "server validated no new path"
+    ;;
+  nat-ip-none|nat-ip-same-ip)
+    # An IP change at a restricted address: nothing comes back on the new path (no
+    # PATH_CHALLENGE, no reset), drops are counted, the connection dies by timeout.
+    level=${CASE#nat-ip-}
+    start_server --handshake-level "$level" --timeout 3
+    relay_download ip:127.0.0.6
+    grep -q rebound "$W/relay.log" || fail "relay did not rebind"
+    [ "$(rjs "d['client_to_server_after_rebind']")" -gt 0 ] || fail "client sent nothing after the rebind"
+    [ "$(rjs "d['server_to_client_after_rebind']")" = 0 ] || fail "server answered on the forbidden path"
+    if [ -f "$W/dl/big.bin" ] && cmp -s "$W/dl/big.bin" "$W/htdocs/big.bin"; then fail "download completed across a forbidden IP change"; fi
+    stop_server
+    [ "$(js "d['dropped_by_reason'].get('ip-change-forbidden-$level', 0)")" -gt 0 ] || fail "drops not counted"
+    [ "$(js "d['resets_sent']")" = 0 ] || fail "a reset was sent"
+    ;;
+
   spa-download)
     # The stock client moves to the preferred address and downloads byte-exact.
     start_server --preferred-ipv4-addr=127.0.0.2:$SPORT
@@ -152,6 +206,40 @@ case "$CASE" in
     grep -q 'frm rx .*CONNECTION_CLOSE(0x1d) error_code=(unknown)(0x100)' "$W/client.log" || fail "client saw no CONNECTION_CLOSE with H3_NO_ERROR"
     [ "$(js "d['connections']")" = 1 ] || fail "stats: connections != 1"
     [ "$(js "d['connections_closed']")" = 1 ] || fail "stats: connections_closed != 1"
+    ;;
+  reset-rate-limit)
+    # 10,000 unknown-CID datagrams in 2 s on an `any` address: the token bucket (burst 20,
+    # 10/s) bounds the resets, each smaller than the 1200-byte trigger.
+    start_server
+    out=$("$BUILD/tests/e2e/server/udp_burst" 127.0.0.1:$PORT 10000 2 short 1200)
+    echo "burst: $out"
+    got=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['received'])" "$out")
+    maxlen=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['received_bytes_max'])" "$out")
+    [ "$got" -ge 20 ] && [ "$got" -le 45 ] || fail "expected 20..45 resets under the rate limit, got $got"
+    [ "$maxlen" -lt 1200 ] || fail "reset of $maxlen bytes for 1200-byte datagrams"
+    stop_server
+    [ "$(js "d['resets_suppressed_by_reason'].get('suppress-rate-limited', 0)")" -ge 9000 ] || fail "rate-limited suppressions not counted"
+    ;;
+  garbage-during-download)
+    # Garbage on every socket while a download runs: nothing crashes, the restricted handshake
+    # address answers nothing, the download finishes byte-exact.
+    start_server --handshake-level none --preferred-ipv4-addr=127.0.0.2:$SPORT
+    head -c 30000000 /dev/urandom > "$W/htdocs/big.bin"
+    ( timeout 30 gtlsclient -q --exit-on-all-streams-close --download "$W/dl" 127.0.0.1 "$PORT" \
+        "https://127.0.0.1:$PORT/big.bin" >"$W/client.log" 2>&1 || true ) &
+    CLIENT=$!
+    hs=$("$BUILD/tests/e2e/server/udp_burst" 127.0.0.1:$PORT 3000 1 garbage 1200)
+    "$BUILD/tests/e2e/server/udp_burst" 127.0.0.2:$SPORT 3000 1 garbage 1200 >/dev/null
+    "$BUILD/tests/e2e/server/udp_burst" 127.0.0.1:$PORT 2000 1 short 100 > "$W/short.json"
+    wait $CLIENT || true
+    echo "handshake-address garbage: $hs"
+    # Version Negotiation to long-header garbage is fine; anything with a short header
+    # (a Stateless Reset) is not.
+    [ "$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['received_short_header'])" "$hs")" = 0 ] || fail "restricted address answered garbage with a short header"
+    [ "$(python3 -c "import json; print(json.load(open('$W/short.json'))['received'])")" = 0 ] || fail "restricted address sent resets"
+    kill -0 "$SERVER_PID" || fail "server died"
+    same_file "$W/dl/big.bin" "$W/htdocs/big.bin"
+    stop_server
     ;;
   bad-flags)
     rc=0; "$SERVER" --bogus 2>"$W/err" || rc=$?

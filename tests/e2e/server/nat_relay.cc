@@ -1,0 +1,101 @@
+// nat_relay — a one-client UDP NAT for loopback tests. The client talks to FRONT; the relay
+// forwards from an outward socket bound to OUT_IP (ephemeral port) to SERVER, and back. After
+// REBIND_MS from the first client datagram it rebinds its outward side, as a NAT whose mapping
+// changed: `port` (same IP, new port) or `ip:A.B.C.D` (new IP). The old outward socket is closed,
+// so nothing the server sends to the old mapping reaches the client.
+//   nat_relay FRONT SERVER OUT_IP REBIND_MS port|ip:ADDR RUN_MS STATS_FILE
+// STATS_FILE gets JSON counters on exit: datagrams each way, and from the server on the new
+// mapping (the figure the tests judge).
+#include <csignal>
+#include <cstdio>
+#include <poll.h>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "net.h"
+
+using namespace qamp::ex;
+
+namespace {
+volatile std::sig_atomic_t g_stop = 0;
+void on_term(int) { g_stop = 1; }
+}  // namespace
+
+int main(int argc, char **argv) {
+  if (argc != 8) {
+    std::fprintf(stderr, "usage: nat_relay FRONT SERVER OUT_IP REBIND_MS port|ip:ADDR RUN_MS STATS_FILE\n");
+    return 2;
+  }
+  auto front = parse_endpoint(argv[1]);
+  auto server = parse_endpoint(argv[2]);
+  auto out_ip = parse_host_port(argv[3], "0");
+  long rebind_ms = std::stol(argv[4]);
+  std::string mode = argv[5];
+  long run_ms = std::stol(argv[6]);
+  std::string stats_file = argv[7];
+  std::optional<Endpoint> new_ip = out_ip;
+  if (mode.rfind("ip:", 0) == 0) new_ip = parse_host_port(mode.substr(3), "0");
+  else if (mode != "port") new_ip.reset();
+  if (!front || !server || !out_ip || !new_ip) {
+    std::fprintf(stderr, "nat_relay: bad arguments\n");
+    return 2;
+  }
+  std::string err;
+  int ffd = bind_udp(*front, &err);
+  int ofd = bind_udp(*out_ip, &err);
+  if (ffd < 0 || ofd < 0) {
+    std::fprintf(stderr, "nat_relay: %s\n", err.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "nat_relay: %s -> %s via %s\n", front->str().c_str(), server->str().c_str(),
+               local_endpoint(ofd).str().c_str());
+  std::optional<Endpoint> client;
+  ngtcp2_tstamp start = now_ns(), first = 0;
+  bool rebound = false;
+  unsigned long c2s = 0, s2c = 0, s2c_after = 0, c2s_after = 0;
+  std::vector<std::uint8_t> buf(65536);
+  std::signal(SIGTERM, on_term);
+  while (!g_stop && now_ns() - start < static_cast<ngtcp2_tstamp>(run_ms) * NGTCP2_MILLISECONDS) {
+    if (!rebound && first && now_ns() - first >= static_cast<ngtcp2_tstamp>(rebind_ms) * NGTCP2_MILLISECONDS) {
+      close(ofd);
+      ofd = bind_udp(*new_ip, &err);
+      if (ofd < 0) {
+        std::fprintf(stderr, "nat_relay: rebind: %s\n", err.c_str());
+        return 1;
+      }
+      rebound = true;
+      std::fprintf(stderr, "nat_relay: rebound (%s) to %s\n", mode.c_str(), local_endpoint(ofd).str().c_str());
+    }
+    pollfd p[2] = {{ffd, POLLIN, 0}, {ofd, POLLIN, 0}};
+    if (poll(p, 2, 20) <= 0) continue;
+    if (p[0].revents & POLLIN) {
+      Endpoint from;
+      from.len = sizeof from.ss;
+      auto n = recvfrom(ffd, buf.data(), buf.size(), 0, from.sa(), &from.len);
+      if (n > 0) {
+        client = from;
+        if (!first) first = now_ns();
+        sendto(ofd, buf.data(), static_cast<size_t>(n), 0, server->sa(), server->len);
+        ++c2s;
+        if (rebound) ++c2s_after;
+      }
+    }
+    if (p[1].revents & POLLIN) {
+      auto n = recv(ofd, buf.data(), buf.size(), 0);
+      if (n > 0 && client) {
+        sendto(ffd, buf.data(), static_cast<size_t>(n), 0, client->sa(), client->len);
+        ++s2c;
+        if (rebound) ++s2c_after;
+      }
+    }
+  }
+  if (FILE *f = std::fopen(stats_file.c_str(), "w")) {
+    std::fprintf(f,
+                 "{\"client_to_server\": %lu, \"server_to_client\": %lu, \"rebound\": %s, "
+                 "\"client_to_server_after_rebind\": %lu, \"server_to_client_after_rebind\": %lu}\n",
+                 c2s, s2c, rebound ? "true" : "false", c2s_after, s2c_after);
+    std::fclose(f);
+  }
+  return 0;
+}
