@@ -35,7 +35,6 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "reset_probe: bad arguments\n");
     return 2;
   }
-  Endpoint local;
   auto lp = parse_host_port(server->family() == AF_INET ? "0.0.0.0" : "::", "0");
   std::string err;
   int fd = bind_udp(*lp, &err);

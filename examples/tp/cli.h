@@ -1,0 +1,56 @@
+// examples/tp/cli.h — qamp-tp's command line: what each command was asked to do, or why not.
+//
+// Parsing never prints: it returns an Invocation and main() decides where the words go
+// (help to stdout with exit 0, usage errors to stderr with exit 2).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "qamp/policy.h"
+#include "qamp/tp_codec.h"
+
+namespace qamp_tp {
+
+enum class Command { top, decode, encode, compare };
+
+// Used by `encode` when a preferred address is given without --cid / --token.
+inline constexpr std::string_view kDefaultCidHex = "0123456789abcdef";
+inline constexpr std::string_view kDefaultTokenHex = "00112233445566778899aabbccddeeff";
+
+struct DecodeArgs {
+  bool from_client = false;  // --from client: a client's blob (0x2d50 announces spellings)
+  std::string hex;
+};
+
+struct EncodeArgs {
+  std::optional<qamp::Spelling> spelling;  // nullopt: rfc9000, a client that announced nothing
+  qamp::Policy policy;
+  // Addresses, CID and token; nullopt when neither --spa-v4 nor --spa-v6 was given (no 0x0d).
+  std::optional<qamp::PreferredAddress> preferred_address;
+  // --full: the whole server blob (ngtcp2-encoded sample parameters with the codec's changes)
+  // in wire order, instead of the qamp-relevant TPs alone.
+  bool full = false;
+};
+
+struct CompareArgs {};
+
+struct Help {
+  Command command;
+};
+
+struct UsageError {
+  Command command;
+  std::string message;
+};
+
+using Invocation = std::variant<Help, UsageError, DecodeArgs, EncodeArgs, CompareArgs>;
+
+Invocation parse_command_line(int argc, const char *const *argv);
+
+// The usage text of one command (Command::top: the whole program).
+std::string_view usage(Command command) noexcept;
+
+}  // namespace qamp_tp

@@ -1,0 +1,32 @@
+// `qamp-tp decode`: hex in, the codec's view of it out as JSON.
+#include "commands.h"
+#include "hex.h"
+#include "json.h"
+
+namespace qamp_tp {
+
+int run_decode(const DecodeArgs &args, std::ostream &out, std::ostream &err) {
+  auto blob = from_hex(args.hex, "HEX");
+  if (!blob) {
+    err << "error: " << blob.error().message() << "\n";
+    return 1;
+  }
+  if (args.from_client) {
+    auto decoded = qamp::decode_client_params(*blob);
+    if (!decoded) {
+      err << "error: " << decoded.error().message() << "\n";
+      return 1;
+    }
+    write_json(out, *decoded);
+    return 0;
+  }
+  auto decoded = qamp::decode_server_params(*blob);
+  if (!decoded) {
+    err << "error: " << decoded.error().message() << "\n";
+    return 1;
+  }
+  write_json(out, *decoded);
+  return 0;
+}
+
+}  // namespace qamp_tp

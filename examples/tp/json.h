@@ -1,0 +1,15 @@
+// examples/tp/json.h — `qamp-tp decode`'s JSON: one object, one top-level key per line.
+#pragma once
+
+#include <ostream>
+
+#include "qamp/tp_codec.h"
+
+namespace qamp_tp {
+
+// {"params": [...], "policy": {...}, "preferred_address": {...} | null, "policy_support": [...]}
+void write_json(std::ostream &out, const qamp::ServerDecoding &decoding);
+// The same keys; "policy" and "preferred_address" are null.
+void write_json(std::ostream &out, const qamp::ClientDecoding &decoding);
+
+}  // namespace qamp_tp
