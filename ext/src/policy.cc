@@ -111,6 +111,7 @@ std::string_view to_string(Rule rule) noexcept {
     case Rule::spa_already_moved: return "already-moved-to-preferred-address";
     case Rule::spa_not_offered: return "no-preferred-address";
     case Rule::ignore_mode: return "policy-ignored";
+    case Rule::nat_rebinding: return "port-change-treated-as-nat-rebinding";
   }
   return "?";
 }
@@ -157,8 +158,12 @@ Decision server_accepts(Level local, Change change) noexcept {
   if (change == Change::move_to_spa) return {true, Rule::spa_move_once};
   if (change == Change::port_only) {
     // Indistinguishable from NAT rebinding, which RFC 9000 §9.3 requires to survive.
-    return local == Level::any ? Decision{true, Rule::level_any}
-                               : Decision{true, Rule::same_ip_port_change};
+    switch (local) {
+      case Level::any: return {true, Rule::level_any};
+      case Level::same_ip: return {true, Rule::same_ip_port_change};
+      case Level::none: return {true, Rule::nat_rebinding};
+    }
+    return {true, Rule::nat_rebinding};
   }
   return by_level(local, change);
 }

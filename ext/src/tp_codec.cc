@@ -238,7 +238,7 @@ Result<DecodedPreferredAddress> decode_preferred_address(ByteView v, bool pr3898
   if (pr3898) {
     std::uint8_t dm = v[24];
     if (dm > 3)
-      return error(kTpPreferredAddress, "Disable Migration field 0x" + std::to_string(dm) +
+      return error(kTpPreferredAddress, "Disable Migration field " + hex_id(dm) +
                                             " has non-zero reserved bits");
     auto level = level_from_code(dm);
     if (!level) return error(kTpPreferredAddress, "Disable Migration field uses reserved level 3");

@@ -86,6 +86,8 @@ enum class Rule : std::uint8_t {
   spa_already_moved,        // a second move to another server address is not (§9.6)
   spa_not_offered,          // there is no preferred address to move to
   ignore_mode,              // lab mode: policy not enforced
+  nat_rebinding,            // server, `none` address: a port-only change looks exactly like NAT
+                            // rebinding, which must survive (RFC 9000 §9.3)
 };
 std::string_view to_string(Rule rule) noexcept;
 
