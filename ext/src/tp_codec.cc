@@ -301,6 +301,8 @@ Result<Policy> decode_policy_byte(std::uint8_t b, std::string_view field) {
 // ---- client side ----
 
 Result<Bytes> add_policy_support(ByteView client_blob, SpellingSet support) {
+  if (support > varint::kMax)
+    return TpError{field_name(kTpMigrationPolicySupport), "bitmask does not fit a varint (max 2^62-1)"};
   auto params = parse_params(client_blob);
   if (!params) return params.error();
   erase(*params, kTpMigrationPolicySupport);
