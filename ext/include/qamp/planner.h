@@ -45,17 +45,17 @@ struct PlannerInput {
   // Content-Length (or the complete length of a Content-Range). Unknown (chunked, no length):
   // the body is planned as non-resumable (a Range resume cannot be checked for completeness)
   // and the bytes left are estimated as max(received, kUnknownSizeMinRemaining).
-  std::optional<std::uint64_t> body_size;
+  std::optional<std::uint64_t> body_size = std::nullopt;
   std::uint64_t received = 0;  // body bytes already received
   bool resumable = false;      // Accept-Ranges: bytes AND a validator (ETag / Last-Modified)
   double old_rate = 0;         // measured goodput of the old path, bytes/s (0: stalled)
   double old_rtt = 0;          // smoothed RTT of the old path, seconds
   bool old_path_usable = true; // false: the old path is gone, staying cannot finish
-  std::optional<double> new_rate;  // estimated goodput of the new path; default old_rate
-  std::optional<double> new_rtt;   // estimated RTT of the new path; default old_rtt
+  std::optional<double> new_rate = std::nullopt;  // new path goodput estimate; default old_rate
+  std::optional<double> new_rtt = std::nullopt;   // new path RTT estimate; default old_rtt
   // Seconds before the first body byte on a new connection; default 2 * new RTT (handshake,
   // then the request).
-  std::optional<double> handshake_cost;
+  std::optional<double> handshake_cost = std::nullopt;
   ForcedStrategy forced = ForcedStrategy::automatic;
 };
 
