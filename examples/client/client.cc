@@ -1,0 +1,340 @@
+#include "client.h"
+
+#include <netdb.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace qamp::client {
+
+namespace {
+
+double seconds_since(ngtcp2_tstamp t) { return static_cast<double>(ex::now_ns() - t) / 1e9; }
+
+// HOST:PORT as it goes into :authority (IPv6 literals bracketed).
+std::string authority_of(const std::string &host, const std::string &port) {
+  if (host.find(':') != std::string::npos && host.front() != '[') return "[" + host + "]:" + port;
+  return host + ":" + port;
+}
+
+std::optional<ex::Endpoint> resolve(const std::string &host, const std::string &port, std::string *error) {
+  if (auto ep = ex::parse_host_port(host, port)) return ep;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo *res = nullptr;
+  if (int rv = getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rv != 0) {
+    *error = "cannot resolve " + host + ": " + gai_strerror(rv);
+    return std::nullopt;
+  }
+  auto ep = ex::Endpoint::from(res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  return ep;
+}
+
+}  // namespace
+
+Client::Client(struct ev_loop *loop, const Options &options)
+    : loop_(loop),
+      opt_(options),
+      trace_(options.quiet, options.qlog_file, options.qlog_dir),
+      sockets_(
+          loop, [this](UdpSocket &s, const ex::Endpoint &from, std::span<const std::uint8_t> d) { on_datagram(s, from, d); },
+          [this] { on_batch_end(); }),
+      migration_(opt_, trace_, run_, *this),
+      reaper_(loop, [this] { retired_.clear(); }),
+      change_timer_(loop, [this] { fire_network_change(); }),
+      done_timer_(loop, [this] { check_done(); }),
+      reconnect_timer_(loop, [this] { do_reconnect(); }) {}
+
+Client::~Client() = default;
+
+bool Client::start() {
+  start_ts_ = ex::now_ns();
+  std::string error;
+  auto server = resolve(opt_.host, opt_.port, &error);
+  if (!server) {
+    trace_.error("%s", error.c_str());
+    return false;
+  }
+  server_ = *server;
+  run_.handshake_server = server_;
+  authority_ = authority_of(opt_.host, opt_.port);
+
+  for (const auto &uri : opt_.uris) {
+    auto d = std::make_unique<Download>(*parse_target(uri), opt_.download_dir.value_or(""));
+    if (!d->open(&error)) {
+      trace_.error("%s", error.c_str());
+      return false;
+    }
+    d->set_listener([this] { on_progress(); }, [this] { done_timer_.arm(0); });
+    downloads_.push_back(std::move(d));
+  }
+
+  auto local = route_source(server_, &error);
+  auto *socket = local ? sockets_.open(*local, &error) : nullptr;
+  if (!socket) {
+    trace_.error("%s", error.c_str());
+    return false;
+  }
+  return connect(socket, false);
+}
+
+bool Client::connect(UdpSocket *socket, bool resume) {
+  QuicConfig cfg;
+  cfg.remote = server_;
+  cfg.socket = socket;
+  cfg.sni = opt_.sni;
+  if (cfg.sni.empty() && !ex::parse_host_port(opt_.host, "0")) cfg.sni = opt_.host;
+  cfg.policy_support = opt_.policy_support;
+  cfg.idle_timeout = opt_.timeout;
+  cfg.max_data = opt_.max_data;
+  cfg.max_stream_data_bidi_local = opt_.max_stream_data_bidi_local;
+  cfg.max_stream_data_uni = opt_.max_stream_data_uni;
+
+  migration_.connection_started();
+  std::string error;
+  quic_ = QuicConnection::connect(sockets_, trace_, cfg, *this, &error);
+  if (!quic_) {
+    trace_.error("%s", error.c_str());
+    run_.connection_errors.push_back(error);
+    return false;
+  }
+  h3_ = std::make_unique<H3Session>(*quic_);
+  conn_rate_start_ts_ = 0;
+  for (auto &d : downloads_) {
+    if (d->failed() || d->got_fin()) {  // already whole, or hopeless: not asked again
+      d->stream_gone();
+      continue;
+    }
+    h3_->submit(d->request(authority_, resume), d.get());
+  }
+  trace_.info("connecting to %s from %s (scid %s)", server_.str().c_str(), socket->local().str().c_str(),
+              quic_->scid_hex().c_str());
+  return true;
+}
+
+void Client::on_handshake_completed() {
+  handshake_seen_ = true;
+  if (const auto *st = quic_->tp_state()) {
+    run_.policy = policy_json(*st);
+    std::string spelling = st->server ? std::string(to_string(st->server->spelling)) : "none";
+    trace_.decision("policy", "learnt", "server transport parameters in spelling " + spelling, run_.policy);
+  }
+  trace_.info("handshake completed with %s", quic_->remote().str().c_str());
+  migration_.handshake_completed();
+  std::string error;
+  if (h3_->start(&error) != 0) {
+    trace_.error("HTTP/3: %s", error.c_str());
+    run_.connection_errors.push_back(error);
+    done_timer_.arm(0);
+    h3_failed_ = true;
+    return;
+  }
+  if (opt_.network_change && opt_.network_change->after && !change_fired_ && !change_timer_.armed())
+    change_timer_.arm(static_cast<double>(*opt_.network_change->after) / 1e9);
+  if (downloads_.empty()) done_timer_.arm(0);
+}
+
+int Client::on_select_preferred_addr(ngtcp2_path *dest, const ngtcp2_preferred_addr &paddr) {
+  return migration_.select_preferred_addr(dest, paddr);
+}
+
+void Client::on_path_validation(std::uint32_t flags, const ngtcp2_path &path, const ngtcp2_path *old_path,
+                                bool success) {
+  migration_.path_validated(flags, path, old_path, success);
+}
+
+bool Client::admit_datagram(const UdpSocket &socket, const ex::Endpoint &from, std::span<const std::uint8_t> data) {
+  return migration_.admit_datagram(socket, from, data);
+}
+
+void Client::on_closed(const CloseInfo &info) {
+  run_.final_server = quic_->remote();
+  run_.final_local = quic_->local();
+  if (reconnecting_) return;  // our own close, a new connection follows
+  if (info.error && !(info.idle_timeout && all_complete_so_far())) {
+    trace_.error("connection closed: %s", info.reason.c_str());
+    run_.connection_errors.push_back(info.reason);
+  } else {
+    trace_.info("connection closed: %s", info.reason.c_str());
+  }
+  stop();
+}
+
+UdpSocket *Client::open_socket(const ex::Endpoint &local, std::string *error) { return sockets_.open(local, error); }
+
+void Client::close_socket(UdpSocket *socket) { sockets_.close(socket); }
+
+void Client::reconnect(UdpSocket *socket, bool resume) {
+  // Never from inside the old connection's callbacks: the close writes to it.
+  reconnect_socket_ = socket;
+  reconnect_resume_ = resume;
+  reconnect_timer_.arm(0);
+}
+
+void Client::do_reconnect() {
+  if (!reconnect_socket_ || stopping_) return;
+  auto *socket = reconnect_socket_;
+  reconnect_socket_ = nullptr;
+  reconnecting_ = true;
+  if (quic_ && !quic_->closed()) quic_->close("replaced by a new connection");
+  retire_connection();
+  reconnecting_ = false;
+  // The old connection's sockets carry nothing the new one wants.
+  sockets_.close_all_except(socket);
+  ++run_.reconnects;
+  trace_.event("reconnect", Json::object().set("local", socket->local().str()).set("resume", reconnect_resume_));
+  if (!connect(socket, reconnect_resume_)) stop();
+}
+
+void Client::retire_connection() {
+  if (!quic_) return;
+  retired_.emplace_back(std::move(quic_), std::move(h3_));
+  reaper_.arm(0);
+}
+
+PlannerInput Client::transfer() {
+  // All downloads planned as one body: the lengths known so far (a response still to come
+  // counts as empty), resumable unless some partly received body cannot be resumed (a body
+  // with nothing received yet loses nothing by starting over).
+  PlannerInput in;
+  std::uint64_t size = 0;
+  bool any_size = false;
+  in.resumable = true;
+  for (const auto &d : downloads_) {
+    if (d->failed()) continue;
+    in.received += d->received();
+    if (d->total()) {
+      size += *d->total();
+      any_size = true;
+    }
+    bool partial = !d->got_fin() && d->received() > 0;
+    if (partial && !d->resumable()) in.resumable = false;
+  }
+  if (any_size) in.body_size = size;
+  if (conn_rate_start_ts_ && in.received > conn_rate_start_bytes_) {
+    double dt = seconds_since(conn_rate_start_ts_);
+    if (dt > 0) in.old_rate = static_cast<double>(in.received - conn_rate_start_bytes_) / dt;
+  }
+  if (quic_) {
+    ngtcp2_conn_info info;
+    ngtcp2_conn_get_conn_info(quic_->conn(), &info);
+    in.old_rtt = static_cast<double>(info.smoothed_rtt) / 1e9;
+  }
+  return in;
+}
+
+void Client::on_datagram(UdpSocket &socket, const ex::Endpoint &from, std::span<const std::uint8_t> data) {
+  if (quic_ && !quic_->closed()) quic_->read(socket, from, data);
+}
+
+void Client::on_batch_end() {
+  if (quic_ && !quic_->closed()) quic_->write();
+}
+
+void Client::on_progress() {
+  if (!conn_rate_start_ts_) {
+    conn_rate_start_ts_ = ex::now_ns();
+    conn_rate_start_bytes_ = 0;
+    for (const auto &d : downloads_) conn_rate_start_bytes_ += d->received();
+  }
+  check_network_change_share();
+}
+
+void Client::check_network_change_share() {
+  if (!opt_.network_change || !opt_.network_change->share || change_fired_ || change_timer_.armed()) return;
+  std::uint64_t total = 0, received = 0;
+  // The share of the bodies whose length is known so far (a server may answer one request
+  // after the other); failed responses (a 404) have no body to share.
+  for (const auto &d : downloads_) {
+    if (d->failed() || !d->total()) continue;
+    total += *d->total();
+    received += d->received();
+  }
+  if (total == 0) return;
+  if (static_cast<double>(received) >= *opt_.network_change->share * static_cast<double>(total))
+    change_timer_.arm(0);  // out of the HTTP/3 callback first
+}
+
+void Client::fire_network_change() {
+  if (change_fired_ || !quic_ || quic_->closed()) return;
+  change_fired_ = true;
+  trace_.info("network change: %s", opt_.network_change->text.c_str());
+  migration_.network_changed(opt_.network_change->local);
+  if (quic_ && !quic_->closed()) quic_->write();
+}
+
+bool Client::all_closed() const {
+  return std::all_of(downloads_.begin(), downloads_.end(), [](const auto &d) { return d->closed(); });
+}
+
+bool Client::all_complete_so_far() const {
+  return std::all_of(downloads_.begin(), downloads_.end(),
+                     [](const auto &d) { return d->got_fin() && !d->failed() && d->closed(); });
+}
+
+void Client::check_done() {
+  if (stopping_ || !quic_) return;
+  if (!run_.completion_time_s && handshake_seen_ && all_complete_so_far())
+    run_.completion_time_s = seconds_since(start_ts_);
+  bool any_closed = std::any_of(downloads_.begin(), downloads_.end(), [](const auto &d) { return d->closed(); });
+  bool done = h3_failed_ || (opt_.exit_on_all_streams_close && all_closed()) ||
+              (opt_.exit_on_first_stream_close && any_closed) ||
+              (downloads_.empty() && handshake_seen_);
+  if (!done || reconnect_socket_) return;
+  if (!quic_->closed()) quic_->close(h3_failed_ ? "HTTP/3 set-up failed" : "all streams closed");
+  stop();
+}
+
+void Client::interrupt() {
+  trace_.error("interrupted");
+  if (quic_ && !quic_->closed()) quic_->close("interrupted");
+  stop();
+}
+
+void Client::stop() {
+  stopping_ = true;
+  change_timer_.cancel();
+  reconnect_timer_.cancel();
+  ev_break(loop_, EVBREAK_ALL);
+}
+
+int Client::finish() {
+  run_.run_time_s = seconds_since(start_ts_);
+  auto ms = migration_.migrator_stats();
+  run_.migrator = Json::object()
+                      .set("attempted", ms.attempted)
+                      .set("refused", ms.refused)
+                      .set("succeeded", ms.succeeded)
+                      .set("failed", ms.failed)
+                      .set("resets_ignored", ms.resets_ignored);
+  if (quic_) {
+    run_.final_server = quic_->remote();
+    run_.final_local = quic_->local();
+  }
+  bool complete = handshake_seen_;
+  std::vector<Json> summaries;
+  for (auto &d : downloads_) {
+    d->verify();
+    if (d->complete()) {
+      trace_.info("complete: %s: %llu bytes, sha256 %s%s", d->target().uri.c_str(),
+                  static_cast<unsigned long long>(d->received()), d->sha256().c_str(),
+                  d->sha256_matches_server() ? " (matches the server's x-qamp-body-sha256)" : "");
+    } else {
+      trace_.error("%s: %s", d->target().uri.c_str(), d->error().c_str());
+      complete = false;
+    }
+    summaries.push_back(d->summary());
+  }
+  if (!handshake_seen_) trace_.error("no connection was established");
+  int code = complete ? 0 : 1;
+  if (opt_.summary_file && !write_summary(*opt_.summary_file, run_, summaries, complete, code)) {
+    trace_.error("cannot write summary %s", opt_.summary_file->c_str());
+    code = 1;
+  }
+  return code;
+}
+
+}  // namespace qamp::client

@@ -1,0 +1,99 @@
+// examples/client/client.h — the download run: resolves the server, opens sockets, drives one
+// QUIC connection at a time (a reconnect replaces it) with its HTTP/3 session, feeds responses to
+// the downloads, fires --network-change, and at the end verifies every body and writes the
+// summary. Path decisions are the MigrationAdapter's.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <ev.h>
+
+#include "download.h"
+#include "h3_session.h"
+#include "migration.h"
+#include "options.h"
+#include "quic_connection.h"
+#include "sockets.h"
+#include "summary.h"
+#include "trace.h"
+
+namespace qamp::client {
+
+class Client final : public ConnectionObserver, public MigrationHost {
+ public:
+  Client(struct ev_loop *loop, const Options &options);
+  ~Client() override;
+
+  // Resolves, prepares the downloads and sends the first flight. false: could not start (the
+  // reason is printed).
+  bool start();
+  // Verifies the bodies, writes the summary; returns the exit code (0 all complete, 1 otherwise).
+  int finish();
+  // SIGINT: close the connection and stop.
+  void interrupt();
+
+  // ConnectionObserver
+  void on_handshake_completed() override;
+  void on_handshake_confirmed() override { migration_.handshake_confirmed(); }
+  int on_select_preferred_addr(ngtcp2_path *dest, const ngtcp2_preferred_addr &paddr) override;
+  void on_path_validation(std::uint32_t flags, const ngtcp2_path &path, const ngtcp2_path *old_path,
+                          bool success) override;
+  bool admit_datagram(const UdpSocket &socket, const ex::Endpoint &from, std::span<const std::uint8_t> data) override;
+  void on_closed(const CloseInfo &info) override;
+
+  // MigrationHost
+  QuicConnection *connection() override { return quic_.get(); }
+  UdpSocket *open_socket(const ex::Endpoint &local, std::string *error) override;
+  UdpSocket *find_socket(const ex::Endpoint &local) override { return sockets_.find(local); }
+  void close_socket(UdpSocket *socket) override;
+  void reconnect(UdpSocket *socket, bool resume) override;
+  PlannerInput transfer() override;
+  struct ev_loop *loop() override { return loop_; }
+
+ private:
+  bool connect(UdpSocket *socket, bool resume);
+  void on_datagram(UdpSocket &socket, const ex::Endpoint &from, std::span<const std::uint8_t> data);
+  void on_batch_end();
+  void on_progress();
+  void check_done();
+  void check_network_change_share();
+  void fire_network_change();
+  void do_reconnect();
+  void retire_connection();
+  void stop();
+  bool all_closed() const;
+  bool all_complete_so_far() const;
+
+  struct ev_loop *loop_;
+  const Options &opt_;
+  Trace trace_;
+  Sockets sockets_;
+  RunRecord run_;
+  MigrationAdapter migration_;
+  ex::Endpoint server_;
+  std::string authority_;
+  std::vector<std::unique_ptr<Download>> downloads_;
+
+  std::unique_ptr<QuicConnection> quic_;
+  std::unique_ptr<H3Session> h3_;
+  // Connections replaced by a reconnect, freed on the next loop iteration (never from inside
+  // their own callbacks). The H3 session (second) goes first.
+  std::vector<std::pair<std::unique_ptr<QuicConnection>, std::unique_ptr<H3Session>>> retired_;
+  Timer reaper_;
+  Timer change_timer_;
+  Timer done_timer_;       // stream closes are handled out of the HTTP/3 callbacks
+  Timer reconnect_timer_;  // so is a reconnect
+  UdpSocket *reconnect_socket_ = nullptr;
+  bool reconnect_resume_ = false;
+  bool reconnecting_ = false;
+  bool handshake_seen_ = false;
+  bool h3_failed_ = false;
+  bool change_fired_ = false;
+  bool stopping_ = false;
+  ngtcp2_tstamp start_ts_ = 0;
+  ngtcp2_tstamp conn_rate_start_ts_ = 0;     // first body byte on the current connection
+  std::uint64_t conn_rate_start_bytes_ = 0;  // bytes held at that moment
+};
+
+}  // namespace qamp::client

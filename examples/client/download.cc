@@ -1,0 +1,278 @@
+#include "download.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+
+#include "http_range.h"
+#include "net.h"
+
+namespace qamp::client {
+
+namespace {
+
+std::optional<std::uint64_t> number(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  if (s.empty()) return std::nullopt;
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+constexpr std::size_t kSha256Len = 32;
+
+}  // namespace
+
+std::optional<Target> parse_target(std::string_view uri) {
+  Target t;
+  t.uri = std::string(uri);
+  std::string_view rest = uri;
+  if (auto scheme = rest.find("://"); scheme != std::string_view::npos) {
+    rest.remove_prefix(scheme + 3);
+    auto slash = rest.find('/');
+    t.authority = std::string(rest.substr(0, slash));
+    rest = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+    if (t.authority.empty()) return std::nullopt;
+  } else if (rest.empty() || rest.front() != '/') {
+    return std::nullopt;
+  }
+  t.path = std::string(rest);
+  auto no_query = rest.substr(0, rest.find_first_of("?#"));
+  auto base = no_query.substr(no_query.rfind('/') + 1);
+  t.file_name = base.empty() || base == "." || base == ".." ? "index.html" : std::string(base);
+  return t;
+}
+
+Download::Download(Target target, std::string dir) : target_(std::move(target)), dir_(std::move(dir)) {}
+
+Download::~Download() {
+  if (fd_ >= 0) ::close(fd_);
+  if (hash_) gnutls_hash_deinit(hash_, nullptr);
+}
+
+bool Download::open(std::string *error) {
+  if (dir_.empty()) return gnutls_hash_init(&hash_, GNUTLS_DIG_SHA256) == 0;
+  file_path_ = dir_ + "/" + target_.file_name;
+  fd_ = ::open(file_path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    *error = "cannot open " + file_path_ + ": " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+bool Download::resumable() const noexcept { return first_resumable_; }
+
+std::string Download::validator() const { return first_validator_; }
+
+void Download::set_error(std::string e) {
+  if (error_.empty()) error_ = std::move(e);
+}
+
+void Download::reset_body() {
+  received_ = 0;
+  if (fd_ >= 0 && ftruncate(fd_, 0) != 0) set_error("cannot truncate " + file_path_ + ": " + std::strerror(errno));
+  if (hash_) {
+    gnutls_hash_deinit(hash_, nullptr);
+    hash_ = nullptr;
+    gnutls_hash_init(&hash_, GNUTLS_DIG_SHA256);
+  }
+}
+
+Request Download::request(const std::string &authority, bool resume) {
+  ++attempts_;
+  status_ = 0;
+  content_length_.reset();
+  content_range_.clear();
+  attempt_bytes_ = 0;
+  headers_done_ = fin_ = closed_ = false;
+  close_code_ = 0;
+
+  Request r;
+  r.authority = target_.authority.empty() ? authority : target_.authority;
+  r.path = target_.path;
+  resume_requested_ = resume && resumable() && received_ > 0;
+  if (resume_requested_) {
+    range_start_ = received_;
+    r.headers.emplace_back("range", "bytes=" + std::to_string(received_) + "-");
+    r.headers.emplace_back("if-range", first_validator_);
+  } else {
+    range_start_ = 0;
+    reset_body();
+  }
+  return r;
+}
+
+void Download::on_header(std::string_view name, std::string_view value) {
+  if (name == ":status") {
+    status_ = static_cast<int>(number(value).value_or(0));
+  } else if (name == "content-length") {
+    content_length_ = number(value);
+  } else if (name == "content-range") {
+    content_range_ = std::string(value);
+  } else if (name == "etag") {
+    etag_ = std::string(value);
+  } else if (name == "last-modified") {
+    last_modified_ = std::string(value);
+  } else if (name == "accept-ranges") {
+    accept_ranges_ = lower(value);
+  } else if (name == "x-qamp-body-sha256") {
+    server_sha256_ = lower(value);
+  }
+}
+
+void Download::on_headers_end() {
+  headers_done_ = true;
+  attempt_log_.push_back(std::to_string(status_) + (resume_requested_ ? " range " + std::to_string(range_start_) + "-"
+                                                                       : std::string(" whole")));
+  if (!first_response_seen_) {
+    first_response_seen_ = true;
+    // A weak ETag (W/"...") cannot be used in If-Range (RFC 9110 §13.1.5); Last-Modified can.
+    if (!etag_.empty() && etag_.rfind("W/", 0) != 0)
+      first_validator_ = etag_;
+    else
+      first_validator_ = last_modified_;
+    first_resumable_ = status_ == 200 && accept_ranges_ == "bytes" && !first_validator_.empty();
+  }
+  if (status_ == 200) {
+    if (resume_requested_) {
+      // The validator no longer matched (or the range was ignored): the server sent the whole
+      // body, so start over from offset zero.
+      reset_body();
+      resume_requested_ = false;
+      range_start_ = 0;
+    }
+    if (content_length_) total_ = content_length_;
+    return;
+  }
+  if (status_ == 206) {
+    auto cr = ex::parse_content_range(content_range_);
+    if (!resume_requested_) return set_error("206 Partial Content to a request without Range");
+    if (!cr) return set_error("206 with a malformed Content-Range '" + content_range_ + "'");
+    if (cr->first.first != range_start_)
+      return set_error("206 Content-Range starts at " + std::to_string(cr->first.first) + ", expected " +
+                       std::to_string(range_start_));
+    if (total_ && *total_ != cr->second)
+      return set_error("206 Content-Range full length " + std::to_string(cr->second) + " differs from " +
+                       std::to_string(*total_));
+    total_ = cr->second;
+    return;
+  }
+  set_error("HTTP status " + std::to_string(status_));
+}
+
+void Download::on_body(std::span<const std::uint8_t> data) {
+  if (failed() || !headers_done_) return;
+  if (total_ && received_ + data.size() > *total_) {
+    set_error("server sent more than the announced " + std::to_string(*total_) + " bytes");
+    return;
+  }
+  if (fd_ >= 0) {
+    std::size_t done = 0;
+    while (done < data.size()) {
+      auto n = pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(received_ + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        set_error("cannot write " + file_path_ + ": " + std::strerror(errno));
+        return;
+      }
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  if (hash_) gnutls_hash(hash_, data.data(), data.size());
+  received_ += data.size();
+  attempt_bytes_ += data.size();
+  if (on_progress_) on_progress_();
+}
+
+void Download::on_end_stream() { fin_ = true; }
+
+void Download::on_stream_close(std::uint64_t app_error) {
+  closed_ = true;
+  close_code_ = app_error;
+  if (on_closed_) on_closed_();
+}
+
+void Download::verify() {
+  if (verified_) return;
+  verified_ = true;
+  std::array<std::uint8_t, kSha256Len> digest{};
+  bool have_digest = false;
+  if (fd_ >= 0) {
+    struct stat st {};
+    if (fstat(fd_, &st) != 0) {
+      set_error("cannot stat " + file_path_);
+    } else if (static_cast<std::uint64_t>(st.st_size) != received_) {
+      set_error("saved file has " + std::to_string(st.st_size) + " bytes, received " + std::to_string(received_));
+    }
+    auto size = static_cast<std::size_t>(st.st_size);
+    if (size == 0) {
+      have_digest = gnutls_hash_fast(GNUTLS_DIG_SHA256, "", 0, digest.data()) == 0;
+    } else if (void *p = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd_, 0); p != MAP_FAILED) {
+      have_digest = gnutls_hash_fast(GNUTLS_DIG_SHA256, p, size, digest.data()) == 0;
+      munmap(p, size);
+    }
+  } else if (hash_) {
+    gnutls_hash_output(hash_, digest.data());
+    have_digest = true;
+  }
+  if (have_digest) sha256_ = ex::hex(digest);
+
+  if (!fin_ && !failed()) {
+    std::string why = !headers_done_ ? "no response" : "the response ended without its last byte";
+    if (closed_ && close_code_ != NGHTTP3_H3_NO_ERROR) {
+      char code[24];
+      std::snprintf(code, sizeof code, "0x%llx", static_cast<unsigned long long>(close_code_));
+      why += std::string(", stream closed with HTTP/3 error ") + code;
+    }
+    set_error("incomplete: " + why + " (" + std::to_string(received_) + " of " +
+              (total_ ? std::to_string(*total_) : std::string("?")) + " bytes)");
+  }
+  if (total_ && received_ != *total_ && !failed())
+    set_error("size mismatch: " + std::to_string(received_) + " bytes, expected " + std::to_string(*total_));
+  if (server_sha256_ && have_digest) {
+    sha_matches_ = *server_sha256_ == sha256_;
+    if (!*sha_matches_) set_error("SHA-256 mismatch: got " + sha256_ + ", server says " + *server_sha256_);
+  }
+  complete_ = !failed() && fin_ && have_digest;
+}
+
+Json Download::summary() const {
+  Json j = Json::object();
+  j.set("uri", target_.uri);
+  j.set("file", file_path_.empty() ? Json() : Json(file_path_));
+  j.set("status", status_);
+  j.set("bytes", received_);
+  j.set("expected_bytes", total_);
+  j.set("sha256", sha256_.empty() ? Json() : Json(sha256_));
+  j.set("server_sha256", server_sha256_);
+  j.set("sha256_matches_server", sha_matches_);
+  j.set("complete", complete_);
+  j.set("resumable", first_resumable_);
+  j.set("validator", first_validator_.empty() ? Json() : Json(first_validator_));
+  j.set("attempts", attempts_);
+  Json log = Json::array();
+  for (const auto &a : attempt_log_) log.push(a);
+  j.set("responses", std::move(log));
+  j.set("error", error_.empty() ? Json() : Json(error_));
+  return j;
+}
+
+}  // namespace qamp::client

@@ -1,0 +1,30 @@
+// qamp-client — an HTTP/3 download client that follows a server's per-address migration policy.
+// `qamp-client [OPTIONS] <HOST> <PORT> [<URI>...]`; see options.h for the flags, client.h for
+// the run, migration.h for every path decision.
+#include <ev.h>
+
+#include "client.h"
+#include "options.h"
+
+namespace {
+
+void on_sigint(struct ev_loop *, ev_signal *w, int) { static_cast<qamp::client::Client *>(w->data)->interrupt(); }
+
+}  // namespace
+
+int main(int argc, char **argv) {
+  auto parsed = qamp::client::parse_options(argc, argv);
+  if (!parsed.options) return parsed.exit_code;
+
+  struct ev_loop *loop = EV_DEFAULT;
+  qamp::client::Client client(loop, *parsed.options);
+
+  ev_signal sigint;
+  ev_signal_init(&sigint, on_sigint, SIGINT);
+  sigint.data = &client;
+  ev_signal_start(loop, &sigint);
+
+  if (client.start()) ev_run(loop, 0);
+  ev_signal_stop(loop, &sigint);
+  return client.finish();
+}

@@ -1,0 +1,85 @@
+// examples/client/options.h — qamp-client's command line: gtlsclient's options where they overlap
+// (`qamp-client [OPTIONS] <HOST> <PORT> [<URI>...]`) plus qamp's migration knobs.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <ngtcp2/ngtcp2.h>
+
+#include "net.h"
+#include "qamp/migrator.h"
+#include "qamp/planner.h"
+#include "qamp/policy.h"
+#include "qamp/tp_codec.h"
+
+namespace qamp::client {
+
+// What happens to the old network after --network-change (lab stand-in for "the Wi-Fi is gone").
+enum class OldPath : std::uint8_t { keep, drop };
+std::string_view to_string(OldPath old_path) noexcept;
+std::optional<OldPath> parse_old_path(std::string_view text) noexcept;
+
+// --network-change AT=LOCALADDR: after a delay (counted from handshake completion) or once a share
+// of the body has arrived, the client's network becomes LOCALADDR (port 0: any port).
+struct NetworkChange {
+  std::optional<ngtcp2_duration> after;  // set for "2s", "500ms"
+  std::optional<double> share;           // set for "40%" (0..1)
+  ex::Endpoint local;
+  std::string text;  // as given, for logs
+};
+std::optional<NetworkChange> parse_network_change(std::string_view text);
+
+// "<N>[h|m|s|ms|us|ns]" (no unit: seconds), as gtlsclient's <DURATION>.
+std::optional<ngtcp2_duration> parse_duration(std::string_view text) noexcept;
+// "<N>[K|M|G]" (powers of 1024), as gtlsclient's <SIZE>.
+std::optional<std::uint64_t> parse_size(std::string_view text) noexcept;
+// "<SIZE>/s" or "<SIZE>" in bytes per second.
+std::optional<double> parse_rate(std::string_view text) noexcept;
+
+struct Options {
+  std::string host;
+  std::string port;
+  std::vector<std::string> uris;
+  std::string sni;  // --sni, else HOST when it is a name
+
+  // gtlsclient's
+  std::optional<std::string> download_dir;
+  bool quiet = false;
+  bool no_preferred_addr = false;
+  std::optional<std::string> qlog_file;
+  std::optional<std::string> qlog_dir;
+  bool exit_on_first_stream_close = false;
+  bool exit_on_all_streams_close = false;
+  ngtcp2_duration timeout = 30 * NGTCP2_SECONDS;
+  std::uint64_t max_data = 24 * 1024 * 1024;
+  std::uint64_t max_stream_data_bidi_local = 16 * 1024 * 1024;
+  std::uint64_t max_stream_data_uni = 16 * 1024 * 1024;
+
+  // qamp's
+  Semantics semantics = Semantics::per_address;
+  SpaFamily spa_family = SpaFamily::automatic;  // qamp/migrator.h
+  SpellingSet policy_support = kAllSpellings;
+  std::optional<NetworkChange> network_change;
+  OldPath old_path = OldPath::keep;
+  ForcedStrategy strategy = ForcedStrategy::automatic;  // qamp/planner.h
+  std::optional<double> new_path_rate;  // bytes/s, planner input
+  bool ignore_reset_on_probe = false;
+  std::optional<std::string> summary_file;
+};
+
+struct ParseResult {
+  std::optional<Options> options;  // set: run
+  int exit_code = 0;               // otherwise exit with this (0 for --help, 2 for misuse)
+};
+
+// Parses argv. On --help prints usage to stdout; on a bad flag or missing argument prints the
+// reason and usage to stderr.
+ParseResult parse_options(int argc, char **argv);
+void print_usage(std::FILE *out);
+
+}  // namespace qamp::client

@@ -1,0 +1,472 @@
+#include "quic_connection.h"
+
+#include <algorithm>
+#include <array>
+#include <exception>
+
+#include <nghttp3/nghttp3.h>
+#include <ngtcp2/ngtcp2_crypto_gnutls.h>
+
+namespace qamp::client {
+
+namespace {
+
+constexpr std::size_t kMaxPacketsPerWrite = 64;
+constexpr std::size_t kScidLen = 17;
+constexpr std::size_t kDcidLen = 18;
+
+std::string ccerr_text(const ngtcp2_ccerr &e) {
+  std::string kind;
+  switch (e.type) {
+    case NGTCP2_CCERR_TYPE_TRANSPORT: kind = "transport"; break;
+    case NGTCP2_CCERR_TYPE_APPLICATION: kind = "application"; break;
+    case NGTCP2_CCERR_TYPE_VERSION_NEGOTIATION: kind = "version negotiation"; break;
+    case NGTCP2_CCERR_TYPE_IDLE_CLOSE: kind = "idle close"; break;
+    case NGTCP2_CCERR_TYPE_DROP_CONN: kind = "drop"; break;
+    case NGTCP2_CCERR_TYPE_RETRY: kind = "retry"; break;
+  }
+  char code[32];
+  std::snprintf(code, sizeof code, "0x%llx", static_cast<unsigned long long>(e.error_code));
+  std::string s = kind + " error " + code;
+  if (e.reasonlen) s += " \"" + std::string(reinterpret_cast<const char *>(e.reason), e.reasonlen) + "\"";
+  return s;
+}
+
+// A clean end: NO_ERROR at either layer.
+bool clean(const ngtcp2_ccerr &e) {
+  return (e.type == NGTCP2_CCERR_TYPE_TRANSPORT && e.error_code == NGTCP2_NO_ERROR) ||
+         (e.type == NGTCP2_CCERR_TYPE_APPLICATION && e.error_code == NGHTTP3_H3_NO_ERROR);
+}
+
+}  // namespace
+
+// The ngtcp2 callbacks: C entry points that forward to the connection, never let an exception out.
+struct Callbacks {
+  static QuicConnection *self(void *user_data) { return static_cast<QuicConnection *>(user_data); }
+
+  template <class F>
+  static int guarded(F &&f) noexcept {
+    try {
+      return f();
+    } catch (const std::exception &) {
+      return NGTCP2_ERR_CALLBACK_FAILURE;
+    }
+  }
+
+  static int handshake_completed(ngtcp2_conn *, void *user_data) {
+    return guarded([&] {
+      auto *c = self(user_data);
+      c->handshake_completed_ = true;
+      c->observer_.on_handshake_completed();
+      return 0;
+    });
+  }
+
+  static int handshake_confirmed(ngtcp2_conn *, void *user_data) {
+    return guarded([&] {
+      self(user_data)->observer_.on_handshake_confirmed();
+      return 0;
+    });
+  }
+
+  static int recv_stream_data(ngtcp2_conn *, uint32_t flags, int64_t stream_id, uint64_t, const uint8_t *data,
+                              size_t datalen, void *user_data, void *) {
+    return guarded([&] {
+      auto *c = self(user_data);
+      if (!c->app_) return 0;
+      return c->app_->recv_stream_data(stream_id, flags & NGTCP2_STREAM_DATA_FLAG_FIN, {data, datalen});
+    });
+  }
+
+  static int acked_stream_data_offset(ngtcp2_conn *, int64_t stream_id, uint64_t, uint64_t datalen,
+                                      void *user_data, void *) {
+    return guarded([&] {
+      auto *c = self(user_data);
+      return c->app_ ? c->app_->acked_stream_data(stream_id, datalen) : 0;
+    });
+  }
+
+  static int stream_close(ngtcp2_conn *, uint32_t flags, int64_t stream_id, uint64_t app_error_code,
+                          void *user_data, void *) {
+    return guarded([&] {
+      auto *c = self(user_data);
+      if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET)) app_error_code = NGHTTP3_H3_NO_ERROR;
+      return c->app_ ? c->app_->stream_close(stream_id, app_error_code) : 0;
+    });
+  }
+
+  static int stream_reset(ngtcp2_conn *, int64_t stream_id, uint64_t, uint64_t, void *user_data, void *) {
+    return guarded([&] {
+      auto *c = self(user_data);
+      return c->app_ ? c->app_->shutdown_stream_read(stream_id) : 0;
+    });
+  }
+
+  static int stream_stop_sending(ngtcp2_conn *, int64_t stream_id, uint64_t, void *user_data, void *) {
+    return guarded([&] {
+      auto *c = self(user_data);
+      return c->app_ ? c->app_->shutdown_stream_read(stream_id) : 0;
+    });
+  }
+
+  static int extend_max_local_streams_bidi(ngtcp2_conn *, uint64_t, void *user_data) {
+    return guarded([&] {
+      auto *c = self(user_data);
+      return c->app_ ? c->app_->extend_max_local_streams_bidi() : 0;
+    });
+  }
+
+  static int extend_max_stream_data(ngtcp2_conn *, int64_t stream_id, uint64_t, void *user_data, void *) {
+    return guarded([&] {
+      auto *c = self(user_data);
+      return c->app_ ? c->app_->extend_max_stream_data(stream_id) : 0;
+    });
+  }
+
+  static int recv_stateless_reset(ngtcp2_conn *, const ngtcp2_pkt_stateless_reset *, void *user_data) {
+    self(user_data)->got_stateless_reset_ = true;
+    return 0;
+  }
+
+  static void rand(uint8_t *dest, size_t destlen, const ngtcp2_rand_ctx *) {
+    ex::random_bytes({dest, destlen});
+  }
+
+  static int get_new_connection_id(ngtcp2_conn *, ngtcp2_cid *cid, uint8_t *token, size_t cidlen, void *) {
+    std::array<uint8_t, NGTCP2_MAX_CIDLEN> buf;
+    ex::random_bytes({buf.data(), cidlen});
+    ngtcp2_cid_init(cid, buf.data(), cidlen);
+    ex::random_bytes({token, NGTCP2_STATELESS_RESET_TOKENLEN});
+    return 0;
+  }
+
+  static int select_preferred_addr(ngtcp2_conn *, ngtcp2_path *dest, const ngtcp2_preferred_addr *paddr,
+                                   void *user_data) {
+    return guarded([&] { return self(user_data)->observer_.on_select_preferred_addr(dest, *paddr); });
+  }
+
+  static int path_validation(ngtcp2_conn *, uint32_t flags, const ngtcp2_path *path, const ngtcp2_path *old_path,
+                             ngtcp2_path_validation_result res, void *user_data) {
+    return guarded([&] {
+      self(user_data)->observer_.on_path_validation(flags, *path, old_path,
+                                                    res == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS);
+      return 0;
+    });
+  }
+
+  static void qlog_write(void *user_data, uint32_t flags, const void *data, size_t datalen) {
+    self(user_data)->trace_.write_ngtcp2_qlog(data, datalen, flags);
+  }
+
+  static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref) {
+    return static_cast<QuicConnection *>(ref->user_data)->conn_;
+  }
+};
+
+QuicConnection::QuicConnection(Sockets &sockets, Trace &trace, ConnectionObserver &observer)
+    : sockets_(sockets),
+      trace_(trace),
+      observer_(observer),
+      expiry_(sockets.loop(), [this] { on_expiry(); }),
+      resume_write_(sockets.loop(), [this] { write(); }) {
+  ngtcp2_ccerr_default(&ccerr_);
+  ngtcp2_path_storage_zero(&pending_path_);
+}
+
+QuicConnection::~QuicConnection() {
+  if (conn_) ngtcp2_conn_del(conn_);
+}
+
+std::unique_ptr<QuicConnection> QuicConnection::connect(Sockets &sockets, Trace &trace, const QuicConfig &config,
+                                                        ConnectionObserver &observer, std::string *error) {
+  std::unique_ptr<QuicConnection> c(new QuicConnection(sockets, trace, observer));
+  if (c->init(config, error) != 0) return nullptr;
+  c->write();
+  return c;
+}
+
+int QuicConnection::init(const QuicConfig &config, std::string *error) {
+  creds_ = ex::client_creds();
+  if (!creds_) {
+    *error = "cannot allocate GnuTLS credentials";
+    return -1;
+  }
+  session_ = ex::make_session(false, creds_.get(), config.sni, error);
+  if (!session_) return -1;
+  ClientTpConfig tp;
+  tp.support = config.policy_support;
+  if (int rv = configure_client_session(session_.get(), tp); rv != 0) {
+    *error = std::string("qamp::configure_client_session: ") + gnutls_strerror(rv);
+    return -1;
+  }
+  conn_ref_.get_conn = Callbacks::get_conn;
+  conn_ref_.user_data = this;
+  gnutls_session_set_ptr(session_.get(), &conn_ref_);
+
+  ngtcp2_callbacks cb{};
+  cb.client_initial = ngtcp2_crypto_client_initial_cb;
+  cb.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+  cb.encrypt = ngtcp2_crypto_encrypt_cb;
+  cb.decrypt = ngtcp2_crypto_decrypt_cb;
+  cb.hp_mask = ngtcp2_crypto_hp_mask_cb;
+  cb.recv_retry = ngtcp2_crypto_recv_retry_cb;
+  cb.update_key = ngtcp2_crypto_update_key_cb;
+  cb.delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
+  cb.delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
+  cb.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
+  cb.version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+  cb.handshake_completed = Callbacks::handshake_completed;
+  cb.handshake_confirmed = Callbacks::handshake_confirmed;
+  cb.recv_stream_data = Callbacks::recv_stream_data;
+  cb.acked_stream_data_offset = Callbacks::acked_stream_data_offset;
+  cb.stream_close = Callbacks::stream_close;
+  cb.stream_reset = Callbacks::stream_reset;
+  cb.stream_stop_sending = Callbacks::stream_stop_sending;
+  cb.extend_max_local_streams_bidi = Callbacks::extend_max_local_streams_bidi;
+  cb.extend_max_stream_data = Callbacks::extend_max_stream_data;
+  cb.recv_stateless_reset = Callbacks::recv_stateless_reset;
+  cb.rand = Callbacks::rand;
+  cb.get_new_connection_id = Callbacks::get_new_connection_id;
+  cb.select_preferred_addr = Callbacks::select_preferred_addr;
+  cb.path_validation = Callbacks::path_validation;
+
+  std::array<uint8_t, kScidLen> scid_bytes;
+  std::array<uint8_t, kDcidLen> dcid_bytes;
+  ex::random_bytes(scid_bytes);
+  ex::random_bytes(dcid_bytes);
+  ngtcp2_cid scid, dcid;
+  ngtcp2_cid_init(&scid, scid_bytes.data(), scid_bytes.size());
+  ngtcp2_cid_init(&dcid, dcid_bytes.data(), dcid_bytes.size());
+  scid_hex_ = ex::hex(scid_bytes);
+
+  ngtcp2_settings settings;
+  ngtcp2_settings_default(&settings);
+  settings.initial_ts = ex::now_ns();
+  if (trace_.qlog_enabled()) settings.qlog_write = Callbacks::qlog_write;
+  if (!trace_.connection_started(scid_hex_, settings.initial_ts, error)) return -1;
+
+  ngtcp2_transport_params params;
+  ngtcp2_transport_params_default(&params);
+  params.initial_max_stream_data_bidi_local = config.max_stream_data_bidi_local;
+  params.initial_max_stream_data_uni = config.max_stream_data_uni;
+  params.initial_max_data = config.max_data;
+  params.initial_max_streams_bidi = 0;
+  params.initial_max_streams_uni = 100;
+  params.max_idle_timeout = config.idle_timeout;
+  params.active_connection_id_limit = config.active_connection_id_limit;
+
+  auto local = config.socket->local();
+  auto remote = config.remote;
+  ngtcp2_path path{local.addr(), remote.addr(), config.socket};
+  int rv = ngtcp2_conn_client_new(&conn_, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &settings, &params,
+                                  nullptr, this);
+  if (rv != 0) {
+    *error = std::string("ngtcp2_conn_client_new: ") + ngtcp2_strerror(rv);
+    return -1;
+  }
+  ngtcp2_conn_set_tls_native_handle(conn_, session_.get());
+  return 0;
+}
+
+const ClientTpState *QuicConnection::tp_state() const noexcept { return client_tp_state(session_.get()); }
+
+ex::Endpoint QuicConnection::local() const {
+  auto *p = ngtcp2_conn_get_path(conn_);
+  return ex::Endpoint::from(p->local.addr, p->local.addrlen);
+}
+
+ex::Endpoint QuicConnection::remote() const {
+  auto *p = ngtcp2_conn_get_path(conn_);
+  return ex::Endpoint::from(p->remote.addr, p->remote.addrlen);
+}
+
+void QuicConnection::set_app_error(std::uint64_t code) noexcept {
+  ngtcp2_ccerr_set_application_error(&ccerr_, code, nullptr, 0);
+}
+
+void QuicConnection::read(UdpSocket &socket, const ex::Endpoint &from, std::span<const std::uint8_t> data) {
+  if (closed_) return;
+  if (!observer_.admit_datagram(socket, from, data)) return;
+  auto local = socket.local();
+  auto remote = from;
+  ngtcp2_path path{local.addr(), remote.addr(), &socket};
+  ngtcp2_pkt_info pi{};
+  int rv = ngtcp2_conn_read_pkt(conn_, &path, &pi, data.data(), data.size(), ex::now_ns());
+  if (rv == 0) return;
+  switch (rv) {
+    case NGTCP2_ERR_DRAINING: {
+      CloseInfo info;
+      info.stateless_reset = got_stateless_reset_;
+      const auto *peer = ngtcp2_conn_get_ccerr(conn_);
+      info.error = got_stateless_reset_ || !clean(*peer);
+      info.reason = got_stateless_reset_ ? "stateless reset received" : "closed by server: " + ccerr_text(*peer);
+      finish(std::move(info));
+      return;
+    }
+    case NGTCP2_ERR_DROP_CONN:
+      finish(CloseInfo{true, false, false, "connection dropped"});
+      return;
+    case NGTCP2_ERR_CRYPTO:
+      if (!ccerr_.error_code) ngtcp2_ccerr_set_tls_alert(&ccerr_, ngtcp2_conn_get_tls_alert(conn_), nullptr, 0);
+      break;
+    default:
+      if (!ccerr_.error_code) ngtcp2_ccerr_set_liberr(&ccerr_, rv, nullptr, 0);
+      break;
+  }
+  auto why = std::string("ngtcp2_conn_read_pkt: ") + ngtcp2_strerror(rv);
+  if (const auto *st = tp_state(); st && st->error) why += " (" + st->error->message() + ")";
+  fail(rv, why);
+}
+
+void QuicConnection::fail(int, std::string reason) {
+  write_close();
+  finish(CloseInfo{true, false, false, std::move(reason) + " [" + ccerr_text(ccerr_) + "]"});
+}
+
+void QuicConnection::close(std::string reason) {
+  if (closed_) return;
+  ngtcp2_ccerr_set_application_error(&ccerr_, NGHTTP3_H3_NO_ERROR, nullptr, 0);
+  write_close();
+  finish(CloseInfo{false, false, false, std::move(reason)});
+}
+
+void QuicConnection::write_close() {
+  if (!conn_ || ngtcp2_conn_in_closing_period(conn_) || ngtcp2_conn_in_draining_period(conn_)) return;
+  std::array<uint8_t, NGTCP2_MAX_UDP_PAYLOAD_SIZE> buf;
+  ngtcp2_path_storage ps;
+  ngtcp2_path_storage_zero(&ps);
+  ngtcp2_pkt_info pi;
+  auto n = ngtcp2_conn_write_connection_close(conn_, &ps.path, &pi, buf.data(), buf.size(), &ccerr_, ex::now_ns());
+  if (n > 0) sockets_.send(ps.path, {buf.data(), static_cast<size_t>(n)});
+}
+
+void QuicConnection::finish(CloseInfo info) {
+  if (closed_) return;
+  closed_ = true;
+  expiry_.cancel();
+  resume_write_.cancel();
+  observer_.on_closed(info);
+}
+
+void QuicConnection::write() {
+  if (closed_ || write_blocked_) return;
+  if (!pending_.empty()) {
+    auto r = sockets_.send(pending_path_.path, pending_);
+    if (r == SendResult::blocked) {
+      write_blocked_ = true;
+      sockets_.wait_writable([this] {
+        write_blocked_ = false;
+        write();
+      });
+      return;
+    }
+    pending_.clear();
+  }
+  if (write_streams() != 0) return;
+  arm_expiry();
+}
+
+int QuicConnection::send_packet(const ngtcp2_path &path, std::span<const std::uint8_t> pkt) {
+  if (sockets_.send(path, pkt) != SendResult::blocked) return 0;
+  pending_.assign(pkt.begin(), pkt.end());
+  ngtcp2_path_storage_init(&pending_path_, path.local.addr, path.local.addrlen, path.remote.addr,
+                           path.remote.addrlen, path.user_data);
+  write_blocked_ = true;
+  sockets_.wait_writable([this] {
+    write_blocked_ = false;
+    write();
+  });
+  return 1;
+}
+
+int QuicConnection::write_streams() {
+  std::array<uint8_t, 64 * 1024> buf;
+  ngtcp2_path_storage ps;
+  ngtcp2_path_storage_zero(&ps);
+  ngtcp2_pkt_info pi;
+  auto ts = ex::now_ns();
+  auto max_udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_);
+  auto max_pkts = std::clamp<std::size_t>(ngtcp2_conn_get_send_quantum(conn_) / max_udp, 1, kMaxPacketsPerWrite);
+
+  for (std::size_t sent = 0; sent < max_pkts;) {
+    int64_t stream_id = -1;
+    int fin = 0;
+    std::array<ngtcp2_vec, 16> vec;
+    int64_t veccnt = 0;
+    if (app_ && ngtcp2_conn_get_max_data_left(conn_)) {
+      veccnt = app_->pull(stream_id, fin, vec.data(), vec.size());
+      if (veccnt < 0) {
+        set_app_error(nghttp3_err_infer_quic_app_error_code(static_cast<int>(veccnt)));
+        fail(NGTCP2_ERR_CALLBACK_FAILURE, std::string("nghttp3_conn_writev_stream: ") +
+                                              nghttp3_strerror(static_cast<int>(veccnt)));
+        return -1;
+      }
+    }
+    ngtcp2_ssize ndatalen = -1;
+    uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE | (fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
+    auto n = ngtcp2_conn_writev_stream(conn_, &ps.path, &pi, buf.data(), max_udp, &ndatalen, flags, stream_id,
+                                       vec.data(), static_cast<size_t>(veccnt), ts);
+    if (n < 0) {
+      switch (n) {
+        case NGTCP2_ERR_STREAM_DATA_BLOCKED:
+          app_->block_stream(stream_id);
+          continue;
+        case NGTCP2_ERR_STREAM_SHUT_WR:
+          app_->shutdown_stream_write(stream_id);
+          continue;
+        case NGTCP2_ERR_WRITE_MORE:
+          if (app_->add_write_offset(stream_id, static_cast<size_t>(ndatalen)) != 0) {
+            fail(NGTCP2_ERR_CALLBACK_FAILURE, "nghttp3_conn_add_write_offset failed");
+            return -1;
+          }
+          continue;
+        default:
+          ngtcp2_ccerr_set_liberr(&ccerr_, static_cast<int>(n), nullptr, 0);
+          fail(static_cast<int>(n), std::string("ngtcp2_conn_writev_stream: ") + ngtcp2_strerror(static_cast<int>(n)));
+          return -1;
+      }
+    }
+    if (ndatalen >= 0 && app_ && app_->add_write_offset(stream_id, static_cast<size_t>(ndatalen)) != 0) {
+      fail(NGTCP2_ERR_CALLBACK_FAILURE, "nghttp3_conn_add_write_offset failed");
+      return -1;
+    }
+    if (n == 0) {
+      ngtcp2_conn_update_pkt_tx_time(conn_, ts);
+      return 0;
+    }
+    ++sent;
+    if (send_packet(ps.path, {buf.data(), static_cast<size_t>(n)}) != 0) {
+      ngtcp2_conn_update_pkt_tx_time(conn_, ts);
+      return 1;  // resumes when the socket drains
+    }
+  }
+  ngtcp2_conn_update_pkt_tx_time(conn_, ts);
+  // More may be waiting: come back on the next loop iteration (pacing may still hold it back).
+  resume_write_.arm(0);
+  return 0;
+}
+
+void QuicConnection::arm_expiry() {
+  if (closed_) return;
+  auto expiry = ngtcp2_conn_get_expiry(conn_);
+  auto now = ex::now_ns();
+  double t = expiry <= now ? 0.0 : static_cast<double>(expiry - now) / 1e9;
+  expiry_.arm(t);
+}
+
+void QuicConnection::on_expiry() {
+  if (closed_) return;
+  int rv = ngtcp2_conn_handle_expiry(conn_, ex::now_ns());
+  if (rv != 0) {
+    if (rv == NGTCP2_ERR_IDLE_CLOSE) {
+      finish(CloseInfo{true, true, false, "idle timeout"});
+      return;
+    }
+    ngtcp2_ccerr_set_liberr(&ccerr_, rv, nullptr, 0);
+    fail(rv, std::string("ngtcp2_conn_handle_expiry: ") + ngtcp2_strerror(rv));
+    return;
+  }
+  write();
+}
+
+}  // namespace qamp::client

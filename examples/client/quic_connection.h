@@ -1,0 +1,151 @@
+// examples/client/quic_connection.h — the QUIC connection glue: one ngtcp2 client connection with
+// its GnuTLS session (configured by qamp::configure_client_session, so the server's policy is
+// decoded on the way in), the ngtcp2 callbacks, the read / write / expiry loop.
+//
+// Everything about streams goes to a StreamApp (the HTTP/3 session); everything about paths and
+// the connection's life goes to a ConnectionObserver (the client, which hands path decisions to
+// the migration adapter). This file decides nothing about policy.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include <gnutls/gnutls.h>
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include "net.h"
+#include "qamp/tls.h"
+#include "sockets.h"
+#include "tls_creds.h"
+#include "trace.h"
+
+namespace qamp::client {
+
+// ngtcp2's stream callbacks, as the application layer sees them.
+class StreamApp {
+ public:
+  virtual ~StreamApp() = default;
+  // Each returns 0, or NGTCP2_ERR_CALLBACK_FAILURE after setting the connection's error.
+  virtual int recv_stream_data(std::int64_t stream_id, bool fin, std::span<const std::uint8_t> data) = 0;
+  virtual int acked_stream_data(std::int64_t stream_id, std::uint64_t datalen) = 0;
+  virtual int stream_close(std::int64_t stream_id, std::uint64_t app_error_code) = 0;
+  virtual int shutdown_stream_read(std::int64_t stream_id) = 0;
+  virtual int extend_max_stream_data(std::int64_t stream_id) = 0;
+  virtual int extend_max_local_streams_bidi() = 0;
+
+  // The write side: the next stream data to send (negative nghttp3 error on failure; 0 vectors
+  // and stream_id -1 when there is nothing), then what ngtcp2 did with it.
+  virtual std::int64_t pull(std::int64_t &stream_id, int &fin, ngtcp2_vec *vec, std::size_t veccnt) = 0;
+  virtual void block_stream(std::int64_t stream_id) = 0;
+  virtual void shutdown_stream_write(std::int64_t stream_id) = 0;
+  virtual int add_write_offset(std::int64_t stream_id, std::size_t n) = 0;
+};
+
+struct CloseInfo {
+  bool error = false;      // anything but a clean close
+  bool idle_timeout = false;
+  bool stateless_reset = false;
+  std::string reason;      // human readable
+};
+
+class ConnectionObserver {
+ public:
+  virtual ~ConnectionObserver() = default;
+  virtual void on_handshake_completed() = 0;
+  // RFC 9000 §9: no migration before the handshake is confirmed (HANDSHAKE_DONE received).
+  virtual void on_handshake_confirmed() = 0;
+  // ngtcp2's select_preferred_addr: set *dest (local from an open socket) or leave it empty.
+  // Returns 0 or NGTCP2_ERR_CALLBACK_FAILURE.
+  virtual int on_select_preferred_addr(ngtcp2_path *dest, const ngtcp2_preferred_addr &paddr) = 0;
+  virtual void on_path_validation(std::uint32_t flags, const ngtcp2_path &path, const ngtcp2_path *old_path,
+                                  bool success) = 0;
+  // A datagram for this connection is about to be read; false drops it unread (the optional
+  // "ignore a Stateless Reset on a probed path" hardening).
+  virtual bool admit_datagram(const UdpSocket &socket, const ex::Endpoint &from,
+                              std::span<const std::uint8_t> data) = 0;
+  // The connection is over (closed by either side, idle, reset or failed). Called once, from the
+  // event loop; the observer may destroy the connection only after returning (defer it).
+  virtual void on_closed(const CloseInfo &info) = 0;
+};
+
+struct QuicConfig {
+  ex::Endpoint remote;
+  UdpSocket *socket = nullptr;  // the local side of the first path
+  std::string sni;
+  SpellingSet policy_support = kAllSpellings;
+  ngtcp2_duration idle_timeout = 30 * NGTCP2_SECONDS;
+  std::uint64_t max_data = 24 * 1024 * 1024;
+  std::uint64_t max_stream_data_bidi_local = 16 * 1024 * 1024;
+  std::uint64_t max_stream_data_uni = 16 * 1024 * 1024;
+  // Room for spare connection IDs: with ngtcp2's default of 2 a migration right after the move to
+  // the preferred address finds none (NGTCP2_ERR_CONN_ID_BLOCKED).
+  std::uint64_t active_connection_id_limit = 8;
+};
+
+class QuicConnection {
+ public:
+  // Creates the connection and sends the first flight. nullptr with *error on failure.
+  static std::unique_ptr<QuicConnection> connect(Sockets &sockets, Trace &trace, const QuicConfig &config,
+                                                 ConnectionObserver &observer, std::string *error);
+  ~QuicConnection();
+  QuicConnection(const QuicConnection &) = delete;
+  QuicConnection &operator=(const QuicConnection &) = delete;
+
+  void set_app(StreamApp *app) noexcept { app_ = app; }
+  ngtcp2_conn *conn() const noexcept { return conn_; }
+  gnutls_session_t tls() const noexcept { return session_.get(); }
+  const ClientTpState *tp_state() const noexcept;
+  const std::string &scid_hex() const noexcept { return scid_hex_; }
+  bool closed() const noexcept { return closed_; }
+  bool handshake_completed() const noexcept { return handshake_completed_; }
+
+  // A datagram arrived on `socket` from `from`.
+  void read(UdpSocket &socket, const ex::Endpoint &from, std::span<const std::uint8_t> data);
+  // Writes what ngtcp2 has to send and re-arms the expiry timer.
+  void write();
+  // Closes with H3_NO_ERROR (CONNECTION_CLOSE on the current path), then reports on_closed.
+  void close(std::string reason);
+  // Sets the application error for a failing callback (nghttp3 error -> H3 code).
+  void set_app_error(std::uint64_t code) noexcept;
+
+  // The current path's endpoints.
+  ex::Endpoint local() const;
+  ex::Endpoint remote() const;
+
+ private:
+  QuicConnection(Sockets &sockets, Trace &trace, ConnectionObserver &observer);
+  int init(const QuicConfig &config, std::string *error);
+  int write_streams();
+  int send_packet(const ngtcp2_path &path, std::span<const std::uint8_t> pkt);
+  void arm_expiry();
+  void on_expiry();
+  void fail(int liberr, std::string reason);
+  void finish(CloseInfo info);
+  void write_close();
+
+  friend struct Callbacks;
+
+  Sockets &sockets_;
+  Trace &trace_;
+  ConnectionObserver &observer_;
+  StreamApp *app_ = nullptr;
+  ex::Creds creds_;
+  ex::Session session_;
+  ngtcp2_crypto_conn_ref conn_ref_{};
+  ngtcp2_conn *conn_ = nullptr;
+  ngtcp2_ccerr ccerr_{};
+  std::string scid_hex_;
+  Timer expiry_;
+  Timer resume_write_;
+  bool handshake_completed_ = false;
+  bool closed_ = false;
+  bool got_stateless_reset_ = false;
+  bool write_blocked_ = false;
+  std::vector<std::uint8_t> pending_;  // a datagram the socket refused (EAGAIN)
+  ngtcp2_path_storage pending_path_{};
+};
+
+}  // namespace qamp::client

@@ -1,0 +1,79 @@
+#include "summary.h"
+
+#include <cstdio>
+
+namespace qamp::client {
+
+std::string family_name(int family) {
+  switch (family) {
+    case AF_INET: return "ipv4";
+    case AF_INET6: return "ipv6";
+    default: return "unknown";
+  }
+}
+
+Json policy_json(const ClientTpState &state) {
+  Json j = Json::object();
+  Json announced = Json::array();
+  for (auto s : spellings_in(state.announced)) announced.push(to_string(s));
+  j.set("announced", std::move(announced));
+  if (state.error) j.set("error", state.error->message());
+  if (!state.server) return j;
+  const auto &d = *state.server;
+  j.set("spelling", to_string(d.spelling));
+  j.set("echoed", d.echoed);
+  Json levels = Json::object();
+  levels.set("handshake", to_string(d.policy.handshake))
+      .set("spa_v4", to_string(d.policy.spa_v4))
+      .set("spa_v6", to_string(d.policy.spa_v6));
+  j.set("levels", std::move(levels));
+  j.set("disable_active_migration", d.disable_active_migration);
+  if (d.preferred_address) {
+    Json pa = Json::object();
+    pa.set("ipv4", d.preferred_address->ipv4_present() ? Json(d.preferred_address->ipv4_string()) : Json());
+    pa.set("ipv6", d.preferred_address->ipv6_present() ? Json(d.preferred_address->ipv6_string()) : Json());
+    j.set("preferred_address", std::move(pa));
+  } else {
+    j.set("preferred_address", Json());
+  }
+  return j;
+}
+
+bool write_summary(const std::string &path, const RunRecord &run, const std::vector<Json> &downloads, bool complete,
+                   int exit_code) {
+  Json conn = Json::object();
+  conn.set("handshake_server_address", run.handshake_server.str());
+  conn.set("server_address", run.final_server ? Json(run.final_server->str()) : Json());
+  conn.set("server_family", run.final_server ? Json(family_name(run.final_server->family())) : Json());
+  conn.set("local_address", run.final_local ? Json(run.final_local->str()) : Json());
+  conn.set("moved_to_preferred_address", run.moved_to_preferred_address);
+  conn.set("preferred_address_chosen", run.preferred_address ? Json(run.preferred_address->str()) : Json());
+  Json m = Json::object();
+  m.set("attempted", run.migrations.attempted)
+      .set("refused", run.migrations.refused)
+      .set("succeeded", run.migrations.succeeded)
+      .set("failed", run.migrations.failed);
+  conn.set("migrations", std::move(m));
+  conn.set("migrator", run.migrator);
+  conn.set("planner", run.planner);
+  conn.set("reconnects", run.reconnects);
+  conn.set("completion_time_s", run.completion_time_s);
+  conn.set("run_time_s", run.run_time_s);
+  conn.set("policy", run.policy);
+  Json errors = Json::array();
+  for (const auto &e : run.connection_errors) errors.push(e);
+  conn.set("errors", std::move(errors));
+
+  Json uris = Json::array();
+  for (const auto &d : downloads) uris.push(d);
+  Json root = Json::object();
+  root.set("complete", complete).set("exit_code", exit_code).set("uris", std::move(uris)).set("connection", std::move(conn));
+
+  std::FILE *f = std::fopen(path.c_str(), "w");
+  if (!f) return false;
+  auto text = root.dump(2) + "\n";
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  return std::fclose(f) == 0 && ok;
+}
+
+}  // namespace qamp::client

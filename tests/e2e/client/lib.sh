@@ -1,0 +1,139 @@
+# tests/e2e/client/lib.sh — helpers for client end-to-end tests (source it from bash).
+# Loopback only. Every background process started with `bg_start` is killed on exit.
+#
+#   e2e_init                      temp dir in $E2E_DIR, cleanup trap
+#   gen_cert DIR                  DIR/key.pem, DIR/cert.pem (self-signed, cn=localhost)
+#   free_udp_port [HOST]          a UDP port nothing is bound to on HOST (default 127.0.0.1)
+#   wait_udp_port HOST PORT [S]   until something listens on HOST:PORT/udp (S seconds, default 10)
+#   bg_start LOG CMD...           runs CMD in the background, output to LOG; sets $BG_PID
+#   bg_stop PID                   SIGTERM then SIGKILL one process
+#   make_file PATH BYTES          a file of random bytes
+#   assert_same_file GOT WANT     same size and SHA-256 (prints both on failure)
+#   json_get FILE PY-EXPR         evaluates PY-EXPR with `d` = the parsed JSON, prints the result
+#   assert_json FILE PY-EXPR      PY-EXPR must be true
+#   assert_grep PATTERN FILE      extended regex must match a line of FILE
+#   fail MSG / pass MSG
+set -uo pipefail
+
+E2E_PIDS=()
+E2E_DIR=""
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+pass() { echo "PASS: $*"; }
+
+e2e_cleanup() {
+  local pid
+  for pid in "${E2E_PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
+  done
+  sleep 0.2
+  for pid in "${E2E_PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+  done
+  if [ -n "$E2E_DIR" ] && [ -z "${E2E_KEEP:-}" ]; then rm -rf "$E2E_DIR"; fi
+}
+
+e2e_init() {
+  E2E_DIR=$(mktemp -d "${TMPDIR:-/tmp}/qamp-client-e2e.XXXXXX")
+  trap e2e_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+gen_cert() {
+  local dir=$1
+  mkdir -p "$dir"
+  certtool --generate-privkey --outfile "$dir/key.pem" >/dev/null 2>&1 || fail "certtool: private key"
+  printf 'cn=localhost\nexpiration_days=30\ntls_www_server\n' >"$dir/cert.tmpl"
+  certtool --generate-self-signed --load-privkey "$dir/key.pem" --outfile "$dir/cert.pem" \
+    --template "$dir/cert.tmpl" >/dev/null 2>&1 || fail "certtool: certificate"
+}
+
+free_udp_port() {
+  python3 - "${1:-127.0.0.1}" <<'PY'
+import socket, sys
+host = sys.argv[1]
+fam = socket.AF_INET6 if ':' in host else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.bind((host, 0))
+print(s.getsockname()[1])
+s.close()
+PY
+}
+
+wait_udp_port() {
+  local host=$1 port=$2 secs=${3:-10} i
+  for ((i = 0; i < secs * 20; i++)); do
+    if ss -Hlun "sport = :$port" 2>/dev/null | grep -q "$host:$port\|\*:$port\|\[::\]:$port"; then
+      return 0
+    fi
+    sleep 0.05
+  done
+  fail "nothing listens on $host:$port/udp after ${secs}s"
+}
+
+bg_start() {
+  local log=$1
+  shift
+  "$@" >"$log" 2>&1 &
+  BG_PID=$!
+  E2E_PIDS+=("$BG_PID")
+}
+
+bg_stop() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 20; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.05
+  done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  return 0
+}
+
+make_file() {
+  head -c "$2" /dev/urandom >"$1" || fail "cannot create $1"
+}
+
+file_size() { stat -c %s "$1"; }
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+assert_same_file() {
+  local got=$1 want=$2
+  [ -f "$got" ] || fail "$got was not saved"
+  local gs ws gh wh
+  gs=$(file_size "$got")
+  ws=$(file_size "$want")
+  [ "$gs" = "$ws" ] || fail "$got has $gs bytes, expected $ws"
+  gh=$(sha256_of "$got")
+  wh=$(sha256_of "$want")
+  [ "$gh" = "$wh" ] || fail "$got SHA-256 $gh, expected $wh"
+}
+
+json_get() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+v = eval(sys.argv[2], {"d": d})
+print(json.dumps(v) if not isinstance(v, str) else v)
+PY
+}
+
+assert_json() {
+  local file=$1 expr=$2
+  [ -f "$file" ] || fail "no summary file $file"
+  python3 - "$file" "$expr" <<'PY' || fail "summary check failed: $expr (in $file)"
+import json, sys
+d = json.load(open(sys.argv[1]))
+ok = eval(sys.argv[2], {"d": d})
+sys.exit(0 if ok else 1)
+PY
+}
+
+assert_grep() {
+  grep -Eq -- "$1" "$2" || fail "no line matching /$1/ in $2"
+}
