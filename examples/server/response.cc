@@ -136,7 +136,20 @@ Response respond(const std::string &htdocs, const std::string &method, const std
       return text(404, "/bytes/N takes N up to " + std::to_string(kMaxGeneratedBody));
     auto body = std::make_shared<PatternBody>(n);
     auto key = "bytes/" + std::to_string(n);
-    return representation(body, "\"qamp-bytes-" + std::to_string(n) + "\"", body_sha256(key, *body), range, if_range);
+    auto sha = body_sha256(key, *body);
+    if (path_in.ends_with("?resumable=0")) {
+      // A body that cannot be resumed (no Accept-Ranges, no validator, Range ignored), like a
+      // generated stream: what the client's planner must restart from zero.
+      Response r;
+      r.status = 200;
+      r.headers = {{"content-type", "application/octet-stream"},
+                   {kBodySha256Header, sha},
+                   {"content-length", std::to_string(n)}};
+      r.body_length = n;
+      r.body = std::move(body);
+      return r;
+    }
+    return representation(body, "\"qamp-bytes-" + std::to_string(n) + "\"", sha, range, if_range);
   }
 
   auto file = htdocs + path;
