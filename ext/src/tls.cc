@@ -75,6 +75,14 @@ int append(gnutls_buffer_t extdata, ByteView bytes) {
   return gnutls_buffer_append_data(extdata, bytes.data(), bytes.size()) == 0 ? 0 : -1;
 }
 
+// ngtcp2's own encoding of the local parameters (the permissive view), or nullopt.
+std::optional<Bytes> local_params(gnutls_session_t session) {
+  std::array<uint8_t, kMaxTpLen> buf;
+  auto n = ngtcp2_conn_encode_local_transport_params(conn_of(session), buf.data(), buf.size());
+  if (n < 0) return std::nullopt;
+  return Bytes(buf.begin(), buf.begin() + n);
+}
+
 // ---- server ----
 
 int server_tp_recv(gnutls_session_t session, const unsigned char *data, size_t len) noexcept try {
@@ -101,14 +109,11 @@ int server_tp_recv(gnutls_session_t session, const unsigned char *data, size_t l
 }
 
 int server_tp_send(gnutls_session_t session, gnutls_buffer_t extdata) noexcept try {
-  auto *conn = conn_of(session);
   auto *sd = data_of(session);
-  std::array<uint8_t, kMaxTpLen> buf;
-  auto n = ngtcp2_conn_encode_local_transport_params(conn, buf.data(), buf.size());
-  if (n < 0) return -1;
+  auto local = local_params(session);
+  if (!local) return -1;
   auto &cfg = sd->server_config;
-  auto enc = encode_server_params(ByteView(buf.data(), static_cast<size_t>(n)), cfg.policy,
-                                  cfg.preference, sd->server_state.client_support);
+  auto enc = encode_server_params(*local, cfg.policy, cfg.preference, sd->server_state.client_support);
   if (!enc) {
     sd->server_state.error = enc.error();
     return -1;
@@ -124,12 +129,10 @@ int server_tp_send(gnutls_session_t session, gnutls_buffer_t extdata) noexcept t
 // ---- client ----
 
 int client_tp_send(gnutls_session_t session, gnutls_buffer_t extdata) noexcept try {
-  auto *conn = conn_of(session);
   auto *sd = data_of(session);
-  std::array<uint8_t, kMaxTpLen> buf;
-  auto n = ngtcp2_conn_encode_local_transport_params(conn, buf.data(), buf.size());
-  if (n < 0) return -1;
-  auto blob = add_policy_support(ByteView(buf.data(), static_cast<size_t>(n)), sd->client_config.support);
+  auto local = local_params(session);
+  if (!local) return -1;
+  auto blob = add_policy_support(*local, sd->client_config.support);
   if (!blob) return -1;
   sd->client_state.announced = sd->client_config.support;
   if (sd->client_config.tamper_outgoing) sd->client_config.tamper_outgoing(*blob);
