@@ -88,6 +88,12 @@ bool Client::connect(UdpSocket *socket, bool resume) {
   cfg.sni = opt_.sni;
   if (cfg.sni.empty() && !ex::parse_host_port(opt_.host, "0")) cfg.sni = opt_.host;
   cfg.policy_support = opt_.policy_support;
+  cfg.policy_support_raw = opt_.send_policy_support_raw;
+  if (cfg.policy_support_raw && run_.policy.is_null())
+    run_.policy = Json::object().set("raw_support_sent", ex::hex(*cfg.policy_support_raw));
+  if (cfg.policy_support_raw)
+    trace_.decision("policy", "send-raw-support", "testing knob --send-policy-support-raw",
+                    Json::object().set("tp", "0x2d50").set("value_hex", ex::hex(*cfg.policy_support_raw)));
   cfg.idle_timeout = opt_.timeout;
   cfg.max_data = opt_.max_data;
   cfg.max_stream_data_bidi_local = opt_.max_stream_data_bidi_local;
@@ -119,6 +125,7 @@ void Client::on_handshake_completed() {
   handshake_seen_ = true;
   if (const auto *st = quic_->tp_state()) {
     run_.policy = policy_json(*st);
+    if (opt_.send_policy_support_raw) run_.policy.set("raw_support_sent", ex::hex(*opt_.send_policy_support_raw));
     std::string spelling = st->server ? std::string(to_string(st->server->spelling)) : "none";
     trace_.decision("policy", "learnt", "server transport parameters in spelling " + spelling, run_.policy);
   }
@@ -154,7 +161,15 @@ void Client::on_closed(const CloseInfo &info) {
   run_.final_server = quic_->remote();
   run_.final_local = quic_->local();
   if (reconnecting_) return;  // our own close, a new connection follows
+  run_.close = close_json(info);
   if (info.error && !(info.idle_timeout && all_complete_so_far())) {
+    if (info.close_error && info.close_error->by_peer) {
+      auto name = error_name(*info.close_error);
+      trace_.error("the server closed the connection with %s error code 0x%llx%s%s",
+                   info.close_error->application ? "application" : "transport",
+                   static_cast<unsigned long long>(info.close_error->code), name.empty() ? "" : " ",
+                   name.c_str());
+    }
     trace_.error("connection closed: %s", info.reason.c_str());
     run_.connection_errors.push_back(info.reason);
   } else {

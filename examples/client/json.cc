@@ -1,5 +1,6 @@
 #include "json.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -75,9 +76,11 @@ void Json::dump_to(std::string &out, int indent, int depth) const {
         out += "null";
         return;
       }
+      // Shortest text that reads back as the same double (a rate of 20971520 B/s must not come
+      // out as 2.09715e+07).
       char buf[32];
-      std::snprintf(buf, sizeof buf, "%.6g", d);
-      out += buf;
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, d);
+      out.append(buf, ec == std::errc() ? end : buf);
     }
     void operator()(const std::string &s) const { out += json_quote(s); }
     void operator()(const Object &o) const {

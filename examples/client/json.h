@@ -45,6 +45,7 @@ class Json {
   Json &push(Json value);
 
   std::string dump(int indent = -1) const;  // indent < 0: one line
+  bool is_null() const noexcept { return v_.index() == 0; }
 
  private:
   void dump_to(std::string &out, int indent, int depth) const;

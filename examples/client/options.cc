@@ -141,6 +141,14 @@ void print_usage(std::FILE *out) {
       "  --summary=<FILE>        Write a JSON summary of the run\n"
       "  -h, --help              Display this help and exit\n"
       "\n"
+      "Testing knobs (interop labs; they make the client misbehave on purpose):\n"
+      "  --send-policy-support-raw=<HEX>\n"
+      "                          Send HEX verbatim as the value of migration_policy_support\n"
+      "                          (TP 0x2d50) instead of the --policy-support bitmask, e.g. 0a0b\n"
+      "                          (2 bytes where one 1-byte varint is expected): a qamp server\n"
+      "                          must close with TRANSPORT_PARAMETER_ERROR (0x8). Empty HEX sends\n"
+      "                          a zero-length value\n"
+      "\n"
       "Exit status: 0 when every body is complete and matches, 1 otherwise, 2 on misuse.\n",
       out);
 }
@@ -150,6 +158,7 @@ ParseResult parse_options(int argc, char **argv) {
     kDownload = 256, kNoPreferredAddr, kQlogFile, kQlogDir, kExitFirst, kExitAll, kTimeout, kSni,
     kMaxData, kMaxStreamDataBidiLocal, kMaxStreamDataUni, kNoDump, kSemantics, kSpaFamily,
     kPolicySupport, kNetworkChange, kOldPath, kStrategy, kNewPathRate, kIgnoreReset, kSummary,
+    kSendPolicySupportRaw,
   };
   static const option long_options[] = {
       {"download", required_argument, nullptr, kDownload},
@@ -175,6 +184,7 @@ ParseResult parse_options(int argc, char **argv) {
       {"new-path-rate", required_argument, nullptr, kNewPathRate},
       {"ignore-reset-on-probe", no_argument, nullptr, kIgnoreReset},
       {"summary", required_argument, nullptr, kSummary},
+      {"send-policy-support-raw", required_argument, nullptr, kSendPolicySupportRaw},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0},
   };
@@ -268,6 +278,12 @@ ParseResult parse_options(int argc, char **argv) {
       }
       case kIgnoreReset: o.ignore_reset_on_probe = true; break;
       case kSummary: o.summary_file = arg; break;
+      case kSendPolicySupportRaw: {
+        auto raw = ex::unhex(arg);
+        if (!raw) return bad_value("send-policy-support-raw", arg);
+        o.send_policy_support_raw = std::move(*raw);
+        break;
+      }
       case ':':
         return misuse(std::string("option requires an argument: ") + argv[optind - 1]);
       default:

@@ -32,6 +32,28 @@ std::string ccerr_text(const ngtcp2_ccerr &e) {
   return s;
 }
 
+// Replaces (or appends) migration_policy_support (0x2d50) in an outgoing client blob with `raw`.
+void put_raw_policy_support(Bytes &blob, const Bytes &raw) {
+  auto params = parse_params(blob);
+  if (!params) return;  // ngtcp2's own encoding: cannot happen
+  auto it = std::find_if(params->begin(), params->end(),
+                         [](const RawParam &p) { return p.id == kTpMigrationPolicySupport; });
+  if (it != params->end())
+    it->value = raw;
+  else
+    params->push_back(RawParam{kTpMigrationPolicySupport, raw});
+  blob = serialize_params(*params);
+}
+
+CloseError close_error_of(const ngtcp2_ccerr &e, bool by_peer) {
+  CloseError c;
+  c.by_peer = by_peer;
+  c.application = e.type == NGTCP2_CCERR_TYPE_APPLICATION;
+  c.code = e.error_code;
+  c.reason.assign(reinterpret_cast<const char *>(e.reason), e.reasonlen);
+  return c;
+}
+
 // A clean end: NO_ERROR at either layer.
 bool clean(const ngtcp2_ccerr &e) {
   return (e.type == NGTCP2_CCERR_TYPE_TRANSPORT && e.error_code == NGTCP2_NO_ERROR) ||
@@ -39,6 +61,39 @@ bool clean(const ngtcp2_ccerr &e) {
 }
 
 }  // namespace
+
+std::string error_name(const CloseError &error) {
+  if (error.application) {
+    // nghttp3 names HTTP/3 codes only through its liberr mapping; the common ones by hand.
+    switch (error.code) {
+      case NGHTTP3_H3_NO_ERROR: return "H3_NO_ERROR";
+      case NGHTTP3_H3_GENERAL_PROTOCOL_ERROR: return "H3_GENERAL_PROTOCOL_ERROR";
+      case NGHTTP3_H3_INTERNAL_ERROR: return "H3_INTERNAL_ERROR";
+      case NGHTTP3_H3_CLOSED_CRITICAL_STREAM: return "H3_CLOSED_CRITICAL_STREAM";
+      case NGHTTP3_H3_FRAME_UNEXPECTED: return "H3_FRAME_UNEXPECTED";
+      case NGHTTP3_H3_FRAME_ERROR: return "H3_FRAME_ERROR";
+      case NGHTTP3_H3_ID_ERROR: return "H3_ID_ERROR";
+      case NGHTTP3_H3_SETTINGS_ERROR: return "H3_SETTINGS_ERROR";
+      case NGHTTP3_H3_MISSING_SETTINGS: return "H3_MISSING_SETTINGS";
+      case NGHTTP3_H3_REQUEST_REJECTED: return "H3_REQUEST_REJECTED";
+      case NGHTTP3_H3_REQUEST_CANCELLED: return "H3_REQUEST_CANCELLED";
+      default: return "";
+    }
+  }
+  // RFC 9000 §20.1.
+  static constexpr const char *kTransport[] = {
+      "NO_ERROR", "INTERNAL_ERROR", "CONNECTION_REFUSED", "FLOW_CONTROL_ERROR", "STREAM_LIMIT_ERROR",
+      "STREAM_STATE_ERROR", "FINAL_SIZE_ERROR", "FRAME_ENCODING_ERROR", "TRANSPORT_PARAMETER_ERROR",
+      "CONNECTION_ID_LIMIT_ERROR", "PROTOCOL_VIOLATION", "INVALID_TOKEN", "APPLICATION_ERROR",
+      "CRYPTO_BUFFER_EXCEEDED", "KEY_UPDATE_ERROR", "AEAD_LIMIT_REACHED", "NO_VIABLE_PATH"};
+  if (error.code < std::size(kTransport)) return kTransport[error.code];
+  if (error.code >= 0x100 && error.code <= 0x1ff) {
+    char b[48];
+    std::snprintf(b, sizeof b, "CRYPTO_ERROR (TLS alert %llu)", static_cast<unsigned long long>(error.code - 0x100));
+    return b;
+  }
+  return "";
+}
 
 // The ngtcp2 callbacks: C entry points that forward to the connection, never let an exception out.
 struct Callbacks {
@@ -195,6 +250,8 @@ int QuicConnection::init(const QuicConfig &config, std::string *error) {
   if (!session_) return -1;
   ClientTpConfig tp;
   tp.support = config.policy_support;
+  if (config.policy_support_raw)
+    tp.tamper_outgoing = [raw = *config.policy_support_raw](Bytes &blob) { put_raw_policy_support(blob, raw); };
   if (int rv = configure_client_session(session_.get(), tp); rv != 0) {
     *error = std::string("qamp::configure_client_session: ") + gnutls_strerror(rv);
     return -1;
@@ -300,11 +357,15 @@ void QuicConnection::read(UdpSocket &socket, const ex::Endpoint &from, std::span
       const auto *peer = ngtcp2_conn_get_ccerr(conn_);
       info.error = got_stateless_reset_ || !clean(*peer);
       info.reason = got_stateless_reset_ ? "stateless reset received" : "closed by server: " + ccerr_text(*peer);
+      if (!got_stateless_reset_ && peer->type != NGTCP2_CCERR_TYPE_IDLE_CLOSE) {
+        info.close_error = close_error_of(*peer, true);
+        if (auto name = error_name(*info.close_error); !name.empty()) info.reason += " (" + name + ")";
+      }
       finish(std::move(info));
       return;
     }
     case NGTCP2_ERR_DROP_CONN:
-      finish(CloseInfo{true, false, false, "connection dropped"});
+      finish(CloseInfo{true, false, false, "connection dropped", std::nullopt});
       return;
     case NGTCP2_ERR_CRYPTO:
       if (!ccerr_.error_code) ngtcp2_ccerr_set_tls_alert(&ccerr_, ngtcp2_conn_get_tls_alert(conn_), nullptr, 0);
@@ -320,14 +381,16 @@ void QuicConnection::read(UdpSocket &socket, const ex::Endpoint &from, std::span
 
 void QuicConnection::fail(int, std::string reason) {
   write_close();
-  finish(CloseInfo{true, false, false, std::move(reason) + " [" + ccerr_text(ccerr_) + "]"});
+  CloseInfo info{true, false, false, std::move(reason) + " [" + ccerr_text(ccerr_) + "]", std::nullopt};
+  info.close_error = close_error_of(ccerr_, false);
+  finish(std::move(info));
 }
 
 void QuicConnection::close(std::string reason) {
   if (closed_) return;
   ngtcp2_ccerr_set_application_error(&ccerr_, NGHTTP3_H3_NO_ERROR, nullptr, 0);
   write_close();
-  finish(CloseInfo{false, false, false, std::move(reason)});
+  finish(CloseInfo{false, false, false, std::move(reason), close_error_of(ccerr_, false)});
 }
 
 void QuicConnection::write_close() {
@@ -459,7 +522,7 @@ void QuicConnection::on_expiry() {
   int rv = ngtcp2_conn_handle_expiry(conn_, ex::now_ns());
   if (rv != 0) {
     if (rv == NGTCP2_ERR_IDLE_CLOSE) {
-      finish(CloseInfo{true, true, false, "idle timeout"});
+      finish(CloseInfo{true, true, false, "idle timeout", std::nullopt});
       return;
     }
     ngtcp2_ccerr_set_liberr(&ccerr_, rv, nullptr, 0);

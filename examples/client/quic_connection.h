@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -44,11 +45,23 @@ class StreamApp {
   virtual int add_write_offset(std::int64_t stream_id, std::size_t n) = 0;
 };
 
+// The CONNECTION_CLOSE that ended a connection (RFC 9000 §19.19), whichever side sent it.
+struct CloseError {
+  bool by_peer = false;     // received from the server (else sent by this client)
+  bool application = false; // frame type 0x1d (an HTTP/3 code), else 0x1c (a transport code)
+  std::uint64_t code = 0;
+  std::string reason;       // the frame's reason phrase
+};
+// "TRANSPORT_PARAMETER_ERROR" for an RFC 9000 §20.1 transport code, "CRYPTO_ERROR (TLS alert 42)"
+// for 0x100..0x1ff, "" when unknown; "H3_NO_ERROR"... for application codes nghttp3 knows.
+std::string error_name(const CloseError &error);
+
 struct CloseInfo {
   bool error = false;      // anything but a clean close
   bool idle_timeout = false;
   bool stateless_reset = false;
   std::string reason;      // human readable
+  std::optional<CloseError> close_error;  // set when a CONNECTION_CLOSE was sent or received
 };
 
 class ConnectionObserver {
@@ -83,6 +96,8 @@ struct QuicConfig {
   // Room for spare connection IDs: with ngtcp2's default of 2 a migration right after the move to
   // the preferred address finds none (NGTCP2_ERR_CONN_ID_BLOCKED).
   std::uint64_t active_connection_id_limit = 8;
+  // Testing knob (--send-policy-support-raw): the 0x2d50 value sent verbatim.
+  std::optional<Bytes> policy_support_raw;
 };
 
 class QuicConnection {

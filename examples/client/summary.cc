@@ -39,6 +39,26 @@ Json policy_json(const ClientTpState &state) {
   return j;
 }
 
+Json close_json(const CloseInfo &info) {
+  Json j = Json::object();
+  std::string by = info.stateless_reset ? "stateless-reset"
+                   : info.idle_timeout  ? "idle-timeout"
+                   : info.close_error   ? (info.close_error->by_peer ? "server" : "client")
+                                        : "client";
+  j.set("by", by).set("error", info.error).set("text", info.reason);
+  if (const auto &e = info.close_error) {
+    char hex[24];
+    std::snprintf(hex, sizeof hex, "0x%llx", static_cast<unsigned long long>(e->code));
+    auto name = error_name(*e);
+    j.set("kind", e->application ? "application" : "transport")
+        .set("error_code", e->code)
+        .set("error_code_hex", std::string(hex))
+        .set("error_name", name.empty() ? Json() : Json(name))
+        .set("reason_phrase", e->reason);
+  }
+  return j;
+}
+
 bool write_summary(const std::string &path, const RunRecord &run, const std::vector<Json> &downloads, bool complete,
                    int exit_code) {
   Json conn = Json::object();
@@ -63,6 +83,7 @@ bool write_summary(const std::string &path, const RunRecord &run, const std::vec
   Json errors = Json::array();
   for (const auto &e : run.connection_errors) errors.push(e);
   conn.set("errors", std::move(errors));
+  conn.set("close", run.close);
 
   Json uris = Json::array();
   for (const auto &d : downloads) uris.push(d);

@@ -8,6 +8,7 @@
 #include "json.h"
 #include "net.h"
 #include "qamp/tls.h"
+#include "quic_connection.h"
 
 namespace qamp::client {
 
@@ -33,7 +34,15 @@ struct RunRecord {
   double run_time_s = 0;
   Json policy;  // what the server's transport parameters said
   std::vector<std::string> connection_errors;
+  // How the last connection ended: null while open, else {by, kind, error_code, error_code_hex,
+  // error_name, reason_phrase, text} (see close_json).
+  Json close;
 };
+
+// The summary's record of a connection's end: by "server" / "client" / "idle-timeout" /
+// "stateless-reset"; for a CONNECTION_CLOSE its kind ("transport" 0x1c / "application" 0x1d),
+// code as a number and in hex, RFC 9000 §20.1 name, reason phrase.
+Json close_json(const CloseInfo &info);
 
 // What the client learnt from the server's transport parameters, for logs and the summary.
 Json policy_json(const ClientTpState &state);

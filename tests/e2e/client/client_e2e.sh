@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# tests/e2e/client/client_e2e.sh BUILD_ROOT CASE — qamp-client against the stock ngtcp2 server
-# (gtlsserver 1.11, a legacy RFC 9000 server: no qamp TPs, no 0x0c) over loopback.
+# tests/e2e/client/client_e2e.sh BUILD_ROOT CASE — qamp-client over loopback against the stock
+# ngtcp2 server (gtlsserver 1.11, a legacy RFC 9000 server: no qamp TPs, and no flag to send 0x0c)
+# and against qamp-server (its policy levels, its legacy RFC 9000 mode, a throttled old network).
 # Every case judges by the saved bytes (size + SHA-256) and the summary, never by exit status
 # alone.
 set -uo pipefail
@@ -13,6 +14,7 @@ CASE=${2:?case}
 CLIENT=$BUILD/examples/client/qamp-client
 QAMP_SERVER=$BUILD/examples/server/qamp-server
 LB4_RELAY=$BUILD/tests/e2e/client/lb4_relay
+THROTTLE_RELAY=$BUILD/tests/e2e/client/throttle_relay
 GTLSSERVER=${GTLSSERVER:-/usr/sbin/gtlsserver}
 GTLSCLIENT=${GTLSCLIENT:-/usr/bin/gtlsclient}
 [ -x "$CLIENT" ] || fail "no $CLIENT"
@@ -46,11 +48,11 @@ start_qampserver() {
   wait_udp_port 127.0.0.1 "$PORT"
 }
 
-# reference_download URL FILE: the same body fetched by the stock client (an independent
+# reference_download URL FILE [PORT]: the same body fetched by the stock client (an independent
 # implementation), so byte-exactness is not judged by qamp-client alone.
 reference_download() {
   mkdir -p ref
-  timeout 60 "$GTLSCLIENT" -q --exit-on-all-streams-close --download=ref 127.0.0.1 "$PORT" "$1" \
+  timeout 60 "$GTLSCLIENT" -q --exit-on-all-streams-close --download=ref 127.0.0.1 "${3:-$PORT}" "$1" \
     >ref.log 2>&1 || fail "gtlsclient reference download failed (ref.log)"
   [ -f "ref/$2" ] || fail "gtlsclient saved no ref/$2"
 }
@@ -62,6 +64,15 @@ run_client() {  # run_client LOG ARGS... ; sets RC
   RC=$?
 }
 
+# assert_legacy_no_dam SUMMARY: the server spoke plain RFC 9000 without 0x0c: no echo of 0x2d50,
+# nothing learnt but the RFC 9000 default, every address `any`.
+assert_legacy_no_dam() {
+  assert_jsons "$1" \
+    'd["connection"]["policy"]["spelling"] == "rfc9000" and d["connection"]["policy"]["echoed"] == 0' \
+    'd["connection"]["policy"]["disable_active_migration"] is False' \
+    'd["connection"]["policy"]["levels"] == {"handshake": "any", "spa_v4": "any", "spa_v6": "any"}'
+}
+
 case "$CASE" in
   stock-spa-download)
     # (1) 3 MB byte-exact from the stock server, moving to its preferred IPv4 address.
@@ -70,13 +81,15 @@ case "$CASE" in
     run_client client.log --download dl --exit-on-all-streams-close --summary sum.json -q \
       --qlog-file client.sqlog 127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/f3m"
     assert_same_file dl/f3m htdocs/f3m
-    assert_json sum.json 'd["complete"] and d["uris"][0]["complete"] and d["uris"][0]["bytes"] == 3145728'
-    assert_json sum.json "d['uris'][0]['sha256'] == '$(sha256_of htdocs/f3m)'"
-    assert_json sum.json 'd["uris"][0]["sha256_matches_server"] is None'
-    assert_json sum.json 'd["connection"]["moved_to_preferred_address"] is True'
-    assert_json sum.json "d['connection']['server_address'] == '127.0.0.2:$SPA_PORT'"
-    assert_json sum.json 'd["connection"]["server_family"] == "ipv4"'
-    assert_json sum.json 'd["connection"]["policy"]["spelling"] == "rfc9000"'
+    assert_jsons sum.json \
+      'd["complete"] and d["uris"][0]["complete"] and d["uris"][0]["bytes"] == 3145728' \
+      "d['uris'][0]['sha256'] == '$(sha256_of htdocs/f3m)'" \
+      'd["uris"][0]["sha256_matches_server"] is None' \
+      'd["connection"]["moved_to_preferred_address"] is True' \
+      "d['connection']['server_address'] == '127.0.0.2:$SPA_PORT'" \
+      'd["connection"]["server_family"] == "ipv4"' \
+      'd["connection"]["policy"]["spelling"] == "rfc9000"'
+    assert_legacy_no_dam sum.json
     assert_grep '^qamp: migration: start-preferred-address-validation .*"family":"same-family"' client.log
     assert_grep '^qamp: migration: moved-to-preferred-address' client.log
     assert_grep '"name":"qamp:migration".*"outcome":"moved-to-preferred-address"' client.sqlog
@@ -91,11 +104,12 @@ case "$CASE" in
     run_client client.log --policy-support '' --download dl --exit-on-all-streams-close \
       --summary sum.json 127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/f1m"
     assert_same_file dl/f1m htdocs/f1m
-    assert_json sum.json 'd["complete"] is True'
-    assert_json sum.json 'd["connection"]["policy"]["announced"] == []'
-    assert_json sum.json 'd["connection"]["policy"]["echoed"] == 0'
-    assert_json sum.json 'd["connection"]["policy"]["spelling"] == "rfc9000"'
-    assert_json sum.json 'd["connection"]["moved_to_preferred_address"] is True'
+    assert_jsons sum.json \
+      'd["complete"] is True' \
+      'd["connection"]["policy"]["announced"] == []' \
+      'd["connection"]["policy"]["echoed"] == 0' \
+      'd["connection"]["policy"]["spelling"] == "rfc9000"' \
+      'd["connection"]["moved_to_preferred_address"] is True'
     [ "$RC" = 0 ] || fail "exit status $RC"
     # The same against qamp-server, which would answer an announcing client in pr3898: a client
     # that sent no 0x2d50 gets plain RFC 9000 parameters (no echo), a default one gets pr3898.
@@ -110,40 +124,54 @@ case "$CASE" in
       [ "$RC" = 0 ] || fail "$mode vs qamp-server: exit status $RC"
       assert_json "sum-$mode.json" 'd["complete"] is True and d["uris"][0]["sha256_matches_server"] is True'
     done
-    assert_json sum-legacy.json 'd["connection"]["policy"]["spelling"] == "rfc9000"'
-    assert_json sum-legacy.json 'd["connection"]["policy"]["echoed"] == 0'
-    assert_json sum-legacy.json 'd["connection"]["policy"]["announced"] == []'
-    assert_json sum-default.json 'd["connection"]["policy"]["spelling"] == "pr3898"'
-    assert_json sum-default.json 'd["connection"]["policy"]["levels"]["spa_v4"] == "none"'
+    assert_jsons sum-legacy.json \
+      'd["connection"]["policy"]["spelling"] == "rfc9000"' \
+      'd["connection"]["policy"]["echoed"] == 0' \
+      'd["connection"]["policy"]["announced"] == []'
+    assert_jsons sum-default.json \
+      'd["connection"]["policy"]["spelling"] == "pr3898"' \
+      'd["connection"]["policy"]["levels"]["spa_v4"] == "none"'
     pass "legacy client (no 0x2d50) downloads byte-exact; qamp-server answers it in plain RFC 9000"
     ;;
 
   network-change-after-spa)
-    # (3) the server sends no 0x0c: after the move to the SPA the client's IP change is allowed,
-    # attempted, validated, and the body is still byte-exact.
-    make_file htdocs/f3m 3145728
+    # (3) a legacy server (no qamp TPs) handled per RFC 9000: gtlsserver sends no 0x0c (1.11 has
+    # no flag for it), so the client learns any/any/any in plain RFC 9000 form; after the move to
+    # the SPA the client's IP change is allowed under every semantics, attempted, validated, and
+    # the body is still byte-exact. (A legacy server that does send 0x0c: legacy-server-dam.)
+    make_file htdocs/f16m 16777216  # ~0.1 s at loopback speed: room to validate after the 30 % change
     start_gtlsserver
-    run_client client.log --network-change 30%=127.0.0.3:0 --download dl --exit-on-all-streams-close \
-      --summary sum.json --qlog-file client.sqlog 127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/f3m"
-    assert_same_file dl/f3m htdocs/f3m
-    assert_json sum.json 'd["complete"] is True'
-    assert_json sum.json 'd["connection"]["moved_to_preferred_address"] is True'
-    assert_json sum.json 'd["connection"]["migrations"]["attempted"] == 1'
-    assert_json sum.json 'd["connection"]["migrations"]["refused"] == 0'
-    assert_json sum.json 'd["connection"]["migrations"]["succeeded"] == 1'
-    assert_json sum.json 'd["connection"]["local_address"].startswith("127.0.0.3:")'
-    assert_grep '^qamp: migration: start-path-validation \(reason: level-any\) .*"change":"ip-change".*"state":"on-preferred-address -> validating-migration"' client.log
-    assert_grep '^qamp: migration: migrated' client.log
-    assert_grep '"name":"qamp:migration".*"outcome":"start-path-validation"' client.sqlog
-    [ "$RC" = 0 ] || fail "exit status $RC"
-    pass "migration to 127.0.0.3 after the SPA move, byte-exact"
+    for sem in per-address rfc9000 draft28; do
+      rm -rf dl && mkdir dl
+      run_client "client-$sem.log" --semantics "$sem" --network-change 30%=127.0.0.3:0 --download dl \
+        --exit-on-all-streams-close --summary "sum-$sem.json" --qlog-file "client-$sem.sqlog" \
+        127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/f16m"
+      [ "$RC" = 0 ] || fail "$sem: exit status $RC"
+      assert_same_file dl/f16m htdocs/f16m
+      assert_jsons "sum-$sem.json" \
+        'd["complete"] is True' \
+        'd["connection"]["moved_to_preferred_address"] is True' \
+        'd["connection"]["migrations"] == {"attempted": 1, "refused": 0, "succeeded": 1, "failed": 0}' \
+        'd["connection"]["local_address"].startswith("127.0.0.3:")'
+      assert_legacy_no_dam "sum-$sem.json"
+      case "$sem" in  # the client_may() rule that allowed it
+        per-address) rule=level-any ;;
+        rfc9000) rule=rfc9000-after-move-to-preferred-address ;;
+        draft28) rule=no-disable-active-migration ;;
+      esac
+      assert_grep "^qamp: migration: start-path-validation \\(reason: $rule\\) .*\"change\":\"ip-change\".*\"state\":\"on-preferred-address -> validating-migration\"" "client-$sem.log"
+      assert_grep '^qamp: migration: migrated' "client-$sem.log"
+      assert_grep '"name":"qamp:migration".*"outcome":"start-path-validation"' "client-$sem.sqlog"
+    done
+    pass "gtlsserver (rfc9000, no 0x0c): migration to 127.0.0.3 after the SPA move under per-address, rfc9000 and draft28, byte-exact"
     ;;
 
   bad-flags)
     # (4) misuse exits 2 with usage on stderr; --help exits 0 with usage on stdout.
     for args in "--bogus 127.0.0.1 4433" "127.0.0.1" "" "--semantics nope 127.0.0.1 4433" \
       "--network-change 40%%=nowhere 127.0.0.1 4433 /x" "--policy-support ext,bogus 127.0.0.1 4433" \
-      "--timeout 127.0.0.1 4433 --strategy" "--spa-family v5 127.0.0.1 4433"; do
+      "--timeout 127.0.0.1 4433 --strategy" "--spa-family v5 127.0.0.1 4433" \
+      "--send-policy-support-raw 0g 127.0.0.1 4433" "--send-policy-support-raw abc 127.0.0.1 4433"; do
       # shellcheck disable=SC2086
       "$CLIENT" $(printf "$args") >out.txt 2>err.txt
       rc=$?
@@ -176,10 +204,11 @@ case "$CASE" in
     wait "$CLIENT_PID"
     RC=$?
     [ "$RC" = 1 ] || fail "exit status $RC for an incomplete download, expected 1"
-    assert_json sum.json 'd["complete"] is False and d["uris"][0]["complete"] is False'
-    assert_json sum.json 'd["uris"][0]["bytes"] < 1073741824 and d["uris"][0]["expected_bytes"] == 1073741824'
-    assert_json sum.json 'd["uris"][0]["error"] is not None'
-    assert_json sum.json 'd["exit_code"] == 1'
+    assert_jsons sum.json \
+      'd["complete"] is False and d["uris"][0]["complete"] is False' \
+      'd["uris"][0]["bytes"] < 1073741824 and d["uris"][0]["expected_bytes"] == 1073741824' \
+      'd["uris"][0]["error"] is not None' \
+      'd["exit_code"] == 1'
     assert_grep 'incomplete' client.log
     [ "$(file_size dl/big)" -lt 1073741824 ] || fail "the whole file arrived before the kill"
     pass "truncated download reported as failure"
@@ -200,27 +229,30 @@ case "$CASE" in
     run_client client.log --network-change 30%=127.0.0.3:0 "${extra[@]}" --download dl \
       --exit-on-all-streams-close --summary sum.json --qlog-file client.sqlog 127.0.0.1 "$PORT" "$URL"
     assert_same_file dl/3145728 ref/3145728
-    assert_json sum.json 'd["complete"] is True and d["uris"][0]["sha256_matches_server"] is True'
-    assert_json sum.json 'd["connection"]["policy"]["spelling"] == "pr3898"'
-    assert_json sum.json 'd["connection"]["policy"]["levels"]["spa_v4"] == "none"'
-    assert_json sum.json 'd["connection"]["moved_to_preferred_address"] is True'
-    assert_json sum.json 'd["connection"]["migrations"]["refused"] == 1'
-    assert_json sum.json 'd["connection"]["migrations"]["attempted"] == 0'
+    assert_jsons sum.json \
+      'd["complete"] is True and d["uris"][0]["sha256_matches_server"] is True' \
+      'd["connection"]["policy"]["spelling"] == "pr3898"' \
+      'd["connection"]["policy"]["levels"]["spa_v4"] == "none"' \
+      'd["connection"]["moved_to_preferred_address"] is True' \
+      'd["connection"]["migrations"]["refused"] == 1' \
+      'd["connection"]["migrations"]["attempted"] == 0'
     assert_grep '^qamp: migration: refused-by-policy \(reason: level-none\)' client.log
     assert_grep '^qamp: planner: ' client.log
     assert_grep '"name":"qamp:planner"' client.sqlog
     if [ "$CASE" = qamp-refused-stay ]; then
-      assert_json sum.json 'd["connection"]["planner"]["decision"] == "stay"'
-      assert_json sum.json 'd["connection"]["planner"]["reason"] == "forced-stay"'
-      assert_json sum.json 'd["connection"]["reconnects"] == 0 and d["uris"][0]["attempts"] == 1'
-      assert_json sum.json 'd["connection"]["local_address"].startswith("127.0.0.1:")'
+      assert_jsons sum.json \
+        'd["connection"]["planner"]["decision"] == "stay"' \
+        'd["connection"]["planner"]["reason"] == "forced-stay"' \
+        'd["connection"]["reconnects"] == 0 and d["uris"][0]["attempts"] == 1' \
+        'd["connection"]["local_address"].startswith("127.0.0.1:")'
     else
-      assert_json sum.json 'd["connection"]["planner"]["decision"] == "resume"'
-      assert_json sum.json 'd["connection"]["reconnects"] == 1 and d["uris"][0]["attempts"] == 2'
-      assert_json sum.json 'd["uris"][0]["responses"][0] == "200 whole"'
-      assert_json sum.json 'd["uris"][0]["responses"][1].startswith("206 range ")'
-      assert_json sum.json 'int(d["uris"][0]["responses"][1].split()[2].rstrip("-")) > 0'
-      assert_json sum.json 'd["connection"]["local_address"].startswith("127.0.0.3:")'
+      assert_jsons sum.json \
+        'd["connection"]["planner"]["decision"] == "resume"' \
+        'd["connection"]["reconnects"] == 1 and d["uris"][0]["attempts"] == 2' \
+        'd["uris"][0]["responses"][0] == "200 whole"' \
+        'd["uris"][0]["responses"][1].startswith("206 range ")' \
+        'int(d["uris"][0]["responses"][1].split()[2].rstrip("-")) > 0' \
+        'd["connection"]["local_address"].startswith("127.0.0.3:")'
       [ "$CASE" = qamp-refused-drop ] &&
         assert_json sum.json 'd["connection"]["planner"]["reason"] == "old-path-gone-resume"'
     fi
@@ -228,25 +260,249 @@ case "$CASE" in
     pass "$CASE: refused migration handled, body byte-exact"
     ;;
 
-  semantics-draft28)
-    # qamp-server: handshake address `none`, preferred address `any`. Under per-address (and
-    # rfc9000) semantics the client may migrate after the move; under draft28 (stock ngtcp2's
-    # reading) 0x0c forbids it for the whole connection.
-    start_qampserver --handshake-level none --spa-level any
-    URL="https://127.0.0.1:$PORT/bytes/2097152"
-    for sem in per-address draft28; do
+  semantics-draft28 | legacy-server-dam)
+    # Migrate after the move to the preferred address. qamp-server: handshake address `none`,
+    # preferred address `any`. semantics-draft28: the server speaks pr3898 (the client announced
+    # it); legacy-server-dam: --policy-spelling= makes it a legacy RFC 9000 server (no 0x2d50
+    # echo, no 0x2d51) that says the same with a plain 0x0c, which the client must read per
+    # RFC 9000 §18.2: handshake `none`, preferred addresses `any`.
+    #   per-address: level of the SPA is any          -> migrates (rule level-any)
+    #   rfc9000:     0x0c covers the handshake address -> migrates (rfc9000-after-move-...)
+    #   draft28:     0x0c forbids it for the whole connection -> refused, exactly what stock
+    #                ngtcp2 does: gtlsclient, given the same parameters, fails its
+    #                --change-local-addr with ERR_INVALID_STATE after the move (control: the
+    #                same gtlsclient run migrates when the server sends no 0x0c).
+    # Each run gets a fresh server, whose stats must show the move and the migration (or none).
+    spelling=()
+    want_spelling=pr3898
+    if [ "$CASE" = legacy-server-dam ]; then
+      spelling=(--policy-spelling=)
+      want_spelling=rfc9000
+    fi
+    N=33554432  # 32 MiB: the change at 20 % leaves ~0.2 s of loopback transfer to validate in
+    for sem in per-address rfc9000 draft28; do
+      start_qampserver --handshake-level none --spa-level any "${spelling[@]}" --stats-file "srv-$sem.json"
       rm -rf dl && mkdir dl
-      run_client "client-$sem.log" --semantics "$sem" --strategy stay --network-change 30%=127.0.0.3:0 \
-        --download dl --exit-on-all-streams-close --summary "sum-$sem.json" 127.0.0.1 "$PORT" "$URL"
-      assert_json "sum-$sem.json" 'd["complete"] is True and d["uris"][0]["sha256_matches_server"] is True'
-      assert_json "sum-$sem.json" 'd["connection"]["policy"]["levels"]["handshake"] == "none"'
+      run_client "client-$sem.log" --semantics "$sem" --strategy stay --network-change 20%=127.0.0.3:0 \
+        --download dl --exit-on-all-streams-close --summary "sum-$sem.json" 127.0.0.1 "$PORT" \
+        "https://127.0.0.1:$PORT/bytes/$N"
+      bg_stop "$SERVER_PID"
       [ "$RC" = 0 ] || fail "$sem: exit status $RC"
+      checks=(
+        'd["complete"] is True and d["uris"][0]["sha256_matches_server"] is True'
+        "d['uris'][0]['bytes'] == $N and d['uris'][0]['server_sha256'] == '$(sha256_of "dl/$N")'"
+        "d['connection']['policy']['spelling'] == '$want_spelling'"
+        'd["connection"]["policy"]["levels"] == {"handshake": "none", "spa_v4": "any", "spa_v6": "any"}'
+        'd["connection"]["policy"]["disable_active_migration"] is True'
+        'd["connection"]["moved_to_preferred_address"] is True'
+      )
+      srv_checks=('d["moves_to_preferred_address"] == 1 and d["datagrams_dropped"] == 0')
+      if [ "$CASE" = legacy-server-dam ]; then
+        checks+=('d["connection"]["policy"]["echoed"] == 0')
+        srv_checks+=('d["spellings"] == {"rfc9000": 1}')
+      fi
+      if [ "$sem" = draft28 ]; then
+        checks+=('d["connection"]["migrations"] == {"attempted": 0, "refused": 1, "succeeded": 0, "failed": 0}'
+          'd["connection"]["local_address"].startswith("127.0.0.1:")')
+        srv_checks+=('d["migrations"] == 0')
+        assert_grep '^qamp: migration: refused-by-policy \(reason: draft28-disable-active-migration\) .*"state":"on-preferred-address -> on-preferred-address"' "client-$sem.log"
+      else
+        rule=level-any
+        [ "$sem" = rfc9000 ] && rule=rfc9000-after-move-to-preferred-address
+        checks+=('d["connection"]["migrations"] == {"attempted": 1, "refused": 0, "succeeded": 1, "failed": 0}'
+          'd["connection"]["local_address"].startswith("127.0.0.3:")')
+        srv_checks+=('d["migrations"] == 1')
+        assert_grep "^qamp: migration: start-path-validation \\(reason: $rule\\) .*\"state\":\"on-preferred-address -> validating-migration\"" "client-$sem.log"
+      fi
+      assert_jsons "sum-$sem.json" "${checks[@]}"
+      assert_jsons "srv-$sem.json" "${srv_checks[@]}"
     done
-    assert_json sum-per-address.json 'd["connection"]["migrations"]["succeeded"] == 1'
-    assert_grep '^qamp: migration: start-path-validation \(reason: level-any\)' client-per-address.log
-    assert_json sum-draft28.json 'd["connection"]["migrations"]["refused"] == 1'
-    assert_grep '^qamp: migration: refused-by-policy' client-draft28.log
-    pass "per-address migrates after the move, draft28 refuses"
+    # Stock ngtcp2 (gtlsclient) against the same parameters, and against a server without 0x0c.
+    # gtlsclient is a legacy client, so it gets plain RFC 9000 parameters in both cases.
+    if [ "$CASE" = semantics-draft28 ]; then
+      for hs in none any; do
+        start_qampserver --handshake-level "$hs" --spa-level any --stats-file "srv-stock-$hs.json"
+        rm -rf dl && mkdir dl
+        timeout 60 "$GTLSCLIENT" -q --exit-on-all-streams-close --download=dl --change-local-addr=150ms \
+          127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/bytes/104857600" >"stock-$hs.out" 2>"stock-$hs.log"
+        rc=$?
+        bg_stop "$SERVER_PID"
+        [ "$rc" = 0 ] || fail "gtlsclient (handshake $hs): exit status $rc"
+        [ "$(file_size dl/104857600)" = 104857600 ] || fail "gtlsclient (handshake $hs): incomplete body"
+        if [ "$hs" = none ]; then
+          assert_grep 'ngtcp2_conn_initiate_(immediate_)?migration: ERR_INVALID_STATE' "stock-$hs.log"
+          assert_jsons "srv-stock-$hs.json" 'd["moves_to_preferred_address"] == 1' 'd["migrations"] == 0'
+        else
+          grep -q ERR_INVALID_STATE "stock-$hs.log" && fail "gtlsclient refused to migrate without 0x0c"
+          assert_jsons "srv-stock-$hs.json" 'd["moves_to_preferred_address"] == 1' 'd["migrations"] == 1'
+        fi
+      done
+    fi
+    pass "$CASE ($want_spelling): after the move per-address and rfc9000 migrate, draft28 refuses$([ "$CASE" = semantics-draft28 ] && echo ', as stock gtlsclient does')"
+    ;;
+
+  malformed-policy-support)
+    # A client whose migration_policy_support (0x2d50) is malformed: qamp-server must close the
+    # handshake with TRANSPORT_PARAMETER_ERROR (0x8, DESIGN.md §3, RFC 9000 §7.4), seen by the
+    # client (stderr and summary) and counted by the server. Control: a well-formed raw value.
+    #   0a0b  a 1-byte varint followed by a stray byte (2 bytes where one varint is expected)
+    #   ""    an empty value
+    #   c0    an 8-byte varint cut after its first byte
+    for raw in 0a0b "" c0 07; do
+      start_qampserver --stats-file "srv-$raw.json"
+      rm -rf dl && mkdir dl
+      run_client "client-$raw.log" --send-policy-support-raw "$raw" --download dl --exit-on-all-streams-close \
+        --summary "sum-$raw.json" 127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/bytes/65536"
+      bg_stop "$SERVER_PID"
+      s="sum-$raw.json"
+      assert_grep "^qamp: policy: send-raw-support .*\"value_hex\":\"$raw\"" "client-$raw.log"
+      if [ "$raw" = 07 ]; then
+        [ "$RC" = 0 ] || fail "raw 07 (all spellings, well formed): exit status $RC"
+        assert_jsons "$s" 'd["complete"] is True and d["connection"]["policy"]["spelling"] == "pr3898"'
+        assert_jsons "srv-$raw.json" 'd["transport_parameter_errors"] == 0'
+        continue
+      fi
+      [ "$RC" != 0 ] || fail "raw '$raw': exit status 0 for a refused handshake"
+      [ "$RC" = 1 ] || fail "raw '$raw': exit status $RC, expected 1"
+      assert_grep '^qamp-client: error: the server closed the connection with transport error code 0x8 TRANSPORT_PARAMETER_ERROR' "client-$raw.log"
+      assert_jsons "$s" 'd["complete"] is False and d["exit_code"] == 1' \
+        'd["connection"]["close"]["by"] == "server" and d["connection"]["close"]["kind"] == "transport"' \
+        'd["connection"]["close"]["error_code"] == 8 and d["connection"]["close"]["error_code_hex"] == "0x8"' \
+        'd["connection"]["close"]["error_name"] == "TRANSPORT_PARAMETER_ERROR"' \
+        "d['connection']['policy']['raw_support_sent'] == '$raw'"
+      assert_jsons "srv-$raw.json" 'd["transport_parameter_errors"] == 1 and d["connections"] == 1'
+      assert_grep 'closing: ERR_TRANSPORT_PARAM \(error code 0x8\)' server.log
+    done
+    pass "malformed 0x2d50 (0a0b, empty, c0): TRANSPORT_PARAMETER_ERROR 0x8 seen by client and server"
+    ;;
+
+  planner-resumable-5 | planner-resumable-50 | planner-resumable-95 | planner-nonresumable-5 | \
+    planner-nonresumable-50 | planner-nonresumable-95)
+    # A forbidden network change at AT % of a resumable and of a non-resumable body: the
+    # decision the planner promises, carried out, and a byte-exact body.
+    #
+    # Topology: client -> throttle_relay 127.0.0.1:PORT -> qamp-server 127.0.0.1:SPORT, which
+    # forbids every migration on its only address (--handshake-level none, no preferred
+    # address). The relay rate-limits the client's first address (127.0.0.1, the old network)
+    # to RATE = 4 MiB/s (token bucket, 128 KiB tail-drop queue) and forwards any other client
+    # address unthrottled. At AT % the client's network becomes 127.0.0.3: the Migrator refuses
+    # (level-none), the planner decides, and a new connection from 127.0.0.3 (if any) runs at
+    # loopback speed. The client is told --new-path-rate 20M (5 x RATE).
+    #
+    # Figures (body B = 32 MiB, p = AT/100, old rate r ~ 4 MiB/s, new rate R = 20 MiB/s, setup
+    # s = 2 x the old path's smoothed RTT, tens of ms):
+    #   stay    = (1-p) B / r       5 %: 7.6 s   50 %: 4.0 s   95 %: 0.40 s
+    #   resume  = s + (1-p) B / R   5 %: 1.5 s   50 %: 0.8 s   95 %: 0.08 s + s   (resumable only)
+    #   restart = s + B / R              1.6 s         1.6 s          1.6 s
+    # so resumable -> resume at 5, 50 and 95 % (at 95 % as long as s < 0.3 s, i.e. RTT < 150 ms);
+    # non-resumable -> restart at 5 % and 50 % (stay would need r > 8 MiB/s, twice the
+    # throttle), and at 95 % stay with reason non-resumable-near-end-stay: a resume would be
+    # quickest but cannot be had, and starting over (1.6 s) costs more than finishing slowly
+    # (0.4 s); that holds while the measured r > 1 MiB/s.
+    # Besides the fixed answer, every case checks that the decision is the candidate with the
+    # least time in the summary's own figures (the planner's promise).
+    [ -x "$QAMP_SERVER" ] || fail "no $QAMP_SERVER"
+    [ -x "$THROTTLE_RELAY" ] || fail "no $THROTTLE_RELAY"
+    RATE=4194304
+    QUEUE=131072
+    N=33554432
+    #          case                       query           AT  decision  reason
+    while read -r name query at want reason; do
+      [ "$name" = "$CASE" ] && break
+    done <<'TABLE'
+planner-resumable-5        -              5   resume    resume-faster
+planner-resumable-50       -              50  resume    resume-faster
+planner-resumable-95       -              95  resume    resume-faster
+planner-nonresumable-5     ?resumable=0   5   restart   restart-faster
+planner-nonresumable-50    ?resumable=0   50  restart   restart-faster
+planner-nonresumable-95    ?resumable=0   95  stay      non-resumable-near-end-stay
+TABLE
+    [ "$name" = "$CASE" ] || fail "no table row for $CASE"
+    [ "$query" = - ] && query=""
+    SPORT=$(free_udp_port 127.0.0.1)
+    bg_start server.log "$QAMP_SERVER" -q 127.0.0.1 "$SPORT" key.pem cert.pem --handshake-level none \
+      --stats-file srv.json
+    SERVER_PID=$BG_PID
+    wait_udp_port 127.0.0.1 "$SPORT"
+    reference_download "https://127.0.0.1:$SPORT/bytes/$N" "$N" "$SPORT"
+    PORT=$(free_udp_port 127.0.0.1)
+    bg_start relay.log "$THROTTLE_RELAY" 127.0.0.1:"$PORT" 127.0.0.1:"$SPORT" "$RATE" "$QUEUE" 60000 relay.json
+    RELAY_PID=$BG_PID
+    wait_udp_port 127.0.0.1 "$PORT"
+    URL="https://127.0.0.1:$PORT/bytes/$N$query"
+    t0=$(date +%s.%N)
+    run_client client.log --network-change "$at%=127.0.0.3:0" --new-path-rate 20M --download dl \
+      --exit-on-all-streams-close --summary sum.json --qlog-file client.sqlog 127.0.0.1 "$PORT" "$URL"
+    t1=$(date +%s.%N)
+    bg_stop "$RELAY_PID"
+    bg_stop "$SERVER_PID"
+    [ "$RC" = 0 ] || fail "exit status $RC (client.log)"
+    # Byte-exact: size and SHA-256 against the stock client's download, and against the
+    # server's x-qamp-body-sha256, hashed here (not by qamp-client).
+    assert_same_file "dl/$N" "ref/$N"
+    resumable=True
+    [ -n "$query" ] && resumable=False
+    P='d["connection"]["planner"]'
+    F="$P[\"figures\"]"
+    checks=(
+      'd["complete"] is True and d["uris"][0]["sha256_matches_server"] is True'
+      "d['uris'][0]['server_sha256'] == '$(sha256_of "dl/$N")'"
+      # The change was forbidden, and refused by the client itself: nothing was probed.
+      'd["connection"]["policy"]["levels"]["handshake"] == "none"'
+      'd["connection"]["policy"]["preferred_address"] is None'
+      'd["connection"]["migrations"] == {"attempted": 0, "refused": 1, "succeeded": 0, "failed": 0}'
+      # The planner's inputs are what the test set up.
+      "d['uris'][0]['resumable'] is $resumable and $F['resumable'] is $resumable"
+      "$F['body_size'] == $N"
+      "$at <= 100 * $F['received'] / $N < $at + 3"
+      "0.5 * $RATE <= $F['old_rate'] <= 1.2 * $RATE"
+      "$F['new_rate'] == 20 * 1024 * 1024"
+      # The table's answer, and the planner's promise: the candidate with the least time.
+      "$P['decision'] == '$want' and $P['reason'] == '$reason'"
+      "min(('stay', 'resume', 'restart'), key=lambda k: float('inf') if $F[k + '_s'] is None else $F[k + '_s']) == $P['decision']"
+    )
+    case "$want" in
+      stay)
+        checks+=('d["connection"]["reconnects"] == 0 and d["uris"][0]["responses"] == ["200 whole"]'
+          'd["connection"]["local_address"].startswith("127.0.0.1:")') ;;
+      resume)
+        checks+=('d["connection"]["reconnects"] == 1 and d["uris"][0]["attempts"] == 2'
+          'd["connection"]["local_address"].startswith("127.0.0.3:")'
+          'd["uris"][0]["responses"][1].startswith("206 range ")'
+          "int(d['uris'][0]['responses'][1].split()[2].rstrip('-')) >= $F['received']") ;;
+      restart)
+        checks+=('d["connection"]["reconnects"] == 1 and d["uris"][0]["attempts"] == 2'
+          'd["connection"]["local_address"].startswith("127.0.0.3:")'
+          'd["uris"][0]["responses"] == ["200 whole", "200 whole"]') ;;
+    esac
+    assert_jsons sum.json "${checks[@]}"
+    assert_jsons srv.json 'd["datagrams_dropped"] == 0 and d["migrations"] == 0 and d["transport_parameter_errors"] == 0'
+    assert_grep '^qamp: migration: refused-by-policy \(reason: level-none\)' client.log
+    assert_grep '"name":"qamp:planner"' client.sqlog
+    # ... and it was carried out. The relay's first flow is the throttled old network; a second
+    # flow exists only when the client reconnected from 127.0.0.3, and it is fast.
+    relay_checks=(
+      "d['flows'][0]['throttled'] and d['flows'][0]['client'].startswith('127.0.0.1:')"
+      "d['flows'][0]['down_rate'] <= 1.1 * $RATE"
+    )
+    if [ "$want" = stay ]; then
+      relay_checks+=('len(d["flows"]) == 1')
+    else
+      relay_checks+=("len(d['flows']) == 2 and not d['flows'][1]['throttled'] and d['flows'][1]['client'].startswith('127.0.0.3:')"
+        "d['flows'][1]['down_rate'] >= 3 * $RATE")
+      if [ "$want" = resume ]; then
+        # Only the rest crossed the new network.
+        from=$(json_get sum.json 'int(d["uris"][0]["responses"][1].split()[2].rstrip("-"))')
+        relay_checks+=("$N - $from <= d['flows'][1]['down_bytes'] < $N - $from + 1048576")
+      else
+        relay_checks+=("d['flows'][1]['down_bytes'] >= $N")
+      fi
+    fi
+    assert_jsons relay.json "${relay_checks[@]}"
+    secs=$(python3 -c "print(f'{$t1 - $t0:.1f}')")
+    figures=$(json_get sum.json '"stay %s resume %s restart %s s; received %d of %d at %.0f B/s; old rtt %.1f ms; done in %.2f s" % tuple(["inf" if v is None else "%.2f" % v for v in (d["connection"]["planner"]["figures"][k] for k in ("stay_s", "resume_s", "restart_s"))] + [d["connection"]["planner"]["figures"]["received"], d["connection"]["planner"]["figures"]["body_size"], d["connection"]["planner"]["figures"]["old_rate"], d["connection"]["planner"]["figures"]["old_rtt_ms"], d["connection"]["completion_time_s"]])')
+    new_rate=$(json_get relay.json '"%.1f MB/s" % (d["flows"][1]["down_rate"] / 1e6) if len(d["flows"]) > 1 else "-"')
+    pass "$CASE: $want ($reason): $figures; new path $new_rate; client ran ${secs}s"
     ;;
 
   reset-on-probe)
@@ -279,12 +535,14 @@ case "$CASE" in
         fail "$mode: the second instance answered nothing (relay-$mode.json)"
       if [ "$mode" = plain ]; then
         [ "$RC" = 1 ] || fail "plain: exit status $RC, expected 1 (connection reset)"
-        assert_json sum-plain.json 'd["complete"] is False'
-        assert_json sum-plain.json 'any("stateless reset" in e for e in d["connection"]["errors"])'
+        assert_jsons sum-plain.json \
+          'd["complete"] is False' \
+          'any("stateless reset" in e for e in d["connection"]["errors"])'
       else
         [ "$RC" = 0 ] || fail "hardened: exit status $RC"
-        assert_json sum-hardened.json 'd["complete"] is True and d["uris"][0]["sha256_matches_server"] is True'
-        assert_json sum-hardened.json 'd["connection"]["migrator"]["resets_ignored"] >= 1'
+        assert_jsons sum-hardened.json \
+          'd["complete"] is True and d["uris"][0]["sha256_matches_server"] is True' \
+          'd["connection"]["migrator"]["resets_ignored"] >= 1'
         assert_grep '^qamp: migration: ignored-reset-on-probe' client-hardened.log
       fi
     done

@@ -11,6 +11,8 @@
 #   assert_same_file GOT WANT     same size and SHA-256 (prints both on failure)
 #   json_get FILE PY-EXPR         evaluates PY-EXPR with `d` = the parsed JSON, prints the result
 #   assert_json FILE PY-EXPR      PY-EXPR must be true
+#   assert_jsons FILE PY-EXPR...  every PY-EXPR must be true (one python run: they are slow to
+#                                 start on a busy machine)
 #   assert_grep PATTERN FILE      extended regex must match a line of FILE
 #   fail MSG / pass MSG
 set -uo pipefail
@@ -132,6 +134,28 @@ d = json.load(open(sys.argv[1]))
 ok = eval(sys.argv[2], {"d": d})
 sys.exit(0 if ok else 1)
 PY
+}
+
+assert_jsons() {
+  local file=$1
+  shift
+  [ -f "$file" ] || fail "no JSON file $file"
+  local bad
+  bad=$(python3 - "$file" "$@" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+for expr in sys.argv[2:]:
+    try:
+        ok = eval(expr, {"d": d})
+    except Exception as e:  # a missing key is a failed check, named
+        ok = False
+        expr += f"  [{type(e).__name__}: {e}]"
+    if not ok:
+        print(expr)
+        break
+PY
+  ) || fail "cannot evaluate checks on $file"
+  [ -z "$bad" ] || fail "check failed: $bad (in $file)"
 }
 
 assert_grep() {
