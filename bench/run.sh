@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# bench/run.sh BUILD_DIR [gate-guard|download-ratio|idle-memory ...]
+# Runs the benchmarks (all when none is named), each with its detailed output in
+# BUILD_DIR/bench/<name>.log, then prints one results table and writes BUILD_DIR/bench/results.json.
+# The same three are meson benchmark() entries: `meson test -C BUILD_DIR --benchmark`.
+# Use a release build (meson setup -Dbuildtype=release); other build types are flagged.
+# Exit status: 0 everything ran and met its target, 3 everything ran but a target was missed,
+# 1 something could not run or failed verification, 2 misuse.
+set -uo pipefail
+
+[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [gate-guard|download-ratio|idle-memory ...]" >&2; exit 2; }
+BUILD=$(realpath "$1"); shift
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=$BUILD/bench
+PARTS=("$@")
+[ ${#PARTS[@]} -eq 0 ] && PARTS=(gate-guard download-ratio idle-memory)
+for p in "${PARTS[@]}"; do
+  case "$p" in gate-guard|download-ratio|idle-memory) ;; *) echo "unknown benchmark: $p" >&2; exit 2 ;; esac
+done
+[ -f "$BUILD/build.ninja" ] || { echo "run.sh: $BUILD is not a meson build directory" >&2; exit 2; }
+mkdir -p "$OUT"
+if ! ninja -C "$BUILD" >"$OUT/ninja.log" 2>&1; then
+  tail -30 "$OUT/ninja.log" >&2; echo "run.sh: build failed" >&2; exit 1
+fi
+
+declare -A RC
+for p in "${PARTS[@]}"; do
+  json=$OUT/${p//-/_}.json
+  rm -f "$json"
+  printf 'running %-15s ' "$p"
+  start=$(date +%s)
+  case "$p" in
+    gate-guard) "$BUILD/bench/gate_guard_bench" --json "$json" >"$OUT/gate_guard.log" 2>&1 ;;
+    download-ratio) bash "$HERE/download_ratio.sh" "$BUILD" >"$OUT/download_ratio.log" 2>&1 ;;
+    idle-memory) bash "$HERE/idle_memory.sh" "$BUILD" >"$OUT/idle_memory.log" 2>&1 ;;
+  esac
+  RC[$p]=$?
+  echo "exit ${RC[$p]} after $(( $(date +%s) - start )) s (log: $OUT/${p//-/_}.log)"
+done
+
+python3 - "$BUILD" "$OUT" "${PARTS[*]}" "${RC[gate-guard]:-}" "${RC[download-ratio]:-}" "${RC[idle-memory]:-}" <<'PY'
+import json, os, subprocess, sys
+build, out, parts, rc_gate, rc_dl, rc_mem = sys.argv[1:7]
+parts = parts.split()
+rcs = {"gate-guard": rc_gate, "download-ratio": rc_dl, "idle-memory": rc_mem}
+
+def load(name):
+    try:
+        return json.load(open(os.path.join(out, name + ".json")))
+    except (OSError, ValueError):
+        return None
+
+buildtype = "unknown"
+try:
+    opts = json.loads(subprocess.run(["meson", "introspect", "--buildoptions", build],
+                                     capture_output=True, text=True, check=True).stdout)
+    buildtype = next(o["value"] for o in opts if o["name"] == "buildtype")
+except Exception:
+    pass
+cpu = "unknown"
+for line in open("/proc/cpuinfo"):
+    if line.startswith("model name"):
+        cpu = line.split(":", 1)[1].strip()
+        break
+machine = {"cpu": cpu, "cpus_online": os.cpu_count(), "kernel": os.uname().release,
+           "loadavg_at_end": open("/proc/loadavg").read().split()[:3], "buildtype": buildtype}
+
+rows = []  # benchmark, case, qamp, stock, ratio, target, result
+def row(*r):
+    rows.append([str(x) for x in r])
+
+worst = 0
+def note(rc):
+    global worst
+    rc = int(rc) if rc not in ("", None) else 1
+    if rc == 0:
+        return
+    sev = 1 if rc != 3 else 3
+    worst = 1 if 1 in (worst, sev) else 3
+
+doc = {"machine": machine, "benchmarks": {}}
+if "gate-guard" in parts:
+    g = load("gate_guard")
+    doc["benchmarks"]["gate_guard"] = g
+    note(rcs["gate-guard"])
+    if g is None:
+        row("gate-guard", "-", "-", "-", "-", "-", f"not run (exit {rcs['gate-guard']}, see gate_guard.log)")
+    else:
+        t = g["target_median_ns"]
+        for c in g["cases"]:
+            res = ("UNEXPECTED VERDICT" if not c["verdict_ok"] else
+                   "info" if not c["targeted"] else "met" if c["median_ns"] < t else "MISSED")
+            row("gate-guard", c["name"], f"{c['median_ns']:.1f} ns (p90 {c['p90_ns']:.1f})", "-", "-",
+                f"median < {t:g} ns" if c["targeted"] else "-", res)
+if "download-ratio" in parts:
+    d = load("download_ratio")
+    doc["benchmarks"]["download_ratio"] = d
+    note(rcs["download-ratio"])
+    if d is None:
+        row("download", "-", "-", "-", "-", "-", f"not run (exit {rcs['download-ratio']}, see download_ratio.log)")
+    else:
+        mb = d["size_bytes"] / 1e6
+        for name, p in d["parts"].items():
+            case = {"server": f"server: gtlsclient from qamp-server vs gtlsserver, {mb:g} MB",
+                    "client": f"client: qamp-client vs gtlsclient from qamp-server, {mb:g} MB",
+                    "client_stock": f"client: qamp-client vs gtlsclient from gtlsserver, {mb:g} MB"}.get(name, name)
+            q = p["programs"][p["qamp"]]["median_mb_per_s"]
+            s = p["programs"][p["stock"]]["median_mb_per_s"]
+            res = p["status"] if p["status"] != "ok" else ("met" if p["target_met"] else "MISSED")
+            if not p.get("judged", True):
+                res = f"info ({res})"
+            row("download", case, f"{q} MB/s" if q else "-", f"{s} MB/s" if s else "-",
+                f"{p['ratio']:.3f}" if p["ratio"] is not None else
+                f"({p['ratio_of_verified_runs']:.3f})" if p.get("ratio_of_verified_runs") else "-",
+                f">= {d['target_ratio']}", res)
+if "idle-memory" in parts:
+    m = load("idle_memory")
+    doc["benchmarks"]["idle_memory"] = m
+    note(rcs["idle-memory"])
+    if m is None:
+        row("idle-memory", "-", "-", "-", "-", "-", f"not run (exit {rcs['idle-memory']}, see idle_memory.log)")
+    else:
+        sc = {(s["server"], s["n"]): s for s in m["scenarios"]}
+        for n in sorted({s["n"] for s in m["scenarios"]}):
+            q, g = sc.get(("qamp-server", n)), sc.get(("gtlsserver", n))
+            for key, label in (("rss_per_1000_mib", "held RSS"), ("peak_per_1000_mib", "peak (VmHWM)")):
+                qv = q.get(key) if q else None
+                gv = g.get(key) if g else None
+                ok = q and g and q["status"] == "ok" and g["status"] == "ok"
+                res = "ok" if ok else "; ".join(x["status"] for x in (q, g) if x and x["status"] != "ok") or "missing"
+                row("idle-memory", f"{label} per 1,000 idle conns, N={n}",
+                    f"{qv:.2f} MiB" if qv is not None else "-", f"{gv:.2f} MiB" if gv is not None else "-",
+                    f"{qv / gv:.3f}" if qv is not None and gv else "-", "-", res)
+        if m.get("status", "ok") != "ok":
+            row("idle-memory", "-", "-", "-", "-", "-", m["status"])
+
+doc["table"] = [dict(zip(["benchmark", "case", "qamp", "stock", "ratio", "target", "result"], r)) for r in rows]
+doc["exit_status"] = worst
+json.dump(doc, open(os.path.join(out, "results.json"), "w"), indent=2)
+
+head = ["benchmark", "case", "qamp", "stock", "qamp/stock", "target", "result"]
+w = [max(len(head[i]), *(len(r[i]) for r in rows)) if rows else len(head[i]) for i in range(len(head))]
+print()
+print(f"machine: {cpu}, {machine['cpus_online']} CPUs, kernel {machine['kernel']}, "
+      f"load {' '.join(machine['loadavg_at_end'])}; build {buildtype}"
+      + ("" if buildtype == "release" else "  (NOT a release build: figures are not representative)"))
+print("  ".join(h.ljust(w[i]) for i, h in enumerate(head)))
+print("  ".join("-" * x for x in w))
+for r in rows:
+    print("  ".join(c.ljust(w[i]) for i, c in enumerate(r)))
+print(f"\nwritten {os.path.join(out, 'results.json')}; details in {out}/*.log")
+sys.exit(worst)
+PY
