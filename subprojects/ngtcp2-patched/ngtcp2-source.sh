@@ -1,0 +1,1 @@
+../../scripts/ngtcp2-source.sh

@@ -1,0 +1,498 @@
+# tests/lab/scenarios.sh — the lab's scenarios (issue 5), sourced by lab.sh.
+#
+# scenario_table prints the rows of matrix.txt:
+#   name|topology|client|server|policy|event|expected outcome
+# and sc_<name with _ for -> runs one: starts servers and client with lab.sh's helpers, fires the
+# event, waits, and lists its expectations (`expect DESCRIPTION PYTHON_EXPR`, evaluated over the
+# facts analyze.py computes from the captures with tshark, the server stats, the qlogs and the
+# saved body). A row's expected outcome is what the scenario proves; a baseline that must break
+# passes when it breaks.
+#
+# Topologies (netlab.sh): a one server; b Anycast; c 4-tuple LB; d 2-tuple LB.
+# Timing: both client networks run at 40 Mbit/s (tbf), the body is 8 MB (~1.7 s), changes come
+# at 0.7 s (stock client: route switch at 0.3 s, --change-local-addr=700ms) or at 40 %.
+
+# shellcheck disable=SC2086  # addresses and flags below are constants without spaces
+scenario_table() { grep -v '^#' "$LAB_DIR/matrix.txt" | grep -v '^[[:space:]]*$'; }
+
+BODY=/f8m
+
+# ---- shared expectations ----
+
+expect_complete() { expect "download complete and byte-exact (size + SHA-256)" 'f["download"]["complete"]'; }
+expect_incomplete() { expect "download incomplete (the connection broke)" 'not f["download"]["complete"]'; }
+expect_no_resets() {
+  expect "no datagram to the client ends in a known stateless reset token (tshark, udp.payload[-16:])" \
+    'f.cap("client")["resets"] == 0'
+}
+expect_server_no_resets() { expect "instance $1 sent no stateless reset (stats)" "f.stat('$1', 'resets_sent') == 0"; }
+expect_silent() {
+  expect "zero datagrams from instance $1 to the client (capture at $1)" "not f.cap('$1').get('missing') and f.cap('$1')['to_client'] == 0"
+}
+expect_reached() { expect "the probe reached instance $1 (capture at $1)" "f.cap('$1')['from_client'] > 0"; }
+expect_single_path() { expect "one path only (no migration, no probe)" 'len(f.paths()) == 1'; }
+expect_no_drops() { expect "instance $1 dropped nothing (stats)" "f.stat('$1', 'datagrams_dropped') == 0"; }
+# After a move to the preferred address the server reads its sockets in turn: a datagram the
+# client sent to the handshake address just before its first one to the SPA can be read second
+# and is dropped as a return to the handshake address (reason second-server-address). Allowed
+# (a few, that reason only); the results table shows them.
+expect_no_drops_but_stragglers() {
+  expect "instance $1 dropped nothing but stragglers to the handshake address after the move (stats)" \
+    "set(f.drops('$1')) <= {'second-server-address'} and f.stat('$1', 'datagrams_dropped') <= 3"
+}
+# expect_validated SERVER_PREFIX CLIENT_PREFIX: a new path whose first datagram is the client's
+# PATH_CHALLENGE, answered by a PATH_RESPONSE on the same path.
+expect_validated() {
+  local what="path ${2:-*} -> ${1}"
+  expect "$what: first datagram is the client's PATH_CHALLENGE" \
+    "f.path(server='$1', client='${2:-}').get('first_from') == 'client' and f.path(server='$1', client='${2:-}').get('first_is_path_challenge')"
+  expect "$what: PATH_RESPONSE with the challenge's data on the same path" \
+    "f.path(server='$1', client='${2:-}').get('client_validated')"
+}
+expect_summary() { expect "client summary: $1" "f.summ('$2') $3"; }
+
+# Start a download by the stock client, switching the client host's default route to network 2
+# at 0.3 s, so --change-local-addr=700ms (a route lookup, then bind) leaves by network 2.
+gtls_change() {
+  client gtls "$1" "$BODY" --change-local-addr=700ms "${@:2}"
+  at 0.3 route-to-net2 lab_default_route 2
+}
+
+has_client_port() { [ -n "$(client_port)" ]; }
+
+# ---- (a) one server ----
+
+sc_a_handshake_only() {
+  need_client_flag --summary
+  qamp_server a $LAB_HS
+  client qamp $LAB_HS $BODY
+  wait_client
+  expect_complete
+  expect_single_path
+  expect "the one path is client net 1 <-> handshake address" "f.path(server='$LAB_HS:', client='$LAB_C1:') != {}"
+  expect "no PATH_CHALLENGE at all" "not f.paths()[0]['challenges_c2s'] and not f.paths()[0]['challenges_s2c']"
+  expect_no_resets
+  expect_no_drops a
+  expect_summary "completion time recorded" connection.completion_time_s "is not None"
+}
+
+sc_a_handshake_only_stock() {
+  need_bin "$GTLSCLIENT" "package ngtcp2-client"
+  qamp_server a $LAB_HS
+  client gtls $LAB_HS $BODY
+  wait_client
+  expect_complete
+  expect_single_path
+  expect_no_resets
+  expect_no_drops a
+  expect "server sent the legacy client RFC 9000 parameters (stats)" "f.stat('a', 'spellings').get('rfc9000') == 1"
+}
+
+sc_a_spa_v4() {
+  need_client_flag --summary
+  qamp_server a $LAB_HS --handshake-level none --spa-level any --preferred-ipv4-addr=$LAB_SPA4:$LAB_PORT \
+    --preferred-ipv6-addr=[$LAB_SPA6]:$LAB_PORT
+  client qamp $LAB_HS $BODY
+  wait_client
+  expect_complete
+  expect_validated "$LAB_SPA4:" "$LAB_C1:"
+  expect "most body bytes came from the SPA v4 path" "f.path(server='$LAB_SPA4:')['s2c_bytes'] > 0.9 * f['download']['expected_bytes']"
+  expect "server counted the move (stats)" "f.stat('a', 'moves_to_preferred_address') == 1"
+  expect_summary "moved to the preferred address" connection.moved_to_preferred_address "is True"
+  expect_summary "server address is the SPA v4" connection.server_address "== '$LAB_SPA4:$LAB_PORT'"
+  expect "client qlog: the move to the preferred address recorded" "f.qamp_has('client', 'moved-to-preferred-address|preferred_address_validated')"
+  expect_no_resets
+  expect_no_drops_but_stragglers a
+  expect "server qlog: qamp:gate_accept move-to-spa" "f.qamp_has('a', r'gate_accept.*move-to-spa')"
+}
+
+sc_a_spa_v4_stock() {
+  need_bin "$GTLSCLIENT" "package ngtcp2-client"
+  qamp_server a $LAB_HS --handshake-level none --spa-level any --preferred-ipv4-addr=$LAB_SPA4:$LAB_PORT \
+    --preferred-ipv6-addr=[$LAB_SPA6]:$LAB_PORT
+  client gtls $LAB_HS $BODY
+  wait_client
+  expect_complete
+  expect_validated "$LAB_SPA4:" "$LAB_C1:"
+  expect "most body bytes came from the SPA v4 path" "f.path(server='$LAB_SPA4:')['s2c_bytes'] > 0.9 * f['download']['expected_bytes']"
+  expect "server counted the move (stats)" "f.stat('a', 'moves_to_preferred_address') == 1"
+  expect "server qlog: qamp:path_validated with move_to_spa" "any(e['data'].get('move_to_spa') for e in f.qamp_events('a', 'qamp:path_validated'))"
+  expect_no_resets
+  expect_no_drops_but_stragglers a
+}
+
+sc_a_family_switch() {
+  need_client_flag --spa-family
+  qamp_server a $LAB_HS --handshake-level none --spa-level any --preferred-ipv6-addr=[$LAB_SPA6]:$LAB_PORT
+  client qamp $LAB_HS $BODY --spa-family auto
+  wait_client
+  expect_complete
+  expect_validated "[$LAB_SPA6]:" "[$LAB_C1_6]:"
+  expect "most body bytes came over IPv6 from the SPA v6" "f.path(server='[$LAB_SPA6]:')['s2c_bytes'] > 0.9 * f['download']['expected_bytes']"
+  expect_summary "server family is ipv6" connection.server_family "== 'ipv6'"
+  expect "client qlog: the preferred-address decision names the family switch" "f.qamp_has('client', 'switched-family|switch')"
+  expect_no_resets
+}
+
+sc_a_family_switch_stock() {
+  need_bin "$GTLSCLIENT" "package ngtcp2-client"
+  qamp_server a $LAB_HS --handshake-level none --spa-level any --preferred-ipv6-addr=[$LAB_SPA6]:$LAB_PORT
+  client gtls $LAB_HS $BODY
+  wait_client
+  expect_complete
+  expect_single_path
+  expect "no datagram over IPv6" "not any(p['server'].startswith('[') for p in f.paths())"
+}
+
+sc_a_migrate_after_spa() {
+  need_client_flag --network-change
+  qamp_server a $LAB_HS --handshake-level none --spa-level any --preferred-ipv4-addr=$LAB_SPA4:$LAB_PORT
+  client qamp $LAB_HS $BODY --network-change "40%=$LAB_C2:0"
+  wait_client
+  expect_complete
+  expect_validated "$LAB_SPA4:" "$LAB_C1:"
+  expect_validated "$LAB_SPA4:" "$LAB_C2:"
+  expect "body bytes arrived on net 2 after the migration" "f.path(server='$LAB_SPA4:', client='$LAB_C2:')['s2c_bytes'] > 1000000"
+  expect "server validated the new client path (stats migrations >= 1)" "f.stat('a', 'migrations') >= 1"
+  expect_summary "migration succeeded" connection.migrations.succeeded "== 1"
+  expect_no_resets
+  expect_no_drops_but_stragglers a
+  expect "server qlog: qamp:gate_accept ip-change-allowed at the SPA (level any)" "f.qamp_has('a', r'gate_accept.*ip-change-allowed.*spa-v4')"
+}
+
+# The old network turns lossy (nftables numgen, 10 %), then the client moves to net 2.
+sc_a_migrate_off_lossy_net() {
+  need_client_flag --network-change
+  qamp_server a $LAB_HS --handshake-level none --spa-level any --preferred-ipv4-addr=$LAB_SPA4:$LAB_PORT
+  client qamp $LAB_HS $BODY --network-change "1s=$LAB_C2:0"
+  at 0.3 net1-lossy-10pct lab_loss 1 10
+  wait_client
+  expect_complete
+  expect "the router dropped datagrams on net 1 (nft counters)" "f.router_drops(1) > 0"
+  expect_validated "$LAB_SPA4:" "$LAB_C2:"
+  expect "the rest of the body came over net 2" "f.path(server='$LAB_SPA4:', client='$LAB_C2:').get('s2c_bytes', 0) > 1000000"
+  expect_summary "migration succeeded" connection.migrations.succeeded "== 1"
+  expect_no_resets
+  expect "server qlog: qamp:gate_accept ip-change-allowed at the SPA (level any)" "f.qamp_has('a', r'gate_accept.*ip-change-allowed.*spa-v4')"
+}
+
+sc_a_stock_migrate_after_spa() {
+  need_bin "$GTLSCLIENT" "package ngtcp2-client"
+  qamp_server a $LAB_HS --handshake-level any --spa-level any --preferred-ipv4-addr=$LAB_SPA4:$LAB_PORT
+  gtls_change $LAB_HS
+  wait_client
+  expect_complete
+  expect_validated "$LAB_SPA4:" "$LAB_C1:"
+  expect_validated "$LAB_SPA4:" "$LAB_C2:"
+  expect "server validated the new client path (stats migrations >= 1)" "f.stat('a', 'migrations') >= 1"
+  expect_no_resets
+  expect_no_drops_but_stragglers a
+  expect "server qlog: qamp:gate_accept ip-change-allowed at the SPA (level any)" "f.qamp_has('a', r'gate_accept.*ip-change-allowed.*spa-v4')"
+}
+
+sc_a_stock_none_change() {
+  need_bin "$GTLSCLIENT" "package ngtcp2-client"
+  qamp_server a $LAB_HS --handshake-level none
+  gtls_change $LAB_HS
+  wait_client
+  expect_complete
+  expect "the client received disable_active_migration (its qlog: remote parameters)" "'\"disable_active_migration\":true' in open(f['dir'] + '/client.sqlog').read()"
+  expect "nothing sent from net 2" "f.paths_from('$LAB_C2:') == []"
+  expect_no_resets
+  expect_no_drops a
+}
+
+# Forbidden change: net 1 slow, net 2 fast; the client's network changes at 1 s.
+forbidden_change() {  # strategy at [net2-rate new-path-rate]
+  need_client_flag --network-change --strategy --new-path-rate
+  lab_shape 1 16mbit
+  lab_shape 2 "${3:-100mbit}"
+  qamp_server a $LAB_HS --handshake-level none
+  client qamp $LAB_HS $BODY --network-change "$2=$LAB_C2:0" --strategy "$1" --new-path-rate "${4:-10M}"
+  wait_client
+  expect_complete
+  expect "client refused the migration (policy none at the handshake address)" "f.summ('connection.migrations.refused') == 1"
+  expect "the server dropped nothing: the refused client never probed" "f.stat('a', 'datagrams_dropped') == 0"
+  expect_no_resets
+}
+
+sc_a_forbidden_change_stay() {
+  forbidden_change stay 1s
+  expect "no new connection from net 2" "f.paths_from('$LAB_C2:') == []"
+  expect_summary "planner decision stay" connection.planner.decision "== 'stay'"
+}
+
+sc_a_forbidden_change_reconnect() {
+  forbidden_change reconnect 1s
+  expect "a new connection from net 2 carried the rest" "f.path(client='$LAB_C2:').get('s2c_bytes', 0) > 2000000"
+  expect "two connections at the server (stats)" "f.stat('a', 'connections') == 2"
+  expect_summary "one reconnect" connection.reconnects "== 1"
+}
+
+sc_a_forbidden_change_auto() {
+  forbidden_change auto 1s
+  expect "client summary: planner chose resume" "'resume' in f.summ('connection.planner.decision', '')"
+  expect "a new connection from net 2 carried the rest" "f.path(client='$LAB_C2:').get('s2c_bytes', 0) > 2000000"
+}
+
+sc_a_forbidden_change_auto_late() {
+  forbidden_change auto 92% 16mbit 2M
+  expect_summary "planner chose stay" connection.planner.decision "== 'stay'"
+  expect "no new connection from net 2" "f.paths_from('$LAB_C2:') == []"
+}
+
+# ---- (b) Anycast ----
+
+anycast_qamp_pair() {  # flags for both instances
+  qamp_server a $LAB_ANYCAST "$@" --static-secret "$SHARED/secret"
+  qamp_server b $LAB_ANYCAST "$@" --static-secret "$SHARED/secret"
+}
+
+ignore_probe() {  # extra client flags
+  need_client_flag --semantics --network-change
+  client qamp $LAB_ANYCAST $BODY --semantics ignore --no-preferred-addr --network-change "40%=$LAB_C2:0" "$@"
+  wait_client
+  expect_reached b
+  expect "the probe left from net 2 to the Anycast address" "f.path(server='$LAB_ANYCAST:', client='$LAB_C2:') != {}"
+}
+
+sc_b_ignore_probe_no_reset() {
+  anycast_qamp_pair --handshake-level none --stateless-reset auto
+  ignore_probe
+  expect_complete
+  expect_silent b
+  expect_no_resets
+  expect_server_no_resets b
+  expect "instance B counted the probe it did not answer (stats: reset suppressed, reason)" "f.stat('b', 'resets_suppressed_by_reason').get('suppress-restricted-address', 0) > 0"
+  expect "the probe was not validated (no PATH_RESPONSE on net 2)" "not f.path(client='$LAB_C2:').get('client_validated')"
+}
+
+sc_b_ignore_probe_reset_baseline() {
+  anycast_qamp_pair --handshake-level none --stateless-reset always
+  ignore_probe
+  expect_incomplete
+  expect "client summary: the connection was closed by the stateless reset" "any('reset' in e for e in f.summ('connection.errors', []))"
+  expect "instance B sent a stateless reset (stats)" "f.stat('b', 'resets_sent') >= 1"
+  expect "a datagram to the client ends in a token the server issued (tshark)" "f.cap('client')['resets'] >= 1"
+  expect "the old path died with it: nothing from A after the reset" \
+    "f.path(server='$LAB_ANYCAST:', client='$LAB_C1:')['last_s'] < f.cap('client')['reset_frames'][0]['epoch'] - float(f['meta']['T0']) + 1.0"
+}
+
+sc_b_ignore_probe_reset_hardened() {
+  need_client_flag --ignore-reset-on-probe
+  anycast_qamp_pair --handshake-level none --stateless-reset always
+  ignore_probe --ignore-reset-on-probe
+  expect_complete
+  expect "instance B sent a stateless reset (stats)" "f.stat('b', 'resets_sent') >= 1"
+  expect "client qlog: the reset on the probed path was ignored" "f.qamp_has('client', 'ignored-reset-on-probe')"
+}
+
+sc_b_stock_gtls_anycast() {
+  need_bin "$GTLSCLIENT" "package ngtcp2-client"
+  need_bin "$GTLSSERVER" "package ngtcp2-server"
+  gtls_server a $LAB_ANYCAST
+  gtls_server b $LAB_ANYCAST
+  gtls_change $LAB_ANYCAST
+  wait_client
+  expect "partial body (the failure this lab measures)" 'f["outcome"] == "partial"'
+  expect "the stock client still exits 0" 'f["client"]["rc"] == 0'
+  expect "it ended by idle timeout (>= 3 s after the change)" 'f["client"]["elapsed_s"] >= 3.5'
+  expect_reached b
+  expect "the client's new path (net 2) was never validated" "not f.path(client='$LAB_C2:').get('client_validated')"
+}
+
+sc_b_stock_client_qamp_spa() {
+  need_bin "$GTLSCLIENT" "package ngtcp2-client"
+  anycast_qamp_pair --handshake-level any --spa-level any --preferred-ipv4-addr=$LAB_SPA4:$LAB_PORT
+  gtls_change $LAB_ANYCAST
+  wait_client
+  expect_complete
+  expect_validated "$LAB_SPA4:" "$LAB_C1:"
+  expect_validated "$LAB_SPA4:" "$LAB_C2:"
+  expect_silent b
+  expect "nothing from the client reached B" "f.cap('b')['from_client'] == 0"
+  expect_no_resets
+  expect "server qlog: qamp:gate_accept ip-change-allowed at the SPA (level any)" "f.qamp_has('a', r'gate_accept.*ip-change-allowed.*spa-v4')"
+}
+
+sc_b_stock_client_qamp_none() {
+  need_bin "$GTLSCLIENT" "package ngtcp2-client"
+  anycast_qamp_pair --handshake-level none --spa-level any --preferred-ipv4-addr=$LAB_SPA4:$LAB_PORT
+  gtls_change $LAB_ANYCAST
+  wait_client
+  expect_complete
+  expect_validated "$LAB_SPA4:" "$LAB_C1:"
+  expect "nothing sent from net 2" "f.paths_from('$LAB_C2:') == []"
+  expect_silent b
+  expect_no_resets
+}
+
+sc_b_qamp_client_spa_migrate() {
+  need_client_flag --network-change
+  anycast_qamp_pair --handshake-level none --spa-level any --preferred-ipv4-addr=$LAB_SPA4:$LAB_PORT
+  client qamp $LAB_ANYCAST $BODY --network-change "40%=$LAB_C2:0"
+  wait_client
+  expect_complete
+  expect_validated "$LAB_SPA4:" "$LAB_C1:"
+  expect_validated "$LAB_SPA4:" "$LAB_C2:"
+  expect_silent b
+  expect "nothing from the client reached B" "f.cap('b')['from_client'] == 0"
+  expect_summary "migration succeeded" connection.migrations.succeeded "== 1"
+  expect_no_resets
+  expect "server qlog: qamp:gate_accept ip-change-allowed at the SPA (level any)" "f.qamp_has('a', r'gate_accept.*ip-change-allowed.*spa-v4')"
+}
+
+sc_b_qamp_client_stock_servers() {
+  need_client_flag --network-change
+  need_bin "$GTLSSERVER" "package ngtcp2-server"
+  gtls_server a $LAB_ANYCAST
+  gtls_server b $LAB_ANYCAST
+  client qamp $LAB_ANYCAST $BODY --network-change "40%=$LAB_C2:0"
+  wait_client
+  expect_complete
+  expect_reached b
+  expect "the new path was not validated" "not f.path(client='$LAB_C2:').get('client_validated')"
+  expect_summary "migration attempted, never succeeded" connection.migrations "== {'attempted': 1, 'refused': 0, 'succeeded': 0, 'failed': f.summ('connection.migrations.failed')}"
+  expect_summary "the connection finished on net 1" connection.local_address ".startswith('$LAB_C1:')"
+}
+
+# ---- (c) 4-tuple load balancer ----
+
+cluster_pair() {  # flags for both instances
+  qamp_server a $LAB_A_IP --instance-id 0 --cluster-size 2 --static-secret "$SHARED/secret" "$@"
+  qamp_server b $LAB_B_IP --instance-id 1 --cluster-size 2 --static-secret "$SHARED/secret" "$@"
+}
+
+# Make the 4-tuple LB's choice predictable: the client's ephemeral ports all hash to A, and
+# sets PORT_TO_B to a source port from $1 that hashes to B. (A real client lands on B for a new
+# 4-tuple half of the time; the lab picks that half.)
+lb4_roles() {
+  local src=$1 base=${2:-40000} range
+  # A run of 4 consecutive ports that all go to A becomes the ephemeral port range.
+  range=$(lab_lb_map $LAB_C1 $(seq "$base" $((base + 63))) |
+    awk '$2 == "a" { if ($1 == prev + 1) n++; else { n = 1; start = $1 } prev = $1; if (n == 4) { print start, $1; exit } }')
+  [ -n "$range" ] || setup_fail "no 4 consecutive ports of $LAB_C1 hash to A"
+  # shellcheck disable=SC2086
+  lab_client_port_range $range
+  PORT_TO_B=$(lab_lb_map "$src" $(seq 41000 41031) | awk '$2 == "b" {print $1; exit}')
+  [ -n "$PORT_TO_B" ] || setup_fail "no port of $src hashes to B"
+  echo "client ephemeral ports ${range/ /-} (hash to A); $src:$PORT_TO_B hashes to B" >>"$W/events.log"
+}
+
+sc_c_ignore_probe_no_reset() {
+  need_client_flag --semantics --network-change
+  lb4_roles $LAB_C2
+  cluster_pair --handshake-level none --stateless-reset auto
+  client qamp $LAB_VIP $BODY --semantics ignore --no-preferred-addr --network-change "40%=$LAB_C2:$PORT_TO_B"
+  wait_client
+  expect_complete
+  expect "the connection lives on A (stats connections)" "f.stat('a', 'connections') == 1 and f.stat('b', 'connections') == 0"
+  expect_reached b
+  expect_silent b
+  expect_no_resets
+  expect_server_no_resets b
+  expect "B did not answer the other instance's CIDs (stats: reset suppressed, reason)" "f.stat('b', 'resets_suppressed_by_reason').get('suppress-other-instance', 0) > 0"
+}
+
+sc_c_ignore_probe_reset_baseline() {
+  need_client_flag --semantics --network-change
+  lb4_roles $LAB_C2
+  cluster_pair --handshake-level none --stateless-reset always
+  client qamp $LAB_VIP $BODY --semantics ignore --no-preferred-addr --network-change "40%=$LAB_C2:$PORT_TO_B"
+  wait_client
+  expect_incomplete
+  expect_reached b
+  expect "instance B sent a stateless reset (stats)" "f.stat('b', 'resets_sent') >= 1"
+  expect "a datagram to the client ends in a token the server issued (tshark)" "f.cap('client')['resets'] >= 1"
+}
+
+sc_c_stock_client_none() {
+  need_bin "$GTLSCLIENT" "package ngtcp2-client"
+  cluster_pair --handshake-level none
+  gtls_change $LAB_VIP
+  wait_client
+  expect_complete
+  expect "nothing sent from net 2" "f.paths_from('$LAB_C2:') == []"
+  expect_no_resets
+}
+
+sc_c_nat_port_rebind() {
+  need_bin "$GTLSCLIENT" "package ngtcp2-client"
+  lb4_roles $LAB_C1 40000
+  local newport
+  newport=$(lab_lb_map $LAB_C1 $(seq 42000 42031) | awk '$2 == "b" {print $1; exit}')
+  [ -n "$newport" ] || setup_fail "no port hashes to B"
+  cluster_pair --handshake-level none
+  client gtls $LAB_VIP $BODY
+  wait_for 3 has_client_port || setup_fail "client socket not seen"
+  at 0.7 nat-rebind-port lab_rebind $LAB_C1 "$(client_port)" $LAB_C1 "$newport"
+  wait_client
+  expect_incomplete
+  expect "after the rebinding the flow reached B (capture at b)" "f.cap('b')['from_client'] > 0"
+  expect_silent b
+  expect_no_resets
+  expect "B did not answer the other instance's CIDs (stats: reset suppressed, reason)" "f.stat('b', 'resets_suppressed_by_reason').get('suppress-other-instance', 0) > 0"
+}
+
+# ---- (d) 2-tuple load balancer ----
+
+# Sets HOME (instance the client's net 1 address hashes to) and OTHER.
+lb2_roles() {
+  HOME_INST=$(lab_lb_map $LAB_C1 39999 | awk '{print $2}')
+  [ -n "$HOME_INST" ] || setup_fail "LB probe failed"
+  if [ "$HOME_INST" = a ]; then OTHER_INST=b; else OTHER_INST=a; fi
+}
+
+sc_d_nat_port_rebind() {
+  need_bin "$GTLSCLIENT" "package ngtcp2-client"
+  lb2_roles
+  cluster_pair --handshake-level same-ip
+  client gtls $LAB_VIP $BODY
+  wait_for 3 has_client_port || setup_fail "client socket not seen"
+  at 0.7 nat-rebind-port lab_rebind $LAB_C1 "$(client_port)" $LAB_C1 45678
+  wait_client
+  expect_complete
+  expect "the home instance accepted a port-only change (stats)" "f.stat('$HOME_INST', 'path_changes_accepted').get('port-only-rebinding', 0) >= 1"
+  expect "the server side saw the new port (capture at $HOME_INST)" "f.path(client='$LAB_C1:45678', cap='$HOME_INST') != {}"
+  expect_silent "$OTHER_INST"
+  expect_no_resets
+  expect "server qlog ($HOME_INST): qamp:gate_accept port-only-rebinding at level same-ip" "f.qamp_has('$HOME_INST', r'gate_accept.*port-only-rebinding.*same-ip')"
+}
+
+sc_d_nat_ip_rebind() {
+  need_bin "$GTLSCLIENT" "package ngtcp2-client"
+  lb2_roles
+  local natip="" i
+  for i in $(seq 10 40); do
+    [ "$(lab_lb_map $LAB_NAT_POOL.$i 39999 | awk '{print $2}')" = "$OTHER_INST" ] && { natip=$LAB_NAT_POOL.$i; break; }
+  done
+  [ -n "$natip" ] || setup_fail "no NAT pool address hashes to the other instance"
+  cluster_pair --handshake-level same-ip
+  client gtls $LAB_VIP $BODY
+  wait_for 3 has_client_port || setup_fail "client socket not seen"
+  at 0.7 nat-rebind-address lab_rebind $LAB_C1 "$(client_port)" "$natip" 45678
+  wait_client
+  expect_incomplete
+  expect "after the rebinding the flow reached the other instance" "f.path(client='$natip:', cap='$OTHER_INST') != {}"
+  expect_silent "$OTHER_INST"
+  expect_no_resets
+  expect "the other instance did not answer the home instance's CIDs (stats: reset suppressed, reason)" "f.stat('$OTHER_INST', 'resets_suppressed_by_reason').get('suppress-other-instance', 0) > 0"
+  expect "server qlog ($HOME_INST): no path change accepted" "not f.qamp_has('$HOME_INST', 'gate_accept')"
+}
+
+sc_d_ip_change_planner() {
+  need_client_flag --network-change --old-path-after-change
+  # pr3898 (the default first spelling) carries the handshake level in 0x0c, which cannot say
+  # same-ip: prefer the spellings that can.
+  cluster_pair --handshake-level same-ip --policy-spelling dam-values,ext,pr3898
+  client qamp $LAB_VIP $BODY --network-change "600ms=$LAB_C2:0" --old-path-after-change drop
+  at 0.6 net1-cut lab_cut 1
+  wait_client
+  expect_complete
+  expect_summary "migration refused (same-ip forbids an IP change)" connection.migrations.refused "== 1"
+  expect "client summary: planner resumed on a new connection" "'resume' in f.summ('connection.planner.decision', '')"
+  expect "a new connection from net 2 carried the rest" "f.path(client='$LAB_C2:').get('s2c_bytes', 0) > 1000000"
+  expect_no_resets
+  expect_summary "the client learnt same-ip for the handshake address" connection.policy.levels.handshake "== 'same-ip'"
+  expect "client qlog: migration refused because of same-ip" "f.qamp_has('client', r'refused.*same-ip|same-ip.*refused')"
+}
