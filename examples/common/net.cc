@@ -92,7 +92,15 @@ int bind_udp(const Endpoint &local, std::string *error) {
     return -1;
   }
   int on = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  // Only for a fixed port (quick restarts); with port 0 it could hand out a port in use.
+  if (local.port() != 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  // Room for a burst (a GSO batch is up to 64 packets): a full buffer is packet loss. The
+  // FORCE variants pass net.core.{r,w}mem_max when we may; the plain ones are the fallback.
+  int bufsize = 4 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsize, sizeof bufsize) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof bufsize);
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bufsize, sizeof bufsize) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof bufsize);
   if (local.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
   // Don't fragment (RFC 9000 §14): let the kernel refuse oversized datagrams instead.
   int pmtu = IP_PMTUDISC_DO;

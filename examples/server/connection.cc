@@ -129,6 +129,7 @@ Connection::Connection(Server &server) : server_(server) {}
 
 Connection::~Connection() {
   ev_timer_stop(server_.loop(), &timer_);
+  ev_io_stop(server_.loop(), &wev_);
   if (h3_) nghttp3_conn_del(h3_);
   if (conn_) ngtcp2_conn_del(conn_);
   if (qlog_) std::fclose(qlog_);
@@ -265,6 +266,8 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
   server_.associate(hd.dcid, this);  // the client's first DCID, until the handshake moves on
   ev_timer_init(&timer_, on_timer, 0., 0.);
   timer_.data = this;
+  ev_io_init(&wev_, on_writable, s.fd, EV_WRITE);
+  wev_.data = this;
   server_.debug("[" + id_ + "] new connection from " + remote.str() + " on " + s.local.str());
   return true;
 }
@@ -379,11 +382,39 @@ void Connection::close_gracefully() {
 
 void Connection::write() {
   if (closed_ || draining_) return;
-  std::array<std::uint8_t, 1500> buf;
-  ngtcp2_path_storage ps;
+  // Packets go out in GSO batches (UDP_SEGMENT): consecutive packets on one path, all of one
+  // size but the last. The loop counts packets actually written, never the WRITE_MORE or
+  // blocked-stream rounds, so it never leaves ngtcp2 with a half-built packet.
+  // One call sends at most ngtcp2's send quantum (its pacer's burst), like ngtcp2's examples:
+  // larger bursts overflow the receiver's socket buffer and turn into loss.
+  constexpr std::size_t kMaxBatch = 64;
+  const std::size_t mtu = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_);
+  const std::size_t kMaxPerCall = std::clamp<std::size_t>(ngtcp2_conn_get_send_quantum(conn_) / mtu, 1, kMaxBatch);
+  tx_.resize(kMaxBatch * mtu);
+  ngtcp2_path_storage ps, batch_path;
   ngtcp2_path_storage_zero(&ps);
+  ngtcp2_path_storage_zero(&batch_path);
+  std::size_t batch_len = 0, batch_pkts = 0, gso_size = 0, written = 0;
+  auto flush = [&] {
+    if (batch_pkts == 0) return;
+    if (auto *sock = server_.socket_for(batch_path.path.local)) {
+      auto remote = Endpoint::from(batch_path.path.remote.addr, batch_path.path.remote.addrlen);
+      auto gso = batch_pkts > 1 ? gso_size : 0;
+      if (server_.send(*sock, remote, {tx_.data(), batch_len}, gso) == Server::kBlocked) {
+        pending_ = Pending{sock, remote, {tx_.begin(), tx_.begin() + static_cast<std::ptrdiff_t>(batch_len)}, gso};
+        ev_io_set(&wev_, sock->fd, EV_WRITE);
+        ev_io_start(server_.loop(), &wev_);
+      }
+    }
+    batch_len = batch_pkts = 0;
+  };
+  if (pending_) {
+    auto &p = *pending_;
+    if (server_.send(*p.socket, p.remote, p.data, p.gso_size) == Server::kBlocked) return;  // still full
+    pending_.reset();
+  }
   auto ts = now_ns();
-  for (int i = 0; i < 256; ++i) {
+  while (written < kMaxPerCall && !pending_) {
     int64_t stream_id = -1;
     int fin = 0;
     std::array<nghttp3_vec, 16> vec;
@@ -391,6 +422,7 @@ void Connection::write() {
     if (h3_ && ngtcp2_conn_get_max_data_left(conn_)) {
       sveccnt = nghttp3_conn_writev_stream(h3_, &stream_id, &fin, vec.data(), vec.size());
       if (sveccnt < 0) {
+        flush();
         handle_error(NGTCP2_ERR_CALLBACK_FAILURE);
         return;
       }
@@ -398,7 +430,8 @@ void Connection::write() {
     ngtcp2_ssize ndatalen = -1;
     uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE | (fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
     ngtcp2_pkt_info pi;
-    auto n = ngtcp2_conn_writev_stream(conn_, &ps.path, &pi, buf.data(), buf.size(), &ndatalen, flags, stream_id,
+    auto *dest = tx_.data() + batch_len;
+    auto n = ngtcp2_conn_writev_stream(conn_, &ps.path, &pi, dest, mtu, &ndatalen, flags, stream_id,
                                        reinterpret_cast<const ngtcp2_vec *>(vec.data()),
                                        static_cast<size_t>(sveccnt), ts);
     if (n < 0) {
@@ -411,26 +444,52 @@ void Connection::write() {
           continue;
         case NGTCP2_ERR_WRITE_MORE:
           if (nghttp3_conn_add_write_offset(h3_, stream_id, static_cast<size_t>(ndatalen)) != 0) {
+            flush();
             handle_error(NGTCP2_ERR_CALLBACK_FAILURE);
             return;
           }
           continue;
         default:
+          flush();
           handle_error(static_cast<int>(n));
           return;
       }
     }
     if (ndatalen >= 0 && h3_ && nghttp3_conn_add_write_offset(h3_, stream_id, static_cast<size_t>(ndatalen)) != 0) {
+      flush();
       handle_error(NGTCP2_ERR_CALLBACK_FAILURE);
       return;
     }
     if (n == 0) break;
-    if (auto *sock = server_.socket_for(ps.path.local))
-      server_.send(*sock, Endpoint::from(ps.path.remote.addr, ps.path.remote.addrlen),
-                   {buf.data(), static_cast<std::size_t>(n)});
+    auto len = static_cast<std::size_t>(n);
+    ++written;
+    if (batch_pkts > 0 && (!ngtcp2_path_eq(&batch_path.path, &ps.path) || len > gso_size)) {
+      // Cannot join the batch: send the batch, then start a new one with this packet.
+      flush();
+      std::memmove(tx_.data(), dest, len);
+      batch_len = len;
+      batch_pkts = 1;
+      gso_size = len;
+      ngtcp2_path_copy(&batch_path.path, &ps.path);
+      continue;
+    }
+    if (batch_pkts == 0) {
+      gso_size = len;
+      ngtcp2_path_copy(&batch_path.path, &ps.path);
+    }
+    batch_len += len;
+    ++batch_pkts;
+    if (len < gso_size || batch_pkts == kMaxBatch) flush();  // a short packet ends a batch
   }
+  flush();
   ngtcp2_conn_update_pkt_tx_time(conn_, ts);
   schedule_timer();
+}
+
+void Connection::on_writable(struct ev_loop *loop, ev_io *w, int) {
+  auto *c = static_cast<Connection *>(w->data);
+  ev_io_stop(loop, w);
+  c->write();
 }
 
 void Connection::schedule_timer() {

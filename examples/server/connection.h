@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
+#include <vector>
 
 #include <ev.h>
 #include <nghttp3/nghttp3.h>
@@ -89,6 +91,17 @@ class Connection {
   std::string id_;
   std::FILE *qlog_ = nullptr;
   ngtcp2_tstamp created_ = 0;
+  std::vector<std::uint8_t> tx_;  // GSO batch buffer
+  // A batch the socket could not take (EAGAIN): sent first when the socket is writable again.
+  struct Pending {
+    const Socket *socket = nullptr;
+    Endpoint remote;
+    std::vector<std::uint8_t> data;
+    std::size_t gso_size = 0;
+  };
+  std::optional<Pending> pending_;
+  ev_io wev_{};
+  static void on_writable(struct ev_loop *, ev_io *w, int);
   std::set<std::string> logged_paths_;
   bool moved_to_spa_ = false;
   bool draining_ = false;

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <netinet/udp.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <ngtcp2/ngtcp2_crypto.h>
@@ -135,13 +137,49 @@ void Server::on_cleanup(struct ev_loop *loop, ev_idle *w, int) {
   }
 }
 
-int Server::send(const Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data) {
+int Server::send(const Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data,
+                 std::size_t gso_size) {
+  if (gso_size && data.size() > gso_size && gso_ok_) {
+    iovec iov{const_cast<std::uint8_t *>(data.data()), data.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(std::uint16_t))] = {};
+    msghdr msg{};
+    msg.msg_name = const_cast<sockaddr *>(remote.sa());
+    msg.msg_namelen = remote.len;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    auto *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_UDP;
+    cm->cmsg_type = UDP_SEGMENT;
+    cm->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+    auto seg = static_cast<std::uint16_t>(gso_size);
+    std::memcpy(CMSG_DATA(cm), &seg, sizeof seg);
+    for (;;) {
+      if (sendmsg(s.fd, &msg, 0) >= 0) return 0;
+      if (errno == EINTR) continue;
+      if (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT) {
+        gso_ok_ = false;  // no GSO here: fall back to one datagram per packet
+        log("UDP GSO unavailable (" + std::string(std::strerror(errno)) + "), sending packet by packet");
+        break;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return kBlocked;
+      debug("sendmsg " + remote.str() + ": " + std::strerror(errno));
+      return 0;
+    }
+  }
+  if (gso_size && data.size() > gso_size) {
+    for (std::size_t off = 0; off < data.size(); off += gso_size)
+      send(s, remote, data.subspan(off, std::min(gso_size, data.size() - off)));  // best effort
+    return 0;
+  }
   for (;;) {
     auto n = sendto(s.fd, data.data(), data.size(), 0, remote.sa(), remote.len);
     if (n >= 0) return 0;
     if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) debug("sendto " + remote.str() + ": " + std::strerror(errno));
-    return -1;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return kBlocked;
+    debug("sendto " + remote.str() + ": " + std::strerror(errno));
+    return 0;
   }
 }
 

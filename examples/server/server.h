@@ -62,7 +62,13 @@ class Server {
   void associate(const ngtcp2_cid &cid, Connection *conn);
   void dissociate(const ngtcp2_cid &cid);
   void remove(Connection *conn);  // deferred delete
-  int send(const Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data);
+  // Sends `data` to `remote`; with gso_size > 0 it is several packets of that size (the last
+  // may be shorter) sent in one UDP_SEGMENT call, split per packet where GSO is unavailable.
+  // Returns 0 when sent (or dropped on a hard error, logged), kBlocked when the socket buffer
+  // is full: the caller keeps the data and retries when the socket is writable.
+  static constexpr int kBlocked = 1;
+  int send(const Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data,
+           std::size_t gso_size = 0);
   void log(const std::string &line) const;  // decisions: always
   void debug(const std::string &line) const;  // chatter: not with -q
 
@@ -84,6 +90,7 @@ class Server {
   std::vector<Connection *> doomed_;
   ev_idle cleanup_{};
   ResetGuard reset_guard_;
+  bool gso_ok_ = true;
   ServerStats stats_;
 };
 
