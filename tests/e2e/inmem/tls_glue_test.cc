@@ -356,8 +356,13 @@ TEST_CASE("after the move to the preferred address the client can migrate (stock
     ngtcp2_path path{newlocal.addr(), remote.addr(), nullptr};
     int rv = ngtcp2_conn_initiate_migration(pair.client.conn, &path, g_now);
     if (stock) {
+#ifdef NGTCP2_TRANSPORT_PARAMS_V2
+      // Built against the patched ngtcp2 (patches/ngtcp2/0001): RFC 9000 §18.2 semantics.
+      CHECK(rv == 0);
+#else
       // ngtcp2 1.11 applies 0x0c to the whole connection (DESIGN.md §1): the reason for the layer.
       CHECK(rv == NGTCP2_ERR_INVALID_STATE);
+#endif
     } else {
       CHECK(rv == 0);
       pair.client.local = newlocal;
