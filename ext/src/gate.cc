@@ -193,15 +193,47 @@ GateVerdict verdict_of(GateReason reason) noexcept {
 
 // ---- the rules ----
 
+namespace {
+
+enum class Compare { unknown, same, same_ip, other_ip };
+
+// Compares two remotes of one family in place (the per-datagram common case, no copies);
+// `unknown` sends mixed families (e.g. IPv4-mapped IPv6) to the Endpoint comparison.
+Compare compare_raw(const sockaddr *a, const sockaddr *b) noexcept {
+  if (!a || !b || a->sa_family != b->sa_family) return Compare::unknown;
+  if (a->sa_family == AF_INET) {
+    auto *x = reinterpret_cast<const sockaddr_in *>(a);
+    auto *y = reinterpret_cast<const sockaddr_in *>(b);
+    if (x->sin_addr.s_addr != y->sin_addr.s_addr) return Compare::other_ip;
+    return x->sin_port == y->sin_port ? Compare::same : Compare::same_ip;
+  }
+  if (a->sa_family == AF_INET6) {
+    auto *x = reinterpret_cast<const sockaddr_in6 *>(a);
+    auto *y = reinterpret_cast<const sockaddr_in6 *>(b);
+    if (IN6_IS_ADDR_V4MAPPED(&x->sin6_addr)) return Compare::unknown;
+    if (std::memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) != 0 ||
+        x->sin6_scope_id != y->sin6_scope_id)
+      return Compare::other_ip;
+    return x->sin6_port == y->sin6_port ? Compare::same : Compare::same_ip;
+  }
+  return Compare::unknown;
+}
+
+}  // namespace
+
 GateDecision gate_decide(const Policy &policy, bool enforce, const PathView &current,
                          const PathView &incoming) noexcept {
-  const auto cur = Endpoint::from(current.remote);
-  const auto in = Endpoint::from(incoming.remote);
-  if (!cur || !in) return make(GateReason::unsupported_address, std::nullopt);
+  auto cmp = compare_raw(current.remote, incoming.remote);
+  if (cmp == Compare::unknown) {
+    const auto cur = Endpoint::from(current.remote);
+    const auto in = Endpoint::from(incoming.remote);
+    if (!cur || !in) return make(GateReason::unsupported_address, std::nullopt);
+    cmp = *cur == *in ? Compare::same : cur->same_ip(*in) ? Compare::same_ip : Compare::other_ip;
+  }
 
   if (current.local_role == incoming.local_role) {
-    if (*cur == *in) return make(GateReason::same_path, std::nullopt);
-    const Change change = cur->same_ip(*in) ? Change::port_only : Change::ip_change;
+    if (cmp == Compare::same) return make(GateReason::same_path, std::nullopt);
+    const Change change = cmp == Compare::same_ip ? Change::port_only : Change::ip_change;
     if (!enforce) return make(GateReason::enforcement_off, change);
     // The level of the address the client is talking to decides (DESIGN.md §2); port-only is
     // accepted everywhere because it looks exactly like NAT rebinding (RFC 9000 §9.3).
