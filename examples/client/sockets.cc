@@ -4,12 +4,38 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 namespace qamp::client {
 
 namespace {
+
+// recvmsg calls per readable event; the loop comes back while the socket stays readable. With
+// GRO one call can carry dozens of datagrams, so this also bounds how much is read before the
+// replies (ACKs) go out.
+constexpr int kMaxReadsPerEvent = 10;
+// A GRO read carries at most 64 KiB (the UDP length field, and the kernel's GRO limit).
+constexpr std::size_t kReadBufferSize = 64 * 1024;
+
+// The segment size of a coalesced (GRO) read, 0 when the read is a single datagram.
+std::size_t gro_segment_size(msghdr &msg) {
+#ifdef UDP_GRO
+  for (auto *cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+    if (cmsg->cmsg_level == SOL_UDP && cmsg->cmsg_type == UDP_GRO && cmsg->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      int size = 0;
+      std::memcpy(&size, CMSG_DATA(cmsg), sizeof size);
+      return size > 0 ? static_cast<std::size_t>(size) : 0;
+    }
+  }
+#else
+  (void)msg;
+#endif
+  return 0;
+}
 
 bool same(const ex::Endpoint &e, const ngtcp2_addr &a) {
   if (!a.addr || a.addrlen == 0) return false;
@@ -32,6 +58,13 @@ UdpSocket *Sockets::open(const ex::Endpoint &local, std::string *error) {
   int size = 4 * 1024 * 1024;
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+#ifdef UDP_GRO
+  // Let the kernel hand over runs of same-size datagrams from one sender in one read (a server
+  // sending with GSO, or GRO on the NIC); read_all splits them. Kernels without it (< 5.0) refuse
+  // the option and deliver one datagram per read, which read_all handles the same way.
+  int on = 1;
+  setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on);
+#endif
   auto s = std::unique_ptr<UdpSocket>(new UdpSocket);
   s->fd_ = fd;
   s->local_ = ex::local_endpoint(fd);
@@ -117,19 +150,44 @@ void Sockets::on_readable(struct ev_loop *, ev_io *w, int) {
 }
 
 void Sockets::read_all(UdpSocket &s) {
-  std::array<std::uint8_t, 65536> buf;
   UdpSocket *sp = &s;
   auto alive = [this, sp] {
     return std::any_of(sockets_.begin(), sockets_.end(), [sp](const auto &p) { return p.get() == sp; });
   };
-  for (int i = 0; i < 64; ++i) {
+  if (!rbuf_) rbuf_ = std::make_unique<std::uint8_t[]>(kReadBufferSize);
+  alignas(cmsghdr) std::array<std::uint8_t, CMSG_SPACE(sizeof(int))> ctrl;
+  bool alive_socket = true;
+  for (int i = 0; alive_socket && i < kMaxReadsPerEvent; ++i) {
     ex::Endpoint from;
-    from.len = sizeof from.ss;
-    auto n = recvfrom(sp->fd_, buf.data(), buf.size(), 0, from.sa(), &from.len);
-    if (n < 0) break;
-    on_datagram_(*sp, from, std::span<const std::uint8_t>(buf.data(), static_cast<std::size_t>(n)));
-    // The receiver may have closed this very socket (a dropped network).
-    if (!alive()) break;
+    iovec iov{rbuf_.get(), kReadBufferSize};
+    msghdr msg{};
+    msg.msg_name = from.sa();
+    msg.msg_namelen = sizeof from.ss;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctrl.data();
+    msg.msg_controllen = ctrl.size();
+    auto n = recvmsg(sp->fd_, &msg, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;  // EAGAIN: drained; anything else (an ICMP error) is for ngtcp2's timers to handle
+    }
+    from.len = msg.msg_namelen;
+    auto len = static_cast<std::size_t>(n);
+    auto seg = gro_segment_size(msg);
+    if (seg == 0 || seg > len) seg = len;
+    if (msg.msg_flags & MSG_TRUNC) {  // cannot happen within 64 KiB; keep only whole datagrams
+      if (seg == len) continue;
+      len -= len % seg;
+    }
+    for (std::size_t off = 0; off < len; off += seg) {
+      on_datagram_(*sp, from, std::span<const std::uint8_t>(rbuf_.get() + off, std::min(seg, len - off)));
+      // The receiver may have closed this very socket (a dropped network).
+      if (!alive()) {
+        alive_socket = false;
+        break;
+      }
+    }
   }
   if (on_batch_end_) on_batch_end_();
 }

@@ -38,8 +38,8 @@ enum class SendResult { sent, blocked, failed };
 
 class Sockets {
  public:
-  // Called for every datagram read; then `on_batch_end` once per readable event, so the caller
-  // can write its replies in one go.
+  // Called for every datagram read (a coalesced UDP GRO read is split into its datagrams); then
+  // `on_batch_end` once per readable event, so the caller can write its replies in one go.
   using Receiver = std::function<void(UdpSocket &, const ex::Endpoint &from, std::span<const std::uint8_t>)>;
   Sockets(struct ev_loop *loop, Receiver on_datagram, std::function<void()> on_batch_end);
   ~Sockets();
@@ -72,6 +72,7 @@ class Sockets {
   std::function<void()> writable_;
   std::vector<std::unique_ptr<UdpSocket>> sockets_;
   UdpSocket *blocked_ = nullptr;
+  std::unique_ptr<std::uint8_t[]> rbuf_;  // one 64 KiB read buffer, allocated on first use
 };
 
 // The local address the kernel would use to reach `remote` (a connected UDP socket's name, no
