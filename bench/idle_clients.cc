@@ -40,6 +40,7 @@
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 
 #include "net.h"
+#include "quic_callbacks.h"
 #include "tls_creds.h"
 
 namespace {
@@ -100,20 +101,9 @@ int handshake_confirmed(ngtcp2_conn *, void *user_data) {
 }
 
 ngtcp2_callbacks callbacks() {
-  ngtcp2_callbacks cb{};
-  cb.client_initial = ngtcp2_crypto_client_initial_cb;
-  cb.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
-  cb.encrypt = ngtcp2_crypto_encrypt_cb;
-  cb.decrypt = ngtcp2_crypto_decrypt_cb;
-  cb.hp_mask = ngtcp2_crypto_hp_mask_cb;
-  cb.recv_retry = ngtcp2_crypto_recv_retry_cb;
+  auto cb = qamp::ex::crypto_callbacks(false);
   cb.rand = rand_cb;
   cb.get_new_connection_id = get_new_connection_id;
-  cb.update_key = ngtcp2_crypto_update_key_cb;
-  cb.delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
-  cb.delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
-  cb.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
-  cb.version_negotiation = ngtcp2_crypto_version_negotiation_cb;
   cb.handshake_confirmed = handshake_confirmed;
   return cb;
 }

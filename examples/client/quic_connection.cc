@@ -1,5 +1,7 @@
 #include "quic_connection.h"
 
+#include "quic_callbacks.h"
+
 #include <algorithm>
 #include <array>
 #include <exception>
@@ -260,18 +262,7 @@ int QuicConnection::init(const QuicConfig &config, std::string *error) {
   conn_ref_.user_data = this;
   gnutls_session_set_ptr(session_.get(), &conn_ref_);
 
-  ngtcp2_callbacks cb{};
-  cb.client_initial = ngtcp2_crypto_client_initial_cb;
-  cb.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
-  cb.encrypt = ngtcp2_crypto_encrypt_cb;
-  cb.decrypt = ngtcp2_crypto_decrypt_cb;
-  cb.hp_mask = ngtcp2_crypto_hp_mask_cb;
-  cb.recv_retry = ngtcp2_crypto_recv_retry_cb;
-  cb.update_key = ngtcp2_crypto_update_key_cb;
-  cb.delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
-  cb.delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
-  cb.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
-  cb.version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+  auto cb = ex::crypto_callbacks(false);
   cb.handshake_completed = Callbacks::handshake_completed;
   cb.handshake_confirmed = Callbacks::handshake_confirmed;
   cb.recv_stream_data = Callbacks::recv_stream_data;

@@ -9,6 +9,7 @@
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 
 #include "qamp/tls.h"
+#include "quic_callbacks.h"
 #include "server.h"
 
 namespace qamp::ex {
@@ -139,13 +140,8 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
   auto &opts = server_.options();
   created_ = now_ns();
 
-  ngtcp2_callbacks cb{};
-  cb.recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
-  cb.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+  auto cb = crypto_callbacks(true);
   cb.handshake_completed = handshake_completed;
-  cb.encrypt = ngtcp2_crypto_encrypt_cb;
-  cb.decrypt = ngtcp2_crypto_decrypt_cb;
-  cb.hp_mask = ngtcp2_crypto_hp_mask_cb;
   cb.recv_stream_data = recv_stream_data;
   cb.acked_stream_data_offset = acked_stream_data_offset;
   cb.stream_close = stream_close;
@@ -156,12 +152,7 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
   cb.rand = rand_cb;
   cb.get_new_connection_id = get_new_connection_id;
   cb.remove_connection_id = remove_connection_id;
-  cb.update_key = ngtcp2_crypto_update_key_cb;
   cb.path_validation = path_validation;
-  cb.delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
-  cb.delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
-  cb.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
-  cb.version_negotiation = ngtcp2_crypto_version_negotiation_cb;
 
   ngtcp2_cid scid;
   std::array<std::uint8_t, NGTCP2_STATELESS_RESET_TOKENLEN> token;

@@ -18,6 +18,7 @@
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 
 #include "net.h"
+#include "quic_callbacks.h"
 #include "qamp/tls.h"
 #include "tls_creds.h"
 
@@ -89,18 +90,10 @@ struct Side {
   }
 };
 
-void fill_common(ngtcp2_callbacks &cb) {
-  cb.recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
-  cb.encrypt = ngtcp2_crypto_encrypt_cb;
-  cb.decrypt = ngtcp2_crypto_decrypt_cb;
-  cb.hp_mask = ngtcp2_crypto_hp_mask_cb;
+ngtcp2_callbacks common_callbacks(bool server) {
+  auto cb = ex::crypto_callbacks(server);
   cb.rand = rand_cb;
   cb.get_new_connection_id = new_cid_cb;
-  cb.update_key = ngtcp2_crypto_update_key_cb;
-  cb.delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
-  cb.delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
-  cb.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
-  cb.version_negotiation = ngtcp2_crypto_version_negotiation_cb;
   cb.handshake_completed = [](ngtcp2_conn *, void *u) {
     static_cast<Side *>(u)->handshake_done = true;
     return 0;
@@ -114,6 +107,7 @@ void fill_common(ngtcp2_callbacks &cb) {
     }
     return 0;
   };
+  return cb;
 }
 
 struct Setup {
@@ -135,10 +129,7 @@ struct Pair {
 
   explicit Pair(Setup s) : setup(std::move(s)) {
     client.local = client_addr;
-    ngtcp2_callbacks cb{};
-    fill_common(cb);
-    cb.client_initial = ngtcp2_crypto_client_initial_cb;
-    cb.recv_retry = ngtcp2_crypto_recv_retry_cb;
+    auto cb = common_callbacks(false);
     cb.select_preferred_addr = [](ngtcp2_conn *, ngtcp2_path *dest, const ngtcp2_preferred_addr *paddr, void *u) {
       auto *p = static_cast<Pair *>(static_cast<Side *>(u)->ref.user_data == nullptr ? nullptr : u);
       (void)p;
@@ -182,9 +173,7 @@ struct Pair {
   }
 
   void create_server(const ngtcp2_pkt_hd &hd, const Packet &p) {
-    ngtcp2_callbacks cb{};
-    fill_common(cb);
-    cb.recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
+    auto cb = common_callbacks(true);
     ngtcp2_settings settings;
     ngtcp2_settings_default(&settings);
     settings.initial_ts = g_now;
