@@ -302,7 +302,9 @@ void Connection::on_datagram(const Socket &s, const Endpoint &remote, std::span<
   if (rv != 0) {
     if (handle_error(rv)) return;
   }
-  write();
+  // Written once after the whole read batch (Server::read_socket), not per datagram: one burst
+  // answers many ACKs, as ngtcp2's examples do.
+  server_.want_write(this);
 }
 
 bool Connection::handle_error(int rv) {

@@ -42,6 +42,8 @@ class Connection {
   // Graceful close (server shutdown): CONNECTION_CLOSE with H3_NO_ERROR.
   void close_gracefully();
   std::string id() const { return id_; }
+  // Writes what ngtcp2 and nghttp3 have to send, in GSO batches (at most one send quantum).
+  void write();
 
   // ---- callbacks (public for the C trampolines) ----
   int on_stream_data(int64_t stream_id, std::span<const std::uint8_t> data, bool fin);
@@ -72,7 +74,6 @@ class Connection {
   };
 
   bool setup_http3();
-  void write();
   bool handle_error(int liberr);
   void start_draining();
   void schedule_timer();

@@ -122,6 +122,7 @@ void Server::dissociate(const ngtcp2_cid &cid) { by_cid_.erase(key_of(cid.data, 
 void Server::remove(Connection *conn) {
   for (auto it = by_cid_.begin(); it != by_cid_.end();)
     it = it->second == conn ? by_cid_.erase(it) : std::next(it);
+  want_write_.erase(conn);
   doomed_.push_back(conn);
   ev_idle_start(loop_, &cleanup_);
 }
@@ -194,10 +195,13 @@ void Server::read_socket(Socket &s) {
     Endpoint remote;
     remote.len = sizeof remote.ss;
     auto n = recvfrom(s.fd, buf.data(), buf.size(), 0, remote.sa(), &remote.len);
-    if (n < 0) return;
+    if (n < 0) break;
     ++stats_.datagrams_received;
     dispatch(s, remote, {buf.data(), static_cast<std::size_t>(n)});
   }
+  auto pending = std::move(want_write_);
+  want_write_.clear();
+  for (auto *c : pending) c->write();
 }
 
 void Server::dispatch(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data) {

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -62,6 +63,7 @@ class Server {
   void associate(const ngtcp2_cid &cid, Connection *conn);
   void dissociate(const ngtcp2_cid &cid);
   void remove(Connection *conn);  // deferred delete
+  void want_write(Connection *conn) { want_write_.insert(conn); }
   // Sends `data` to `remote`; with gso_size > 0 it is several packets of that size (the last
   // may be shorter) sent in one UDP_SEGMENT call, split per packet where GSO is unavailable.
   // Returns 0 when sent (or dropped on a hard error, logged), kBlocked when the socket buffer
@@ -88,6 +90,7 @@ class Server {
   std::map<std::string, Connection *> by_cid_;  // key: raw CID bytes
   std::vector<std::unique_ptr<Connection>> conns_;
   std::vector<Connection *> doomed_;
+  std::set<Connection *> want_write_;  // read something in this batch; written after it
   ev_idle cleanup_{};
   ResetGuard reset_guard_;
   bool gso_ok_ = true;
