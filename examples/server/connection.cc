@@ -98,10 +98,9 @@ int h3_acked_stream_data(nghttp3_conn *, int64_t stream_id, uint64_t datalen, vo
 }
 
 int h3_deferred_consume(nghttp3_conn *, int64_t stream_id, size_t consumed, void *user_data, void *) {
-  auto *c = self(user_data);
-  (void)c;
-  (void)stream_id;
-  (void)consumed;
+  // Bytes nghttp3 held back (e.g. QPACK-blocked) are consumed now: give the flow-control
+  // credit back, as for bytes consumed at once in on_stream_data.
+  self(user_data)->on_consumed(stream_id, consumed);
   return 0;
 }
 
@@ -563,9 +562,13 @@ int Connection::on_stream_data(int64_t stream_id, std::span<const std::uint8_t> 
                                        0);
     return NGTCP2_ERR_CALLBACK_FAILURE;
   }
-  ngtcp2_conn_extend_max_stream_offset(conn_, stream_id, static_cast<uint64_t>(n));
-  ngtcp2_conn_extend_max_offset(conn_, static_cast<uint64_t>(n));
+  on_consumed(stream_id, static_cast<uint64_t>(n));
   return 0;
+}
+
+void Connection::on_consumed(int64_t stream_id, uint64_t n) {
+  ngtcp2_conn_extend_max_stream_offset(conn_, stream_id, n);
+  ngtcp2_conn_extend_max_offset(conn_, n);
 }
 
 int Connection::on_acked(int64_t stream_id, uint64_t datalen) {

@@ -48,6 +48,7 @@ class Connection {
   // ---- callbacks (public for the C trampolines) ----
   int on_stream_data(int64_t stream_id, std::span<const std::uint8_t> data, bool fin);
   int on_acked(int64_t stream_id, uint64_t datalen);
+  void on_consumed(int64_t stream_id, uint64_t n);  // flow-control credit back
   int on_stream_close(int64_t stream_id, uint64_t app_error_code, bool has_code);
   int on_stream_reset(int64_t stream_id, uint64_t app_error_code);
   int on_extend_max_remote_bidi(uint64_t max_streams);
