@@ -236,7 +236,9 @@ sc_a_forbidden_change_auto() {
 }
 
 sc_a_forbidden_change_auto_late() {
-  forbidden_change auto 92% 16mbit 2M
+  # The new network is expected slower than the old one measures (1 MB/s vs ~1.9 MB/s): with
+  # an estimate equal to the old rate the two candidate times differ by the handshake only.
+  forbidden_change auto 92% 16mbit 1M
   expect_summary "planner chose stay" connection.planner.decision "== 'stay'"
   expect "no new connection from net 2" "f.paths_from('$LAB_C2:') == []"
 }
