@@ -89,6 +89,7 @@ bool Client::connect(UdpSocket *socket, bool resume) {
   if (cfg.sni.empty() && !ex::parse_host_port(opt_.host, "0")) cfg.sni = opt_.host;
   cfg.policy_support = opt_.policy_support;
   cfg.policy_support_raw = opt_.send_policy_support_raw;
+  cfg.native = opt_.enforcement == ex::Enforcement::native;
   if (cfg.policy_support_raw && run_.policy.is_null())
     run_.policy = Json::object().set("raw_support_sent", ex::hex(*cfg.policy_support_raw));
   if (cfg.policy_support_raw)

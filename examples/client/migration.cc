@@ -89,7 +89,9 @@ void MigrationAdapter::ensure_migrator() {
     }
   }
   MigratorConfig config;
-  config.semantics = opt_.semantics;
+  // Native enforcement: the Migrator keeps its state machine (preferred address, family, §9.6.3)
+  // but leaves the policy to ngtcp2, whose initiate_migration refuses what the server forbids.
+  config.semantics = native() ? Semantics::ignore : opt_.semantics;
   config.spa_family = opt_.spa_family;
   config.ignore_reset_on_probe = opt_.ignore_reset_on_probe;
   config.use_preferred_address = !opt_.no_preferred_addr;
@@ -100,7 +102,9 @@ void MigrationAdapter::ensure_migrator() {
 // One line and one qlog event per Migrator decision.
 void MigrationAdapter::on_event(const MigrationEvent &e) {
   const auto &d = e.decision;
-  std::string reason = d.rule ? std::string(to_string(*d.rule))
+  // Natively the Migrator runs with Semantics::ignore: ngtcp2, not the rule, decides.
+  std::string reason = d.rule && native() && *d.rule == Rule::ignore_mode ? std::string("ngtcp2-decides")
+                       : d.rule ? std::string(to_string(*d.rule))
                        : d.family_reason ? std::string(to_string(*d.family_reason))
                                          : std::string(to_string(d.outcome));
   Json data = std::move(context_);
@@ -108,10 +112,11 @@ void MigrationAdapter::on_event(const MigrationEvent &e) {
   data.set("cause", to_string(e.cause));
   if (e.change) data.set("change", to_string(*e.change));
   if (d.target) data.set("target", to_string(*d.target));
-  if (d.rule) data.set("rule", to_string(*d.rule));
+  if (d.rule) data.set("rule", reason == "ngtcp2-decides" ? std::string_view("ngtcp2-decides") : to_string(*d.rule));
   if (d.family_reason) data.set("family", to_string(*d.family_reason));
   data.set("state", std::string(to_string(e.before)) + " -> " + std::string(to_string(e.after)));
   data.set("semantics", to_string(opt_.semantics));
+  if (native()) data.set("enforcement", "native");
   trace_.decision("migration", to_string(d.outcome), reason, std::move(data));
 }
 
@@ -343,6 +348,10 @@ void MigrationAdapter::initiate(UdpSocket *socket, const ex::Endpoint &remote, b
   ngtcp2_path path{local.addr(), peer.addr(), socket};
   int rv = immediate ? ngtcp2_conn_initiate_immediate_migration(conn->conn(), &path, ex::now_ns())
                      : ngtcp2_conn_initiate_migration(conn->conn(), &path, ex::now_ns());
+  if (rv == NGTCP2_ERR_INVALID_STATE && native() && confirmed_) {
+    refused_by_ngtcp2(local, remote);
+    return;
+  }
   if ((rv == NGTCP2_ERR_CONN_ID_BLOCKED || rv == NGTCP2_ERR_INVALID_STATE) && retries_ < 40) {
     // No spare connection ID yet (NEW_CONNECTION_ID frames still in flight), or the handshake is
     // not confirmed yet: try again shortly.
@@ -377,6 +386,29 @@ void MigrationAdapter::initiate(UdpSocket *socket, const ex::Endpoint &remote, b
                                               .set("network_change", network_move_));
   trace_.info("%s %s -> %s", immediate ? "switched to" : "validating", local.str().c_str(), remote.str().c_str());
   if (network_move_ && opt_.old_path == OldPath::drop) drop_old_path();
+}
+
+bool MigrationAdapter::native() const noexcept { return opt_.enforcement == ex::Enforcement::native; }
+
+void MigrationAdapter::refused_by_ngtcp2(const ex::Endpoint &local, const ex::Endpoint &remote) {
+  // Native enforcement: the handshake is confirmed and the Migrator has no validation running,
+  // so INVALID_STATE is ngtcp2 refusing by the server's policy (patch 0004).
+  std::string level = "?";
+#ifdef NGTCP2_TRANSPORT_PARAMS_V2
+  level = std::string(to_string(ex::from_ngtcp2(ngtcp2_conn_get_migration_level(host_.connection()->conn()))));
+#endif
+  retries_ = 0;
+  bool network_move = network_move_;
+  network_move_ = false;
+  if (network_move) ++run_.migrations.refused;
+  trace_.decision("migration", "refused-by-ngtcp2", "level-" + level,
+                  Json::object()
+                      .set("local", local.str())
+                      .set("remote", remote.str())
+                      .set("level", level)
+                      .set("enforcement", "native"));
+  migrator_->on_validation_result(false);  // back to its resting state; nothing was probed
+  if (network_move) plan_after_refusal("refused by ngtcp2 (native enforcement, level " + level + ")");
 }
 
 void MigrationAdapter::plan_after_refusal(const std::string &refusal) {

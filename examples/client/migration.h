@@ -84,6 +84,9 @@ class MigrationAdapter {
   void initiate(UdpSocket *socket, const ex::Endpoint &remote, bool immediate);
   void validation_ended(bool success);
   void plan_after_refusal(const std::string &refusal);
+  bool native() const noexcept;
+  // --enforcement=native: ngtcp2_conn_initiate_migration refused the path by the server's policy.
+  void refused_by_ngtcp2(const ex::Endpoint &local, const ex::Endpoint &remote);
   void drop_old_path();
 
   const Options &opt_;

@@ -139,6 +139,11 @@ void print_usage(std::FILE *out) {
       "  --new-path-rate=<BYTES/s>  Expected throughput of the new path (planner input; K/M/G)\n"
       "  --ignore-reset-on-probe Ignore a Stateless Reset that arrives on a path being probed\n"
       "  --summary=<FILE>        Write a JSON summary of the run\n"
+      "  --enforcement=<layer|native>  Who enforces the server's policy. Default: layer (qamp's\n"
+      "                          Migrator, on any ngtcp2). native: ngtcp2 itself (needs a build\n"
+      "                          with -Dngtcp2=patched); announces the ext spelling only, reads\n"
+      "                          per-address semantics, a forbidden migration is refused by\n"
+      "                          ngtcp2_conn_initiate_migration\n"
       "  -h, --help              Display this help and exit\n"
       "\n"
       "Testing knobs (interop labs; they make the client misbehave on purpose):\n"
@@ -158,7 +163,7 @@ ParseResult parse_options(int argc, char **argv) {
     kDownload = 256, kNoPreferredAddr, kQlogFile, kQlogDir, kExitFirst, kExitAll, kTimeout, kSni,
     kMaxData, kMaxStreamDataBidiLocal, kMaxStreamDataUni, kNoDump, kSemantics, kSpaFamily,
     kPolicySupport, kNetworkChange, kOldPath, kStrategy, kNewPathRate, kIgnoreReset, kSummary,
-    kSendPolicySupportRaw,
+    kSendPolicySupportRaw, kEnforcement,
   };
   static const option long_options[] = {
       {"download", required_argument, nullptr, kDownload},
@@ -185,6 +190,7 @@ ParseResult parse_options(int argc, char **argv) {
       {"ignore-reset-on-probe", no_argument, nullptr, kIgnoreReset},
       {"summary", required_argument, nullptr, kSummary},
       {"send-policy-support-raw", required_argument, nullptr, kSendPolicySupportRaw},
+      {"enforcement", required_argument, nullptr, kEnforcement},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0},
   };
@@ -199,6 +205,7 @@ ParseResult parse_options(int argc, char **argv) {
     return misuse(std::string("invalid value for --") + name + ": '" + value + "'");
   };
 
+  bool semantics_given = false, support_given = false;
   optind = 0;  // glibc: full re-initialisation, so the parser can run more than once
   opterr = 0;
   for (;;) {
@@ -238,6 +245,7 @@ ParseResult parse_options(int argc, char **argv) {
         auto s = parse_semantics(arg);
         if (!s) return bad_value("semantics", arg);
         o.semantics = *s;
+        semantics_given = true;
         break;
       }
       case kSpaFamily: {
@@ -250,6 +258,7 @@ ParseResult parse_options(int argc, char **argv) {
         auto list = parse_spelling_list(arg);
         if (!list) return bad_value("policy-support", arg);
         o.policy_support = to_set(*list);
+        support_given = true;
         break;
       }
       case kNetworkChange: {
@@ -284,11 +293,29 @@ ParseResult parse_options(int argc, char **argv) {
         o.send_policy_support_raw = std::move(*raw);
         break;
       }
+      case kEnforcement: {
+        auto e = ex::parse_enforcement(arg);
+        if (!e) return bad_value("enforcement", arg);
+        o.enforcement = *e;
+        break;
+      }
       case ':':
         return misuse(std::string("option requires an argument: ") + argv[optind - 1]);
       default:
         return misuse(std::string("unknown option: ") + argv[optind - 1]);
     }
+  }
+  if (o.enforcement == ex::Enforcement::native) {
+    if (!ex::kNativeEnforcementAvailable) return misuse(std::string(ex::native_unavailable_reason()));
+    if (semantics_given && o.semantics != Semantics::per_address)
+      return misuse("--enforcement=native: ngtcp2 reads the policy with per-address semantics (RFC 9000 "
+                    "for a server without one); --semantics " + std::string(to_string(o.semantics)) +
+                    " needs --enforcement=layer");
+    if (support_given && o.policy_support != 0 && o.policy_support != static_cast<SpellingSet>(Spelling::ext))
+      return misuse("--enforcement=native: ngtcp2 understands the ext spelling only; --policy-support must be "
+                    "ext or empty");
+    if (o.send_policy_support_raw) return misuse("--send-policy-support-raw needs --enforcement=layer");
+    if (!support_given) o.policy_support = static_cast<SpellingSet>(Spelling::ext);
   }
   if (o.qlog_file && o.qlog_dir) return misuse("--qlog-file and --qlog-dir are mutually exclusive");
   if (argc - optind < 2) return misuse("<HOST> and <PORT> are required");

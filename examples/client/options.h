@@ -11,6 +11,7 @@
 
 #include <ngtcp2/ngtcp2.h>
 
+#include "enforcement.h"
 #include "net.h"
 #include "qamp/migrator.h"
 #include "qamp/planner.h"
@@ -70,6 +71,7 @@ struct Options {
   std::optional<double> new_path_rate;  // bytes/s, planner input
   bool ignore_reset_on_probe = false;
   std::optional<std::string> summary_file;
+  ex::Enforcement enforcement = ex::Enforcement::layer;  // native: ngtcp2 enforces (patched build)
   // Testing knob: the value of migration_policy_support (0x2d50) sent verbatim instead of the
   // encoded --policy-support, e.g. a malformed one to see the server's TRANSPORT_PARAMETER_ERROR.
   std::optional<std::vector<std::uint8_t>> send_policy_support_raw;

@@ -1,11 +1,14 @@
 #include "quic_connection.h"
 
+#include "enforcement.h"
 #include "quic_callbacks.h"
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <exception>
 
+#include <arpa/inet.h>
 #include <nghttp3/nghttp3.h>
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 
@@ -250,13 +253,23 @@ int QuicConnection::init(const QuicConfig &config, std::string *error) {
   }
   session_ = ex::make_session(false, creds_.get(), config.sni, error);
   if (!session_) return -1;
-  ClientTpConfig tp;
-  tp.support = config.policy_support;
-  if (config.policy_support_raw)
-    tp.tamper_outgoing = [raw = *config.policy_support_raw](Bytes &blob) { put_raw_policy_support(blob, raw); };
-  if (int rv = configure_client_session(session_.get(), tp); rv != 0) {
-    *error = std::string("qamp::configure_client_session: ") + gnutls_strerror(rv);
-    return -1;
+  native_ = config.native;
+  if (native_) {
+    // ngtcp2 encodes and decodes the transport parameters itself (patched build).
+    announced_ = config.policy_support & static_cast<SpellingSet>(Spelling::ext);
+    if (int rv = ngtcp2_crypto_gnutls_configure_client_session(session_.get()); rv != 0) {
+      *error = "ngtcp2_crypto_gnutls_configure_client_session failed";
+      return -1;
+    }
+  } else {
+    ClientTpConfig tp;
+    tp.support = config.policy_support;
+    if (config.policy_support_raw)
+      tp.tamper_outgoing = [raw = *config.policy_support_raw](Bytes &blob) { put_raw_policy_support(blob, raw); };
+    if (int rv = configure_client_session(session_.get(), tp); rv != 0) {
+      *error = std::string("qamp::configure_client_session: ") + gnutls_strerror(rv);
+      return -1;
+    }
   }
   conn_ref_.get_conn = Callbacks::get_conn;
   conn_ref_.user_data = this;
@@ -302,6 +315,9 @@ int QuicConnection::init(const QuicConfig &config, std::string *error) {
   params.initial_max_streams_uni = 100;
   params.max_idle_timeout = config.idle_timeout;
   params.active_connection_id_limit = config.active_connection_id_limit;
+#ifdef NGTCP2_TRANSPORT_PARAMS_V2
+  if (native_) params.migration_policy_support = announced_ != 0;
+#endif
 
   auto local = config.socket->local();
   auto remote = config.remote;
@@ -316,7 +332,46 @@ int QuicConnection::init(const QuicConfig &config, std::string *error) {
   return 0;
 }
 
-const ClientTpState *QuicConnection::tp_state() const noexcept { return client_tp_state(session_.get()); }
+const ClientTpState *QuicConnection::tp_state() const noexcept {
+  if (!native_) return client_tp_state(session_.get());
+#ifdef NGTCP2_TRANSPORT_PARAMS_V2
+  if (native_state_) return &*native_state_;
+  const ngtcp2_transport_params *rp = conn_ ? ngtcp2_conn_get_remote_transport_params(conn_) : nullptr;
+  if (!rp) return nullptr;
+  // The same description qamp's codec gives, from what ngtcp2 decoded (and validated).
+  ClientTpState st;
+  st.announced = announced_;
+  ServerDecoding d;
+  d.disable_active_migration = rp->disable_active_migration;
+  d.echoed = rp->migration_policy_support;
+  if (rp->migration_policy_present) {
+    d.spelling = Spelling::ext;
+    d.policy = ex::from_ngtcp2(rp->migration_policy);
+  } else {
+    d.policy = Policy{rp->disable_active_migration ? Level::none : Level::any, Level::any, Level::any};
+  }
+  if (rp->preferred_addr_present) {
+    const auto &pa = rp->preferred_addr;
+    PreferredAddress out;
+    if (pa.ipv4_present) {
+      std::memcpy(out.ipv4.data(), &pa.ipv4.sin_addr, 4);
+      out.ipv4_port = ntohs(pa.ipv4.sin_port);
+    }
+    if (pa.ipv6_present) {
+      std::memcpy(out.ipv6.data(), &pa.ipv6.sin6_addr, 16);
+      out.ipv6_port = ntohs(pa.ipv6.sin6_port);
+    }
+    out.cid.assign(pa.cid.data, pa.cid.data + pa.cid.datalen);
+    std::memcpy(out.stateless_reset_token.data(), pa.stateless_reset_token, out.stateless_reset_token.size());
+    d.preferred_address = out;
+  }
+  st.server = std::move(d);
+  native_state_ = std::move(st);
+  return &*native_state_;
+#else
+  return nullptr;
+#endif
+}
 
 ex::Endpoint QuicConnection::local() const {
   auto *p = ngtcp2_conn_get_path(conn_);

@@ -98,6 +98,8 @@ struct QuicConfig {
   std::uint64_t active_connection_id_limit = 8;
   // Testing knob (--send-policy-support-raw): the 0x2d50 value sent verbatim.
   std::optional<Bytes> policy_support_raw;
+  // --enforcement=native (patched ngtcp2): ngtcp2's own codec and enforcement, no qamp TP layer.
+  bool native = false;
 };
 
 class QuicConnection {
@@ -112,7 +114,10 @@ class QuicConnection {
   void set_app(StreamApp *app) noexcept { app_ = app; }
   ngtcp2_conn *conn() const noexcept { return conn_; }
   gnutls_session_t tls() const noexcept { return session_.get(); }
+  // What the server's transport parameters said. Layer: qamp's decoding. Native: built from
+  // ngtcp2's decoded remote parameters once they are known (nullptr before).
   const ClientTpState *tp_state() const noexcept;
+  bool native() const noexcept { return native_; }
   const std::string &scid_hex() const noexcept { return scid_hex_; }
   bool closed() const noexcept { return closed_; }
   bool handshake_completed() const noexcept { return handshake_completed_; }
@@ -156,6 +161,9 @@ class QuicConnection {
   Timer expiry_;
   Timer resume_write_;
   bool handshake_completed_ = false;
+  bool native_ = false;
+  SpellingSet announced_ = 0;
+  mutable std::optional<ClientTpState> native_state_;
   bool closed_ = false;
   bool got_stateless_reset_ = false;
   bool write_blocked_ = false;

@@ -184,8 +184,19 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
   params.original_dcid_present = 1;
   params.stateless_reset_token_present = 1;
   std::copy(token.begin(), token.end(), params.stateless_reset_token);
-  // The permissive view (DESIGN.md §4): ngtcp2 never sees 0x0c; qamp's gate enforces.
-  params.disable_active_migration = 0;
+  if (native()) {
+#ifdef NGTCP2_TRANSPORT_PARAMS_V2
+    // Native enforcement: ngtcp2 gets the real policy, sends it (0x2d51) to clients that announce
+    // support, derives 0x0c from the handshake level and drops forbidden path changes itself.
+    // An empty --policy-spelling: a legacy RFC 9000 server (0x0c only), ngtcp2 enforces that.
+    params.migration_policy_present = !opts.spellings.empty();
+    params.migration_policy = to_ngtcp2(opts.policy);
+    params.disable_active_migration = opts.policy.handshake != Level::any;
+#endif
+  } else {
+    // The permissive view (DESIGN.md §4): ngtcp2 never sees 0x0c; qamp's gate enforces.
+    params.disable_active_migration = 0;
+  }
   if (opts.preferred_v4 || opts.preferred_v6) {
     auto &pa = params.preferred_addr;
     server_.new_cid(&pa.cid, pa.stateless_reset_token, kScidLen);
@@ -237,7 +248,13 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
                    quote(to_string(enc.expressed.spa_v4)) + ",\"spa_v6\":" + quote(to_string(enc.expressed.spa_v6)) +
                    ",\"adjustments\":" + std::to_string(enc.adjustments.size()) + "}");
   };
-  if (configure_server_session(session_.get(), tp) != 0) {
+  if (native()) {
+    // ngtcp2 owns the transport parameters: its own codec, the real values.
+    if (ngtcp2_crypto_gnutls_configure_server_session(session_.get()) != 0) {
+      server_.log("ngtcp2_crypto_gnutls_configure_server_session failed");
+      return false;
+    }
+  } else if (configure_server_session(session_.get(), tp) != 0) {
     server_.log("configure_server_session failed");
     return false;
   }
@@ -248,6 +265,9 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
 
   GateConfig gc;
   gc.policy = opts.policy;
+  // A native legacy server gives ngtcp2 only 0x0c, which covers the handshake address: classify
+  // by what ngtcp2 enforces.
+  if (native() && opts.spellings.empty()) gc.policy = Policy{opts.policy.handshake, Level::any, Level::any};
   gc.enforce = opts.gate;
   gate_ = std::make_unique<Gate>(gc);
   gate_->set_observer([this](const GateEvent &ev) { gate_event(ev); });
@@ -290,14 +310,16 @@ void Connection::on_datagram(const Socket &s, const Endpoint &remote, std::span<
   PathView current{cur_role, cur->remote.addr};
   PathView incoming{s.role, remote.sa()};
   auto d = gate_->admit(current, incoming);
-  if (d.verdict == GateVerdict::drop) return;
-  ++server_.stats().datagrams_accepted;
+  bool forbidden = d.verdict == GateVerdict::drop;
+  if (forbidden && !native()) return;
+  if (!forbidden) ++server_.stats().datagrams_accepted;
 
   auto local = s.local;
   auto peer = remote;
   ngtcp2_path path{local.addr(), peer.addr(), nullptr};
   ngtcp2_pkt_info pi{};
   int rv = ngtcp2_conn_read_pkt(conn_, &path, &pi, data.data(), data.size(), now);
+  if (forbidden) check_native_drop(s, remote);
   if (rv != 0) {
     if (handle_error(rv)) return;
   }
@@ -320,7 +342,10 @@ bool Connection::handle_error(int rv) {
     default:
       break;
   }
-  if (rv == NGTCP2_ERR_TRANSPORT_PARAM) ++server_.stats().transport_parameter_errors;
+  // qamp's codec reports NGTCP2_ERR_TRANSPORT_PARAM; ngtcp2's own decoder (native enforcement)
+  // NGTCP2_ERR_MALFORMED_TRANSPORT_PARAM. Both close with TRANSPORT_PARAMETER_ERROR.
+  if (rv == NGTCP2_ERR_TRANSPORT_PARAM || rv == NGTCP2_ERR_MALFORMED_TRANSPORT_PARAM)
+    ++server_.stats().transport_parameter_errors;
   if (ccerr_.error_code == 0) {
     if (rv == NGTCP2_ERR_CRYPTO)
       ngtcp2_ccerr_set_tls_alert(&ccerr_, ngtcp2_conn_get_tls_alert(conn_), nullptr, 0);
@@ -516,8 +541,39 @@ void Connection::on_timer(struct ev_loop *, ev_timer *w, int) {
 
 // ---- QUIC events ----
 
+bool Connection::native() const noexcept { return server_.options().enforcement == Enforcement::native; }
+
+void Connection::check_native_drop(const Socket &s, const Endpoint &remote) {
+  // The gate classified the datagram as forbidden and ngtcp2 had the last word. ngtcp2 must have
+  // dropped it: had it taken the path, its current path is now the datagram's. Say so loudly.
+  const ngtcp2_path *now_path = ngtcp2_conn_get_path(conn_);
+  auto local = Endpoint::from(now_path->local.addr, now_path->local.addrlen);
+  auto peer = Endpoint::from(now_path->remote.addr, now_path->remote.addrlen);
+  if (!(local == s.local && peer == remote)) return;
+  ++server_.stats().native_disagreements;
+  server_.log("[" + id_ + "] NATIVE ENFORCEMENT DISAGREES: ngtcp2 took the path " + remote.str() + " -> " +
+              s.local.str() + " which the policy forbids");
+}
+
 int Connection::on_handshake_completed() {
   server_.debug("[" + id_ + "] handshake completed");
+  if (native()) {
+#ifdef NGTCP2_TRANSPORT_PARAMS_V2
+    // What the client announced decides what ngtcp2 sent (patches/README.md, "Wire format").
+    const auto *rp = ngtcp2_conn_get_remote_transport_params(conn_);
+    bool ext = rp && rp->migration_policy_support && !server_.options().spellings.empty();
+    ++server_.stats().spellings[ext ? "ext" : "rfc9000"];
+    const auto &p = server_.options().policy;
+    server_.log("[" + id_ + "] transport parameters (native enforcement): client announced 0x" +
+                std::to_string(rp ? rp->migration_policy_support : 0) + ", ngtcp2 sent spelling " +
+                (ext ? std::string("ext (handshake ") + std::string(to_string(p.handshake)) + ", spa-v4 " +
+                           std::string(to_string(p.spa_v4)) + ", spa-v6 " + std::string(to_string(p.spa_v6)) + ")"
+                     : std::string("rfc9000 (plain RFC 9000 parameters)")) +
+                "; level in force now: " + std::string(to_string(from_ngtcp2(ngtcp2_conn_get_migration_level(conn_)))));
+    qlog_event("qamp:policy_negotiated", std::string("{\"enforcement\":\"native\",\"spelling\":") +
+                                             (ext ? "\"ext\"" : "\"rfc9000\"") + "}");
+#endif
+  }
   return setup_http3() ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
 }
 

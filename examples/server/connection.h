@@ -80,6 +80,10 @@ class Connection {
   void schedule_timer();
   static void on_timer(struct ev_loop *, ev_timer *w, int);
   void gate_event(const struct GateEvent &ev);
+  bool native() const noexcept;
+  // With native enforcement: after ngtcp2 read a datagram the gate calls forbidden, checks that
+  // ngtcp2 did not take its path (counts and logs a disagreement).
+  void check_native_drop(const Socket &s, const Endpoint &remote);
 
   Server &server_;
   ngtcp2_conn *conn_ = nullptr;

@@ -34,6 +34,11 @@ Migration policy (DESIGN.md §2), levels any | none | same-ip:
                                them get plain RFC 9000 parameters.
   --gate=on|off                Enforce the policy on incoming datagrams (default on; off is a
                                lab baseline).
+  --enforcement=layer|native   Who enforces the policy (default layer: qamp's gate, on any
+                               ngtcp2). native: ngtcp2 itself, with the real transport
+                               parameters in the ext spelling (--policy-spelling= : none, a
+                               legacy RFC 9000 server); needs a build with the patched ngtcp2
+                               (-Dngtcp2=patched). The gate still classifies and counts.
 
 Stateless resets (RFC 9000 §10.3, §21.11):
   --stateless-reset=<MODE>     auto (default: reset only on 'any' addresses, or only own-instance
@@ -70,7 +75,7 @@ Endpoint endpoint_arg(const char *flag, const char *v, int family) {
 ServerOptions parse_server_options(int argc, char **argv) {
   enum {
     OPT_PV4 = 256, OPT_PV6, OPT_QLOG, OPT_TIMEOUT, OPT_HS, OPT_SPA, OPT_SPA4, OPT_SPA6, OPT_SPELL,
-    OPT_RESET, OPT_INST, OPT_CLUSTER, OPT_SECRET, OPT_STATS, OPT_GATE,
+    OPT_RESET, OPT_INST, OPT_CLUSTER, OPT_SECRET, OPT_STATS, OPT_GATE, OPT_ENFORCEMENT,
   };
   static const option longopts[] = {
       {"htdocs", required_argument, nullptr, 'd'},
@@ -91,11 +96,13 @@ ServerOptions parse_server_options(int argc, char **argv) {
       {"static-secret", required_argument, nullptr, OPT_SECRET},
       {"stats-file", required_argument, nullptr, OPT_STATS},
       {"gate", required_argument, nullptr, OPT_GATE},
+      {"enforcement", required_argument, nullptr, OPT_ENFORCEMENT},
       {nullptr, 0, nullptr, 0},
   };
   ServerOptions o;
   opterr = 0;
   long instance = -1;
+  bool spelling_given = false;
   for (;;) {
     int c = getopt_long(argc, argv, ":d:qh", longopts, nullptr);
     if (c == -1) break;
@@ -121,6 +128,7 @@ ServerOptions parse_server_options(int argc, char **argv) {
         auto l = parse_spelling_list(optarg);
         if (!l) usage_error(std::string("--policy-spelling: bad list '") + optarg + "' (pr3898, ext, dam-values)");
         o.spellings = *l;
+        spelling_given = true;
         break;
       }
       case OPT_RESET: {
@@ -149,6 +157,12 @@ ServerOptions parse_server_options(int argc, char **argv) {
         else if (std::string_view(optarg) == "off") o.gate = false;
         else usage_error(std::string("--gate: expected on or off, got '") + optarg + "'");
         break;
+      case OPT_ENFORCEMENT: {
+        auto e = parse_enforcement(optarg);
+        if (!e) usage_error(std::string("--enforcement: expected layer or native, got '") + optarg + "'");
+        o.enforcement = *e;
+        break;
+      }
       case ':': usage_error(std::string("option ") + argv[optind - 1] + " needs a value");
       default: usage_error(std::string("unknown option ") + argv[optind - 1]);
     }
@@ -160,6 +174,16 @@ ServerOptions parse_server_options(int argc, char **argv) {
     o.instance_id = static_cast<std::uint8_t>(instance);
   } else if (o.cluster_size > 1) {
     usage_error("--cluster-size needs --instance-id");
+  }
+  if (o.enforcement == Enforcement::native) {
+    if (!kNativeEnforcementAvailable) usage_error(std::string(native_unavailable_reason()));
+    if (!o.gate) usage_error("--gate=off needs --enforcement=layer (with native enforcement ngtcp2 judges)");
+    // The patched ngtcp2 speaks the ext spelling only (patches/README.md, "Wire format"); an
+    // empty list is a legacy RFC 9000 server, as with the layer.
+    if (spelling_given && !o.spellings.empty() && (o.spellings.size() != 1 || o.spellings[0] != Spelling::ext))
+      usage_error("--enforcement=native: ngtcp2 sends the policy in the ext spelling only; "
+                  "--policy-spelling must be ext, empty or left out");
+    if (!spelling_given) o.spellings = {Spelling::ext};
   }
   if (argc - optind != 4) usage_error("expected <ADDR> <PORT> <PRIVATE_KEY_FILE> <CERTIFICATE_FILE>");
   std::string_view addr = argv[optind];

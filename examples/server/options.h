@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "enforcement.h"
 #include "net.h"
 #include "qamp/policy.h"
 #include "qamp/reset_guard.h"
@@ -29,6 +30,7 @@ struct ServerOptions {
   std::string static_secret_file;
   std::string stats_file;
   bool gate = true;             // --gate off: baseline without qamp's enforcement
+  Enforcement enforcement = Enforcement::layer;  // native: ngtcp2 enforces (patched build)
   double idle_timeout_s = 30;
 };
 

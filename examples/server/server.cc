@@ -31,7 +31,9 @@ ResetGuardConfig guard_config(const ServerOptions &o) {
 }  // namespace
 
 Server::Server(ServerOptions options, struct ev_loop *loop)
-    : opts_(std::move(options)), loop_(loop), reset_guard_(guard_config(opts_)) {}
+    : opts_(std::move(options)), loop_(loop), reset_guard_(guard_config(opts_)) {
+  stats_.enforcement = std::string(to_string(opts_.enforcement));
+}
 
 Server::~Server() {
   conns_.clear();
@@ -72,7 +74,8 @@ bool Server::start(std::string *error) {
     s->watcher.data = s.get();
     ev_io_start(loop_, &s->watcher);
     log("listening on " + s->local.str() + " (" + std::string(to_string(role)) + ", level " +
-        std::string(to_string(opts_.policy.at(role))) + ")");
+        std::string(to_string(opts_.policy.at(role))) + ", enforced by " +
+        (opts_.enforcement == Enforcement::native ? "ngtcp2" : opts_.gate ? "qamp's gate" : "nobody: --gate=off") + ")");
     sockets_.push_back(std::move(s));
     return true;
   };

@@ -33,7 +33,9 @@ std::string ServerStats::json() const {
   s += "  \"migrations\": " + std::to_string(migrations) + ",\n";
   s += "  \"moves_to_preferred_address\": " + std::to_string(moves_to_preferred_address) + ",\n";
   s += "  \"transport_parameter_errors\": " + std::to_string(transport_parameter_errors) + ",\n";
-  s += "  \"spellings\": " + object(spellings) + "\n";
+  s += "  \"spellings\": " + object(spellings) + ",\n";
+  s += "  \"enforcement\": \"" + enforcement + "\",\n";
+  s += "  \"native_disagreements\": " + std::to_string(native_disagreements) + "\n";
   return s + "}\n";
 }
 

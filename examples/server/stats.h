@@ -10,7 +10,7 @@ namespace qamp::ex {
 struct ServerStats {
   std::uint64_t datagrams_received = 0;
   std::uint64_t datagrams_accepted = 0;  // passed the gate (or new/known connection, gate off)
-  std::map<std::string, std::uint64_t> dropped;           // gate drops by reason
+  std::map<std::string, std::uint64_t> dropped;           // forbidden datagrams by reason (dropped by the gate, or by ngtcp2 when native)
   std::map<std::string, std::uint64_t> path_changes;      // accepted path changes by reason
   std::uint64_t resets_sent = 0;
   std::map<std::string, std::uint64_t> resets_suppressed;  // by reason
@@ -20,6 +20,9 @@ struct ServerStats {
   std::uint64_t moves_to_preferred_address = 0;   // validated moves to a preferred address
   std::uint64_t transport_parameter_errors = 0;
   std::map<std::string, std::uint64_t> spellings;  // negotiated spelling per connection
+  std::string enforcement = "layer";               // --enforcement
+  // native: datagrams the gate calls forbidden whose path ngtcp2 nevertheless took (must be 0)
+  std::uint64_t native_disagreements = 0;
 
   std::string json() const;
   // Writes json() to `path` atomically (tmp + rename). Returns false on error.

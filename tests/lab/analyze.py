@@ -433,6 +433,8 @@ def main():
         "resets_seen": f["resets_seen"], "resets_sent": f["resets_sent"], "drops": drops,
         "other_instance": other if other in f["captures"] else None, "other_to_client": f["other_to_client"],
         "checks": checks, "run_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "dir": d,
+        # who enforced: layer (qamp) or native (patched ngtcp2); None for a stock program
+        "enforcement": {"server": meta.get("ENFORCEMENT_SERVER"), "client": meta.get("ENFORCEMENT_CLIENT")},
         "events": f["events"], "planner": f.summ("connection.planner"),
     }
     json.dump(f, open(os.path.join(d, "facts.json"), "w"), indent=1, default=str)

@@ -28,6 +28,10 @@ SERVER_BIN=$BUILD/examples/server/qamp-server
 CLIENT_BIN=$BUILD/examples/client/qamp-client
 GTLSCLIENT=${GTLSCLIENT:-/usr/bin/gtlsclient}
 GTLSSERVER=${GTLSSERVER:-/usr/sbin/gtlsserver}
+# Who enforces the policy in qamp-server and qamp-client: layer (qamp's gate and Migrator, the
+# stock ngtcp2) or native (ngtcp2 itself; meson sets it in a -Dngtcp2=patched build).
+ENF=${QAMP_ENFORCEMENT:-layer}
+case $ENF in layer | native) ;; *) echo "lab: QAMP_ENFORCEMENT=$ENF: expected layer or native" >&2; exit 2 ;; esac
 PROC_LIMIT=60        # seconds any one lab process may live (timeout -k)
 CAPTURE_PACKETS=60000  # tcpdump -c per capture point
 # UDP, minus lbprobe.py's datagrams (payload "qlab-lb-probe": the lab reading the LB's hash).
@@ -106,8 +110,20 @@ udp_listening() { ip netns exec "$1" ss -Huln "sport = :$2" | grep -q .; }
 
 # qamp_server INST ADDR [FLAGS...]: qamp-server on instance INST (a|b) with handshake ADDR.
 qamp_server() {
-  local inst=$1 addr=$2
+  local inst=$1 addr=$2 a prev= args=()
   shift 2
+  # Natively ngtcp2 speaks the ext spelling only: a spelling preference is the layer's business.
+  for a in "$@"; do
+    if [ "$ENF" = native ] && [ "$prev" = --policy-spelling ] && [ -n "$a" ]; then
+      unset 'args[${#args[@]}-1]'
+      note "native enforcement: $prev $a dropped (ngtcp2 sends ext)"
+    else
+      args+=("$a")
+    fi
+    prev=$a
+  done
+  set -- --enforcement="$ENF" "${args[@]}"
+  meta ENFORCEMENT_SERVER "$ENF"
   SERVERS+=("server-$inst")
   spawn "server-$inst" "qlab-$inst" "$SERVER_BIN" -q -d "$HTDOCS" --timeout 5 --stats-file "$W/stats-$inst.json" \
     --qlog-dir "$W/qlog-$inst" "$@" "$addr" "$LAB_PORT" "$KEY" "$CERT"
@@ -140,6 +156,15 @@ client() {
   T0=$(now)
   meta T0 "$T0"
   if [ "$kind" = qamp ]; then
+    # A native client runs per-address semantics only; --semantics ignore (a misbehaving client
+    # for the Anycast and LB probes) stays with the layer, and says so.
+    local enf=$ENF
+    if [ "$ENF" = native ] && [[ " $* " == *" --semantics "* ]] && [[ " $* " != *" --semantics per-address "* ]]; then
+      enf=layer
+      note "qamp-client stays --enforcement=layer: --semantics other than per-address is layer-only"
+    fi
+    meta ENFORCEMENT_CLIENT "$enf"
+    set -- --enforcement="$enf" "$@"
     SSLKEYLOGFILE=$W/keys.log spawn client qlab-c "$CLIENT_BIN" -q --timeout 3s --exit-on-all-streams-close \
       --download "$W/dl" --summary "$W/summary.json" --qlog-file "$W/client.sqlog" "$@" "$host" "$LAB_PORT" "$url"
   else

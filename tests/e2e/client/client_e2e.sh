@@ -42,7 +42,7 @@ start_qampserver() {
   [ -x "$QAMP_SERVER" ] || fail "no $QAMP_SERVER"
   PORT=$(free_udp_port 127.0.0.1)
   SPA_PORT=$(free_udp_port 127.0.0.2)
-  bg_start server.log "$QAMP_SERVER" -q 127.0.0.1 "$PORT" key.pem cert.pem \
+  bg_start server.log "$QAMP_SERVER" -q "${SERVER_ENF[@]}" 127.0.0.1 "$PORT" key.pem cert.pem \
     --preferred-ipv4-addr=127.0.0.2:"$SPA_PORT" "$@"
   SERVER_PID=$BG_PID
   wait_udp_port 127.0.0.1 "$PORT"
@@ -60,7 +60,7 @@ reference_download() {
 run_client() {  # run_client LOG ARGS... ; sets RC
   local log=$1
   shift
-  timeout 60 "$CLIENT" "$@" >"$log.out" 2>"$log"
+  timeout 60 "$CLIENT" "$(client_enf "$@")" "$@" >"$log.out" 2>"$log"
   RC=$?
 }
 
@@ -129,7 +129,7 @@ case "$CASE" in
       'd["connection"]["policy"]["echoed"] == 0' \
       'd["connection"]["policy"]["announced"] == []'
     assert_jsons sum-default.json \
-      'd["connection"]["policy"]["spelling"] == "pr3898"' \
+      "d['connection']['policy']['spelling'] == '$SPELLING'" \
       'd["connection"]["policy"]["levels"]["spa_v4"] == "none"'
     pass "legacy client (no 0x2d50) downloads byte-exact; qamp-server answers it in plain RFC 9000"
     ;;
@@ -159,6 +159,7 @@ case "$CASE" in
         rfc9000) rule=rfc9000-after-move-to-preferred-address ;;
         draft28) rule=no-disable-active-migration ;;
       esac
+      rule=$(allowed_reason "$sem" "$rule")
       assert_grep "^qamp: migration: start-path-validation \\(reason: $rule\\) .*\"change\":\"ip-change\".*\"state\":\"on-preferred-address -> validating-migration\"" "client-$sem.log"
       assert_grep '^qamp: migration: migrated' "client-$sem.log"
       assert_grep '"name":"qamp:migration".*"outcome":"start-path-validation"' "client-$sem.sqlog"
@@ -171,7 +172,13 @@ case "$CASE" in
     for args in "--bogus 127.0.0.1 4433" "127.0.0.1" "" "--semantics nope 127.0.0.1 4433" \
       "--network-change 40%%=nowhere 127.0.0.1 4433 /x" "--policy-support ext,bogus 127.0.0.1 4433" \
       "--timeout 127.0.0.1 4433 --strategy" "--spa-family v5 127.0.0.1 4433" \
-      "--send-policy-support-raw 0g 127.0.0.1 4433" "--send-policy-support-raw abc 127.0.0.1 4433"; do
+      "--send-policy-support-raw 0g 127.0.0.1 4433" "--send-policy-support-raw abc 127.0.0.1 4433" \
+      "--enforcement sometimes 127.0.0.1 4433" \
+      "$(if [ "$ENF" = native ]; then
+        echo "--enforcement native --semantics draft28 127.0.0.1 4433"
+      else
+        echo "--enforcement native 127.0.0.1 4433"
+      fi)"; do
       # shellcheck disable=SC2086
       "$CLIENT" $(printf "$args") >out.txt 2>err.txt
       rc=$?
@@ -191,7 +198,7 @@ case "$CASE" in
     # and say why. A sparse 1 GiB file keeps the transfer running long enough.
     truncate -s 1G htdocs/big
     start_gtlsserver
-    bg_start client.log timeout 60 "$CLIENT" --timeout 2s --download dl --exit-on-all-streams-close --summary sum.json \
+    bg_start client.log timeout 60 "$CLIENT" "$(client_enf)" --timeout 2s --download dl --exit-on-all-streams-close --summary sum.json \
       127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/big"
     CLIENT_PID=$BG_PID
     # Wait for body bytes to arrive, then kill the server without a goodbye.
@@ -231,12 +238,12 @@ case "$CASE" in
     assert_same_file dl/3145728 ref/3145728
     assert_jsons sum.json \
       'd["complete"] is True and d["uris"][0]["sha256_matches_server"] is True' \
-      'd["connection"]["policy"]["spelling"] == "pr3898"' \
+      "d['connection']['policy']['spelling'] == '$SPELLING'" \
       'd["connection"]["policy"]["levels"]["spa_v4"] == "none"' \
       'd["connection"]["moved_to_preferred_address"] is True' \
       'd["connection"]["migrations"]["refused"] == 1' \
       'd["connection"]["migrations"]["attempted"] == 0'
-    assert_grep '^qamp: migration: refused-by-policy \(reason: level-none\)' client.log
+    assert_grep "^qamp: migration: $REFUSED_BY \\(reason: level-none\\)" client.log
     assert_grep '^qamp: planner: ' client.log
     assert_grep '"name":"qamp:planner"' client.sqlog
     if [ "$CASE" = qamp-refused-stay ]; then
@@ -274,7 +281,7 @@ case "$CASE" in
     #                same gtlsclient run migrates when the server sends no 0x0c).
     # Each run gets a fresh server, whose stats must show the move and the migration (or none).
     spelling=()
-    want_spelling=pr3898
+    want_spelling=$SPELLING
     if [ "$CASE" = legacy-server-dam ]; then
       spelling=(--policy-spelling=)
       want_spelling=rfc9000
@@ -309,6 +316,7 @@ case "$CASE" in
       else
         rule=level-any
         [ "$sem" = rfc9000 ] && rule=rfc9000-after-move-to-preferred-address
+        rule=$(allowed_reason "$sem" "$rule")
         checks+=('d["connection"]["migrations"] == {"attempted": 1, "refused": 0, "succeeded": 1, "failed": 0}'
           'd["connection"]["local_address"].startswith("127.0.0.3:")')
         srv_checks+=('d["migrations"] == 1')
@@ -358,7 +366,7 @@ case "$CASE" in
       assert_grep "^qamp: policy: send-raw-support .*\"value_hex\":\"$raw\"" "client-$raw.log"
       if [ "$raw" = 07 ]; then
         [ "$RC" = 0 ] || fail "raw 07 (all spellings, well formed): exit status $RC"
-        assert_jsons "$s" 'd["complete"] is True and d["connection"]["policy"]["spelling"] == "pr3898"'
+        assert_jsons "$s" "d['complete'] is True and d['connection']['policy']['spelling'] == '$SPELLING'"
         assert_jsons "srv-$raw.json" 'd["transport_parameter_errors"] == 0'
         continue
       fi
@@ -371,7 +379,7 @@ case "$CASE" in
         'd["connection"]["close"]["error_name"] == "TRANSPORT_PARAMETER_ERROR"' \
         "d['connection']['policy']['raw_support_sent'] == '$raw'"
       assert_jsons "srv-$raw.json" 'd["transport_parameter_errors"] == 1 and d["connections"] == 1'
-      assert_grep 'closing: ERR_TRANSPORT_PARAM \(error code 0x8\)' server.log
+      assert_grep 'closing: ERR_(MALFORMED_)?TRANSPORT_PARAM \(error code 0x8\)' server.log
     done
     pass "malformed 0x2d50 (0a0b, empty, c0): TRANSPORT_PARAMETER_ERROR 0x8 seen by client and server"
     ;;
@@ -420,7 +428,7 @@ TABLE
     [ "$name" = "$CASE" ] || fail "no table row for $CASE"
     [ "$query" = - ] && query=""
     SPORT=$(free_udp_port 127.0.0.1)
-    bg_start server.log "$QAMP_SERVER" -q 127.0.0.1 "$SPORT" key.pem cert.pem --handshake-level none \
+    bg_start server.log "$QAMP_SERVER" -q "${SERVER_ENF[@]}" 127.0.0.1 "$SPORT" key.pem cert.pem --handshake-level none \
       --stats-file srv.json
     SERVER_PID=$BG_PID
     wait_udp_port 127.0.0.1 "$SPORT"
@@ -483,7 +491,7 @@ TABLE
     esac
     assert_jsons sum.json "${checks[@]}"
     assert_jsons srv.json 'd["datagrams_dropped"] == 0 and d["migrations"] == 0 and d["transport_parameter_errors"] == 0'
-    assert_grep '^qamp: migration: refused-by-policy \(reason: level-none\)' client.log
+    assert_grep "^qamp: migration: $REFUSED_BY \\(reason: level-none\\)" client.log
     assert_grep '"name":"qamp:planner"' client.sqlog
     # ... and it was carried out. The relay's first flow is the throttled old network; a second
     # flow exists only when the client reconnected from 127.0.0.3, and it is fast.
@@ -521,10 +529,10 @@ TABLE
     [ -x "$LB4_RELAY" ] || fail "no $LB4_RELAY"
     head -c 32 /dev/urandom >secret.bin
     PA=$(free_udp_port 127.0.0.1)
-    bg_start a.log "$QAMP_SERVER" -q 127.0.0.1 "$PA" key.pem cert.pem --static-secret=secret.bin
+    bg_start a.log "$QAMP_SERVER" -q "${SERVER_ENF[@]}" 127.0.0.1 "$PA" key.pem cert.pem --static-secret=secret.bin
     wait_udp_port 127.0.0.1 "$PA"
     PB=$(free_udp_port 127.0.0.1)
-    bg_start b.log "$QAMP_SERVER" -q 127.0.0.1 "$PB" key.pem cert.pem --static-secret=secret.bin
+    bg_start b.log "$QAMP_SERVER" -q "${SERVER_ENF[@]}" 127.0.0.1 "$PB" key.pem cert.pem --static-secret=secret.bin
     wait_udp_port 127.0.0.1 "$PB"
     for mode in plain hardened; do
       PORT=$(free_udp_port 127.0.0.1)

@@ -27,6 +27,45 @@ fail() {
 
 pass() { echo "PASS: $*"; }
 
+# Who enforces the policy in qamp-server and qamp-client: QAMP_ENFORCEMENT=layer (default; the
+# stock ngtcp2) or native (set by meson in a -Dngtcp2=patched build: ngtcp2 enforces).
+ENF=${QAMP_ENFORCEMENT:-layer}
+case $ENF in layer | native) ;; *) fail "QAMP_ENFORCEMENT=$ENF: expected layer or native" ;; esac
+SERVER_ENF=(--enforcement="$ENF")
+# The spelling qamp-server answers an announcing client in: its first preference (pr3898) with
+# the layer, ext with native enforcement (the only one the patched ngtcp2 speaks).
+SPELLING=pr3898
+[ "$ENF" = native ] && SPELLING=ext
+# The client's log line for a migration the server's policy forbids: qamp's Migrator refuses it
+# (layer), or ngtcp2_conn_initiate_migration does (native).
+REFUSED_BY=refused-by-policy
+[ "$ENF" = native ] && REFUSED_BY=refused-by-ngtcp2
+
+# allowed_reason SEMANTICS RULE: the reason on a start-path-validation line: the client_may()
+# rule, or ngtcp2-decides for a native client (which runs per-address semantics only).
+allowed_reason() {
+  if [ "$ENF" = native ] && [ "$1" = per-address ]; then echo ngtcp2-decides; else echo "$2"; fi
+}
+
+# client_enf ARGS...: prints the --enforcement flag for a qamp-client run with ARGS. A run that
+# needs a layer-only feature (--semantics other than per-address, the malformed-TP testing knob)
+# keeps the layer client; it says so on stderr, and the server side stays native.
+client_enf() {
+  local a prev=
+  if [ "$ENF" = native ]; then
+    for a in "$@"; do
+      if { [ "$prev" = --semantics ] && [ "$a" != per-address ]; } ||
+        [[ $a == --semantics=* && $a != --semantics=per-address ]] || [[ $a == --send-policy-support-raw* ]]; then
+        echo "note: qamp-client stays --enforcement=layer for ${prev:+$prev }$a (layer-only feature)" >&2
+        echo "--enforcement=layer"
+        return
+      fi
+      prev=$a
+    done
+  fi
+  echo "--enforcement=$ENF"
+}
+
 e2e_cleanup() {
   local pid
   for pid in "${E2E_PIDS[@]:-}"; do

@@ -31,8 +31,13 @@ head -c 32 /dev/urandom > "$W/secret"
 mkdir -p "$W/htdocs" "$W/dl"
 head -c 3000000 /dev/urandom > "$W/htdocs/file.bin"
 
+# Who enforces the policy: QAMP_ENFORCEMENT=layer (default; qamp's gate on the stock ngtcp2) or
+# native (set by meson in a -Dngtcp2=patched build: ngtcp2 drops forbidden path changes itself).
+ENF=${QAMP_ENFORCEMENT:-layer}
+case $ENF in layer | native) ;; *) fail "QAMP_ENFORCEMENT=$ENF: expected layer or native" ;; esac
+
 start_server() {  # extra flags...
-  "$SERVER" -q -d "$W/htdocs" --stats-file "$W/stats.json" --static-secret "$W/secret" "$@" \
+  "$SERVER" -q -d "$W/htdocs" --stats-file "$W/stats.json" --static-secret "$W/secret" --enforcement="$ENF" "$@" \
     127.0.0.1 "$PORT" "$W/key.pem" "$W/cert.pem" 2>"$W/server.log" &
   PIDS+=($!)
   SERVER_PID=$!
@@ -250,6 +255,18 @@ case "$CASE" in
     rc=0; "$SERVER" 127.0.0.1 "$PORT" /nonexistent.pem /nonexistent.pem 2>"$W/err" || rc=$?
     [ "$rc" = 1 ] && grep -q 'cannot load key' "$W/err" || fail "missing key not reported (exit $rc)"
     "$SERVER" --help | grep -q -- '--stateless-reset' || fail "--help lacks --stateless-reset"
+    rc=0; "$SERVER" --enforcement=sometimes 127.0.0.1 1 a b 2>"$W/err" || rc=$?
+    [ "$rc" = 2 ] && grep -q "expected layer or native" "$W/err" || fail "bad --enforcement not reported (exit $rc)"
+    if [ "$ENF" = native ]; then
+      # Native enforcement leaves no room for the layer's knobs: refused, not ignored.
+      rc=0; "$SERVER" --enforcement=native --gate=off 127.0.0.1 1 a b 2>"$W/err" || rc=$?
+      [ "$rc" = 2 ] && grep -q "gate=off needs --enforcement=layer" "$W/err" || fail "native + --gate=off: exit $rc"
+      rc=0; "$SERVER" --enforcement=native --policy-spelling=pr3898 127.0.0.1 1 a b 2>"$W/err" || rc=$?
+      [ "$rc" = 2 ] && grep -q "ext spelling only" "$W/err" || fail "native + pr3898: exit $rc"
+    else
+      rc=0; "$SERVER" --enforcement=native 127.0.0.1 1 a b 2>"$W/err" || rc=$?
+      [ "$rc" = 2 ] && grep -q "needs the patched ngtcp2" "$W/err" || fail "native on the stock library: exit $rc"
+    fi
     ;;
   *) echo "unknown case $CASE"; exit 2 ;;
 esac
