@@ -245,6 +245,15 @@ NFT
 
 lab_restore() { lab_ns qlab-r nft flush chain inet qlab_r "impair$1"; }
 
+# lab_blackhole ADDR: the router forwards nothing to or from IPv4 address ADDR (a preferred
+# address that is announced but unreachable from the client's networks). lab_restore 1 undoes it.
+lab_blackhole() {
+  lab_ns qlab-r nft -f - <<NFT
+add rule inet qlab_r impair1 ip daddr $1 counter drop
+add rule inet qlab_r impair1 ip saddr $1 counter drop
+NFT
+}
+
 # lab_default_route NET: the client host's default route (the network a new unbound socket and
 # a sourceless route lookup use).
 lab_default_route() {

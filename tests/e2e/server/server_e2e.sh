@@ -51,6 +51,9 @@ stop_server() {  # SIGTERM, must exit 0 and leave stats
   wait "$SERVER_PID" || rc=$?
   [ "$rc" = 0 ] || fail "server exit status $rc after SIGTERM"
   [ -s "$W/stats.json" ] || fail "no stats file after SIGTERM"
+  # Who enforced, and (native) ngtcp2 never took a path the policy forbids.
+  [ "$(js "d['enforcement']")" = "$ENF" ] || fail "stats say enforcement $(js "d['enforcement']"), want $ENF"
+  [ "$(js "d['native_disagreements']")" = 0 ] || fail "ngtcp2 accepted $(js "d['native_disagreements']") forbidden datagram(s)"
 }
 
 js() { python3 -c "import json,sys; d=json.load(open('$W/stats.json')); print(eval(sys.argv[1]))" "$1"; }
