@@ -463,11 +463,6 @@ void Connection::write() {
       // Cannot join the batch: send the batch, then start a new one with this packet.
       flush();
       std::memmove(tx_.data(), dest, len);
-      batch_len = len;
-      batch_pkts = 1;
-      gso_size = len;
-      ngtcp2_path_copy(&batch_path.path, &ps.path);
-      continue;
     }
     if (batch_pkts == 0) {
       gso_size = len;
@@ -475,7 +470,9 @@ void Connection::write() {
     }
     batch_len += len;
     ++batch_pkts;
-    if (len < gso_size || batch_pkts == kMaxBatch) flush();  // a short packet ends a batch
+    // A short packet ends a batch; so does a PMTUD probe (larger than the path allows), so a
+    // probe the path refuses (EMSGSIZE) takes no regular packet with it.
+    if (len < gso_size || len > mtu || batch_pkts == kMaxBatch) flush();
   }
   flush();
   ngtcp2_conn_update_pkt_tx_time(conn_, ts);
