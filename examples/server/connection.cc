@@ -386,7 +386,11 @@ void Connection::write() {
   const std::size_t max_udp = ngtcp2_conn_get_max_tx_udp_payload_size(conn_);
   const std::size_t mtu = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_);
   const std::size_t kMaxPerCall = std::clamp<std::size_t>(ngtcp2_conn_get_send_quantum(conn_) / mtu, 1, kMaxBatch);
-  tx_.resize(kMaxBatch * max_udp);
+  if (tx_size_ < kMaxBatch * max_udp) {
+    // Not zero-filled: an idle connection keeps only the pages its handshake touched resident.
+    tx_size_ = kMaxBatch * max_udp;
+    tx_ = std::make_unique_for_overwrite<std::uint8_t[]>(tx_size_);
+  }
   ngtcp2_path_storage ps, batch_path;
   ngtcp2_path_storage_zero(&ps);
   ngtcp2_path_storage_zero(&batch_path);
@@ -396,8 +400,8 @@ void Connection::write() {
     if (auto *sock = server_.socket_for(batch_path.path.local)) {
       auto remote = Endpoint::from(batch_path.path.remote.addr, batch_path.path.remote.addrlen);
       auto gso = batch_pkts > 1 ? gso_size : 0;
-      if (server_.send(*sock, remote, {tx_.data(), batch_len}, gso) == Server::kBlocked) {
-        pending_ = Pending{sock, remote, {tx_.begin(), tx_.begin() + static_cast<std::ptrdiff_t>(batch_len)}, gso};
+      if (server_.send(*sock, remote, {tx_.get(), batch_len}, gso) == Server::kBlocked) {
+        pending_ = Pending{sock, remote, {tx_.get(), tx_.get() + batch_len}, gso};
         ev_io_set(&wev_, sock->fd, EV_WRITE);
         ev_io_start(server_.loop(), &wev_);
       }
@@ -426,7 +430,7 @@ void Connection::write() {
     ngtcp2_ssize ndatalen = -1;
     uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE | (fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
     ngtcp2_pkt_info pi;
-    auto *dest = tx_.data() + batch_len;
+    auto *dest = tx_.get() + batch_len;
     auto n = ngtcp2_conn_writev_stream(conn_, &ps.path, &pi, dest, max_udp, &ndatalen, flags, stream_id,
                                        reinterpret_cast<const ngtcp2_vec *>(vec.data()),
                                        static_cast<size_t>(sveccnt), ts);
@@ -462,7 +466,7 @@ void Connection::write() {
     if (batch_pkts > 0 && (!ngtcp2_path_eq(&batch_path.path, &ps.path) || len > gso_size)) {
       // Cannot join the batch: send the batch, then start a new one with this packet.
       flush();
-      std::memmove(tx_.data(), dest, len);
+      std::memmove(tx_.get(), dest, len);
     }
     if (batch_pkts == 0) {
       gso_size = len;
