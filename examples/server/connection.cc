@@ -404,10 +404,18 @@ void Connection::write() {
   // blocked-stream rounds, so it never leaves ngtcp2 with a half-built packet.
   // One call sends at most ngtcp2's send quantum (its pacer's burst), like ngtcp2's examples:
   // larger bursts overflow the receiver's socket buffer and turn into loss.
+  // Each packet gets room for the largest datagram we may send, not just the path's current
+  // size: ngtcp2 writes a PMTUD probe only where it fits, so with the path's 1200 bytes it never
+  // probes and every packet stays at 1200 (about 20 % more packets for the same body).
   constexpr std::size_t kMaxBatch = 64;
+  const std::size_t max_udp = ngtcp2_conn_get_max_tx_udp_payload_size(conn_);
   const std::size_t mtu = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_);
   const std::size_t kMaxPerCall = std::clamp<std::size_t>(ngtcp2_conn_get_send_quantum(conn_) / mtu, 1, kMaxBatch);
-  tx_.resize(kMaxBatch * mtu);
+  if (tx_size_ < kMaxBatch * max_udp) {
+    // Not zero-filled: an idle connection keeps only the pages its handshake touched resident.
+    tx_size_ = kMaxBatch * max_udp;
+    tx_ = std::make_unique_for_overwrite<std::uint8_t[]>(tx_size_);
+  }
   ngtcp2_path_storage ps, batch_path;
   ngtcp2_path_storage_zero(&ps);
   ngtcp2_path_storage_zero(&batch_path);
@@ -417,8 +425,8 @@ void Connection::write() {
     if (auto *sock = server_.socket_for(batch_path.path.local)) {
       auto remote = Endpoint::from(batch_path.path.remote.addr, batch_path.path.remote.addrlen);
       auto gso = batch_pkts > 1 ? gso_size : 0;
-      if (server_.send(*sock, remote, {tx_.data(), batch_len}, gso) == Server::kBlocked) {
-        pending_ = Pending{sock, remote, {tx_.begin(), tx_.begin() + static_cast<std::ptrdiff_t>(batch_len)}, gso};
+      if (server_.send(*sock, remote, {tx_.get(), batch_len}, gso) == Server::kBlocked) {
+        pending_ = Pending{sock, remote, {tx_.get(), tx_.get() + batch_len}, gso};
         ev_io_set(&wev_, sock->fd, EV_WRITE);
         ev_io_start(server_.loop(), &wev_);
       }
@@ -447,8 +455,8 @@ void Connection::write() {
     ngtcp2_ssize ndatalen = -1;
     uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE | (fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
     ngtcp2_pkt_info pi;
-    auto *dest = tx_.data() + batch_len;
-    auto n = ngtcp2_conn_writev_stream(conn_, &ps.path, &pi, dest, mtu, &ndatalen, flags, stream_id,
+    auto *dest = tx_.get() + batch_len;
+    auto n = ngtcp2_conn_writev_stream(conn_, &ps.path, &pi, dest, max_udp, &ndatalen, flags, stream_id,
                                        reinterpret_cast<const ngtcp2_vec *>(vec.data()),
                                        static_cast<size_t>(sveccnt), ts);
     if (n < 0) {
@@ -483,12 +491,7 @@ void Connection::write() {
     if (batch_pkts > 0 && (!ngtcp2_path_eq(&batch_path.path, &ps.path) || len > gso_size)) {
       // Cannot join the batch: send the batch, then start a new one with this packet.
       flush();
-      std::memmove(tx_.data(), dest, len);
-      batch_len = len;
-      batch_pkts = 1;
-      gso_size = len;
-      ngtcp2_path_copy(&batch_path.path, &ps.path);
-      continue;
+      std::memmove(tx_.get(), dest, len);
     }
     if (batch_pkts == 0) {
       gso_size = len;
@@ -496,7 +499,9 @@ void Connection::write() {
     }
     batch_len += len;
     ++batch_pkts;
-    if (len < gso_size || batch_pkts == kMaxBatch) flush();  // a short packet ends a batch
+    // A short packet ends a batch; so does a PMTUD probe (larger than the path allows), so a
+    // probe the path refuses (EMSGSIZE) takes no regular packet with it.
+    if (len < gso_size || len > mtu || batch_pkts == kMaxBatch) flush();
   }
   flush();
   ngtcp2_conn_update_pkt_tx_time(conn_, ts);

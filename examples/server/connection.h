@@ -97,7 +97,8 @@ class Connection {
   std::string id_;
   std::FILE *qlog_ = nullptr;
   ngtcp2_tstamp created_ = 0;
-  std::vector<std::uint8_t> tx_;  // GSO batch buffer
+  std::unique_ptr<std::uint8_t[]> tx_;  // GSO batch buffer (kMaxBatch packets in write())
+  std::size_t tx_size_ = 0;
   // A batch the socket could not take (EAGAIN): sent first when the socket is writable again.
   struct Pending {
     const Socket *socket = nullptr;
