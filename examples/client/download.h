@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +15,7 @@
 
 #include <gnutls/crypto.h>
 
+#include "file_hasher.h"
 #include "h3_session.h"
 #include "json.h"
 
@@ -88,7 +90,8 @@ class Download final : public ResponseSink {
   std::function<void()> on_progress_, on_closed_;
   std::string file_path_;
   int fd_ = -1;
-  gnutls_hash_hd_t hash_ = nullptr;  // streaming hash when not saving
+  std::unique_ptr<FileHasher> file_hash_;  // the saved file's SHA-256, in a helper thread
+  gnutls_hash_hd_t hash_ = nullptr;        // streaming hash when not saving
 
   // per attempt
   bool resume_requested_ = false;
