@@ -50,6 +50,12 @@ class Download final : public ResponseSink {
     on_closed_ = std::move(on_closed);
   }
 
+  // Writes the body bytes held in memory (up to kWriteBuffer) to the file: called at the end of
+  // every read batch, so the file is current whenever the loop waits, with one write per batch
+  // instead of one per DATA chunk (~1.2 kB each). Everything that looks at the file flushes.
+  void flush();
+  static constexpr std::size_t kWriteBuffer = 256 * 1024;
+
   // ResponseSink
   void on_header(std::string_view name, std::string_view value) override;
   void on_headers_end() override;
@@ -84,12 +90,16 @@ class Download final : public ResponseSink {
  private:
   void reset_body();
   void set_error(std::string e);
+  bool write_at(std::span<const std::uint8_t> data, std::uint64_t offset);
 
   Target target_;
   std::string dir_;
   std::function<void()> on_progress_, on_closed_;
   std::string file_path_;
   int fd_ = -1;
+  std::unique_ptr<std::uint8_t[]> wbuf_;   // body bytes [written_, received_) not yet in the file
+  std::size_t wlen_ = 0;
+  std::uint64_t written_ = 0;              // bytes in the file
   std::unique_ptr<FileHasher> file_hash_;  // the saved file's SHA-256, in a helper thread
   gnutls_hash_hd_t hash_ = nullptr;        // streaming hash when not saving
 
