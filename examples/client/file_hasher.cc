@@ -101,18 +101,24 @@ void FileHasher::rewind(std::uint64_t end) {
   cv_.notify_all();
 }
 
-std::optional<FileHasher::Digest> FileHasher::finish(std::uint64_t end, std::string *error) {
+bool FileHasher::drain(std::uint64_t end, std::string *error) {
   publish(end);
   std::unique_lock lk(m_);
   cv_.wait(lk, [this, end] { return !error_.empty() || (!reading_ && hashed_ >= end); });
   if (!error_.empty()) {
     *error = error_;
-    return std::nullopt;
+    return false;
   }
   if (hashed_ != end) {  // end below what was published before: a caller's mistake
     *error = "hashed " + std::to_string(hashed_) + " bytes, asked for " + std::to_string(end);
-    return std::nullopt;
+    return false;
   }
+  return true;
+}
+
+std::optional<FileHasher::Digest> FileHasher::finish(std::uint64_t end, std::string *error) {
+  if (!drain(end, error)) return std::nullopt;
+  std::lock_guard lk(m_);
   Digest d;
   gnutls_hash_output(hash_, d.data());
   hashed_ = 0;

@@ -39,8 +39,11 @@ class FileHasher {
   // Forget what was hashed; the file holds [0, end). Returns once the thread is not reading, so
   // the caller may truncate the file right after.
   void rewind(std::uint64_t end);
-  // Waits until [0, end) is hashed and returns its digest (the state starts over afterwards);
-  // nullopt with *error when a read failed or the file was shorter than end.
+  // Waits until [0, end) is hashed; false with *error when a read failed or the file was
+  // shorter than end.
+  bool drain(std::uint64_t end, std::string *error);
+  // drain(end), then the digest of [0, end) (the state starts over afterwards);
+  // nullopt with *error as drain().
   std::optional<Digest> finish(std::uint64_t end, std::string *error);
 
   static constexpr std::uint64_t kBatch = 256 * 1024;  // bytes per wake-up
