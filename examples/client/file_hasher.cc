@@ -1,5 +1,6 @@
 #include "file_hasher.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +40,7 @@ FileHasher::~FileHasher() {
 }
 
 void FileHasher::run() {
+  pthread_setname_np(pthread_self(), "qamp-sha256");  // for top -H and perf
   std::unique_lock lk(m_);
   for (;;) {
     cv_.wait(lk, [this] { return stop_ || (error_.empty() && hashed_ < avail_); });
