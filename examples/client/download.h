@@ -1,8 +1,10 @@
 // examples/client/download.h — one URI's download: the request to send (whole body, or a Range
 // resume with If-Range), the response checks (status, Content-Range start, lengths), the bytes
-// written at their offsets (DIR/<basename>, or only hashed when not saving), and the final
-// verdict: complete only when the size matches and, when the server sent x-qamp-body-sha256,
-// the SHA-256 of the saved body matches it too.
+// written at their offsets (DIR/<basename>, buffered and written once per read batch, or only
+// hashed when not saving), and the final verdict: complete only when the size matches and, when
+// the server sent x-qamp-body-sha256, the SHA-256 of the saved file matches it too (hashed by a
+// FileHasher thread from the file itself as it is written; a resume hashes the kept prefix
+// again).
 #pragma once
 
 #include <cstdint>
