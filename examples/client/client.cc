@@ -247,6 +247,7 @@ void Client::on_datagram(UdpSocket &socket, const ex::Endpoint &from, std::span<
 }
 
 void Client::on_batch_end() {
+  for (auto &d : downloads_) d->flush();  // one file write per batch, not per DATA chunk
   if (quic_ && !quic_->closed()) quic_->write();
 }
 

@@ -1,7 +1,6 @@
 #include "download.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,6 +62,7 @@ std::optional<Target> parse_target(std::string_view uri) {
 Download::Download(Target target, std::string dir) : target_(std::move(target)), dir_(std::move(dir)) {}
 
 Download::~Download() {
+  file_hash_.reset();  // its thread reads fd_
   if (fd_ >= 0) ::close(fd_);
   if (hash_) gnutls_hash_deinit(hash_, nullptr);
 }
@@ -75,7 +75,9 @@ bool Download::open(std::string *error) {
     *error = "cannot open " + file_path_ + ": " + std::strerror(errno);
     return false;
   }
-  return true;
+  wbuf_ = std::make_unique<std::uint8_t[]>(kWriteBuffer);
+  file_hash_ = FileHasher::start(fd_, error);
+  return file_hash_ != nullptr;
 }
 
 bool Download::resumable() const noexcept { return first_resumable_; }
@@ -88,6 +90,9 @@ void Download::set_error(std::string e) {
 
 void Download::reset_body() {
   received_ = 0;
+  written_ = 0;
+  wlen_ = 0;
+  if (file_hash_) file_hash_->rewind(0);  // before the truncation: the thread may be reading
   if (fd_ >= 0 && ftruncate(fd_, 0) != 0) set_error("cannot truncate " + file_path_ + ": " + std::strerror(errno));
   if (hash_) {
     gnutls_hash_deinit(hash_, nullptr);
@@ -111,6 +116,9 @@ Request Download::request(const std::string &authority, bool resume) {
   resume_requested_ = resume && resumable() && received_ > 0;
   if (resume_requested_) {
     range_start_ = received_;
+    flush();
+    // The digest must be the saved file's: hash the kept prefix again, as it is on disk.
+    if (file_hash_) file_hash_->rewind(received_);
     r.headers.emplace_back("range", "bytes=" + std::to_string(received_) + "-");
     r.headers.emplace_back("if-range", first_validator_);
   } else {
@@ -185,15 +193,17 @@ void Download::on_body(std::span<const std::uint8_t> data) {
     return;
   }
   if (fd_ >= 0) {
-    std::size_t done = 0;
-    while (done < data.size()) {
-      auto n = pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(received_ + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        set_error("cannot write " + file_path_ + ": " + std::strerror(errno));
-        return;
-      }
-      done += static_cast<std::size_t>(n);
+    if (wlen_ + data.size() > kWriteBuffer) {
+      flush();
+      if (failed()) return;
+    }
+    if (data.size() >= kWriteBuffer) {  // cannot happen with nghttp3's chunks; no copy anyway
+      if (!write_at(data, written_)) return;
+      written_ += data.size();
+      file_hash_->advance(written_);
+    } else {
+      std::memcpy(wbuf_.get() + wlen_, data.data(), data.size());
+      wlen_ += data.size();
     }
   }
   if (hash_) gnutls_hash(hash_, data.data(), data.size());
@@ -202,9 +212,37 @@ void Download::on_body(std::span<const std::uint8_t> data) {
   if (on_progress_) on_progress_();
 }
 
-void Download::on_end_stream() { fin_ = true; }
+bool Download::write_at(std::span<const std::uint8_t> data, std::uint64_t offset) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    auto n = pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      set_error("cannot write " + file_path_ + ": " + std::strerror(errno));
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+void Download::flush() {
+  if (wlen_ == 0) return;
+  auto n = wlen_;
+  wlen_ = 0;
+  // A failed write leaves the file short of received_: verify() reports it.
+  if (!write_at({wbuf_.get(), n}, written_)) return;
+  written_ += n;
+  file_hash_->advance(written_);
+}
+
+void Download::on_end_stream() {
+  fin_ = true;
+  flush();
+}
 
 void Download::on_stream_close(std::uint64_t app_error) {
+  flush();
   closed_ = true;
   close_code_ = app_error;
   if (on_closed_) on_closed_();
@@ -216,18 +254,21 @@ void Download::verify() {
   std::array<std::uint8_t, kSha256Len> digest{};
   bool have_digest = false;
   if (fd_ >= 0) {
+    flush();
     struct stat st {};
     if (fstat(fd_, &st) != 0) {
       set_error("cannot stat " + file_path_);
     } else if (static_cast<std::uint64_t>(st.st_size) != received_) {
       set_error("saved file has " + std::to_string(st.st_size) + " bytes, received " + std::to_string(received_));
     }
-    auto size = static_cast<std::size_t>(st.st_size);
-    if (size == 0) {
-      have_digest = gnutls_hash_fast(GNUTLS_DIG_SHA256, "", 0, digest.data()) == 0;
-    } else if (void *p = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd_, 0); p != MAP_FAILED) {
-      have_digest = gnutls_hash_fast(GNUTLS_DIG_SHA256, p, size, digest.data()) == 0;
-      munmap(p, size);
+    // The helper thread has read back and hashed [0, received_) of the file as it was written;
+    // a file shorter than that is an error here (and the size check above).
+    std::string why;
+    if (auto d = file_hash_->finish(received_, &why)) {
+      digest = *d;
+      have_digest = true;
+    } else {
+      set_error("cannot hash " + file_path_ + ": " + why);
     }
   } else if (hash_) {
     gnutls_hash_output(hash_, digest.data());

@@ -520,6 +520,69 @@ TABLE
     pass "$CASE: $want ($reason): $figures; new path $new_rate; client ran ${secs}s"
     ;;
 
+  resume-corrupt-prefix)
+    # The verdict is about the saved file, not the bytes received: a resumed download whose
+    # already-saved prefix changed on disk before the resume must not be reported complete.
+    # The planner-resumable-50 set-up (throttled old network, forbidden change at 50 %, resume
+    # with Range from 127.0.0.3); at >= 4 MiB saved, one byte at 1 MiB is flipped in the file.
+    # qamp-client hashes the file as it is written (in a helper thread); on a resume it must
+    # hash the kept prefix again from the file, so the flip shows as a SHA-256 mismatch with
+    # the server's x-qamp-body-sha256. (A digest of the received bytes would miss it.)
+    [ -x "$QAMP_SERVER" ] || fail "no $QAMP_SERVER"
+    [ -x "$THROTTLE_RELAY" ] || fail "no $THROTTLE_RELAY"
+    N=33554432
+    FLIP=1048576
+    SPORT=$(free_udp_port 127.0.0.1)
+    bg_start server.log "$QAMP_SERVER" -q 127.0.0.1 "$SPORT" key.pem cert.pem --handshake-level none
+    SERVER_PID=$BG_PID
+    wait_udp_port 127.0.0.1 "$SPORT"
+    reference_download "https://127.0.0.1:$SPORT/bytes/$N" "$N" "$SPORT"
+    PORT=$(free_udp_port 127.0.0.1)
+    bg_start relay.log "$THROTTLE_RELAY" 127.0.0.1:"$PORT" 127.0.0.1:"$SPORT" 4194304 131072 60000 relay.json
+    RELAY_PID=$BG_PID
+    wait_udp_port 127.0.0.1 "$PORT"
+    bg_start client.log timeout 60 "$CLIENT" --network-change 50%=127.0.0.3:0 --new-path-rate 20M \
+      --download dl --max-data 2M --max-stream-data-bidi-local 2M --exit-on-all-streams-close \
+      --summary sum.json 127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/bytes/$N"
+    CLIENT_PID=$BG_PID
+    for ((i = 0; i < 400; i++)); do
+      [ -f "dl/$N" ] && [ "$(file_size "dl/$N")" -ge 4194304 ] && break
+      sleep 0.05
+    done
+    # Flip the byte in place (the client keeps the file open); note how much was saved by then.
+    flipped_at=$(python3 - "dl/$N" "$FLIP" <<'PY'
+import os, sys
+path, off = sys.argv[1], int(sys.argv[2])
+with open(path, "r+b") as f:
+    f.seek(off)
+    b = f.read(1)
+    f.seek(off)
+    f.write(bytes([b[0] ^ 0xff]))
+print(os.path.getsize(path))
+PY
+    ) || fail "cannot flip a byte of dl/$N"
+    wait "$CLIENT_PID"
+    RC=$?
+    bg_stop "$RELAY_PID"
+    bg_stop "$SERVER_PID"
+    from=$(json_get sum.json 'int(d["uris"][0]["responses"][1].split()[2].rstrip("-")) if len(d["uris"][0]["responses"]) > 1 else -1')
+    [ "$from" -gt "$flipped_at" ] ||
+      fail "the flip (at $flipped_at bytes saved) did not come before the resume (from $from): machine too slow?"
+    [ "$(file_size "dl/$N")" = "$N" ] || fail "dl/$N has $(file_size "dl/$N") bytes, expected $N"
+    [ "$(sha256_of "dl/$N")" != "$(sha256_of "ref/$N")" ] || fail "the flipped byte did not stay in dl/$N"
+    [ "$RC" = 1 ] || fail "exit status $RC for a saved file that differs from the server's body, expected 1"
+    assert_jsons sum.json \
+      'd["complete"] is False and d["uris"][0]["complete"] is False' \
+      'd["connection"]["reconnects"] == 1 and d["uris"][0]["responses"][1].startswith("206 range ")' \
+      "d['uris'][0]['bytes'] == $N" \
+      'd["uris"][0]["sha256_matches_server"] is False' \
+      "d['uris'][0]['server_sha256'] == '$(sha256_of "ref/$N")'" \
+      "d['uris'][0]['sha256'] == '$(sha256_of "dl/$N")'" \
+      '"SHA-256 mismatch" in d["uris"][0]["error"]'
+    assert_grep 'SHA-256 mismatch' client.log
+    pass "a byte flipped in the saved prefix before the resume (at $flipped_at bytes, resumed from $from) is caught: SHA-256 of the saved file reported, exit 1"
+    ;;
+
   reset-on-probe)
     # A 4-tuple load balancer (lb4_relay) sends the client's probe from its new address to a
     # second instance that does not know the connection and resets it (same static secret, so
