@@ -494,8 +494,11 @@ int QuicConnection::write_streams() {
   ngtcp2_path_storage_zero(&ps);
   ngtcp2_pkt_info pi;
   auto ts = ex::now_ns();
-  auto max_udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_);
-  auto max_pkts = std::clamp<std::size_t>(ngtcp2_conn_get_send_quantum(conn_) / max_udp, 1, kMaxPacketsPerWrite);
+  auto path_udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_);
+  auto max_pkts = std::clamp<std::size_t>(ngtcp2_conn_get_send_quantum(conn_) / path_udp, 1, kMaxPacketsPerWrite);
+  // Room for the largest datagram, not the path's current size: ngtcp2 writes a PMTUD probe only
+  // where it fits (the same fix as qamp-server's write()).
+  auto max_udp = ngtcp2_conn_get_max_tx_udp_payload_size(conn_);
 
   for (std::size_t sent = 0; sent < max_pkts;) {
     int64_t stream_id = -1;

@@ -139,15 +139,15 @@ case "$CASE" in
     # no flag for it), so the client learns any/any/any in plain RFC 9000 form; after the move to
     # the SPA the client's IP change is allowed under every semantics, attempted, validated, and
     # the body is still byte-exact. (A legacy server that does send 0x0c: legacy-server-dam.)
-    make_file htdocs/f16m 16777216  # ~0.1 s at loopback speed: room to validate after the 30 % change
+    make_file htdocs/f64m 67108864  # ~0.12 s at loopback speed after the 10 % change: room to validate
     start_gtlsserver
     for sem in per-address rfc9000 draft28; do
       rm -rf dl && mkdir dl
-      run_client "client-$sem.log" --semantics "$sem" --network-change 30%=127.0.0.3:0 --download dl \
+      run_client "client-$sem.log" --semantics "$sem" --network-change 10%=127.0.0.3:0 --download dl \
         --exit-on-all-streams-close --summary "sum-$sem.json" --qlog-file "client-$sem.sqlog" \
-        127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/f16m"
+        127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/f64m"
       [ "$RC" = 0 ] || fail "$sem: exit status $RC"
-      assert_same_file dl/f16m htdocs/f16m
+      assert_same_file dl/f64m htdocs/f64m
       assert_jsons "sum-$sem.json" \
         'd["complete"] is True' \
         'd["connection"]["moved_to_preferred_address"] is True' \
@@ -226,8 +226,8 @@ case "$CASE" in
     # pr3898): the client's IP change after the move is refused by the Migrator; the planner
     # then stays, or reconnects from the new address and resumes with Range + If-Range.
     start_qampserver --spa-level none
-    URL="https://127.0.0.1:$PORT/bytes/3145728"
-    reference_download "$URL" 3145728
+    URL="https://127.0.0.1:$PORT/bytes/16777216"  # ~30 ms at loopback speed after the change
+    reference_download "$URL" 16777216
     case "$CASE" in
       qamp-refused-reconnect-resume) extra=(--strategy reconnect) ;;
       qamp-refused-stay) extra=(--strategy stay) ;;
@@ -235,7 +235,7 @@ case "$CASE" in
     esac
     run_client client.log --network-change 30%=127.0.0.3:0 "${extra[@]}" --download dl \
       --exit-on-all-streams-close --summary sum.json --qlog-file client.sqlog 127.0.0.1 "$PORT" "$URL"
-    assert_same_file dl/3145728 ref/3145728
+    assert_same_file dl/16777216 ref/16777216
     assert_jsons sum.json \
       'd["complete"] is True and d["uris"][0]["sha256_matches_server"] is True' \
       "d['connection']['policy']['spelling'] == '$SPELLING'" \
@@ -286,11 +286,13 @@ case "$CASE" in
       spelling=(--policy-spelling=)
       want_spelling=rfc9000
     fi
-    N=33554432  # 32 MiB: the change at 20 % leaves ~0.2 s of loopback transfer to validate in
+    # 128 MiB, the change at 10 %: at loopback speed (~500 MB/s since both ends batch their
+    # writes) that leaves ~0.25 s to validate the new path before the body ends.
+    N=134217728
     for sem in per-address rfc9000 draft28; do
       start_qampserver --handshake-level none --spa-level any "${spelling[@]}" --stats-file "srv-$sem.json"
       rm -rf dl && mkdir dl
-      run_client "client-$sem.log" --semantics "$sem" --strategy stay --network-change 20%=127.0.0.3:0 \
+      run_client "client-$sem.log" --semantics "$sem" --strategy stay --network-change 10%=127.0.0.3:0 \
         --download dl --exit-on-all-streams-close --summary "sum-$sem.json" 127.0.0.1 "$PORT" \
         "https://127.0.0.1:$PORT/bytes/$N"
       bg_stop "$SERVER_PID"
@@ -533,7 +535,7 @@ TABLE
     N=33554432
     FLIP=1048576
     SPORT=$(free_udp_port 127.0.0.1)
-    bg_start server.log "$QAMP_SERVER" -q 127.0.0.1 "$SPORT" key.pem cert.pem --handshake-level none
+    bg_start server.log "$QAMP_SERVER" -q "${SERVER_ENF[@]}" 127.0.0.1 "$SPORT" key.pem cert.pem --handshake-level none
     SERVER_PID=$BG_PID
     wait_udp_port 127.0.0.1 "$SPORT"
     reference_download "https://127.0.0.1:$SPORT/bytes/$N" "$N" "$SPORT"
@@ -541,7 +543,7 @@ TABLE
     bg_start relay.log "$THROTTLE_RELAY" 127.0.0.1:"$PORT" 127.0.0.1:"$SPORT" 4194304 131072 60000 relay.json
     RELAY_PID=$BG_PID
     wait_udp_port 127.0.0.1 "$PORT"
-    bg_start client.log timeout 60 "$CLIENT" --network-change 50%=127.0.0.3:0 --new-path-rate 20M \
+    bg_start client.log timeout 60 "$CLIENT" "$(client_enf)" --network-change 50%=127.0.0.3:0 --new-path-rate 20M \
       --download dl --max-data 2M --max-stream-data-bidi-local 2M --exit-on-all-streams-close \
       --summary sum.json 127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/bytes/$N"
     CLIENT_PID=$BG_PID
