@@ -288,8 +288,12 @@ void Connection::gate_event(const GateEvent &ev) {
   bool drop = ev.decision.verdict == GateVerdict::drop;
   // Count every datagram, log each new path once (a probe is many datagrams).
   if (drop) ++server_.stats().dropped[reason];
-  auto key = std::string(drop ? "d" : "a") + std::to_string(static_cast<int>(ev.incoming_role)) +
-             ev.incoming_remote.to_string();
+  // The key is built on the stack: a flood of forbidden datagrams allocates nothing here.
+  PathKey key{};
+  key[0] = drop;
+  key[1] = static_cast<std::uint8_t>(ev.incoming_role);
+  const auto *sa = ev.incoming_remote.sa();
+  std::memcpy(key.data() + 2, sa, std::min<std::size_t>(ev.incoming_remote.size(), key.size() - 2));
   if (!logged_paths_.insert(key).second) return;
   if (!drop) ++server_.stats().path_changes[reason];
   server_.log("[" + id_ + "] " + describe(ev));

@@ -3,6 +3,7 @@
 // and the HTTP/3 session (nghttp3) serving `respond()`.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -109,7 +110,10 @@ class Connection {
   std::optional<Pending> pending_;
   ev_io wev_{};
   static void on_writable(struct ev_loop *, ev_io *w, int);
-  std::set<std::string> logged_paths_;
+  // Paths already logged (a probe is many datagrams): verdict, server address, the client's
+  // sockaddr bytes (sockaddr_in6 at most).
+  using PathKey = std::array<std::uint8_t, 2 + sizeof(sockaddr_in6)>;
+  std::set<PathKey> logged_paths_;
   bool moved_to_spa_ = false;
   bool draining_ = false;
   bool closed_ = false;
