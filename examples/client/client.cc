@@ -140,8 +140,19 @@ void Client::on_handshake_completed() {
     h3_failed_ = true;
     return;
   }
-  if (opt_.network_change && opt_.network_change->after && !change_fired_ && !change_timer_.armed())
-    change_timer_.arm(static_cast<double>(*opt_.network_change->after) / 1e9);
+  if (opt_.network_change && opt_.network_change->after && !change_fired_ && !change_timer_.armed()) {
+    if (*opt_.network_change->after == 0) {
+      // "0s": the network changes as the handshake completes, before it is confirmed and so
+      // before the client could use the preferred address (RFC 9000 §9.6.3). Not through the
+      // timer, which the confirmation could beat. Only recorded here (inside ngtcp2's callback);
+      // acted on at the confirmation.
+      change_fired_ = true;
+      trace_.info("network change: %s", opt_.network_change->text.c_str());
+      migration_.network_changed(opt_.network_change->local);
+    } else {
+      change_timer_.arm(static_cast<double>(*opt_.network_change->after) / 1e9);
+    }
+  }
   if (downloads_.empty()) done_timer_.arm(0);
 }
 

@@ -63,6 +63,7 @@ void MigrationAdapter::connection_started() {
   network_move_ = false;
   retry_.reset();
   deferred_.reset();
+  drop_timer_.reset();
 }
 
 void MigrationAdapter::handshake_completed() { ensure_migrator(); }
@@ -159,6 +160,7 @@ int MigrationAdapter::select_preferred_addr(ngtcp2_path *dest, const ngtcp2_pref
       .set("ipv6", spa_v6_ ? Json(spa_v6_->str()) : Json())
       .set("spa_family", to_string(opt_.spa_family))
       .set("local", local.str());
+  if (change_to_ && select_from_new_local(dest)) return 0;  // RFC 9000 §9.6.3
   auto d = migrator_->on_preferred_address(local_info());
   if (d.outcome != Outcome::start_preferred_validation || !d.target) return 0;  // stays; logged
   auto remote = spa_endpoint(*d.target);
@@ -178,6 +180,55 @@ int MigrationAdapter::select_preferred_addr(ngtcp2_path *dest, const ngtcp2_pref
   run_.preferred_address = *remote;
   trace_.info("validating the preferred address %s from %s", remote->str().c_str(), socket->local().str().c_str());
   return 0;
+}
+
+bool MigrationAdapter::select_from_new_local(ngtcp2_path *dest) {
+  // The network changed before the handshake was confirmed, so before the client could use the
+  // preferred address: validate the preferred address from the new local address instead of
+  // the old one (RFC 9000 §9.6.3), and the move and the network change are one path validation.
+  // Only when a preferred address is usable from the new network; otherwise the change waits for
+  // the confirmation like any other (try_change).
+  if (opt_.no_preferred_addr) return false;
+  auto new_local = *change_to_;
+  auto only = family_of(new_local);
+  if (!choose_spa_family(spa_v4_.has_value(), spa_v6_.has_value(), local_info(only), opt_.spa_family).family)
+    return false;
+  std::string error;
+  auto *socket = host_.open_socket(new_local, &error);
+  if (!socket) {
+    trace_.error("network change: %s", error.c_str());
+    return false;  // try_change reports it after the confirmation
+  }
+  change_to_.reset();
+  new_socket_ = socket;
+  old_local_ = host_.connection()->local();
+  auto change = socket->local().same_ip(old_local_) ? Change::port_only : Change::ip_change;
+  context_.set("from", old_local_.str())
+      .set("to", socket->local().str())
+      .set("server", host_.connection()->remote().str())
+      .set("old_path", to_string(opt_.old_path));
+  auto d = migrator_->request_migration(change, MigrationCause::network_change, opt_.old_path == OldPath::keep,
+                                        local_info(only));
+  auto remote = d.target ? spa_endpoint(*d.target) : std::nullopt;
+  if (d.outcome != Outcome::validate_preferred_from_new_local || !remote) {
+    // choose_spa_family() said yes above, so the Migrator cannot answer otherwise here.
+    trace_.error("network change before the preferred address: unexpected %s", to_string(d).c_str());
+    return false;
+  }
+  ngtcp2_addr_copy_byte(&dest->local, socket->local().sa(), socket->local().len);
+  ngtcp2_addr_copy_byte(&dest->remote, remote->sa(), remote->len);
+  dest->user_data = socket;
+  run_.preferred_address = *remote;
+  network_move_ = true;
+  ++run_.migrations.attempted;
+  trace_.info("validating the preferred address %s from the new local address %s (RFC 9000 §9.6.3)",
+              remote->str().c_str(), socket->local().str().c_str());
+  if (opt_.old_path == OldPath::drop) {
+    // Not from inside ngtcp2's callback.
+    if (!drop_timer_) drop_timer_ = std::make_unique<Timer>(host_.loop(), [this] { drop_old_path(); });
+    drop_timer_->arm(0);
+  }
+  return true;
 }
 
 void MigrationAdapter::path_validated(std::uint32_t flags, const ngtcp2_path &path, const ngtcp2_path *old_path,

@@ -78,6 +78,9 @@ class MigrationAdapter {
   std::optional<ex::Endpoint> spa_endpoint(ServerAddress target) const;
   UdpSocket *socket_towards(const ex::Endpoint &remote, std::string *error);
 
+  // select_preferred_addr with a network change pending (RFC 9000 §9.6.3): validate the
+  // preferred address from the new local address. false: not applicable, choose as usual.
+  bool select_from_new_local(ngtcp2_path *dest);
   void try_change();
   void act(const MigrationDecision &decision);
   // Starts a path validation (or an immediate switch) from `socket` to `remote`.
@@ -112,6 +115,7 @@ class MigrationAdapter {
   std::unique_ptr<Timer> deferred_;  // validation_ended() out of ngtcp2's callback
   bool deferred_success_ = false;
   std::unique_ptr<Timer> change_timer_;  // try_change() out of ngtcp2's callback
+  std::unique_ptr<Timer> drop_timer_;    // drop_old_path() out of ngtcp2's callback
   Json context_ = Json::object();         // addresses for the next decision line
 
   // the network change (once per run)

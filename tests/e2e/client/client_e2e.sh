@@ -221,6 +221,35 @@ case "$CASE" in
     pass "truncated download reported as failure"
     ;;
 
+  network-change-before-spa)
+    # RFC 9000 §9.6.3: the network changes as the handshake completes (--network-change 0s),
+    # before the client could use the preferred address, and the old network is gone
+    # (--old-path-after-change drop). The handshake address forbids migration (none), yet no new
+    # connection is needed: the client validates the preferred address from its new local
+    # address, and that one path validation is both the move and the network change.
+    start_qampserver --handshake-level none --spa-level any --stats-file srv.json
+    URL="https://127.0.0.1:$PORT/bytes/16777216"
+    run_client client.log --network-change 0s=127.0.0.3:0 --old-path-after-change drop --download dl \
+      --exit-on-all-streams-close --summary sum.json --qlog-file client.sqlog 127.0.0.1 "$PORT" "$URL"
+    bg_stop "$SERVER_PID"
+    [ "$RC" = 0 ] || fail "exit status $RC"
+    assert_jsons sum.json \
+      'd["complete"] is True and d["uris"][0]["sha256_matches_server"] is True' \
+      'd["uris"][0]["bytes"] == 16777216 and d["uris"][0]["attempts"] == 1' \
+      'd["connection"]["moved_to_preferred_address"] is True' \
+      'd["connection"]["local_address"].startswith("127.0.0.3:")' \
+      "d['connection']['server_address'] == '127.0.0.2:$SPA_PORT'" \
+      'd["connection"]["reconnects"] == 0' \
+      'd["connection"]["migrations"] == {"attempted": 1, "refused": 0, "succeeded": 1, "failed": 0}'
+    assert_grep '^qamp: migration: validate-preferred-address-from-new-local \(reason: move-to-preferred-address-once\) .*"cause":"network-change".*"state":"on-handshake-address -> validating-preferred-address"' client.log
+    assert_grep '^qamp: migration: moved-to-preferred-address' client.log
+    assert_grep 'old network dropped: closing 127\.0\.0\.1:' client.log
+    assert_grep '"name":"qamp:migration".*"outcome":"validate-preferred-address-from-new-local"' client.sqlog
+    assert_jsons srv.json 'd["moves_to_preferred_address"] == 1' 'd["migrations"] == 0' \
+      "set(d['dropped_by_reason']) <= {'second-server-address'}"
+    pass "network change before the move: the SPA validated from 127.0.0.3 (§9.6.3), old network gone, one connection, byte-exact"
+    ;;
+
   qamp-refused-reconnect-resume | qamp-refused-stay | qamp-refused-drop)
     # qamp-server forbids migration on its preferred address (--spa-level none, spelling
     # pr3898): the client's IP change after the move is refused by the Migrator; the planner
