@@ -8,19 +8,17 @@
 #include <poll.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "../relay.h"
 #include "net.h"
 
 using namespace qamp::ex;
+using relay::stopped;
 
 namespace {
-
-volatile std::sig_atomic_t g_stop = 0;
-void on_term(int) { g_stop = 1; }
 
 struct Flow {
   Endpoint client;
@@ -44,21 +42,16 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "lb4_relay: bad address\n");
     return 2;
   }
-  std::signal(SIGTERM, on_term);
-  std::signal(SIGINT, on_term);
+  relay::stop_on_signals();
+  int front_fd = relay::bind_or_exit("lb4_relay", *front);
+  auto any = relay::loopback_any(*front);
   std::string error;
-  int front_fd = bind_udp(*front, &error);
-  if (front_fd < 0) {
-    std::fprintf(stderr, "lb4_relay: %s\n", error.c_str());
-    return 1;
-  }
-  auto any = *parse_host_port(front->family() == AF_INET6 ? "::1" : "127.0.0.1", "0");
   std::vector<Flow> flows;
   unsigned long to_a = 0, to_b = 0, from_a = 0, from_b = 0;
   std::vector<std::uint8_t> buf(65536);
   auto deadline = now_ns() + static_cast<std::uint64_t>(run_ms) * 1000000ull;
 
-  while (!g_stop && now_ns() < deadline) {
+  while (!stopped() && now_ns() < deadline) {
     std::vector<pollfd> fds{{front_fd, POLLIN, 0}};
     for (const auto &f : flows) fds.push_back({f.out_fd, POLLIN, 0});
     if (poll(fds.data(), fds.size(), 50) <= 0) continue;

@@ -13,21 +13,19 @@
 
 #include <algorithm>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <deque>
 #include <string>
 #include <vector>
 
+#include "../relay.h"
 #include "net.h"
 
 using namespace qamp::ex;
+using relay::stopped;
 
 namespace {
-
-volatile std::sig_atomic_t g_stop = 0;
-void on_term(int) { g_stop = 1; }
 
 struct Flow {
   Endpoint client;
@@ -90,16 +88,11 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "throttle_relay: bad argument\n");
     return 2;
   }
-  std::signal(SIGTERM, on_term);
-  std::signal(SIGINT, on_term);
-  std::string error;
-  int front_fd = bind_udp(*front, &error);
-  if (front_fd < 0) {
-    std::fprintf(stderr, "throttle_relay: %s\n", error.c_str());
-    return 1;
-  }
+  relay::stop_on_signals();
+  int front_fd = relay::bind_or_exit("throttle_relay", *front);
   tune(front_fd);
-  auto any = *parse_host_port(backend->family() == AF_INET6 ? "::1" : "127.0.0.1", "0");
+  auto any = relay::loopback_any(*backend);
+  std::string error;
   std::vector<Flow> flows;
   Bottleneck neck{rate, std::max(16384.0, rate / 100), static_cast<std::size_t>(queue_limit), 0, now_ns(), {}, 0};
   neck.tokens = neck.burst;
@@ -107,7 +100,7 @@ int main(int argc, char **argv) {
   std::vector<std::uint8_t> buf(65536);
   const auto deadline = now_ns() + static_cast<std::uint64_t>(run_ms) * 1000000ull;
 
-  while (!g_stop && now_ns() < deadline) {
+  while (!stopped() && now_ns() < deadline) {
     // Release what the bucket allows.
     auto now = now_ns();
     neck.refill(now);

@@ -6,21 +6,16 @@
 //   nat_relay FRONT SERVER OUT_IP REBIND_MS port|ip:ADDR RUN_MS STATS_FILE
 // STATS_FILE gets JSON counters on exit: datagrams each way, and from the server on the new
 // mapping (the figure the tests judge).
-#include <csignal>
 #include <cstdio>
 #include <poll.h>
 #include <string>
 #include <unistd.h>
 #include <vector>
 
+#include "../relay.h"
 #include "net.h"
 
 using namespace qamp::ex;
-
-namespace {
-volatile std::sig_atomic_t g_stop = 0;
-void on_term(int) { g_stop = 1; }
-}  // namespace
 
 int main(int argc, char **argv) {
   if (argc != 8) {
@@ -42,12 +37,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   std::string err;
-  int ffd = bind_udp(*front, &err);
-  int ofd = bind_udp(*out_ip, &err);
-  if (ffd < 0 || ofd < 0) {
-    std::fprintf(stderr, "nat_relay: %s\n", err.c_str());
-    return 1;
-  }
+  int ffd = relay::bind_or_exit("nat_relay", *front);
+  int ofd = relay::bind_or_exit("nat_relay", *out_ip);
   std::fprintf(stderr, "nat_relay: %s -> %s via %s\n", front->str().c_str(), server->str().c_str(),
                local_endpoint(ofd).str().c_str());
   std::optional<Endpoint> client;
@@ -55,8 +46,8 @@ int main(int argc, char **argv) {
   bool rebound = false;
   unsigned long c2s = 0, s2c = 0, s2c_after = 0, c2s_after = 0;
   std::vector<std::uint8_t> buf(65536);
-  std::signal(SIGTERM, on_term);
-  while (!g_stop && now_ns() - start < static_cast<ngtcp2_tstamp>(run_ms) * NGTCP2_MILLISECONDS) {
+  relay::stop_on_signals();
+  while (!relay::stopped() && now_ns() - start < static_cast<ngtcp2_tstamp>(run_ms) * NGTCP2_MILLISECONDS) {
     if (!rebound && first && now_ns() - first >= static_cast<ngtcp2_tstamp>(rebind_ms) * NGTCP2_MILLISECONDS) {
       close(ofd);
       ofd = bind_udp(*new_ip, &err);
