@@ -202,13 +202,7 @@ bool MigrationAdapter::select_from_new_local(ngtcp2_path *dest) {
   change_to_.reset();
   new_socket_ = socket;
   old_local_ = host_.connection()->local();
-  auto change = socket->local().same_ip(old_local_) ? Change::port_only : Change::ip_change;
-  context_.set("from", old_local_.str())
-      .set("to", socket->local().str())
-      .set("server", host_.connection()->remote().str())
-      .set("old_path", to_string(opt_.old_path));
-  auto d = migrator_->request_migration(change, MigrationCause::network_change, opt_.old_path == OldPath::keep,
-                                        local_info(only));
+  auto d = ask_network_change();
   auto remote = d.target ? spa_endpoint(*d.target) : std::nullopt;
   if (d.outcome != Outcome::validate_preferred_from_new_local || !remote) {
     // choose_spa_family() said yes above, so the Migrator cannot answer otherwise here.
@@ -317,6 +311,16 @@ void MigrationAdapter::network_changed(const ex::Endpoint &local) {
   try_change();
 }
 
+MigrationDecision MigrationAdapter::ask_network_change() {
+  auto change = new_socket_->local().same_ip(old_local_) ? Change::port_only : Change::ip_change;
+  context_.set("from", old_local_.str())
+      .set("to", new_socket_->local().str())
+      .set("server", host_.connection()->remote().str())
+      .set("old_path", to_string(opt_.old_path));
+  return migrator_->request_migration(change, MigrationCause::network_change, opt_.old_path == OldPath::keep,
+                                      local_info(family_of(new_socket_->local())));
+}
+
 void MigrationAdapter::try_change() {
   auto *conn = host_.connection();
   if (!change_to_ || !conn || conn->closed()) return;
@@ -341,14 +345,7 @@ void MigrationAdapter::try_change() {
     return;
   }
   auto remote = conn->remote();
-  auto change = new_socket_->local().same_ip(old_local_) ? Change::port_only : Change::ip_change;
-  context_.set("from", old_local_.str())
-      .set("to", new_socket_->local().str())
-      .set("server", remote.str())
-      .set("old_path", to_string(opt_.old_path));
-  bool old_usable = opt_.old_path == OldPath::keep;
-  auto d = migrator_->request_migration(change, MigrationCause::network_change, old_usable,
-                                        local_info(family_of(new_socket_->local())));
+  auto d = ask_network_change();
   if (is_refusal(d.outcome)) {
     ++run_.migrations.refused;
     plan_after_refusal(std::string(to_string(d.outcome)) + (d.rule ? " (" + std::string(to_string(*d.rule)) + ")" : ""));

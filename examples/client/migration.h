@@ -81,6 +81,8 @@ class MigrationAdapter {
   // select_preferred_addr with a network change pending (RFC 9000 §9.6.3): validate the
   // preferred address from the new local address. false: not applicable, choose as usual.
   bool select_from_new_local(ngtcp2_path *dest);
+  // The network moved from old_local_ to new_socket_: the Migrator's decision (one log line).
+  MigrationDecision ask_network_change();
   void try_change();
   void act(const MigrationDecision &decision);
   // Starts a path validation (or an immediate switch) from `socket` to `remote`.
