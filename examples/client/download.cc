@@ -8,7 +8,6 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
-#include <charconv>
 #include <cstdio>
 #include <cstring>
 
@@ -18,16 +17,6 @@
 namespace qamp::client {
 
 namespace {
-
-std::optional<std::uint64_t> number(std::string_view s) {
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
-  if (s.empty()) return std::nullopt;
-  std::uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -130,9 +119,9 @@ Request Download::request(const std::string &authority, bool resume) {
 
 void Download::on_header(std::string_view name, std::string_view value) {
   if (name == ":status") {
-    status_ = static_cast<int>(number(value).value_or(0));
+    status_ = static_cast<int>(ex::parse_decimal(value).value_or(0));
   } else if (name == "content-length") {
-    content_length_ = number(value);
+    content_length_ = ex::parse_decimal(value);
   } else if (name == "content-range") {
     content_range_ = std::string(value);
   } else if (name == "etag") {

@@ -24,6 +24,8 @@ std::string_view trim(std::string_view s) {
 
 }  // namespace
 
+std::optional<std::uint64_t> parse_decimal(std::string_view value) { return number(trim(value)); }
+
 RangeRequest parse_range(std::string_view header, std::uint64_t size) {
   header = trim(header);
   constexpr std::string_view unit = "bytes=";

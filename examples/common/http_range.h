@@ -36,6 +36,10 @@ std::string content_range(const ByteRange &r, std::uint64_t size);
 // Parses "bytes first-last/size" (a 206 response); nullopt when malformed.
 std::optional<std::pair<ByteRange, std::uint64_t>> parse_content_range(std::string_view value);
 
+// A header field's decimal value ("content-length", ":status"), optional whitespace around it
+// (RFC 9110 §5.5); nullopt for anything else.
+std::optional<std::uint64_t> parse_decimal(std::string_view value);
+
 // The /bytes/N body: byte i of every such body is pattern_byte(i), a fixed pseudo-random
 // sequence with a long period (kPatternPeriod), so a misplaced chunk changes the SHA-256.
 inline constexpr std::size_t kPatternPeriod = 1048573;  // prime, ~1 MiB
