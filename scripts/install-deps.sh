@@ -4,7 +4,8 @@
 set -euo pipefail
 
 BACKPORTS=(libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev catch2 meson
-           ngtcp2-client ngtcp2-server)
+           ngtcp2-client ngtcp2-server
+           golang-go golang-github-lucas-clemente-quic-go-dev libcurl4-gnutls-dev)
 MAIN=(g++ git xz-utils python3 libgnutls28-dev gnutls-bin libev-dev ninja-build pkg-config iproute2 nftables
       iputils-ping tcpdump tshark gnuplot-nox clang-14 libclang-rt-14-dev)
 

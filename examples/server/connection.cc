@@ -681,7 +681,11 @@ bool Connection::setup_http3() {
   settings.qpack_max_dtable_capacity = 4096;
   settings.qpack_blocked_streams = 100;
   if (nghttp3_conn_server_new(&h3_, &cb, &settings, nullptr, this) != 0) return false;
-  nghttp3_conn_set_max_client_streams_bidi(h3_, ngtcp2_conn_get_streams_bidi_left(conn_) + 0);
+  // The bidirectional streams the *client* may open: our own initial_max_streams_bidi. (Not
+  // ngtcp2_conn_get_streams_bidi_left, which counts the streams we may open, i.e. the client's
+  // limit: a client announcing 1000 made the first MAX_STREAMS lower the count, and nghttp3
+  // asserts that it only grows.)
+  nghttp3_conn_set_max_client_streams_bidi(h3_, ngtcp2_conn_get_local_transport_params(conn_)->initial_max_streams_bidi);
   int64_t ctrl, enc, dec;
   if (ngtcp2_conn_open_uni_stream(conn_, &ctrl, nullptr) != 0 || nghttp3_conn_bind_control_stream(h3_, ctrl) != 0 ||
       ngtcp2_conn_open_uni_stream(conn_, &enc, nullptr) != 0 || ngtcp2_conn_open_uni_stream(conn_, &dec, nullptr) != 0 ||

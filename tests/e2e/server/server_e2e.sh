@@ -21,7 +21,8 @@ command -v gtlsclient >/dev/null || fail "stock gtlsclient missing (package ngtc
 command -v certtool >/dev/null || fail "certtool missing (package gnutls-bin)"
 
 # Loopback ports: derived from the case name so parallel runs do not collide.
-PORT=$(( 20000 + $(echo "$CASE" | cksum | cut -d' ' -f1) % 20000 ))
+# QAMP_TEST_PORT_OFFSET: parallel runs from other checkouts pick other ports.
+PORT=$(( 20000 + ($(echo "$CASE" | cksum | cut -d' ' -f1) + ${QAMP_TEST_PORT_OFFSET:-0} * 7) % 19990 ))
 SPORT=$((PORT + 1))
 
 certtool --generate-privkey --outfile "$W/key.pem" >/dev/null 2>&1
@@ -154,6 +155,21 @@ case "$CASE" in
     mv "$W/dl/1234567" "$W/first"
     download /bytes/1234567
     same_file "$W/dl/1234567" "$W/first"
+    stop_server
+    ;;
+  client-stream-limits)
+    # A client may announce any initial_max_streams_bidi (libcurl, quic-go announce 100-1000):
+    # the server's count of client streams must come from its own limit. Two requests on one
+    # connection with a client announcing 1000 server-opened streams: both byte-exact, the
+    # server alive (it used to abort in nghttp3_conn_set_max_client_streams_bidi).
+    start_server
+    head -c 200000 /dev/urandom > "$W/htdocs/b.bin"
+    timeout 30 gtlsclient --exit-on-all-streams-close --max-streams-bidi=1000 --download "$W/dl" 127.0.0.1 "$PORT" \
+      "https://127.0.0.1:$PORT/file.bin" "https://127.0.0.1:$PORT/b.bin" >"$W/client.log" 2>&1 || true
+    sleep 0.3
+    kill -0 "$SERVER_PID" 2>/dev/null || fail "server died with a client announcing 1000 bidi streams"
+    same_file "$W/dl/file.bin" "$W/htdocs/file.bin"
+    same_file "$W/dl/b.bin" "$W/htdocs/b.bin"
     stop_server
     ;;
   reset-none-address)
