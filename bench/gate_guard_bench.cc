@@ -171,6 +171,7 @@ Case reset_case(const Options &opts, std::string name, bool targeted, qamp::Rese
     explicit State(qamp::ResetGuardConfig cfg) : guard(std::move(cfg)) {}
     qamp::ResetGuard guard;
     std::vector<std::uint8_t> dcid;
+    qamp::Endpoint source = *qamp::Endpoint::parse("192.0.2.10:50000");
     ngtcp2_tstamp now = 1'000'000'000;
   };
   auto st = std::make_shared<State>(std::move(config));
@@ -190,7 +191,7 @@ Case reset_case(const Options &opts, std::string name, bool targeted, qamp::Rese
       launder(cid);
       asm volatile("" : "+r"(len));
       now += step_ns;
-      const qamp::ResetDecision d = st->guard.should_reset({cid, cidlen}, len, level, now);
+      const qamp::ResetDecision d = st->guard.should_reset({cid, cidlen}, len, level, st->source, now);
       consume(d);
       acc += d.reset_length + static_cast<std::uint64_t>(d.reason);
     };
@@ -298,14 +299,16 @@ int main(int argc, char **argv) {
 
   std::vector<std::uint8_t> dcid(17);
   for (std::size_t i = 0; i < dcid.size(); ++i) dcid[i] = static_cast<std::uint8_t>(0x40 + i * 7);
-  qamp::ResetGuardConfig automatic;  // auto, no cluster, default rate limit (10/s, burst 20)
+  qamp::ResetGuardConfig automatic;  // auto, no cluster, default rate limits (10/s burst 20; per /24 2/s burst 5)
   cases.push_back(reset_case(opts, "ResetGuard::should_reset restricted address", true, automatic, dcid, 1200,
                                Level::none, "suppress-restricted-address",
                                {qamp::ResetReason::suppress_restricted_address}, 1000));
   cases.push_back(reset_case(opts, "ResetGuard::should_reset any address (rate limit)", true, automatic, dcid,
-                               1200, Level::any, "send-unrestricted-address | suppress-rate-limited",
+                               1200, Level::any,
+                               "send-unrestricted-address | suppress-rate-limited | suppress-prefix-rate-limited",
                                {qamp::ResetReason::send_unrestricted_address,
-                                qamp::ResetReason::suppress_rate_limited},
+                                qamp::ResetReason::suppress_rate_limited,
+                                qamp::ResetReason::suppress_prefix_rate_limited},
                                1000));
   qamp::ResetGuardConfig cluster;
   cluster.cluster = qamp::ClusterConfig{3, 8};

@@ -29,6 +29,8 @@ std::string_view to_string(ResetReason reason) noexcept {
     case ResetReason::suppress_restricted_address: return "suppress-restricted-address";
     case ResetReason::suppress_too_short: return "suppress-too-short";
     case ResetReason::suppress_rate_limited: return "suppress-rate-limited";
+    case ResetReason::suppress_prefix_rate_limited: return "suppress-prefix-rate-limited";
+    case ResetReason::suppress_prefix_table_full: return "suppress-prefix-table-full";
   }
   return "?";
 }
@@ -44,38 +46,99 @@ std::optional<std::string_view> config_error(const ResetGuardConfig &c) noexcept
     if (!(c.rate_limit->per_second >= 0)) return "reset rate must not be negative";
     if (!(c.rate_limit->burst >= 1)) return "reset burst must be at least 1";
   }
+  if (const auto &p = c.per_prefix) {
+    if (!(p->rate.per_second > 0)) return "per-prefix reset rate must be above 0";
+    if (!(p->rate.burst >= 1)) return "per-prefix reset burst must be at least 1";
+    if (p->ipv4_prefix_len < 1 || p->ipv4_prefix_len > 32) return "IPv4 prefix length must be 1..32";
+    if (p->ipv6_prefix_len < 1 || p->ipv6_prefix_len > 128) return "IPv6 prefix length must be 1..128";
+    if (p->slots < 1 || p->slots > 4096) return "prefix table must have 1..4096 slots";
+  }
   return std::nullopt;
+}
+
+TokenBucket::TokenBucket(RateLimit rl) noexcept
+    : refills_(rl.per_second > 0), burst_(rl.burst) {
+  if (!refills_) return;
+  constexpr double kCap = 4e18;  // keeps every sum below 2^64
+  const double interval = std::clamp(1e9 / rl.per_second, 1.0, kCap);
+  interval_ = static_cast<std::uint64_t>(interval);
+  tolerance_ = static_cast<std::uint64_t>(std::clamp((rl.burst - 1) * interval, 0.0, kCap));
+}
+
+bool TokenBucket::allows(ngtcp2_tstamp next, ngtcp2_tstamp now) const noexcept {
+  // `next` is when the bucket would be full again after the tokens taken so far; a token may go
+  // while that lies at most `burst - 1` intervals ahead.
+  if (!(burst_ >= 1)) return false;
+  return now + tolerance_ >= next;
+}
+
+ngtcp2_tstamp TokenBucket::after_take(ngtcp2_tstamp next, ngtcp2_tstamp now) const noexcept {
+  return std::max(next, now) + interval_;
+}
+
+bool TokenBucket::try_take(ngtcp2_tstamp now) noexcept {
+  if (!(burst_ >= 1)) return false;
+  if (!refills_) {  // no refill: `burst` tokens for the bucket's lifetime
+    if (static_cast<double>(taken_without_refill_) + 1 > burst_) return false;
+    ++taken_without_refill_;
+    return true;
+  }
+  if (!allows(next_, now)) return false;
+  next_ = after_take(next_, now);
+  return true;
 }
 
 ResetGuard::ResetGuard(ResetGuardConfig config) : config_(config) {
   config_.min_reset_len = std::max(config_.min_reset_len, kMinStatelessResetLen);
   config_.max_reset_len = std::max(config_.max_reset_len, config_.min_reset_len);
+  if (config_.rate_limit) global_.emplace(*config_.rate_limit);
+  if (auto &p = config_.per_prefix) {
+    p->ipv4_prefix_len = std::clamp(p->ipv4_prefix_len, 1u, 32u);
+    p->ipv6_prefix_len = std::clamp(p->ipv6_prefix_len, 1u, 128u);
+    p->slots = std::clamp<std::size_t>(p->slots, 1, 4096);
+    prefix_bucket_.emplace(p->rate);
+    prefix_slots_.resize(p->slots);
+  }
 }
 
-bool ResetGuard::take_token(ngtcp2_tstamp now) noexcept {
-  // The token bucket as GCRA (virtual scheduling): `next_` is when the bucket would be full again
-  // after the resets sent so far; a reset may go while that lies at most `burst - 1` intervals
-  // ahead. Integer nanoseconds, so refills are exact, and a clock that steps back refills nothing.
-  const RateLimit &rl = *config_.rate_limit;
-  if (rl.burst < 1) return false;
-  if (!(rl.per_second > 0)) {  // no refill: `burst` resets for the guard's lifetime
-    if (static_cast<double>(sent_without_refill_) + 1 > rl.burst) return false;
-    ++sent_without_refill_;
-    return true;
+ResetGuard::PrefixKey ResetGuard::prefix_of(const Endpoint &source) const noexcept {
+  PrefixKey key{};
+  const std::uint8_t *addr = nullptr;
+  unsigned bits = 0;
+  const sockaddr *sa = source.sa();
+  if (source.family() == AF_INET) {
+    addr = reinterpret_cast<const std::uint8_t *>(&reinterpret_cast<const sockaddr_in *>(sa)->sin_addr);
+    bits = config_.per_prefix->ipv4_prefix_len;
+    key[0] = 4;
+  } else if (source.family() == AF_INET6) {
+    const auto *a6 = &reinterpret_cast<const sockaddr_in6 *>(sa)->sin6_addr;
+    addr = reinterpret_cast<const std::uint8_t *>(a6);
+    if (IN6_IS_ADDR_V4MAPPED(a6)) {  // what a dual-stack socket reports for an IPv4 client
+      addr += 12;
+      bits = config_.per_prefix->ipv4_prefix_len;
+      key[0] = 4;
+    } else {
+      bits = config_.per_prefix->ipv6_prefix_len;
+      key[0] = 6;
+    }
+  } else {
+    return key;  // family 0: every unusable source shares one prefix
   }
-  constexpr double kCap = 4e18;  // keeps every sum below 2^64
-  const double interval = std::clamp(1e9 / rl.per_second, 1.0, kCap);
-  const double tolerance = std::min((rl.burst - 1) * interval, kCap);
-  const auto t = static_cast<std::uint64_t>(interval);
-  const auto tau = static_cast<std::uint64_t>(tolerance);
-  const std::uint64_t next = next_ ? *next_ : now;
-  if (now + tau < next) return false;
-  next_ = std::max(next, now) + t;
-  return true;
+  for (unsigned i = 0; i < (bits + 7) / 8; ++i) {
+    const unsigned left = bits - i * 8;
+    const auto mask = static_cast<std::uint8_t>(left >= 8 ? 0xff : 0xff << (8 - left));
+    key[1 + i] = addr[i] & mask;
+  }
+  return key;
+}
+
+std::size_t ResetGuard::prefixes_in_use(ngtcp2_tstamp now) const noexcept {
+  return static_cast<std::size_t>(
+      std::count_if(prefix_slots_.begin(), prefix_slots_.end(), [now](const PrefixSlot &s) { return s.next > now; }));
 }
 
 ResetDecision ResetGuard::should_reset(ByteView dcid, std::size_t datagram_len, Level level,
-                                       ngtcp2_tstamp now) {
+                                       const Endpoint &source, ngtcp2_tstamp now) {
   const std::optional<std::uint8_t> instance =
       config_.cluster ? cid_instance(dcid) : std::nullopt;
 
@@ -102,12 +165,45 @@ ResetDecision ResetGuard::should_reset(ByteView dcid, std::size_t datagram_len, 
     // §10.3: the reset must be smaller than the datagram (no loops) and at least 21 octets.
     const std::size_t length =
         datagram_len == 0 ? 0 : std::min(datagram_len - 1, config_.max_reset_len);
-    if (length < config_.min_reset_len)
+    PrefixSlot *slot = nullptr;
+    PrefixKey key{};
+    if (length < config_.min_reset_len) {
       d.reason = ResetReason::suppress_too_short;
-    else if (config_.rate_limit && !take_token(now))
-      d.reason = ResetReason::suppress_rate_limited;
-    else
-      d = {true, d.reason, length};
+    } else if (prefix_bucket_) {
+      // The inner bound first, so a flooding prefix is refused by its own bucket and leaves the
+      // global one to everybody else.
+      key = prefix_of(source);
+      PrefixSlot *free_slot = nullptr;
+      for (auto &s : prefix_slots_) {
+        if (s.next > now) {
+          if (s.key == key) {
+            slot = &s;
+            break;
+          }
+        } else if (!free_slot) {
+          free_slot = &s;
+        }
+      }
+      if (!slot) slot = free_slot;  // a free slot is a full bucket: as good as the old entry
+      if (!slot)
+        d.reason = ResetReason::suppress_prefix_table_full;
+      else if (!prefix_bucket_->allows(slot->next, now))
+        d.reason = ResetReason::suppress_prefix_rate_limited;
+    }
+    const bool refused = d.reason == ResetReason::suppress_too_short ||
+                         d.reason == ResetReason::suppress_prefix_table_full ||
+                         d.reason == ResetReason::suppress_prefix_rate_limited;
+    if (!refused) {
+      if (global_ && !global_->try_take(now)) {
+        d.reason = ResetReason::suppress_rate_limited;  // the prefix keeps its token
+      } else {
+        if (slot) {
+          slot->key = key;
+          slot->next = prefix_bucket_->after_take(slot->next, now);
+        }
+        d = {true, d.reason, length};
+      }
+    }
   }
 
   ++counters_.by_reason[static_cast<std::size_t>(d.reason)];
