@@ -25,6 +25,8 @@ ResetGuardConfig guard_config(const ServerOptions &o) {
   ResetGuardConfig c;
   c.mode = o.reset_mode;
   if (o.instance_id) c.cluster = ClusterConfig{*o.instance_id, o.cluster_size};
+  // Senders must not know which prefixes share a set of the reset guard's prefix table.
+  random_bytes({reinterpret_cast<std::uint8_t *>(&c.per_prefix->hash_key), sizeof c.per_prefix->hash_key});
   return c;
 }
 

@@ -50,7 +50,7 @@ std::optional<std::string_view> config_error(const ResetGuardConfig &c) noexcept
     if (!(p->rate.per_second > 0)) return "per-prefix reset rate must be above 0";
     if (!(p->rate.burst >= 1)) return "per-prefix reset burst must be at least 1";
     if (p->ipv4_prefix_len < 1 || p->ipv4_prefix_len > 32) return "IPv4 prefix length must be 1..32";
-    if (p->ipv6_prefix_len < 1 || p->ipv6_prefix_len > 128) return "IPv6 prefix length must be 1..128";
+    if (p->ipv6_prefix_len < 1 || p->ipv6_prefix_len > 64) return "IPv6 prefix length must be 1..64";
     if (p->slots < 1 || p->slots > 4096) return "prefix table must have 1..4096 slots";
   }
   return std::nullopt;
@@ -94,42 +94,46 @@ ResetGuard::ResetGuard(ResetGuardConfig config) : config_(config) {
   if (config_.rate_limit) global_.emplace(*config_.rate_limit);
   if (auto &p = config_.per_prefix) {
     p->ipv4_prefix_len = std::clamp(p->ipv4_prefix_len, 1u, 32u);
-    p->ipv6_prefix_len = std::clamp(p->ipv6_prefix_len, 1u, 128u);
+    p->ipv6_prefix_len = std::clamp(p->ipv6_prefix_len, 1u, 64u);
     p->slots = std::clamp<std::size_t>(p->slots, 1, 4096);
     prefix_bucket_.emplace(p->rate);
-    prefix_slots_.resize(p->slots);
+    ways_ = std::min<std::size_t>(p->slots, 8);
+    prefix_slots_.resize(p->slots / ways_ * ways_);
   }
 }
 
 ResetGuard::PrefixKey ResetGuard::prefix_of(const Endpoint &source) const noexcept {
-  PrefixKey key{};
-  const std::uint8_t *addr = nullptr;
-  unsigned bits = 0;
+  // The first 8 octets of the address (IPv4: 4), big-endian, masked to the prefix length.
+  auto masked = [](const std::uint8_t *addr, unsigned octets, unsigned bits) {
+    std::uint64_t v = 0;
+    for (unsigned i = 0; i < octets; ++i) v = v << 8 | addr[i];
+    v <<= 64 - 8 * octets;  // address bits at the top
+    return bits == 0 ? 0 : v & ~std::uint64_t{0} << (64 - bits);
+  };
   const sockaddr *sa = source.sa();
   if (source.family() == AF_INET) {
-    addr = reinterpret_cast<const std::uint8_t *>(&reinterpret_cast<const sockaddr_in *>(sa)->sin_addr);
-    bits = config_.per_prefix->ipv4_prefix_len;
-    key[0] = 4;
-  } else if (source.family() == AF_INET6) {
+    const auto *a = reinterpret_cast<const std::uint8_t *>(&reinterpret_cast<const sockaddr_in *>(sa)->sin_addr);
+    return {masked(a, 4, config_.per_prefix->ipv4_prefix_len), 4};
+  }
+  if (source.family() == AF_INET6) {
     const auto *a6 = &reinterpret_cast<const sockaddr_in6 *>(sa)->sin6_addr;
-    addr = reinterpret_cast<const std::uint8_t *>(a6);
-    if (IN6_IS_ADDR_V4MAPPED(a6)) {  // what a dual-stack socket reports for an IPv4 client
-      addr += 12;
-      bits = config_.per_prefix->ipv4_prefix_len;
-      key[0] = 4;
-    } else {
-      bits = config_.per_prefix->ipv6_prefix_len;
-      key[0] = 6;
-    }
-  } else {
-    return key;  // family 0: every unusable source shares one prefix
+    const auto *a = reinterpret_cast<const std::uint8_t *>(a6);
+    if (IN6_IS_ADDR_V4MAPPED(a6))  // what a dual-stack socket reports for an IPv4 client
+      return {masked(a + 12, 4, config_.per_prefix->ipv4_prefix_len), 4};
+    return {masked(a, 8, config_.per_prefix->ipv6_prefix_len), 6};
   }
-  for (unsigned i = 0; i < (bits + 7) / 8; ++i) {
-    const unsigned left = bits - i * 8;
-    const auto mask = static_cast<std::uint8_t>(left >= 8 ? 0xff : 0xff << (8 - left));
-    key[1 + i] = addr[i] & mask;
-  }
-  return key;
+  return {};  // family 0: every unusable source shares one prefix
+}
+
+std::size_t ResetGuard::set_of(const PrefixKey &key) const noexcept {
+  // splitmix64's finaliser over the keyed prefix: fast and well mixed, not a MAC (the key only
+  // has to stay unknown to senders, who see nothing but whether a reset came back).
+  std::uint64_t z = key.bits ^ config_.per_prefix->hash_key ^ (std::uint64_t{key.family} << 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  const std::size_t sets = prefix_slots_.size() / ways_;
+  return static_cast<std::size_t>(z % sets) * ways_;
 }
 
 std::size_t ResetGuard::prefixes_in_use(ngtcp2_tstamp now) const noexcept {
@@ -174,7 +178,9 @@ ResetDecision ResetGuard::should_reset(ByteView dcid, std::size_t datagram_len, 
       // global one to everybody else.
       key = prefix_of(source);
       PrefixSlot *free_slot = nullptr;
-      for (auto &s : prefix_slots_) {
+      const std::size_t first = set_of(key);
+      for (std::size_t i = first; i < first + ways_; ++i) {
+        PrefixSlot &s = prefix_slots_[i];
         if (s.next > now) {
           if (s.key == key) {
             slot = &s;

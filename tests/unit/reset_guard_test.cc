@@ -484,8 +484,8 @@ TEST_CASE("reset guard: config checks") {
       {"IPv4 /0", with([](auto &c) { c.per_prefix->ipv4_prefix_len = 0; }), false},
       {"IPv4 /33", with([](auto &c) { c.per_prefix->ipv4_prefix_len = 33; }), false},
       {"IPv4 /32", with([](auto &c) { c.per_prefix->ipv4_prefix_len = 32; }), true},
-      {"IPv6 /129", with([](auto &c) { c.per_prefix->ipv6_prefix_len = 129; }), false},
-      {"IPv6 /128", with([](auto &c) { c.per_prefix->ipv6_prefix_len = 128; }), true},
+      {"IPv6 /65: longer than a subnet", with([](auto &c) { c.per_prefix->ipv6_prefix_len = 65; }), false},
+      {"IPv6 /64", with([](auto &c) { c.per_prefix->ipv6_prefix_len = 64; }), true},
       {"0 slots", with([](auto &c) { c.per_prefix->slots = 0; }), false},
       {"4097 slots", with([](auto &c) { c.per_prefix->slots = 4097; }), false},
   };
@@ -545,7 +545,7 @@ namespace {
 
 Endpoint ep(const char *text) { return *Endpoint::parse(text); }
 
-// auto, any address, the default limits (global 10/s burst 20; per prefix 2/s burst 5, 64 slots).
+// auto, any address, the default limits (global 10/s burst 20; per prefix 2/s burst 5, 256 slots).
 ResetGuardConfig prefix_config() {
   ResetGuardConfig c;
   c.per_prefix = PrefixLimit{};
@@ -684,4 +684,32 @@ TEST_CASE("reset guard: token bucket for other users (log budgets)") {
   CHECK(once.try_take(0));
   CHECK(once.try_take(0));
   CHECK_FALSE(once.try_take(3'600'000 * kMs));
+}
+
+TEST_CASE("reset guard: a table of 16 slots (2 sets of 8) holds 16 prefixes, whatever the hash key") {
+  for (std::uint64_t hash_key : {std::uint64_t{0}, std::uint64_t{0x0123456789abcdef}, ~std::uint64_t{0}}) {
+    CAPTURE(hash_key);
+    auto c = prefix_config();
+    c.rate_limit.reset();
+    c.per_prefix->slots = 16;
+    c.per_prefix->hash_key = hash_key;
+    ResetGuard guard(c);
+    int sent = 0;
+    for (int i = 0; i < 100; ++i) {
+      const std::string src = "10.1." + std::to_string(i) + ".1:4433";
+      const auto d = guard.should_reset(kOwnCid, 1200, ANY, ep(src.c_str()), 0);
+      sent += d.send ? 1 : 0;
+      if (!d.send) CHECK(d.reason == RR::suppress_prefix_table_full);
+    }
+    CHECK(sent == 16);  // both sets full, none evicted
+    CHECK(guard.prefixes_in_use(0) == 16);
+    // A prefix that has its entry keeps it: its second reset is not refused for a full table.
+    int again = 0;
+    for (int i = 0; i < 100; ++i) {
+      const std::string src = "10.1." + std::to_string(i) + ".2:4433";
+      const auto d = guard.should_reset(kOwnCid, 1200, ANY, ep(src.c_str()), 1);
+      again += d.send ? 1 : 0;
+    }
+    CHECK(again == 16);
+  }
 }

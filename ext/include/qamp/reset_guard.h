@@ -121,18 +121,22 @@ class TokenBucket {
 // host cannot spread over many buckets by changing its interface identifier or its /64.
 // Addresses of one prefix share one bucket: a flood from one network starves only that network.
 //
-// The table: `slots` entries, searched in full (no hash an attacker could aim at). An entry
-// whose bucket is full again is free (forgetting it loses nothing). A prefix takes an entry only
-// when a reset is actually sent, so with the global bucket (R per second, burst B) at most
-// B + R * burst/per_second entries are in use at any time: 20 + 10 * 2.5 = 45 with the defaults,
-// below the 64 slots, so the table cannot fill. It can with a larger global limit or none; then a
-// new prefix is refused (suppress_prefix_table_full) rather than evicting an entry in use, which
-// would hand the evicted prefix a fresh burst.
+// The table: `slots` entries in sets of 8 (fewer slots: one set), a prefix's set chosen by a
+// keyed hash (`hash_key`, random per server), so a lookup reads 8 entries and a sender who does
+// not know the key cannot aim many prefixes at one set. An entry whose bucket is full again is
+// free (forgetting it loses nothing). A prefix takes an entry only when a reset is actually
+// sent, so under the global bucket (R per second, burst B) at most B + R * burst/per_second
+// entries are in use at once: 20 + 10 * 2.5 = 45 with the defaults, in 256 slots (6 KiB). When
+// the set of a new prefix has no free entry (all 8 in use, the full table's case too; with the
+// defaults only when 8 of those 45 land in one of 32 sets), the prefix is refused
+// (suppress_prefix_table_full) rather than evicting an entry in use, which would hand the evicted
+// prefix a fresh burst: fail closed, a reset is only ever a courtesy.
 struct PrefixLimit {
   RateLimit rate{2, 5};  // per prefix; per_second must be > 0 (entries must become free)
   unsigned ipv4_prefix_len = 24;  // 1..32
-  unsigned ipv6_prefix_len = 56;  // 1..128
-  std::size_t slots = 64;         // 1..4096; 32 bytes each
+  unsigned ipv6_prefix_len = 56;  // 1..64 (a /64 is one subnet; longer would split one host)
+  std::size_t slots = 256;        // 1..4096; 24 bytes each
+  std::uint64_t hash_key = 0;     // the set hash's key; the server draws it at random
 };
 
 struct ResetGuardConfig {
@@ -212,20 +216,27 @@ class ResetGuard {
   std::size_t prefixes_in_use(ngtcp2_tstamp now) const noexcept;
 
  private:
-  // Family octet (4, 6, or 0 for an unusable source) and the masked address.
-  using PrefixKey = std::array<std::uint8_t, 17>;
+  // The masked address in the high bits of one integer (IPv6 prefixes are at most /64) and the
+  // family (4, 6, or 0 for an unusable source): one compare per slot.
+  struct PrefixKey {
+    std::uint64_t bits = 0;
+    std::uint8_t family = 0;
+    friend bool operator==(const PrefixKey &, const PrefixKey &) = default;
+  };
   struct PrefixSlot {
-    PrefixKey key{};
     ngtcp2_tstamp next = 0;  // the prefix's bucket is full again from here; <= now: slot free
+    PrefixKey key;
   };
   PrefixKey prefix_of(const Endpoint &source) const noexcept;
+  std::size_t set_of(const PrefixKey &key) const noexcept;  // first slot of the key's set
 
   ResetGuardConfig config_;
   ResetCounters counters_;
   Observer observer_;
   std::optional<TokenBucket> global_;
   std::optional<TokenBucket> prefix_bucket_;  // the rule; the state is in prefix_slots_
-  std::vector<PrefixSlot> prefix_slots_;      // fixed size from construction
+  std::vector<PrefixSlot> prefix_slots_;      // fixed size from construction, sets of ways_
+  std::size_t ways_ = 0;
 };
 
 // ---- cluster connection IDs ----
