@@ -113,7 +113,7 @@ class Connection {
   std::optional<Pending> pending_;
   ev_io wev_{};
   static void on_writable(struct ev_loop *, ev_io *w, int);
-  // The last few paths already logged (a probe is many datagrams): verdict, server address, the
+  // The last few forbidden paths already logged (a probe is many datagrams): 1, server address, the
   // client's sockaddr bytes (sockaddr_in6 at most). A fixed ring: datagrams from spoofed source
   // addresses cannot grow it (issue 10 item 6); a path pushed out is logged again, within budget.
   using PathKey = std::array<std::uint8_t, 2 + sizeof(sockaddr_in6)>;

@@ -273,8 +273,12 @@ case "$CASE" in
     echo "spread: $out (${ms} ms)"
     got=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['received'])" "$out")
     most=$(( 20 + 10 * (ms + 999) / 1000 ))
-    [ "$got" -ge 20 ] && [ "$got" -le "$most" ] || fail "expected 20..$most resets from 2,000 prefixes in $ms ms, got $got"
+    [ "$got" -le "$most" ] || fail "expected at most $most resets from 2,000 prefixes in $ms ms, got $got"
     stop_server
+    # The lower bound from the server's count (a reset that comes back after udp_burst closed
+    # the spoofed socket is lost to it): the flood's burst 5, the probe, then the refilled
+    # global bucket's 20 for the 2,000 prefixes.
+    [ "$(js "d['resets_sent']")" -ge 26 ] || fail "only $(js "d['resets_sent']") resets sent in all, want >= 26"
     [ "$(js "d['resets_suppressed_by_reason'].get('suppress-rate-limited', 0)")" -ge 1900 ] || fail "global suppressions not counted"
     [ "$(js "d['resets_suppressed_by_reason'].get('suppress-prefix-table-full', 0)")" = 0 ] || fail "the prefix table filled up under the global bound"
     ;;
