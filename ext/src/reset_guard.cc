@@ -1,6 +1,9 @@
 #include "qamp/reset_guard.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cstring>
 
 namespace qamp {
 
@@ -76,6 +79,12 @@ ngtcp2_tstamp TokenBucket::after_take(ngtcp2_tstamp next, ngtcp2_tstamp now) con
   return std::max(next, now) + interval_;
 }
 
+bool TokenBucket::available(ngtcp2_tstamp now) const noexcept {
+  if (!(burst_ >= 1)) return false;
+  if (!refills_) return static_cast<double>(taken_without_refill_) + 1 <= burst_;
+  return allows(next_, now);
+}
+
 bool TokenBucket::try_take(ngtcp2_tstamp now) noexcept {
   if (!(burst_ >= 1)) return false;
   if (!refills_) {  // no refill: `burst` tokens for the bucket's lifetime
@@ -98,29 +107,39 @@ ResetGuard::ResetGuard(ResetGuardConfig config) : config_(config) {
     p->slots = std::clamp<std::size_t>(p->slots, 1, 4096);
     prefix_bucket_.emplace(p->rate);
     ways_ = std::min<std::size_t>(p->slots, 8);
-    prefix_slots_.resize(p->slots / ways_ * ways_);
+    // A power of two of sets, so the set is the hash masked (no division per datagram).
+    std::size_t sets = 1;
+    while (sets * 2 * ways_ <= p->slots) sets *= 2;
+    set_mask_ = sets - 1;
+    prefix_slots_.resize(sets * ways_);
   }
 }
 
 ResetGuard::PrefixKey ResetGuard::prefix_of(const Endpoint &source) const noexcept {
-  // The first 8 octets of the address (IPv4: 4), big-endian, masked to the prefix length.
-  auto masked = [](const std::uint8_t *addr, unsigned octets, unsigned bits) {
+  // The address's first 4 (IPv4) or 8 (IPv6) octets at the top of an integer, masked to the
+  // prefix length (1..32, 1..64).
+  auto top = [](const void *addr, unsigned octets, unsigned bits) {
     std::uint64_t v = 0;
-    for (unsigned i = 0; i < octets; ++i) v = v << 8 | addr[i];
-    v <<= 64 - 8 * octets;  // address bits at the top
-    return bits == 0 ? 0 : v & ~std::uint64_t{0} << (64 - bits);
+    if (octets == 4) {
+      std::uint32_t a;
+      std::memcpy(&a, addr, 4);
+      v = std::uint64_t{ntohl(a)} << 32;
+    } else {
+      std::uint32_t hi, lo;
+      std::memcpy(&hi, addr, 4);
+      std::memcpy(&lo, static_cast<const std::uint8_t *>(addr) + 4, 4);
+      v = std::uint64_t{ntohl(hi)} << 32 | ntohl(lo);
+    }
+    return v & ~std::uint64_t{0} << (64 - bits);
   };
   const sockaddr *sa = source.sa();
-  if (source.family() == AF_INET) {
-    const auto *a = reinterpret_cast<const std::uint8_t *>(&reinterpret_cast<const sockaddr_in *>(sa)->sin_addr);
-    return {masked(a, 4, config_.per_prefix->ipv4_prefix_len), 4};
-  }
+  if (source.family() == AF_INET)
+    return {top(&reinterpret_cast<const sockaddr_in *>(sa)->sin_addr, 4, config_.per_prefix->ipv4_prefix_len), 4};
   if (source.family() == AF_INET6) {
     const auto *a6 = &reinterpret_cast<const sockaddr_in6 *>(sa)->sin6_addr;
-    const auto *a = reinterpret_cast<const std::uint8_t *>(a6);
     if (IN6_IS_ADDR_V4MAPPED(a6))  // what a dual-stack socket reports for an IPv4 client
-      return {masked(a + 12, 4, config_.per_prefix->ipv4_prefix_len), 4};
-    return {masked(a, 8, config_.per_prefix->ipv6_prefix_len), 6};
+      return {top(a6->s6_addr + 12, 4, config_.per_prefix->ipv4_prefix_len), 4};
+    return {top(a6->s6_addr, 8, config_.per_prefix->ipv6_prefix_len), 6};
   }
   return {};  // family 0: every unusable source shares one prefix
 }
@@ -132,8 +151,7 @@ std::size_t ResetGuard::set_of(const PrefixKey &key) const noexcept {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   z ^= z >> 31;
-  const std::size_t sets = prefix_slots_.size() / ways_;
-  return static_cast<std::size_t>(z % sets) * ways_;
+  return static_cast<std::size_t>(z & set_mask_) * ways_;
 }
 
 std::size_t ResetGuard::prefixes_in_use(ngtcp2_tstamp now) const noexcept {
@@ -173,9 +191,11 @@ ResetDecision ResetGuard::should_reset(ByteView dcid, std::size_t datagram_len, 
     PrefixKey key{};
     if (length < config_.min_reset_len) {
       d.reason = ResetReason::suppress_too_short;
+    } else if (global_ && !global_->available(now)) {
+      d.reason = ResetReason::suppress_rate_limited;
     } else if (prefix_bucket_) {
-      // The inner bound first, so a flooding prefix is refused by its own bucket and leaves the
-      // global one to everybody else.
+      // The inner bound before a token is taken from the outer one, so a flooding prefix is
+      // refused by its own bucket and leaves the global one to everybody else.
       key = prefix_of(source);
       PrefixSlot *free_slot = nullptr;
       const std::size_t first = set_of(key);
@@ -197,18 +217,16 @@ ResetDecision ResetGuard::should_reset(ByteView dcid, std::size_t datagram_len, 
         d.reason = ResetReason::suppress_prefix_rate_limited;
     }
     const bool refused = d.reason == ResetReason::suppress_too_short ||
+                         d.reason == ResetReason::suppress_rate_limited ||
                          d.reason == ResetReason::suppress_prefix_table_full ||
                          d.reason == ResetReason::suppress_prefix_rate_limited;
     if (!refused) {
-      if (global_ && !global_->try_take(now)) {
-        d.reason = ResetReason::suppress_rate_limited;  // the prefix keeps its token
-      } else {
-        if (slot) {
-          slot->key = key;
-          slot->next = prefix_bucket_->after_take(slot->next, now);
-        }
-        d = {true, d.reason, length};
+      if (global_) global_->try_take(now);  // available: checked above
+      if (slot) {
+        slot->key = key;
+        slot->next = prefix_bucket_->after_take(slot->next, now);
       }
+      d = {true, d.reason, length};
     }
   }
 

@@ -96,6 +96,8 @@ class TokenBucket {
   explicit TokenBucket(RateLimit limit) noexcept;
   // Takes a token if there is one. True when taken.
   bool try_take(ngtcp2_tstamp now) noexcept;
+  // Whether try_take(now) would take one.
+  bool available(ngtcp2_tstamp now) const noexcept;
 
  private:
   friend class ResetGuard;
@@ -121,7 +123,8 @@ class TokenBucket {
 // host cannot spread over many buckets by changing its interface identifier or its /64.
 // Addresses of one prefix share one bucket: a flood from one network starves only that network.
 //
-// The table: `slots` entries in sets of 8 (fewer slots: one set), a prefix's set chosen by a
+// The table: `slots` entries (rounded down to a power of two of sets) in sets of 8 (fewer slots:
+// one set), a prefix's set chosen by a
 // keyed hash (`hash_key`, random per server), so a lookup reads 8 entries and a sender who does
 // not know the key cannot aim many prefixes at one set. An entry whose bucket is full again is
 // free (forgetting it loses nothing). A prefix takes an entry only when a reset is actually
@@ -203,9 +206,11 @@ class ResetGuard {
   // `source`: the address it came from (an empty or unusable Endpoint counts as one prefix of
   // its own; IPv4-mapped IPv6 counts as IPv4), `now`: the caller's clock. Checked in order:
   // mode never; the address rule (always: every CID; cluster mode: own instance or not,
-  // whatever the level; auto without cluster: the level); the length (§10.3); the source
-  // prefix's bucket (table full, then empty); the global bucket. Tokens are taken from both
-  // buckets only when everything says send. Every decision is counted and reported.
+  // whatever the level; auto without cluster: the level); the length (§10.3); the global bucket
+  // (empty: suppress_rate_limited, without looking the prefix up, which keeps a flood from many
+  // prefixes cheap); the source prefix's bucket (no free entry, then empty). Tokens are taken
+  // from both buckets only when everything says send, so a prefix refused by its own bucket
+  // spends nothing of the global one. Every decision is counted and reported.
   ResetDecision should_reset(ByteView dcid, std::size_t datagram_len, Level level,
                              const Endpoint &source, ngtcp2_tstamp now);
 
@@ -237,6 +242,7 @@ class ResetGuard {
   std::optional<TokenBucket> prefix_bucket_;  // the rule; the state is in prefix_slots_
   std::vector<PrefixSlot> prefix_slots_;      // fixed size from construction, sets of ways_
   std::size_t ways_ = 0;
+  std::uint64_t set_mask_ = 0;  // sets - 1, sets a power of two
 };
 
 // ---- cluster connection IDs ----
