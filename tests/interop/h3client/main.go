@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -61,6 +62,8 @@ func usage() {
   -ca-file FILE          trust this PEM certificate (default: no verification)
   -keylog FILE           append TLS secrets (NSS key log format) for tshark
   -timeout DURATION      whole run (default 60s)
+  -idle-timeout DURATION QUIC idle timeout (default 30s)
+  -local IP              bind the client's UDP socket to IP (port chosen by the kernel)
   -json FILE             write the report here instead of stdout
 `)
 }
@@ -77,11 +80,13 @@ func main() {
 	keylog := fs.String("keylog", "", "")
 	timeout := fs.Duration("timeout", 60*time.Second, "")
 	jsonOut := fs.String("json", "", "")
+	idle := fs.Duration("idle-timeout", 30*time.Second, "")
+	local := fs.String("local", "", "")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
 	if *out == "" || fs.NArg() == 0 || *requests < 1 || *requests > 10000 || *bidi < 0 || *uni < 0 ||
-		*bidi > 1<<60 || *uni > 1<<60 {
+		*bidi > 1<<60 || *uni > 1<<60 || *idle <= 0 {
 		usage()
 		os.Exit(2)
 	}
@@ -108,7 +113,17 @@ func main() {
 		defer f.Close()
 		tlsConf.KeyLogWriter = f
 	}
-	qconf := &quic.Config{MaxIncomingUniStreams: *uni, MaxIdleTimeout: 30 * time.Second}
+	var laddr *net.UDPAddr
+	if *local != "" {
+		ip := net.ParseIP(*local)
+		if ip == nil {
+			fmt.Fprintf(os.Stderr, "error: -local %q: not an IP address\n", *local)
+			usage()
+			os.Exit(2)
+		}
+		laddr = &net.UDPAddr{IP: ip}
+	}
+	qconf := &quic.Config{MaxIncomingUniStreams: *uni, MaxIdleTimeout: *idle}
 	if *bidi == 0 {
 		qconf.MaxIncomingStreams = -1 // announce 0, as quic-go's http3 client does by default
 	} else {
@@ -120,7 +135,18 @@ func main() {
 		QUICConfig:      qconf,
 		Dial: func(ctx context.Context, addr string, tc *tls.Config, qc *quic.Config) (quic.EarlyConnection, error) {
 			dials.Add(1)
-			return quic.DialAddrEarly(ctx, addr, tc, qc)
+			if laddr == nil {
+				return quic.DialAddrEarly(ctx, addr, tc, qc)
+			}
+			raddr, err := net.ResolveUDPAddr("udp", addr)
+			if err != nil {
+				return nil, err
+			}
+			conn, err := net.ListenUDP("udp", laddr)
+			if err != nil {
+				return nil, err
+			}
+			return quic.DialEarly(ctx, conn, raddr, tc, qc)
 		},
 	}
 	defer rt.Close()
