@@ -198,7 +198,7 @@ case "$CASE" in
     peer=${CASE%%-*}
     start_qamp_server
     peer_get "$peer" "" "" "$URL/file.bin"
-    check_saved 1 || true
+    check_saved 1
     [ "$RC" = 0 ] || { show_logs; fail "client exit status $RC"; }
     stop_qamp_server
     assert_grep 'client announced 0x0, sent spelling rfc9000' server.log
