@@ -30,7 +30,7 @@ Migration policy (DESIGN.md §2), levels any | none | same-ip:
   --spa-level=<L>              Level of both preferred addresses (default any).
   --spa-v4-level=<L>, --spa-v6-level=<L>
   --policy-spelling=<LIST>     Preference order of wire spellings, comma separated
-                               (default pr3898,ext,dam-values). Clients that announce none of
+                               (default ext,dam-values,pr3898). Clients that announce none of
                                them get plain RFC 9000 parameters.
   --gate=on|off                Enforce the policy on incoming datagrams (default on; off is a
                                lab baseline).

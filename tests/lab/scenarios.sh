@@ -520,3 +520,96 @@ sc_d_ip_change_planner() {
   expect_summary "the client learnt same-ip for the handshake address" connection.policy.levels.handshake "== 'same-ip'"
   expect "client qlog: migration refused because of same-ip" "f.qamp_has('client', r'refused.*same-ip|same-ip.*refused')"
 }
+
+# ---- quic-go clients (issue 11: a client qamp did not write, through the NAT rebinding events) ----
+# quic-go 0.46 never migrates actively and handles a NAT rebinding passively, like the stock
+# client; tests/interop's qamp-interop-h3client (one GET, size + SHA-256 as JSON), its socket
+# bound to the client's net-1 address so client_port finds it, a 3 s idle timeout like the
+# other clients, TLS secrets for tshark via -keylog. The evidence is the same as the gtlsclient rows.
+QGO_CLIENT=$BUILD/tests/interop/qamp-interop-h3client
+
+qgo_client() {  # HOST PATH
+  local host=$1 path=$2
+  need_bin "$QGO_CLIENT" "tests/interop, ninja builds it from golang-github-lucas-clemente-quic-go-dev"
+  mkdir -p "$W/dl"
+  SAVED=$W/dl/0-$(basename "$path")
+  meta CLIENT_KIND quic-go
+  meta EXPECTED_FILE "$HTDOCS/$(basename "$path")"
+  meta SAVED_FILE "$SAVED"
+  T0=$(now)
+  meta T0 "$T0"
+  spawn client qlab-c "$QGO_CLIENT" -local "$LAB_C1" -idle-timeout 3s -keylog "$W/keys.log" \
+    -out "$W/dl" -json "$W/quic-go.json" "https://$host:$LAB_PORT$path"
+  CLIENT_PID=${PIDS[client]}
+  (
+    while kill -0 "$CLIENT_PID" 2>/dev/null; do
+      echo "$EPOCHREALTIME $(stat -c %s "$SAVED" 2>/dev/null || echo 0)"
+      sleep 0.05
+    done
+    echo "$EPOCHREALTIME $(stat -c %s "$SAVED" 2>/dev/null || echo 0)"
+  ) >"$W/progress.tsv" &
+  PIDS[sampler]=$!
+}
+
+sc_b_qgo_nat_port_rebind() {
+  anycast_qamp_pair --handshake-level none
+  qgo_client $LAB_ANYCAST $BODY
+  wait_for 3 has_client_port || setup_fail "client socket not seen"
+  at 0.7 nat-rebind-port lab_rebind $LAB_C1 "$(client_port)" $LAB_C1 45678
+  wait_client
+  expect_complete
+  expect "instance A accepted a port-only change at level none (stats)" "f.stat('a', 'path_changes_accepted').get('port-only-rebinding', 0) >= 1"
+  expect "the server side saw the new port (capture at a)" "f.path(client='$LAB_C1:45678', cap='a') != {}"
+  expect_silent b
+  expect_no_resets
+}
+
+sc_c_qgo_nat_port_rebind() {
+  lb4_roles $LAB_C1 40000
+  local newport
+  newport=$(lab_lb_map $LAB_C1 $(seq 42000 42031) | awk '$2 == "b" {print $1; exit}')
+  [ -n "$newport" ] || setup_fail "no port hashes to B"
+  cluster_pair --handshake-level none
+  qgo_client $LAB_VIP $BODY
+  wait_for 3 has_client_port || setup_fail "client socket not seen"
+  at 0.7 nat-rebind-port lab_rebind $LAB_C1 "$(client_port)" $LAB_C1 "$newport"
+  wait_client
+  expect_incomplete
+  expect "after the rebinding the flow reached B (capture at b)" "f.cap('b')['from_client'] > 0"
+  expect_silent b
+  expect_no_resets
+  expect "B did not answer the other instance's CIDs (stats: reset suppressed, reason)" "f.stat('b', 'resets_suppressed_by_reason').get('suppress-other-instance', 0) > 0"
+}
+
+sc_d_qgo_nat_port_rebind() {
+  lb2_roles
+  cluster_pair --handshake-level same-ip
+  qgo_client $LAB_VIP $BODY
+  wait_for 3 has_client_port || setup_fail "client socket not seen"
+  at 0.7 nat-rebind-port lab_rebind $LAB_C1 "$(client_port)" $LAB_C1 45678
+  wait_client
+  expect_complete
+  expect "the home instance accepted a port-only change (stats)" "f.stat('$HOME_INST', 'path_changes_accepted').get('port-only-rebinding', 0) >= 1"
+  expect "the server side saw the new port (capture at $HOME_INST)" "f.path(client='$LAB_C1:45678', cap='$HOME_INST') != {}"
+  expect_silent "$OTHER_INST"
+  expect_no_resets
+}
+
+sc_d_qgo_nat_ip_rebind() {
+  lb2_roles
+  local natip="" i
+  for i in $(seq 10 40); do
+    [ "$(lab_lb_map $LAB_NAT_POOL.$i 39999 | awk '{print $2}')" = "$OTHER_INST" ] && { natip=$LAB_NAT_POOL.$i; break; }
+  done
+  [ -n "$natip" ] || setup_fail "no NAT pool address hashes to the other instance"
+  cluster_pair --handshake-level same-ip
+  qgo_client $LAB_VIP $BODY
+  wait_for 3 has_client_port || setup_fail "client socket not seen"
+  at 0.7 nat-rebind-address lab_rebind $LAB_C1 "$(client_port)" "$natip" 45678
+  wait_client
+  expect_incomplete
+  expect "after the rebinding the flow reached the other instance" "f.path(client='$natip:', cap='$OTHER_INST') != {}"
+  expect_silent "$OTHER_INST"
+  expect_no_resets
+  expect "the other instance did not answer the home instance's CIDs (stats: reset suppressed, reason)" "f.stat('$OTHER_INST', 'resets_suppressed_by_reason').get('suppress-other-instance', 0) > 0"
+}

@@ -321,7 +321,9 @@ TEST_CASE("to_set / spellings_in", "[tp][names]") {
   CHECK(spellings_in(0x7) == std::vector{Spelling::ext, Spelling::dam_values, Spelling::pr3898});
   CHECK(spellings_in(0x6) == std::vector{Spelling::dam_values, Spelling::pr3898});
   CHECK(spellings_in(0x8 | 0x10 | 0x1) == std::vector{Spelling::ext});  // unknown bits dropped
-  CHECK(kDefaultSpellingPreference[0] == Spelling::pr3898);
+  // ext first, pr3898 last (tp_codec.h says why: the interop suite's tshark evidence).
+  CHECK(std::vector(kDefaultSpellingPreference.begin(), kDefaultSpellingPreference.end()) ==
+        std::vector{Spelling::ext, Spelling::dam_values, Spelling::pr3898});
 }
 
 TEST_CASE("param_name: RFC 9000 §18.2 and qamp names", "[tp][names]") {
@@ -816,7 +818,7 @@ std::vector<EncodeRow> encode_rows() {
   const std::optional<Spelling> rfc;
   return {
       {"pr3898: DM after IPv6 port = stricter(none, any) = none; hs same-ip -> 0x0c, both reported",
-       B, p1, 0x7, pr, base_hex(pr_pa_tp(B, "01")) + "0c00 6d50 01 04", {kNone, kNone, kNone},
+       B, p1, kPr, pr, base_hex(pr_pa_tp(B, "01")) + "0c00 6d50 01 04", {kNone, kNone, kNone},
        {{kHs, kSame, kNone}, {kV6a, kAny, kNone}}},
       {"ext: 0x2d51 = 0x06 (hs same-ip 2, v4 none 1<<2) beside zero-length 0x0c", B, p1, kExt, ext,
        rfc_base(B) + "0c00 6d51 01 06 6d50 01 01", p1, {}},
@@ -834,7 +836,7 @@ std::vector<EncodeRow> encode_rows() {
       {"dam-values all any: no 0x0c at all", B, all_any, kDam, dam, rfc_base(B) + "6d50 01 02", all_any,
        {}},
       {"rfc9000 all any: ngtcp2's blob unchanged", B, all_any, 0, rfc, rfc_base(B), all_any, {}},
-      {"pr3898 none/same-ip/same-ip: DM 2, nothing adjusted", B, nss, 0x7, pr,
+      {"pr3898 none/same-ip/same-ip: DM 2, nothing adjusted", B, nss, kPr, pr,
        base_hex(pr_pa_tp(B, "02")) + "0c00 6d50 01 04", nss, {}},
       {"ext none/same-ip/same-ip = 0x29", B, nss, kExt, ext, rfc_base(B) + "0c00 6d51 01 29 6d50 01 01",
        nss, {}},
@@ -912,11 +914,12 @@ TEST_CASE("encode_server_params: spelling = first of the preference list the cli
   };
   const std::vector<Spelling> def(kDefaultSpellingPreference.begin(), kDefaultSpellingPreference.end());
   const std::vector<Row> rows = {
-      {"default, client parses all: pr3898", def, 0x7, Spelling::pr3898},
+      {"default, client parses all: ext", def, 0x7, Spelling::ext},
       {"default, client ext+dam: ext", def, 0x3, Spelling::ext},
       {"default, client dam only: dam-values", def, 0x2, Spelling::dam_values},
       {"default, client ext only: ext", def, 0x1, Spelling::ext},
-      {"default, client pr3898+dam: pr3898", def, 0x6, Spelling::pr3898},
+      {"default, client pr3898+dam: dam-values", def, 0x6, Spelling::dam_values},
+      {"default, client pr3898+ext: ext", def, 0x5, Spelling::ext},
       {"default, client pr3898 only", def, 0x4, Spelling::pr3898},
       {"nothing announced: rfc9000", def, 0x0, std::nullopt},
       {"only unknown future bits: rfc9000", def, 0x18, std::nullopt},

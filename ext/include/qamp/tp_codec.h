@@ -41,8 +41,15 @@ enum class Spelling : std::uint8_t {
 };
 using SpellingSet = std::uint64_t;  // bitmask of Spelling values
 inline constexpr SpellingSet kAllSpellings = 0x7;
+// A server's default preference. ext first: it is the only spelling that carries every one of
+// the 27 policies exactly and that readers without qamp (Wireshark's dissector, any RFC 9000
+// parser) still read correctly; dam-values next (exact too, but Wireshark flags the 1-byte
+// 0x0c); pr3898 last: it cannot say a same-ip handshake level or two different SPA levels, and
+// Wireshark reads its Disable Migration byte as the preferred address's CID length, so the CID
+// and the reset token it shows are wrong (tests/interop, cases tshark-*). All three stay
+// available through the preference list.
 inline constexpr std::array<Spelling, 3> kDefaultSpellingPreference = {
-    Spelling::pr3898, Spelling::ext, Spelling::dam_values};
+    Spelling::ext, Spelling::dam_values, Spelling::pr3898};
 
 std::string_view to_string(Spelling spelling) noexcept;
 // The spelling a server blob was decoded in; nullopt is plain RFC 9000 ("rfc9000").

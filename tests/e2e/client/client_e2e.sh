@@ -111,8 +111,8 @@ case "$CASE" in
       'd["connection"]["policy"]["spelling"] == "rfc9000"' \
       'd["connection"]["moved_to_preferred_address"] is True'
     [ "$RC" = 0 ] || fail "exit status $RC"
-    # The same against qamp-server, which would answer an announcing client in pr3898: a client
-    # that sent no 0x2d50 gets plain RFC 9000 parameters (no echo), a default one gets pr3898.
+    # The same against qamp-server, which would answer an announcing client in ext: a client
+    # that sent no 0x2d50 gets plain RFC 9000 parameters (no echo), a default one gets ext.
     bg_stop "$SERVER_PID"
     start_qampserver --spa-level none
     for mode in legacy default; do
@@ -251,8 +251,8 @@ case "$CASE" in
     ;;
 
   qamp-refused-reconnect-resume | qamp-refused-stay | qamp-refused-drop)
-    # qamp-server forbids migration on its preferred address (--spa-level none, spelling
-    # pr3898): the client's IP change after the move is refused by the Migrator; the planner
+    # qamp-server forbids migration on its preferred address (--spa-level none, default
+    # spelling ext): the client's IP change after the move is refused by the Migrator; the planner
     # then stays, or reconnects from the new address and resumes with Range + If-Range.
     start_qampserver --spa-level none
     URL="https://127.0.0.1:$PORT/bytes/16777216"  # ~30 ms at loopback speed after the change
@@ -298,8 +298,8 @@ case "$CASE" in
 
   semantics-draft28 | legacy-server-dam)
     # Migrate after the move to the preferred address. qamp-server: handshake address `none`,
-    # preferred address `any`. semantics-draft28: the server speaks pr3898 (the client announced
-    # it); legacy-server-dam: --policy-spelling= makes it a legacy RFC 9000 server (no 0x2d50
+    # preferred address `any`. semantics-draft28: the server speaks ext (its default; the client
+    # announced every spelling); legacy-server-dam: --policy-spelling= makes it a legacy RFC 9000 server (no 0x2d50
     # echo, no 0x2d51) that says the same with a plain 0x0c, which the client must read per
     # RFC 9000 §18.2: handshake `none`, preferred addresses `any`.
     #   per-address: level of the SPA is any          -> migrates (rule level-any)
