@@ -229,7 +229,8 @@ void Server::dispatch(Socket &s, const Endpoint &remote, std::span<const std::ui
     case DatagramClass::version_negotiation: {
       ngtcp2_version_cid vc;
       ngtcp2_pkt_decode_version_cid(&vc, data.data(), data.size(), kScidLen);
-      std::array<std::uint8_t, 256> out;
+      // Room for RFC 8999's longest CIDs (255 bytes each): first byte, version, two CIDs, v1.
+      std::array<std::uint8_t, 1 + 4 + 1 + 255 + 1 + 255 + 4> out;
       std::uint8_t unused;
       random_bytes({&unused, 1});
       const uint32_t versions[] = {NGTCP2_PROTO_VER_V1};

@@ -4,10 +4,15 @@
 //     One handshake whose ClientHello lacks quic_transport_parameters (0x39). Follows a Retry.
 //     Prints {"closed": true|false, "error_code": N, "retries": R} (N from the server's
 //     CONNECTION_CLOSE, decrypted by ngtcp2); exit 0 when a close arrived within 5 s.
+//   initial_client vn ADDR:PORT CIDLEN
+//     One 1200-byte long-header datagram of an unknown version with DCID and SCID of CIDLEN
+//     bytes (RFC 8999 allows up to 255). Prints {"version_negotiation": true|false}; exit 0
+//     when a Version Negotiation packet echoing both CIDs came back within 2 s.
 //   initial_client burst ADDR:PORT COUNT SECONDS
 //     COUNT valid first Initials, each from a fresh client conn (fresh DCID and SCID), from one
 //     socket, spread over SECONDS. Prints {"sent": N, "received": M, "retry": R}; R counts
 //     Retry packets (RFC 9000 §17.2.5) among the answers.
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <poll.h>
@@ -113,7 +118,8 @@ int main(int argc, char **argv) {
   if (argc < 3) return usage();
   std::string mode = argv[1];
   auto to = parse_endpoint(argv[2]);
-  if (!to || (mode != "no-tp" && mode != "burst") || (mode == "burst" && argc != 5) || (mode == "no-tp" && argc != 3))
+  if (!to || (mode != "no-tp" && mode != "burst" && mode != "vn") || (mode == "burst" && argc != 5) ||
+      (mode == "no-tp" && argc != 3) || (mode == "vn" && argc != 4))
     return usage();
   std::string err;
   int fd = bind_udp(*parse_host_port(to->family() == AF_INET ? "127.0.0.1" : "::1", "0"), &err);
@@ -125,6 +131,32 @@ int main(int argc, char **argv) {
   gnutls_certificate_credentials_t creds;
   gnutls_certificate_allocate_credentials(&creds);
   std::array<uint8_t, 65536> buf;
+
+  if (mode == "vn") {
+    auto cidlen = std::stoul(argv[3]);
+    if (cidlen > 255) return usage();
+    std::vector<uint8_t> p = {0xc0, 0x1a, 0x2a, 0x3a, 0x4a, static_cast<uint8_t>(cidlen)};
+    std::vector<uint8_t> dcid(cidlen), scid(cidlen);
+    random_bytes(dcid);
+    random_bytes(scid);
+    p.insert(p.end(), dcid.begin(), dcid.end());
+    p.push_back(static_cast<uint8_t>(cidlen));
+    p.insert(p.end(), scid.begin(), scid.end());
+    p.resize(1200, 0);
+    sendto(fd, p.data(), p.size(), 0, to->sa(), to->len);
+    bool vn = false;
+    pollfd pf{fd, POLLIN, 0};
+    if (poll(&pf, 1, 2000) > 0) {
+      auto n = recv(fd, buf.data(), buf.size(), 0);
+      // RFC 8999 §6: version 0, DCID = our SCID, SCID = our DCID.
+      vn = n >= static_cast<ssize_t>(7 + 2 * cidlen) && (buf[0] & 0x80) && buf[1] == 0 && buf[2] == 0 &&
+           buf[3] == 0 && buf[4] == 0 && buf[5] == cidlen && std::equal(scid.begin(), scid.end(), buf.begin() + 6) &&
+           buf[6 + cidlen] == cidlen && std::equal(dcid.begin(), dcid.end(), buf.begin() + 7 + cidlen);
+    }
+    std::printf("{\"version_negotiation\": %s}\n", vn ? "true" : "false");
+    gnutls_certificate_free_credentials(creds);
+    return vn ? 0 : 1;
+  }
 
   if (mode == "no-tp") {
     Client c;

@@ -258,6 +258,15 @@ case "$CASE" in
     same_file "$W/dl/file.bin" "$W/htdocs/file.bin"
     stop_server
     ;;
+  version-negotiation-long-cids)
+    # RFC 8999 §5.1/§6: an unknown version may carry CIDs of up to 255 bytes; the Version
+    # Negotiation packet echoes both (it did not fit the server's buffer: found by dispatch_fuzzer).
+    start_server
+    for len in 8 20 255; do
+      "$BUILD/tests/e2e/server/initial_client" vn 127.0.0.1:$PORT $len >/dev/null || fail "no Version Negotiation for $len-byte CIDs"
+    done
+    stop_server
+    ;;
   max-half-open|max-connections)
     # Issue 10 item 2: valid Initials under fresh DCIDs, never completed. The cap holds the
     # connection count, each refusal is a silent drop, one rate-limited log line names the cap.
