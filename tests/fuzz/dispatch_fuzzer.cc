@@ -41,8 +41,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   expect(to_string(c.kind) != "?", "every class has a name");
   expect(c.dcid.empty() || (c.dcid.data() >= dgram.data() && c.dcid.data() + c.dcid.size() <= dgram.data() + dgram.size()),
          "the classified DCID lies inside the datagram");
-  // RFC 9000 §17.2: at most 20 bytes in v1; RFC 8999 §5.1: up to 255 in an unknown version.
-  expect(c.dcid.size() <= (c.kind == DatagramClass::version_negotiation ? 255u : 20u), "DCID length within its RFC's bound");
+  // RFC 8999 §5.1: up to 255 bytes in a version-independent long header (VN, version 0, or
+  // unknown); RFC 9000 §17.2: at most 20 in what becomes a new connection; short headers carry
+  // the server's own length.
+  expect(c.dcid.size() <= 255, "a DCID is at most 255 bytes (RFC 8999 §5.1)");
+  if (c.kind == DatagramClass::new_initial) expect(c.dcid.size() <= 20, "a new Initial's DCID is at most 20 bytes");
+  if (c.kind == DatagramClass::unknown_short_header || c.kind == DatagramClass::known_connection)
+    expect(dgram[0] & 0x80 || c.dcid.size() == 18, "a short header's DCID has the server's CID length");
   switch (c.kind) {
     case DatagramClass::drop_undecodable:
       expect(calls == 0, "an undecodable datagram is never looked up");
