@@ -137,7 +137,8 @@ Connection::~Connection() {
   if (qlog_) std::fclose(qlog_);
 }
 
-bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_hd &hd) {
+bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_hd &hd,
+                      const ngtcp2_cid *retry_odcid) {
   auto &opts = server_.options();
   created_ = now_ns();
 
@@ -164,6 +165,8 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
   ngtcp2_settings_default(&settings);
   settings.initial_ts = created_;
   settings.max_tx_udp_payload_size = 1452;
+  // A half-open connection (README "Security and robustness") lives at most this long.
+  settings.handshake_timeout = 10 * NGTCP2_SECONDS;
   if (!opts.qlog_dir.empty()) {
     auto file = opts.qlog_dir + "/" + hex({scid.data, scid.datalen}) + ".sqlog";
     mkdir(opts.qlog_dir.c_str(), 0755);
@@ -182,8 +185,12 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
   params.initial_max_streams_uni = 3;
   params.max_idle_timeout = static_cast<ngtcp2_duration>(opts.idle_timeout_s * NGTCP2_SECONDS);
   params.active_connection_id_limit = 8;
-  params.original_dcid = hd.dcid;
+  params.original_dcid = retry_odcid ? *retry_odcid : hd.dcid;
   params.original_dcid_present = 1;
+  if (retry_odcid) {
+    params.retry_scid = hd.dcid;  // the SCID of our Retry, which the client now uses as DCID
+    params.retry_scid_present = 1;
+  }
   params.stateless_reset_token_present = 1;
   std::copy(token.begin(), token.end(), params.stateless_reset_token);
   if (native()) {
@@ -260,6 +267,8 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
     server_.log("configure_server_session failed");
     return false;
   }
+  // Both glue paths: a ClientHello without 0x39 is refused (RFC 9001 §8.2, issue 10 item 1).
+  require_transport_params_extension(session_.get());
   conn_ref_.get_conn = get_conn;
   conn_ref_.user_data = conn_;
   gnutls_session_set_ptr(session_.get(), &conn_ref_);

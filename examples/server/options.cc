@@ -1,5 +1,6 @@
 #include "options.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <getopt.h>
@@ -48,6 +49,15 @@ Stateless resets (RFC 9000 §10.3, §21.11):
   --static-secret=<FILE>       Key for stateless reset tokens (shared by a cluster; default:
                                random per process).
   --stats-file=<FILE>          JSON counters, written on exit and on SIGUSR1.
+
+New connections (pre-authentication limits; README "Security and robustness"):
+  --retry=off|on|auto          Address validation with Retry (RFC 9000 §8.1.2), tokens keyed
+                               from --static-secret. auto (default): only while at least
+                               --retry-threshold connections are half-open.
+  --retry-threshold=<N>        Half-open count from which --retry=auto sends Retry (default 64).
+  --max-connections=<N>        Live connections; a new Initial beyond it is dropped (default 4096).
+  --max-half-open=<N>          Connections whose handshake has not completed; a new Initial
+                               beyond it is dropped, even with a valid token (default 256).
   -h, --help                   This text.
 )";
 
@@ -70,12 +80,23 @@ Endpoint endpoint_arg(const char *flag, const char *v, int family) {
   return *e;
 }
 
+// A count from 1 to 1,000,000 (0 would refuse every client; a bigger cap bounds nothing).
+std::size_t count_arg(const char *flag, const char *v) {
+  char *end = nullptr;
+  errno = 0;
+  long n = std::strtol(v, &end, 10);
+  if (errno || end == v || *end || n < 1 || n > 1'000'000)
+    usage_error(std::string(flag) + ": expected a count from 1 to 1000000, got '" + v + "'");
+  return static_cast<std::size_t>(n);
+}
+
 }  // namespace
 
 ServerOptions parse_server_options(int argc, char **argv) {
   enum {
     OPT_PV4 = 256, OPT_PV6, OPT_QLOG, OPT_TIMEOUT, OPT_HS, OPT_SPA, OPT_SPA4, OPT_SPA6, OPT_SPELL,
     OPT_RESET, OPT_INST, OPT_CLUSTER, OPT_SECRET, OPT_STATS, OPT_GATE, OPT_ENFORCEMENT,
+    OPT_RETRY, OPT_RETRY_THRESHOLD, OPT_MAX_CONN, OPT_MAX_HALF_OPEN,
   };
   static const option longopts[] = {
       {"htdocs", required_argument, nullptr, 'd'},
@@ -97,6 +118,10 @@ ServerOptions parse_server_options(int argc, char **argv) {
       {"stats-file", required_argument, nullptr, OPT_STATS},
       {"gate", required_argument, nullptr, OPT_GATE},
       {"enforcement", required_argument, nullptr, OPT_ENFORCEMENT},
+      {"retry", required_argument, nullptr, OPT_RETRY},
+      {"retry-threshold", required_argument, nullptr, OPT_RETRY_THRESHOLD},
+      {"max-connections", required_argument, nullptr, OPT_MAX_CONN},
+      {"max-half-open", required_argument, nullptr, OPT_MAX_HALF_OPEN},
       {nullptr, 0, nullptr, 0},
   };
   ServerOptions o;
@@ -163,6 +188,15 @@ ServerOptions parse_server_options(int argc, char **argv) {
         o.enforcement = *e;
         break;
       }
+      case OPT_RETRY: {
+        auto m = parse_retry_mode(optarg);
+        if (!m) usage_error(std::string("--retry: expected off, on or auto, got '") + optarg + "'");
+        o.admission.retry = *m;
+        break;
+      }
+      case OPT_RETRY_THRESHOLD: o.admission.retry_threshold = count_arg("--retry-threshold", optarg); break;
+      case OPT_MAX_CONN: o.admission.max_connections = count_arg("--max-connections", optarg); break;
+      case OPT_MAX_HALF_OPEN: o.admission.max_half_open = count_arg("--max-half-open", optarg); break;
       case ':': usage_error(std::string("option ") + argv[optind - 1] + " needs a value");
       default: usage_error(std::string("unknown option ") + argv[optind - 1]);
     }

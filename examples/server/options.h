@@ -9,6 +9,7 @@
 
 #include "enforcement.h"
 #include "net.h"
+#include "qamp/admission.h"
 #include "qamp/policy.h"
 #include "qamp/reset_guard.h"
 #include "qamp/tp_codec.h"
@@ -32,6 +33,8 @@ struct ServerOptions {
   bool gate = true;             // --gate off: baseline without qamp's enforcement
   Enforcement enforcement = Enforcement::layer;  // native: ngtcp2 enforces (patched build)
   double idle_timeout_s = 30;
+  // New-connection admission (qamp/admission.h): Retry mode and caps.
+  AdmissionConfig admission{RetryMode::automatic, 64, 4096, 256};
 };
 
 // Parses argv. On --help prints usage to stdout and exits 0; on a bad flag prints the problem

@@ -1,6 +1,8 @@
 #include "server.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -12,6 +14,7 @@
 #include <ngtcp2/ngtcp2_crypto.h>
 
 #include "connection.h"
+#include "qamp/admission.h"
 
 namespace qamp::ex {
 
@@ -19,6 +22,17 @@ namespace {
 
 std::string key_of(const std::uint8_t *data, std::size_t len) {
   return std::string(reinterpret_cast<const char *>(data), len);
+}
+
+// RFC 9000 §8.1.3: a Retry token is only good for the handshake that follows it.
+constexpr ngtcp2_duration kRetryTokenLifetime = 10 * NGTCP2_SECONDS;
+
+// Wall-clock nanoseconds for Retry tokens: instances sharing --static-secret share no monotonic
+// clock.
+ngtcp2_tstamp token_clock() {
+  return static_cast<ngtcp2_tstamp>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
 }
 
 ResetGuardConfig guard_config(const ServerOptions &o) {
@@ -210,27 +224,39 @@ void Server::read_socket(Socket &s) {
 }
 
 void Server::dispatch(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data) {
-  ngtcp2_version_cid vc;
-  int rv = ngtcp2_pkt_decode_version_cid(&vc, data.data(), data.size(), kScidLen);
-  if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
-    std::array<std::uint8_t, 256> out;
-    std::uint8_t unused;
-    random_bytes({&unused, 1});
-    const uint32_t versions[] = {NGTCP2_PROTO_VER_V1};
-    auto n = ngtcp2_pkt_write_version_negotiation(out.data(), out.size(), unused, vc.scid, vc.scidlen,
-                                                  vc.dcid, vc.dcidlen, versions, 1);
-    if (n > 0) send(s, remote, {out.data(), static_cast<std::size_t>(n)});
-    return;
+  auto c = classify_datagram(data, kScidLen, [this](std::span<const std::uint8_t> dcid) {
+    return by_cid_.count(key_of(dcid.data(), dcid.size())) != 0;
+  });
+  switch (c.kind) {
+    case DatagramClass::version_negotiation: {
+      ngtcp2_version_cid vc;
+      ngtcp2_pkt_decode_version_cid(&vc, data.data(), data.size(), kScidLen);
+      // Room for RFC 8999's longest CIDs (255 bytes each): first byte, version, two CIDs, v1.
+      std::array<std::uint8_t, 1 + 4 + 1 + 255 + 1 + 255 + 4> out;
+      std::uint8_t unused;
+      random_bytes({&unused, 1});
+      const uint32_t versions[] = {NGTCP2_PROTO_VER_V1};
+      auto n = ngtcp2_pkt_write_version_negotiation(out.data(), out.size(), unused, vc.scid, vc.scidlen,
+                                                    vc.dcid, vc.dcidlen, versions, 1);
+      if (n > 0) send(s, remote, {out.data(), static_cast<std::size_t>(n)});
+      return;
+    }
+    case DatagramClass::known_connection:
+      by_cid_.find(key_of(c.dcid.data(), c.dcid.size()))->second->on_datagram(s, remote, data);
+      return;
+    case DatagramClass::unknown_short_header:
+      unknown_short_header(s, remote, c.dcid, data.size());
+      return;
+    case DatagramClass::new_initial:
+      new_initial(s, remote, data);
+      return;
+    case DatagramClass::drop_undecodable:
+    case DatagramClass::drop_unknown_long_header:
+      return;
   }
-  if (rv != 0) return;
-  if (auto it = by_cid_.find(key_of(vc.dcid, vc.dcidlen)); it != by_cid_.end()) {
-    it->second->on_datagram(s, remote, data);
-    return;
-  }
-  if (!(data[0] & 0x80)) {  // short header, unknown DCID
-    unknown_short_header(s, remote, {vc.dcid, vc.dcidlen}, data.size());
-    return;
-  }
+}
+
+void Server::new_initial(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data) {
   ngtcp2_pkt_hd hd;
   if (ngtcp2_accept(&hd, data.data(), data.size()) != 0) return;
   if (s.role != ServerAddress::handshake) {
@@ -239,12 +265,60 @@ void Server::dispatch(Socket &s, const Endpoint &remote, std::span<const std::ui
           std::string(to_string(s.role)) + ")");
     return;
   }
+  AdmissionInput in;
+  // Closed connections awaiting deletion (doomed_) still count until the next idle: conservative.
+  in.connections = conns_.size();
+  for (auto &conn : conns_)
+    if (conn->half_open()) ++in.half_open;
+  // Only Retry tokens are ours (we send no NEW_TOKEN): anything else counts as no token.
+  ngtcp2_cid odcid;
+  if (hd.type == NGTCP2_PKT_INITIAL && hd.tokenlen && hd.token[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {
+    bool ok = ngtcp2_crypto_verify_retry_token(&odcid, hd.token, hd.tokenlen, static_secret_.data(),
+                                               static_secret_.size(), hd.version, remote.sa(), remote.len,
+                                               &hd.dcid, kRetryTokenLifetime, token_clock()) == 0;
+    in.token = ok ? TokenVerdict::valid : TokenVerdict::invalid;
+  }
+  auto d = admit(opts_.admission, in);
+  if (d.action == AdmissionAction::refuse) {
+    auto n = ++stats_.initials_refused[std::string(to_string(d.reason))];
+    if (n <= 5 || n % 1000 == 0)  // a flood must not flood the log too
+      log("new connection from " + remote.str() + " refused (" + std::to_string(n) +
+          " so far for this reason): " + std::string(to_string(d.reason)) + " (" + std::to_string(in.connections) +
+          " connections, " + std::to_string(in.half_open) + " half-open; --max-connections " +
+          std::to_string(opts_.admission.max_connections) + ", --max-half-open " +
+          std::to_string(opts_.admission.max_half_open) + ")");
+    return;
+  }
+  if (d.action == AdmissionAction::retry) {
+    send_retry(s, remote, hd);
+    return;
+  }
   auto conn = std::make_unique<Connection>(*this);
-  if (!conn->init(s, remote, hd)) return;
+  if (!conn->init(s, remote, hd, in.token == TokenVerdict::valid ? &odcid : nullptr)) return;
   ++stats_.connections;
+  if (in.token == TokenVerdict::valid) ++stats_.connections_validated;
+  stats_.connections_peak = std::max<std::uint64_t>(stats_.connections_peak, in.connections + 1);
+  stats_.half_open_peak = std::max<std::uint64_t>(stats_.half_open_peak, in.half_open + 1);
   auto *c = conn.get();
   conns_.push_back(std::move(conn));
   c->on_datagram(s, remote, data);
+}
+
+void Server::send_retry(Socket &s, const Endpoint &remote, const ngtcp2_pkt_hd &hd) {
+  ngtcp2_cid scid;
+  new_cid(&scid, nullptr, kScidLen);
+  std::array<std::uint8_t, NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN> token;
+  auto tokenlen = ngtcp2_crypto_generate_retry_token(token.data(), static_secret_.data(), static_secret_.size(),
+                                                     hd.version, remote.sa(), remote.len, &scid, &hd.dcid,
+                                                     token_clock());
+  if (tokenlen < 0) return;
+  std::array<std::uint8_t, 256> out;
+  auto n = ngtcp2_crypto_write_retry(out.data(), out.size(), hd.version, &hd.scid, &scid, &hd.dcid, token.data(),
+                                     static_cast<std::size_t>(tokenlen));
+  if (n < 0) return;
+  send(s, remote, {out.data(), static_cast<std::size_t>(n)});
+  auto k = ++stats_.retries_sent;
+  if (k <= 5 || k % 1000 == 0) debug("Retry sent to " + remote.str() + " (" + std::to_string(k) + " so far)");
 }
 
 void Server::unknown_short_header(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> dcid,

@@ -82,6 +82,8 @@ class Server {
   static void on_cleanup(struct ev_loop *, ev_idle *w, int);
   void read_socket(Socket &s);
   void dispatch(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data);
+  void new_initial(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data);
+  void send_retry(Socket &s, const Endpoint &remote, const ngtcp2_pkt_hd &hd);
   void unknown_short_header(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> dcid,
                             std::size_t datagram_len);
 

@@ -32,6 +32,11 @@ std::string ServerStats::json() const {
   s += "  \"resets_suppressed_by_reason\": " + object(resets_suppressed) + ",\n";
   s += "  \"connections\": " + std::to_string(connections) + ",\n";
   s += "  \"connections_closed\": " + std::to_string(connections_closed) + ",\n";
+  s += "  \"connections_peak\": " + std::to_string(connections_peak) + ",\n";
+  s += "  \"half_open_peak\": " + std::to_string(half_open_peak) + ",\n";
+  s += "  \"retries_sent\": " + std::to_string(retries_sent) + ",\n";
+  s += "  \"connections_validated\": " + std::to_string(connections_validated) + ",\n";
+  s += "  \"initials_refused_by_reason\": " + object(initials_refused) + ",\n";
   s += "  \"migrations\": " + std::to_string(migrations) + ",\n";
   s += "  \"moves_to_preferred_address\": " + std::to_string(moves_to_preferred_address) + ",\n";
   s += "  \"transport_parameter_errors\": " + std::to_string(transport_parameter_errors) + ",\n";

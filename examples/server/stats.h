@@ -19,6 +19,12 @@ struct ServerStats {
   std::uint64_t resets_sent = 0;
   std::map<std::string, std::uint64_t> resets_suppressed;  // by reason
   std::uint64_t connections = 0;
+  // New-Initial admission (qamp/admission.h): Retry packets sent, Initials accepted with a valid
+  // Retry token, and Initials refused (dropped) by reason (refuse-max-connections, ...).
+  std::uint64_t retries_sent = 0;
+  std::uint64_t connections_validated = 0;
+  std::map<std::string, std::uint64_t> initials_refused;
+  std::uint64_t connections_peak = 0, half_open_peak = 0;
   std::uint64_t connections_closed = 0;
   std::uint64_t migrations = 0;                   // validated client address changes
   std::uint64_t moves_to_preferred_address = 0;   // validated moves to a preferred address

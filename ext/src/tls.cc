@@ -202,6 +202,33 @@ int configure_client_session(gnutls_session_t session, const ClientTpConfig &con
   return configure(session, sd, client_tp_recv, client_tp_send);
 }
 
+namespace {
+
+int note_tp_extension(void *ctx, unsigned tls_id, const unsigned char *, unsigned) {
+  if (tls_id == kTpExtension) *static_cast<bool *>(ctx) = true;
+  return 0;
+}
+
+int client_hello_hook(gnutls_session_t session, unsigned htype, unsigned when, unsigned incoming,
+                      const gnutls_datum_t *msg) noexcept {
+  if (htype != GNUTLS_HANDSHAKE_CLIENT_HELLO || when != GNUTLS_HOOK_PRE || !incoming) return 0;
+  bool found = false;
+  if (gnutls_ext_raw_parse(&found, note_tp_extension, msg, GNUTLS_EXT_RAW_FLAG_TLS_CLIENT_HELLO) < 0) {
+    if (gnutls_session_get_ptr(session)) ngtcp2_conn_set_tls_alert(conn_of(session), GNUTLS_A_DECODE_ERROR);
+    return GNUTLS_E_UNEXPECTED_PACKET_LENGTH;
+  }
+  if (found) return 0;
+  if (gnutls_session_get_ptr(session)) ngtcp2_conn_set_tls_alert(conn_of(session), GNUTLS_A_MISSING_EXTENSION);
+  return GNUTLS_E_MISSING_EXTENSION;
+}
+
+}  // namespace
+
+int require_transport_params_extension(gnutls_session_t session) {
+  gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_PRE, client_hello_hook);
+  return 0;
+}
+
 const ClientTpState *client_tp_state(gnutls_session_t session) {
   auto *sd = data_of(session);
   return sd && !sd->server ? &sd->client_state : nullptr;

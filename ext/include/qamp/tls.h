@@ -65,4 +65,17 @@ struct ClientTpState {
 int configure_client_session(gnutls_session_t session, const ClientTpConfig &config);
 const ClientTpState *client_tp_state(gnutls_session_t session);
 
+// RFC 9001 §8.2: a ClientHello without quic_transport_parameters (0x39) must be refused with a
+// missing_extension alert. GnuTLS would complete such a handshake and ngtcp2 1.11 then aborts
+// (conn_write_pkt asserts negotiated_version, which only the client's parameters set). Installs
+// a ClientHello hook (gnutls_handshake_set_hook_function, before the message is processed) that
+// looks for 0x39; without it the hook calls ngtcp2_conn_set_tls_alert(conn, 109) and fails the
+// handshake with GNUTLS_E_MISSING_EXTENSION, so ngtcp2_conn_read_pkt returns NGTCP2_ERR_CRYPTO
+// and the server's CONNECTION_CLOSE carries CRYPTO_ERROR 0x16d. An unparseable ClientHello
+// fails with GNUTLS_E_UNEXPECTED_PACKET_LENGTH (decode_error, 0x132).
+// Works with either glue (configure_server_session or ngtcp2_crypto_gnutls_configure_server_
+// session): call it after either, with the same requirements (session ptr = conn_ref). It
+// replaces any hook set before. Returns 0.
+int require_transport_params_extension(gnutls_session_t session);
+
 }  // namespace qamp

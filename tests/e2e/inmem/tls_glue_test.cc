@@ -115,6 +115,7 @@ struct Setup {
   std::vector<Spelling> preference{Spelling::pr3898, Spelling::ext, Spelling::dam_values};
   SpellingSet client_support = kAllSpellings;
   bool stock_client = false;  // ngtcp2's own gnutls helper on the client (no qamp)
+  bool stock_server = false;  // ngtcp2's own gnutls helper on the server (the native glue path)
   std::function<void(Bytes &)> tamper_server, tamper_client;
 };
 
@@ -204,7 +205,9 @@ struct Pair {
     sc2.policy = setup.policy;
     sc2.preference = setup.preference;
     sc2.tamper_outgoing = setup.tamper_server;
-    REQUIRE(configure_server_session(server.session.get(), sc2) == 0);
+    if (setup.stock_server) REQUIRE(ngtcp2_crypto_gnutls_configure_server_session(server.session.get()) == 0);
+    else REQUIRE(configure_server_session(server.session.get(), sc2) == 0);
+    REQUIRE(require_transport_params_extension(server.session.get()) == 0);
     server.ref = {get_conn, server.conn};
     gnutls_session_set_ptr(server.session.get(), &server.ref);
     ngtcp2_conn_set_tls_native_handle(server.conn, server.session.get());
@@ -420,5 +423,38 @@ TEST_CASE("a malformed parameter closes the connection with TRANSPORT_PARAMETER_
       auto *st = server_tp_state(pair.server.session.get());
       REQUIRE(st->error);
     }
+  }
+}
+
+TEST_CASE("a ClientHello without quic_transport_parameters is refused with missing_extension (RFC 9001 §8.2)") {
+  for (bool stock_server : {false, true}) {
+    CAPTURE(stock_server);
+    Setup s;
+    s.stock_server = stock_server;
+    // An empty blob: GnuTLS omits an extension whose send function writes nothing.
+    s.tamper_client = [](Bytes &b) { b.clear(); };
+    Pair pair(s);
+    pair.run(20);
+    REQUIRE(pair.server_created);
+    REQUIRE(pair.server_rv == NGTCP2_ERR_CRYPTO);
+    CHECK(ngtcp2_conn_get_tls_alert(pair.server.conn) == GNUTLS_A_MISSING_EXTENSION);
+    // The CONNECTION_CLOSE the server owes: CRYPTO_ERROR 0x100 + 109, read by the client.
+    ngtcp2_ccerr ccerr;
+    ngtcp2_ccerr_default(&ccerr);
+    ngtcp2_ccerr_set_tls_alert(&ccerr, ngtcp2_conn_get_tls_alert(pair.server.conn), nullptr, 0);
+    std::array<uint8_t, 1500> buf;
+    ngtcp2_path_storage ps;
+    ngtcp2_path_storage_zero(&ps);
+    ngtcp2_pkt_info pi;
+    auto n = ngtcp2_conn_write_connection_close(pair.server.conn, &ps.path, &pi, buf.data(), buf.size(), &ccerr, g_now);
+    REQUIRE(n > 0);
+    Packet p{Endpoint::from(ps.path.local.addr, ps.path.local.addrlen),
+             Endpoint::from(ps.path.remote.addr, ps.path.remote.addrlen),
+             {buf.begin(), buf.begin() + n}};
+    int rv = 0;
+    pair.deliver(pair.client, p, rv);
+    CHECK(rv == NGTCP2_ERR_DRAINING);
+    CHECK(ngtcp2_conn_get_ccerr(pair.client.conn)->error_code == 0x16d);
+    CHECK_FALSE(pair.client.handshake_done);
   }
 }

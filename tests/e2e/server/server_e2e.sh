@@ -338,6 +338,76 @@ case "$CASE" in
       [ "$(js "d['path_changes_not_taken']")" -ge 19800 ] || fail "datagrams ngtcp2 discarded not counted"
     fi
     ;;
+  clienthello-without-tp)
+    # RFC 9001 §8.2: a ClientHello without quic_transport_parameters (0x39) is refused with
+    # missing_extension, CRYPTO_ERROR 0x16d (issue 10 item 1: it aborted the server). The
+    # server stays up and serves a normal download after it.
+    start_server
+    out=$("$BUILD/tests/e2e/server/initial_client" no-tp 127.0.0.1:$PORT) || fail "no CONNECTION_CLOSE: $out"
+    echo "no-tp: $out"
+    code=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['error_code'])" "$out")
+    [ "$code" = 365 ] || fail "CONNECTION_CLOSE error code $code, want 365 (0x16d, missing_extension)"
+    kill -0 "$SERVER_PID" 2>/dev/null || fail "server died"
+    download /file.bin
+    same_file "$W/dl/file.bin" "$W/htdocs/file.bin"
+    stop_server
+    ;;
+  version-negotiation-long-cids)
+    # RFC 8999 §5.1/§6: an unknown version may carry CIDs of up to 255 bytes; the Version
+    # Negotiation packet echoes both (it did not fit the server's buffer: found by dispatch_fuzzer).
+    start_server
+    for len in 8 20 255; do
+      "$BUILD/tests/e2e/server/initial_client" vn 127.0.0.1:$PORT $len >/dev/null || fail "no Version Negotiation for $len-byte CIDs"
+    done
+    stop_server
+    ;;
+  max-half-open|max-connections)
+    # Issue 10 item 2: valid Initials under fresh DCIDs, never completed. The cap holds the
+    # connection count, each refusal is a silent drop, one rate-limited log line names the cap.
+    if [ "$CASE" = max-half-open ]; then
+      start_server --retry=off --max-half-open 20 --max-connections 1000; cap=20; reason=refuse-max-half-open
+    else
+      start_server --retry=off --max-half-open 1000 --max-connections 10; cap=10; reason=refuse-max-connections
+    fi
+    out=$("$BUILD/tests/e2e/server/initial_client" burst 127.0.0.1:$PORT 200 2)
+    echo "burst: $out"
+    kill -0 "$SERVER_PID" 2>/dev/null || fail "server died"
+    stop_server
+    [ "$(js "d['connections']")" = $cap ] || fail "$(js "d['connections']") connections created, want the cap $cap"
+    [ "$(js "d['connections_peak']")" = $cap ] || fail "peak $(js "d['connections_peak']") connections, cap $cap"
+    [ "$(js "d['initials_refused_by_reason'].get('$reason', 0)")" = $((200 - cap)) ] || fail "refusals not counted: $(js "d['initials_refused_by_reason']")"
+    lines=$(grep -c "refused .*: $reason" "$W/server.log" || true)
+    [ "$lines" -ge 1 ] && [ "$lines" -le 6 ] || fail "$lines refusal log lines for $((200 - cap)) refusals (want 1..6)"
+    ;;
+  retry-on)
+    # --retry=on: a burst of Initials gets one Retry each and creates no connection; the stock
+    # client follows the Retry (RFC 9000 §8.1.2) and downloads byte-exact.
+    start_server --retry=on
+    out=$("$BUILD/tests/e2e/server/initial_client" burst 127.0.0.1:$PORT 100 1)
+    echo "burst: $out"
+    retries=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['retry'])" "$out")
+    got=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['received'])" "$out")
+    [ "$retries" = 100 ] && [ "$got" = 100 ] || fail "want 100 Retry packets and nothing else, got $retries of $got"
+    download /file.bin
+    same_file "$W/dl/file.bin" "$W/htdocs/file.bin"
+    stop_server
+    [ "$(js "d['connections']")" = 1 ] || fail "$(js "d['connections']") connections, want only the client's"
+    [ "$(js "d['connections_validated']")" = 1 ] || fail "the download did not go through a Retry token"
+    [ "$(js "d['retries_sent']")" -ge 101 ] || fail "retries_sent $(js "d['retries_sent']")"
+    ;;
+  retry-auto)
+    # --retry=auto: no Retry below the threshold, Retry from the threshold on.
+    start_server --retry=auto --retry-threshold 10 --max-half-open 1000
+    out=$("$BUILD/tests/e2e/server/initial_client" burst 127.0.0.1:$PORT 50 1)
+    echo "burst: $out"
+    retries=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['retry'])" "$out")
+    [ "$retries" = 40 ] || fail "$retries Retry packets, want 40 (50 Initials, threshold 10)"
+    download /file.bin
+    same_file "$W/dl/file.bin" "$W/htdocs/file.bin"
+    stop_server
+    [ "$(js "d['connections']")" = 11 ] || fail "$(js "d['connections']") connections, want 10 + the client's"
+    [ "$(js "d['connections_validated']")" = 1 ] || fail "the client was not sent through Retry above the threshold"
+    ;;
   garbage-during-download)
     # Garbage on every socket while a download runs: nothing crashes, the restricted handshake
     # address answers nothing, the download finishes byte-exact.
@@ -370,6 +440,13 @@ case "$CASE" in
     "$SERVER" --help | grep -q -- '--stateless-reset' || fail "--help lacks --stateless-reset"
     rc=0; "$SERVER" --enforcement=sometimes 127.0.0.1 1 a b 2>"$W/err" || rc=$?
     [ "$rc" = 2 ] && grep -q "expected layer or native" "$W/err" || fail "bad --enforcement not reported (exit $rc)"
+    rc=0; "$SERVER" --retry=maybe 127.0.0.1 1 a b 2>"$W/err" || rc=$?
+    [ "$rc" = 2 ] && grep -q "expected off, on or auto" "$W/err" || fail "bad --retry not reported (exit $rc)"
+    for f in --max-connections --max-half-open --retry-threshold; do
+      rc=0; "$SERVER" $f=0 127.0.0.1 1 a b 2>"$W/err" || rc=$?
+      [ "$rc" = 2 ] && grep -q -- "$f: expected a count" "$W/err" || fail "bad $f not reported (exit $rc)"
+      "$SERVER" --help | grep -q -- "$f" || fail "--help lacks $f"
+    done
     if [ "$ENF" = native ]; then
       # Native enforcement leaves no room for the layer's knobs: refused, not ignored.
       rc=0; "$SERVER" --enforcement=native --gate=off 127.0.0.1 1 a b 2>"$W/err" || rc=$?
