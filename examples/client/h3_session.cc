@@ -1,6 +1,7 @@
 #include "h3_session.h"
 
 #include <exception>
+#include <string_view>
 
 namespace qamp::client {
 
@@ -13,7 +14,9 @@ std::string_view view(nghttp3_rcbuf *buf) {
   return {reinterpret_cast<const char *>(v.base), v.len};
 }
 
-nghttp3_nv nv(const std::string &name, const std::string &value) {
+// The views must outlive nghttp3_conn_submit_request (which copies them): literals and the
+// queued Request's strings do; a std::string temporary (SSO, on the stack) would not.
+nghttp3_nv nv(std::string_view name, std::string_view value) {
   return nghttp3_nv{reinterpret_cast<const uint8_t *>(name.data()), reinterpret_cast<const uint8_t *>(value.data()),
                     name.size(), value.size(), NGHTTP3_NV_FLAG_NONE};
 }
@@ -154,8 +157,7 @@ int H3Session::send_queued() {
     auto &[req, sink] = queued_.front();
     std::vector<nghttp3_nv> nva{nv(":method", req.method), nv(":scheme", req.scheme),
                                 nv(":authority", req.authority), nv(":path", req.path)};
-    static const std::string ua_name = "user-agent", ua = "qamp-client";
-    nva.push_back(nv(ua_name, ua));
+    nva.push_back(nv("user-agent", "qamp-client"));
     for (const auto &[k, v] : req.headers) nva.push_back(nv(k, v));
     rv = nghttp3_conn_submit_request(h3_, stream_id, nva.data(), nva.size(), nullptr, sink);
     if (rv != 0) return fail(rv, "nghttp3_conn_submit_request");
