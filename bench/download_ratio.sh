@@ -113,11 +113,12 @@ download() {
   local part=$1 label=$2 run=$3 client=$4 port=$5
   local dir=$W/dl-$label log=$W/$part-$label-$run.log
   rm -rf "$dir"; mkdir -p "$dir"
-  local bin=gtlsclient
-  [ "$client" = qamp-client ] && bin=$QCLIENT
+  local bin=gtlsclient tls=()
+  # qamp-client verifies the server certificate: the self-signed one is its own CA.
+  [ "$client" = qamp-client ] && bin=$QCLIENT && tls=(--ca-file "$W/cert.pem")
   local t0 t1 rc=0
   t0=$(date +%s%N)
-  timeout "$DL_TIMEOUT" "$bin" -q --exit-on-all-streams-close --download "$dir" \
+  timeout "$DL_TIMEOUT" "$bin" -q "${tls[@]}" --exit-on-all-streams-close --download "$dir" \
     127.0.0.1 "$port" "https://127.0.0.1:$port/body.bin" >"$log" 2>&1 || rc=$?
   t1=$(date +%s%N)
   local secs size sha status=ok detail="exit $rc"

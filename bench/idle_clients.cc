@@ -348,7 +348,8 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "idle_clients: bad address %s %s\n", opts.host.c_str(), opts.port.c_str());
     return 2;
   }
-  auto creds = qamp::ex::client_creds();
+  // A load generator against the bench's own self-signed server: no certificate verification.
+  auto creds = qamp::ex::client_creds(qamp::ex::ClientTrust{true, {}}, nullptr);
   int epfd = epoll_create1(EPOLL_CLOEXEC);
   if (!creds || epfd < 0) {
     std::fprintf(stderr, "idle_clients: setup failed\n");

@@ -33,6 +33,14 @@ std::optional<ex::Endpoint> resolve(const std::string &host, const std::string &
   return ep;
 }
 
+// The name the server certificate must carry: --sni, else HOST without IPv6 brackets.
+std::string verify_name_of(const Options &o) {
+  if (!o.sni.empty()) return o.sni;
+  std::string h = o.host;
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  return h;
+}
+
 }  // namespace
 
 Client::Client(struct ev_loop *loop, const Options &options)
@@ -60,6 +68,10 @@ bool Client::start() {
   }
   server_ = *server;
   run_.handshake_server = server_;
+  if (opt_.insecure)
+    trace_.warning("--insecure: the server certificate is NOT verified; anyone on the path can "
+                 "impersonate %s and serve any bytes (with a matching x-qamp-body-sha256)",
+                 opt_.host.c_str());
   authority_ = authority_of(opt_.host, opt_.port);
 
   for (const auto &uri : opt_.uris) {
@@ -87,6 +99,9 @@ bool Client::connect(UdpSocket *socket, bool resume) {
   cfg.socket = socket;
   cfg.sni = opt_.sni;
   if (cfg.sni.empty() && !ex::parse_host_port(opt_.host, "0")) cfg.sni = opt_.host;
+  cfg.trust.insecure = opt_.insecure;
+  cfg.trust.ca_file = opt_.ca_file.value_or("");
+  cfg.verify_name = verify_name_of(opt_);
   cfg.policy_support = opt_.policy_support;
   cfg.policy_support_raw = opt_.send_policy_support_raw;
   cfg.native = opt_.enforcement == ex::Enforcement::native;
@@ -349,7 +364,9 @@ int Client::finish() {
     if (d->complete()) {
       trace_.info("complete: %s: %llu bytes, sha256 %s%s", d->target().uri.c_str(),
                   static_cast<unsigned long long>(d->received()), d->sha256().c_str(),
-                  d->sha256_matches_server() ? " (matches the server's x-qamp-body-sha256)" : "");
+                  d->sha256_matches_server() ? " (matches the server's x-qamp-body-sha256)"
+                  : d->server_sent_digest() ? ""
+                                            : " (no digest from the server: checked by size only)");
     } else {
       trace_.error("%s: %s", d->target().uri.c_str(), d->error().c_str());
       complete = false;

@@ -28,40 +28,33 @@ constexpr std::size_t kSha256Len = 32;
 
 }  // namespace
 
-std::optional<Target> parse_target(std::string_view uri) {
-  Target t;
-  t.uri = std::string(uri);
-  std::string_view rest = uri;
-  if (auto scheme = rest.find("://"); scheme != std::string_view::npos) {
-    rest.remove_prefix(scheme + 3);
-    auto slash = rest.find('/');
-    t.authority = std::string(rest.substr(0, slash));
-    rest = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
-    if (t.authority.empty()) return std::nullopt;
-  } else if (rest.empty() || rest.front() != '/') {
-    return std::nullopt;
-  }
-  t.path = std::string(rest);
-  auto no_query = rest.substr(0, rest.find_first_of("?#"));
-  auto base = no_query.substr(no_query.rfind('/') + 1);
-  t.file_name = base.empty() || base == "." || base == ".." ? "index.html" : std::string(base);
-  return t;
-}
-
 Download::Download(Target target, std::string dir) : target_(std::move(target)), dir_(std::move(dir)) {}
 
 Download::~Download() {
   file_hash_.reset();  // its thread reads fd_
   if (fd_ >= 0) ::close(fd_);
+  if (!temp_path_.empty()) ::unlink(temp_path_.c_str());  // never renamed: not a download
   if (hash_) gnutls_hash_deinit(hash_, nullptr);
 }
 
 bool Download::open(std::string *error) {
   if (dir_.empty()) return gnutls_hash_init(&hash_, GNUTLS_DIG_SHA256) == 0;
   file_path_ = dir_ + "/" + target_.file_name;
-  fd_ = ::open(file_path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // The body goes to a fresh temporary file next to the target (mkostemp: O_CREAT|O_EXCL, so a
+  // planted file or symlink there is never opened) and replaces the target only when it is
+  // complete and verified (commit()): a 404 or a broken transfer leaves an existing file alone,
+  // and rename() replaces a symlink at the target instead of following it.
+  std::string tmpl = dir_ + "/." + target_.file_name + ".qamp-XXXXXX";
+  fd_ = ::mkostemp(tmpl.data(), O_CLOEXEC);
   if (fd_ < 0) {
-    *error = "cannot open " + file_path_ + ": " + std::strerror(errno);
+    *error = "cannot create a temporary file " + tmpl + " for " + file_path_ + ": " + std::strerror(errno);
+    return false;
+  }
+  temp_path_ = tmpl;
+  mode_t mask = ::umask(0);
+  ::umask(mask);
+  if (::fchmod(fd_, 0666 & ~mask) != 0) {
+    *error = "cannot chmod " + temp_path_ + ": " + std::strerror(errno);
     return false;
   }
   wbuf_ = std::make_unique<std::uint8_t[]>(kWriteBuffer);
@@ -281,19 +274,39 @@ void Download::verify() {
     sha_matches_ = *server_sha256_ == sha256_;
     if (!*sha_matches_) set_error("SHA-256 mismatch: got " + sha256_ + ", server says " + *server_sha256_);
   }
+  if (server_sha256_ && !have_digest && !failed()) set_error("cannot check the server's x-qamp-body-sha256");
   complete_ = !failed() && fin_ && have_digest;
+  if (fd_ >= 0) commit();
+}
+
+void Download::commit() {
+  if (temp_path_.empty()) return;
+  if (complete_ && ::rename(temp_path_.c_str(), file_path_.c_str()) != 0) {
+    set_error("cannot rename " + temp_path_ + " to " + file_path_ + ": " + std::strerror(errno));
+    complete_ = false;
+  }
+  if (complete_) {
+    saved_ = true;
+  } else {
+    ::unlink(temp_path_.c_str());
+  }
+  temp_path_.clear();
 }
 
 Json Download::summary() const {
   Json j = Json::object();
   j.set("uri", target_.uri);
   j.set("file", file_path_.empty() ? Json() : Json(file_path_));
+  j.set("saved", saved_);  // the file was replaced by this body (only when complete)
   j.set("status", status_);
   j.set("bytes", received_);
   j.set("expected_bytes", total_);
   j.set("sha256", sha256_.empty() ? Json() : Json(sha256_));
   j.set("server_sha256", server_sha256_);
   j.set("sha256_matches_server", sha_matches_);
+  // How the body was checked: "sha256" (the server's digest matched), or "size" only (the
+  // server sent no x-qamp-body-sha256: nothing to compare the bytes with).
+  j.set("verified_by", complete_ ? Json(server_sha256_ ? "sha256" : "size") : Json());
   j.set("complete", complete_);
   j.set("resumable", first_resumable_);
   j.set("validator", first_validator_.empty() ? Json() : Json(first_validator_));

@@ -1,7 +1,8 @@
 // examples/client/download.h — one URI's download: the request to send (whole body, or a Range
 // resume with If-Range), the response checks (status, Content-Range start, lengths), the bytes
 // written at their offsets (DIR/<basename>, buffered and written once per read batch, or only
-// hashed when not saving), and the final verdict: complete only when the size matches and, when
+// hashed when not saving; saved to a temporary file renamed over the target only when complete),
+// and the final verdict: complete only when the size matches and, when
 // the server sent x-qamp-body-sha256, the SHA-256 of the saved file matches it too (hashed by a
 // FileHasher thread from the file itself as it is written; a resume hashes the kept prefix
 // again).
@@ -20,17 +21,10 @@
 #include "file_hasher.h"
 #include "h3_session.h"
 #include "json.h"
+#include "target.h"
 
 namespace qamp::client {
 
-// "https://host:port/a/b?x" or "/a/b": the :path and the file name it saves to.
-struct Target {
-  std::string uri;
-  std::string path;       // ":path", "/" when empty
-  std::string authority;  // from the URI, else empty (the connection's HOST:PORT is used)
-  std::string file_name;  // last path segment without query, "index.html" when empty
-};
-std::optional<Target> parse_target(std::string_view uri);
 
 class Download final : public ResponseSink {
  public:
@@ -87,17 +81,22 @@ class Download final : public ResponseSink {
   const std::string &error() const noexcept { return error_; }
   const std::string &sha256() const noexcept { return sha256_; }
   bool sha256_matches_server() const noexcept { return sha_matches_.value_or(false); }
+  bool server_sent_digest() const noexcept { return server_sha256_.has_value(); }
   Json summary() const;
 
  private:
   void reset_body();
   void set_error(std::string e);
   bool write_at(std::span<const std::uint8_t> data, std::uint64_t offset);
+  // After verify(): renames the temporary file over the target when complete, removes it otherwise.
+  void commit();
 
   Target target_;
   std::string dir_;
   std::function<void()> on_progress_, on_closed_;
-  std::string file_path_;
+  std::string file_path_;  // the target, DIR/<file_name>
+  std::string temp_path_;  // DIR/.<file_name>.qamp-XXXXXX while not committed
+  bool saved_ = false;
   int fd_ = -1;
   std::unique_ptr<std::uint8_t[]> wbuf_;   // body bytes [written_, received_) not yet in the file
   std::size_t wlen_ = 0;

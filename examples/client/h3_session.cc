@@ -1,6 +1,7 @@
 #include "h3_session.h"
 
 #include <exception>
+#include <string_view>
 
 namespace qamp::client {
 
@@ -158,8 +159,7 @@ int H3Session::send_queued() {
     auto &[req, sink] = queued_.front();
     std::vector<nghttp3_nv> nva{nv(":method", req.method), nv(":scheme", req.scheme),
                                 nv(":authority", req.authority), nv(":path", req.path)};
-    static const std::string ua_name = "user-agent", ua = "qamp-client";
-    nva.push_back(nv(ua_name, ua));
+    nva.push_back(nv("user-agent", "qamp-client"));
     for (const auto &[k, v] : req.headers) nva.push_back(nv(k, v));
     rv = nghttp3_conn_submit_request(h3_, stream_id, nva.data(), nva.size(), nullptr, sink);
     if (rv != 0) return fail(rv, "nghttp3_conn_submit_request");

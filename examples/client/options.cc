@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "download.h"
+#include "target.h"
 
 namespace qamp::client {
 
@@ -109,7 +109,12 @@ void print_usage(std::FILE *out) {
       "  <URI>       https://HOST:PORT/PATH or /PATH (fetched with GET over HTTP/3)\n"
       "\n"
       "Options shared with gtlsclient:\n"
-      "  --download=<DIR>        Save each body as DIR/<basename> (\"index.html\" when none)\n"
+      "  --download=<DIR>        Save each body as DIR/<basename> (\"index.html\" when none):\n"
+      "                          written to a temporary DIR/.<basename>.qamp-XXXXXX and renamed\n"
+      "                          over DIR/<basename> only when complete and verified (a failed\n"
+      "                          download leaves an existing file alone; a symlink there is\n"
+      "                          replaced, never followed). Two <URI>s with the same basename\n"
+      "                          are refused (exit 2)\n"
       "  -q, --quiet             Suppress progress output (policy decisions are still logged)\n"
       "  --no-preferred-addr     Do not move to the server's preferred address\n"
       "  --qlog-file=<PATH>      Write qlog (ngtcp2's events plus qamp's decisions) to PATH\n"
@@ -117,11 +122,19 @@ void print_usage(std::FILE *out) {
       "  --exit-on-first-stream-close  Exit when the first request stream closes\n"
       "  --exit-on-all-streams-close   Exit when all request streams have closed\n"
       "  --timeout=<DURATION>    Idle timeout. Default: 30s\n"
-      "  --sni=<DNSNAME>         Send DNSNAME in TLS SNI\n"
+      "  --sni=<DNSNAME>         Send DNSNAME in TLS SNI (and verify the certificate for it)\n"
       "  --max-data=<SIZE>       Connection flow-control window. Default: 24M\n"
       "  --max-stream-data-bidi-local=<SIZE>  Stream window. Default: 16M\n"
       "  --max-stream-data-uni=<SIZE>  Unidirectional stream window. Default: 16M\n"
       "  --no-quic-dump, --no-http-dump  Accepted for compatibility (nothing is dumped)\n"
+      "\n"
+      "Server certificate (verified by default: the system trust store, for --sni, else <HOST>,\n"
+      "a DNS name or an IP address that the certificate's subjectAltName must carry):\n"
+      "  --ca-file=<FILE>        Trust exactly the CA certificates in PEM FILE instead of the\n"
+      "                          system store (as curl --cacert; a self-signed certificate is\n"
+      "                          its own CA)\n"
+      "  --insecure              Do not verify the server certificate at all (lab use; logged\n"
+      "                          as a warning). Exclusive with --ca-file\n"
       "\n"
       "qamp options:\n"
       "  --semantics=<MODE>      draft28|rfc9000|per-address|ignore. Default: per-address\n"
@@ -156,7 +169,9 @@ void print_usage(std::FILE *out) {
       "                          must close with TRANSPORT_PARAMETER_ERROR (0x8). Empty HEX sends\n"
       "                          a zero-length value\n"
       "\n"
-      "Exit status: 0 when every body is complete and matches, 1 otherwise, 2 on misuse.\n",
+      "Exit status: 0 when every body is complete (its size, and its SHA-256 when the server sent\n"
+      "x-qamp-body-sha256; without one it is checked by size only, and said so), 1 otherwise,\n"
+      "2 on misuse.\n",
       out);
 }
 
@@ -165,7 +180,7 @@ ParseResult parse_options(int argc, char **argv) {
     kDownload = 256, kNoPreferredAddr, kQlogFile, kQlogDir, kExitFirst, kExitAll, kTimeout, kSni,
     kMaxData, kMaxStreamDataBidiLocal, kMaxStreamDataUni, kNoDump, kSemantics, kSpaFamily,
     kPolicySupport, kNetworkChange, kOldPath, kStrategy, kNewPathRate, kIgnoreReset, kSummary,
-    kSendPolicySupportRaw, kEnforcement,
+    kSendPolicySupportRaw, kEnforcement, kCaFile, kInsecure,
   };
   static const option long_options[] = {
       {"download", required_argument, nullptr, kDownload},
@@ -193,6 +208,8 @@ ParseResult parse_options(int argc, char **argv) {
       {"summary", required_argument, nullptr, kSummary},
       {"send-policy-support-raw", required_argument, nullptr, kSendPolicySupportRaw},
       {"enforcement", required_argument, nullptr, kEnforcement},
+      {"ca-file", required_argument, nullptr, kCaFile},
+      {"insecure", no_argument, nullptr, kInsecure},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0},
   };
@@ -301,6 +318,11 @@ ParseResult parse_options(int argc, char **argv) {
         o.enforcement = *e;
         break;
       }
+      case kCaFile:
+        if (!*arg) return bad_value("ca-file", arg);
+        o.ca_file = arg;
+        break;
+      case kInsecure: o.insecure = true; break;
       case ':':
         return misuse(std::string("option requires an argument: ") + argv[optind - 1]);
       default:
@@ -319,13 +341,22 @@ ParseResult parse_options(int argc, char **argv) {
     if (o.send_policy_support_raw) return misuse("--send-policy-support-raw needs --enforcement=layer");
     if (!support_given) o.policy_support = static_cast<SpellingSet>(Spelling::ext);
   }
+  if (o.ca_file && o.insecure) return misuse("--ca-file and --insecure are mutually exclusive");
   if (o.qlog_file && o.qlog_dir) return misuse("--qlog-file and --qlog-dir are mutually exclusive");
   if (argc - optind < 2) return misuse("<HOST> and <PORT> are required");
   o.host = argv[optind++];
   o.port = argv[optind++];
+  std::vector<Target> targets;
   for (; optind < argc; ++optind) {
-    if (!parse_target(argv[optind])) return misuse(std::string("invalid <URI>: '") + argv[optind] + "'");
+    auto t = parse_target(argv[optind]);
+    if (!t) return misuse(std::string("invalid <URI>: '") + argv[optind] + "'");
+    targets.push_back(std::move(*t));
     o.uris.emplace_back(argv[optind]);
+  }
+  if (o.download_dir) {
+    if (auto dup = duplicate_file_name(targets))
+      return misuse("<URI>s '" + targets[dup->first].uri + "' and '" + targets[dup->second].uri + "' would both be saved as " +
+                    *o.download_dir + "/" + targets[dup->first].file_name + " (one file cannot hold both bodies)");
   }
   if (o.network_change && o.uris.empty())
     return misuse("--network-change needs at least one <URI>");

@@ -47,6 +47,10 @@ struct Options {
   std::string port;
   std::vector<std::string> uris;
   std::string sni;  // --sni, else HOST when it is a name
+  // Server certificate: verified against the system trust store, or exactly --ca-file's CAs,
+  // for the name --sni, else HOST (a name or an IP literal); --insecure: not verified.
+  std::optional<std::string> ca_file;
+  bool insecure = false;
 
   // gtlsclient's
   std::optional<std::string> download_dir;

@@ -246,12 +246,10 @@ std::unique_ptr<QuicConnection> QuicConnection::connect(Sockets &sockets, Trace 
 }
 
 int QuicConnection::init(const QuicConfig &config, std::string *error) {
-  creds_ = ex::client_creds();
-  if (!creds_) {
-    *error = "cannot allocate GnuTLS credentials";
-    return -1;
-  }
-  session_ = ex::make_session(false, creds_.get(), config.sni, error);
+  creds_ = ex::client_creds(config.trust, error);
+  if (!creds_) return -1;
+  if (!config.trust.insecure) verify_name_ = config.verify_name;
+  session_ = ex::make_session(false, creds_.get(), config.sni, error, verify_name_);
   if (!session_) return -1;
   native_ = config.native;
   if (native_) {
@@ -421,6 +419,7 @@ void QuicConnection::read(UdpSocket &socket, const ex::Endpoint &from, std::span
       break;
   }
   auto why = std::string("ngtcp2_conn_read_pkt: ") + ngtcp2_strerror(rv);
+  if (auto cert = ex::verify_failure(session_.get()); !cert.empty()) why = cert + " (" + why + ")";
   if (const auto *st = tp_state(); st && st->error) why += " (" + st->error->message() + ")";
   fail(rv, why);
 }

@@ -81,6 +81,15 @@ void Trace::error(const char *fmt, ...) {
   va_end(ap);
 }
 
+void Trace::warning(const char *fmt, ...) {
+  std::va_list ap;
+  va_start(ap, fmt);
+  std::fputs("qamp-client: warning: ", stderr);
+  std::vfprintf(stderr, fmt, ap);
+  std::fputc('\n', stderr);
+  va_end(ap);
+}
+
 void Trace::decision(std::string_view name, std::string_view outcome, std::string_view reason, Json data) {
   auto line = "qamp: " + std::string(name) + ": " + std::string(outcome) + " (reason: " +
               std::string(reason) + ") " + data.dump();

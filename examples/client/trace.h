@@ -34,6 +34,8 @@ class Trace {
   void info(const char *fmt, ...) __attribute__((format(printf, 2, 3)));
   // Always printed.
   void error(const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+  // "qamp-client: warning: ..." on stderr, even with --quiet.
+  void warning(const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
   // A policy decision: one stderr line "qamp: <name>: <outcome> (reason: <reason>) <data>"
   // whatever -q says, and a qlog event "qamp:<name>" with outcome, reason and data.

@@ -165,7 +165,7 @@ client() {
     fi
     meta ENFORCEMENT_CLIENT "$enf"
     set -- --enforcement="$enf" "$@"
-    SSLKEYLOGFILE=$W/keys.log spawn client qlab-c "$CLIENT_BIN" -q --timeout 3s --exit-on-all-streams-close \
+    SSLKEYLOGFILE=$W/keys.log spawn client qlab-c "$CLIENT_BIN" -q --insecure --timeout 3s --exit-on-all-streams-close \
       --download "$W/dl" --summary "$W/summary.json" --qlog-file "$W/client.sqlog" "$@" "$host" "$LAB_PORT" "$url"
   else
     SSLKEYLOGFILE=$W/keys.log spawn client qlab-c "$GTLSCLIENT" -q --timeout=3s --exit-on-all-streams-close \

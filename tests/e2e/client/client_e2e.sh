@@ -24,6 +24,8 @@ e2e_init
 cd "$E2E_DIR" || exit 1
 gen_cert "$E2E_DIR"
 mkdir -p htdocs dl
+# qamp-client verifies the server certificate: the self-signed test certificate is its own CA.
+CLIENT_TLS=(--ca-file "$E2E_DIR/cert.pem")
 
 # start_gtlsserver [extra args]: serves htdocs on 127.0.0.1:$PORT with a preferred IPv4 address
 # 127.0.0.2:$SPA_PORT.
@@ -60,8 +62,25 @@ reference_download() {
 run_client() {  # run_client LOG ARGS... ; sets RC
   local log=$1
   shift
-  timeout 60 "$CLIENT" "$(client_enf "$@")" "$@" >"$log.out" 2>"$log"
+  timeout 60 "$CLIENT" "$(client_enf "$@")" "${CLIENT_TLS[@]}" "$@" >"$log.out" 2>"$log"
   RC=$?
+}
+
+# run_client_tls LOG TLS-FLAGS-WORD ARGS...: as run_client with other TLS flags ("" for none,
+# i.e. the system trust store). Sets RC.
+run_client_tls() {
+  local log=$1 tls=$2
+  shift 2
+  # shellcheck disable=SC2086
+  timeout 60 "$CLIENT" "$(client_enf "$@")" $tls "$@" >"$log.out" 2>"$log"
+  RC=$?
+}
+
+# no_temp_files DIR: qamp-client left none of its DIR/.NAME.qamp-XXXXXX files behind.
+no_temp_files() {
+  local left
+  left=$(find "$1" -maxdepth 1 -name '.*.qamp-*' | head -1)
+  [ -z "$left" ] || fail "temporary file $left left behind"
 }
 
 # assert_legacy_no_dam SUMMARY: the server spoke plain RFC 9000 without 0x0c: no echo of 0x2d50,
@@ -198,15 +217,19 @@ case "$CASE" in
     # and say why. A sparse 1 GiB file keeps the transfer running long enough.
     truncate -s 1G htdocs/big
     start_gtlsserver
-    bg_start client.log timeout 60 "$CLIENT" "$(client_enf)" --timeout 2s --download dl --exit-on-all-streams-close --summary sum.json \
+    bg_start client.log timeout 60 "$CLIENT" "$(client_enf)" "${CLIENT_TLS[@]}" --timeout 2s --download dl --exit-on-all-streams-close --summary sum.json \
       127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/big"
     CLIENT_PID=$BG_PID
-    # Wait for body bytes to arrive, then kill the server without a goodbye.
+    # Wait for body bytes to arrive (in qamp-client's temporary file), then kill the server
+    # without a goodbye.
+    tmp=
     for ((i = 0; i < 200; i++)); do
-      [ -f dl/big ] && [ "$(file_size dl/big)" -gt 1000000 ] && break
+      tmp=$(find dl -maxdepth 1 -name '.big.qamp-*' | head -1)
+      [ -n "$tmp" ] && [ "$(file_size "$tmp")" -gt 1000000 ] && break
       sleep 0.05
     done
-    [ "$(file_size dl/big)" -gt 0 ] || fail "no body bytes arrived"
+    [ -n "$tmp" ] && [ "$(file_size "$tmp")" -gt 0 ] || fail "no body bytes arrived"
+    [ -e dl/big ] && fail "dl/big exists before the download is complete"
     { kill -KILL "$SERVER_PID" && wait "$SERVER_PID"; } 2>/dev/null
     wait "$CLIENT_PID"
     RC=$?
@@ -217,7 +240,11 @@ case "$CASE" in
       'd["uris"][0]["error"] is not None' \
       'd["exit_code"] == 1'
     assert_grep 'incomplete' client.log
-    [ "$(file_size dl/big)" -lt 1073741824 ] || fail "the whole file arrived before the kill"
+    [ "$(json_get sum.json 'd["uris"][0]["bytes"]')" -lt 1073741824 ] || fail "the whole file arrived before the kill"
+    # An incomplete body is never saved under the target name, and its temporary file is gone.
+    [ -e dl/big ] && fail "an incomplete download was saved as dl/big"
+    no_temp_files dl
+    assert_json sum.json 'd["uris"][0]["saved"] is False' 
     pass "truncated download reported as failure"
     ;;
 
@@ -572,18 +599,24 @@ TABLE
     bg_start relay.log "$THROTTLE_RELAY" 127.0.0.1:"$PORT" 127.0.0.1:"$SPORT" 4194304 131072 60000 relay.json
     RELAY_PID=$BG_PID
     wait_udp_port 127.0.0.1 "$PORT"
-    bg_start client.log timeout 60 "$CLIENT" "$(client_enf)" --network-change 50%=127.0.0.3:0 --new-path-rate 20M \
+    bg_start client.log timeout 60 "$CLIENT" "$(client_enf)" "${CLIENT_TLS[@]}" --network-change 50%=127.0.0.3:0 --new-path-rate 20M \
       --download dl --max-data 2M --max-stream-data-bidi-local 2M --exit-on-all-streams-close \
       --summary sum.json 127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/bytes/$N"
     CLIENT_PID=$BG_PID
+    # The body is written to a temporary dl/.$N.qamp-XXXXXX until it is complete; a hard link
+    # ("kept") lets the test judge those bytes after qamp-client removed the failed download.
+    tmp=
     for ((i = 0; i < 400; i++)); do
-      [ -f "dl/$N" ] && [ "$(file_size "dl/$N")" -ge 4194304 ] && break
+      tmp=$(find dl -maxdepth 1 -name ".$N.qamp-*" | head -1)
+      [ -n "$tmp" ] && [ "$(file_size "$tmp")" -ge 4194304 ] && break
       sleep 0.05
     done
+    [ -n "$tmp" ] || fail "no temporary file dl/.$N.qamp-* appeared"
     # Flip the byte in place (the client keeps the file open); note how much was saved by then.
-    flipped_at=$(python3 - "dl/$N" "$FLIP" <<'PY'
+    flipped_at=$(python3 - "$tmp" "$FLIP" <<'PY'
 import os, sys
 path, off = sys.argv[1], int(sys.argv[2])
+os.link(path, "kept")
 with open(path, "r+b") as f:
     f.seek(off)
     b = f.read(1)
@@ -599,8 +632,10 @@ PY
     from=$(json_get sum.json 'int(d["uris"][0]["responses"][1].split()[2].rstrip("-")) if len(d["uris"][0]["responses"]) > 1 else -1')
     [ "$from" -gt "$flipped_at" ] ||
       fail "the flip (at $flipped_at bytes saved) did not come before the resume (from $from): machine too slow?"
-    [ "$(file_size "dl/$N")" = "$N" ] || fail "dl/$N has $(file_size "dl/$N") bytes, expected $N"
-    [ "$(sha256_of "dl/$N")" != "$(sha256_of "ref/$N")" ] || fail "the flipped byte did not stay in dl/$N"
+    [ -e "dl/$N" ] && fail "a body that differs from the server's was saved as dl/$N"
+    no_temp_files dl
+    [ "$(file_size kept)" = "$N" ] || fail "the temporary file had $(file_size kept) bytes, expected $N"
+    [ "$(sha256_of kept)" != "$(sha256_of "ref/$N")" ] || fail "the flipped byte did not stay in the file"
     [ "$RC" = 1 ] || fail "exit status $RC for a saved file that differs from the server's body, expected 1"
     assert_jsons sum.json \
       'd["complete"] is False and d["uris"][0]["complete"] is False' \
@@ -608,7 +643,7 @@ PY
       "d['uris'][0]['bytes'] == $N" \
       'd["uris"][0]["sha256_matches_server"] is False' \
       "d['uris'][0]['server_sha256'] == '$(sha256_of "ref/$N")'" \
-      "d['uris'][0]['sha256'] == '$(sha256_of "dl/$N")'" \
+      "d['uris'][0]['sha256'] == '$(sha256_of kept)'" \
       '"SHA-256 mismatch" in d["uris"][0]["error"]'
     assert_grep 'SHA-256 mismatch' client.log
     pass "a byte flipped in the saved prefix before the resume (at $flipped_at bytes, resumed from $from) is caught: SHA-256 of the saved file reported, exit 1"
@@ -656,6 +691,126 @@ PY
       fi
     done
     pass "a reset on the probed path kills the plain client, the hardened one finishes"
+    ;;
+
+  duplicate-basenames)
+    # Two <URI>s saving to one file name are refused before connecting (exit 2, both named):
+    # one file cannot hold both bodies, and reporting both complete would be a lie. Nothing
+    # listens on the port: a client that connected would time out and exit 1 instead.
+    PORT=$(free_udp_port 127.0.0.1)
+    echo keep >dl/f
+    start=$(date +%s)
+    run_client client.log --download dl --timeout 5s 127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/a/f" \
+      "https://127.0.0.1:$PORT/b/f?x=1"
+    [ "$RC" = 2 ] || fail "exit status $RC for duplicate target names, expected 2"
+    [ $(($(date +%s) - start)) -lt 4 ] || fail "the refusal took until a timeout (it must come before connecting)"
+    assert_grep "'https://127.0.0.1:$PORT/a/f' and 'https://127.0.0.1:$PORT/b/f\?x=1' would both be saved as dl/f" client.log
+    assert_grep '^Usage: qamp-client' client.log
+    [ "$(cat dl/f)" = keep ] || fail "dl/f was touched"
+    no_temp_files dl
+    # Without --download nothing is saved: the same URIs are fine (both hashed in memory).
+    make_file htdocs/f 65536
+    mkdir -p htdocs/a htdocs/b
+    cp htdocs/f htdocs/a/f
+    cp htdocs/f htdocs/b/f
+    start_gtlsserver
+    run_client client2.log --exit-on-all-streams-close --summary sum.json 127.0.0.1 "$PORT" \
+      "https://127.0.0.1:$PORT/a/f" "https://127.0.0.1:$PORT/b/f"
+    [ "$RC" = 0 ] || fail "exit status $RC without --download"
+    assert_jsons sum.json 'd["complete"] is True' \
+      "all(u['sha256'] == '$(sha256_of htdocs/f)' and u['file'] is None for u in d['uris'])"
+    pass "duplicate basenames refused before connecting (exit 2), existing file untouched"
+    ;;
+
+  saved-file-safety)
+    # A failed download (404) leaves an existing file intact; a symlink planted at the target is
+    # replaced by the body, never followed (its target unchanged), also when the download fails.
+    make_file htdocs/f1m 1048576
+    echo "precious" >precious
+    echo "old contents" >dl/missing
+    old=$(sha256_of dl/missing)
+    ln -s ../precious dl/f1m
+    ln -s ../precious dl/gone
+    start_gtlsserver
+    run_client client.log --download dl --exit-on-all-streams-close --summary sum.json 127.0.0.1 "$PORT" \
+      "https://127.0.0.1:$PORT/missing" "https://127.0.0.1:$PORT/f1m" "https://127.0.0.1:$PORT/gone"
+    [ "$RC" = 1 ] || fail "exit status $RC with two 404s, expected 1"
+    [ "$(sha256_of dl/missing)" = "$old" ] || fail "a 404 changed the existing dl/missing"
+    [ "$(cat precious)" = precious ] || fail "the symlink target ../precious was written through"
+    [ -L dl/gone ] && [ "$(readlink dl/gone)" = ../precious ] || fail "a failed download replaced the symlink dl/gone"
+    [ -L dl/f1m ] && fail "dl/f1m is still a symlink after a complete download"
+    assert_same_file dl/f1m htdocs/f1m
+    no_temp_files dl
+    assert_jsons sum.json \
+      'd["uris"][0]["complete"] is False and d["uris"][0]["saved"] is False and d["uris"][0]["status"] == 404' \
+      'd["uris"][1]["complete"] is True and d["uris"][1]["saved"] is True' \
+      'd["uris"][2]["complete"] is False and d["uris"][2]["saved"] is False'
+    pass "404 keeps the existing file, a planted symlink is replaced and never followed"
+    ;;
+
+  cert-verification)
+    # The server certificate is verified: against --ca-file, against the system store by
+    # default (where a self-signed lab certificate is unknown), for the name the client
+    # connects to; --insecure skips it with a warning. A failed check fails the handshake
+    # with the reason, and nothing is saved.
+    make_file htdocs/f256k 262144
+    gen_cert other
+    start_gtlsserver
+    url="https://127.0.0.1:$PORT/f256k"
+    for tls in "--ca-file other/cert.pem" "" "--ca-file cert.pem --sni wrong.example"; do
+      rm -rf dl && mkdir dl
+      run_client_tls client-bad.log "$tls" --download dl --exit-on-all-streams-close --summary sum-bad.json \
+        127.0.0.1 "$PORT" "$url"
+      [ "$RC" = 1 ] || fail "'$tls': exit status $RC, expected 1"
+      assert_grep 'the server certificate did not verify: ' client-bad.log
+      [ -e dl/f256k ] && fail "'$tls': a body was saved from an unverified server"
+      no_temp_files dl
+      assert_jsons sum-bad.json 'd["complete"] is False' 'd["uris"][0]["bytes"] == 0'
+      echo "  '$tls': $(grep -m1 'did not verify' client-bad.log)"
+    done
+    rm -rf dl && mkdir dl
+    run_client_tls client-ok.log "--ca-file cert.pem" --download dl --exit-on-all-streams-close 127.0.0.1 "$PORT" "$url"
+    [ "$RC" = 0 ] || fail "--ca-file cert.pem: exit status $RC"
+    assert_same_file dl/f256k htdocs/f256k
+    grep -q 'warning' client-ok.log && fail "a warning without --insecure"
+    rm -rf dl && mkdir dl
+    run_client_tls client-insecure.log "--insecure" --download dl --exit-on-all-streams-close 127.0.0.1 "$PORT" "$url"
+    [ "$RC" = 0 ] || fail "--insecure: exit status $RC"
+    assert_same_file dl/f256k htdocs/f256k
+    [ "$(grep -c '^qamp-client: warning: --insecure: the server certificate is NOT verified' client-insecure.log)" = 1 ] ||
+      fail "--insecure: no (or more than one) warning"
+    run_client_tls client-noca.log "--ca-file nonexistent.pem" --download dl 127.0.0.1 "$PORT" "$url"
+    [ "$RC" = 1 ] || fail "--ca-file nonexistent.pem: exit status $RC"
+    assert_grep '--ca-file nonexistent.pem: ' client-noca.log
+    "$CLIENT" --ca-file cert.pem --insecure 127.0.0.1 "$PORT" >out.txt 2>err.txt
+    rc=$?
+    [ "$rc" = 2 ] || fail "--ca-file with --insecure exited $rc, expected 2"
+    pass "wrong CA / system store / wrong name fail the handshake with the reason; --ca-file ok; --insecure ok, warned once"
+    ;;
+
+  no-digest)
+    # gtlsserver sends no x-qamp-body-sha256: the body is complete by size only, and says so;
+    # it is never reported as matching the server.
+    make_file htdocs/f1m 1048576
+    start_gtlsserver
+    run_client client.log --download dl --exit-on-all-streams-close --summary sum.json 127.0.0.1 "$PORT" \
+      "https://127.0.0.1:$PORT/f1m"
+    [ "$RC" = 0 ] || fail "exit status $RC"
+    assert_same_file dl/f1m htdocs/f1m
+    assert_grep 'complete: .*f1m: 1048576 bytes, sha256 [0-9a-f]{64} \(no digest from the server: checked by size only\)' client.log
+    grep -q 'matches the server' client.log && fail "reported as matching the server without a digest"
+    assert_jsons sum.json \
+      'd["uris"][0]["server_sha256"] is None and d["uris"][0]["sha256_matches_server"] is None' \
+      'd["uris"][0]["verified_by"] == "size"'
+    # qamp-server sends one: verified by SHA-256.
+    bg_stop "$SERVER_PID"
+    start_qampserver
+    run_client client2.log --download dl --exit-on-all-streams-close --summary sum2.json 127.0.0.1 "$PORT" \
+      "https://127.0.0.1:$PORT/bytes/65536"
+    [ "$RC" = 0 ] || fail "qamp-server: exit status $RC"
+    assert_grep "matches the server's x-qamp-body-sha256" client2.log
+    assert_jsons sum2.json 'd["uris"][0]["sha256_matches_server"] is True and d["uris"][0]["verified_by"] == "sha256"'
+    pass "no digest from gtlsserver: size only, said so; qamp-server's digest: sha256"
     ;;
 
   *)

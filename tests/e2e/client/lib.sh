@@ -2,7 +2,8 @@
 # Loopback only. Every background process started with `bg_start` is killed on exit.
 #
 #   e2e_init                      temp dir in $E2E_DIR, cleanup trap
-#   gen_cert DIR                  DIR/key.pem, DIR/cert.pem (self-signed, cn=localhost)
+#   gen_cert DIR                  DIR/key.pem, DIR/cert.pem (self-signed, cn=localhost, SANs
+#                                 localhost, 127.0.0.1, ::1)
 #   free_udp_port [HOST]          a UDP port nothing is bound to on HOST (default 127.0.0.1)
 #   wait_udp_port HOST PORT [S]   until something listens on HOST:PORT/udp (S seconds, default 10)
 #   bg_start LOG CMD...           runs CMD in the background, output to LOG; sets $BG_PID
@@ -87,7 +88,10 @@ gen_cert() {
   local dir=$1
   mkdir -p "$dir"
   certtool --generate-privkey --outfile "$dir/key.pem" >/dev/null 2>&1 || fail "certtool: private key"
-  printf 'cn=localhost\nexpiration_days=30\ntls_www_server\n' >"$dir/cert.tmpl"
+  # The SANs qamp-client verifies: HOST 127.0.0.1 / ::1 / localhost (pass --ca-file DIR/cert.pem:
+  # the self-signed certificate is its own CA).
+  printf 'cn=localhost\ndns_name=localhost\nip_address=127.0.0.1\nip_address=::1\nexpiration_days=30\ntls_www_server\n' \
+    >"$dir/cert.tmpl"
   certtool --generate-self-signed --load-privkey "$dir/key.pem" --outfile "$dir/cert.pem" \
     --template "$dir/cert.tmpl" >/dev/null 2>&1 || fail "certtool: certificate"
 }
