@@ -76,6 +76,8 @@ const RawParam *find(const std::vector<RawParam> &ps, std::uint64_t id) {
     if (p.id == id) return &p;
   return nullptr;
 }
+// The returned pointer is into `ps`: a temporary list would leave it dangling.
+const RawParam *find(std::vector<RawParam> &&ps, std::uint64_t id) = delete;
 
 std::size_t count(const std::vector<RawParam> &ps, std::uint64_t id) {
   return static_cast<std::size_t>(
@@ -1167,7 +1169,10 @@ TEST_CASE("a 43-byte 0x0d parses both ways: why the client never guesses the for
   const auto f = server_fixture(Spa::both, 1);
   auto r = encode_server_params(f.blob, Policy{kAny, kSame, kSame}, kDefaultSpellingPreference, kPr);
   REQUIRE(r.ok());
-  const auto *pa = find(parsed(r->wire), kTpPreferredAddress);
+  // The parameter list outlives `pa` (a pointer into a temporary list was a heap-use-after-free
+  // that ASan found; the deleted find() overload above keeps it from coming back).
+  const auto params = parsed(r->wire);
+  const auto *pa = find(params, kTpPreferredAddress);
   REQUIRE(pa != nullptr);
   CHECK(pa->value.size() == 43);
   ngtcp2_transport_params np;
