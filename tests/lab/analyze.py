@@ -181,8 +181,15 @@ def qlog_paths(client_qlog, server_qlogs):
     cur = None
     for ev in client_qlog:
         name, data = ev["name"], ev.get("data") or {}
+        start = None
         if name == "qamp:path_validation_started" and data.get("local") and data.get("remote"):
-            key = (data["local"], data["remote"])
+            start = (data["local"], data["remote"])
+        elif name == "qamp:migration" and data.get("outcome") == "start-preferred-address-validation":
+            det = data.get("detail") or {}  # the move to the SPA: the same socket, to the target
+            remote = det.get({"spa-v4": "ipv4", "spa-v6": "ipv6"}.get(det.get("target"), ""))
+            start = (det["local"], remote) if det.get("local") and remote else None
+        if start:
+            key = start
             cur = out.setdefault(key, {"client": key[0], "server": key[1], "challenges": [], "responses": [],
                                        "first_sent_is_challenge": None, "success": None,
                                        "server_first_is_challenge": None, "server_echoed": False})
