@@ -113,10 +113,14 @@ def capture_facts(pcap, keys, t0):
             p = paths[key] = {"client": key[0], "server": key[1], "first_s": t,
                               "first_from": "client" if c2s else "server", "c2s": 0, "s2c": 0,
                               "s2c_bytes": 0, "last_s": t, "challenges_c2s": [], "responses_s2c": [],
-                              "challenges_s2c": [], "responses_c2s": [], "first_frames": frames}
+                              "challenges_s2c": [], "responses_c2s": [], "first_frames": frames,
+                              "first_decrypted": bool(frames) and not col[15], "undecryptable_c2s": 0,
+                              "undecryptable_s2c": 0}
         p["last_s"] = t
         d = "c2s" if c2s else "s2c"
         p[d] += 1
+        if col[15] or not frames:
+            p["undecryptable_" + d] += 1
         if s2c:
             p["s2c_bytes"] += size
         for x in col[10].split(",") if col[10] else []:
@@ -126,11 +130,122 @@ def capture_facts(pcap, keys, t0):
     ordered = sorted(paths.values(), key=lambda p: p["first_s"])
     for p in ordered:
         p["client_validated"] = bool(set(p["challenges_c2s"]) & set(p["responses_s2c"]))
+        if not p["client_validated"] and (p["undecryptable_c2s"] or p["undecryptable_s2c"]):
+            p["client_validated"] = None  # a challenge or response may be in what tshark could not read
         p["server_validated"] = bool(set(p["challenges_s2c"]) & set(p["responses_c2s"]))
-        p["first_is_path_challenge"] = PATH_CHALLENGE in p["first_frames"]
+        # None: tshark could not decrypt the first datagram, so the capture cannot say.
+        p["first_is_path_challenge"] = PATH_CHALLENGE in p["first_frames"] if p["first_decrypted"] else None
     facts["paths"] = ordered
     facts["tokens"] = sorted(tokens)
     return facts
+
+
+def qlog_records(path):
+    """The records of one JSON-SEQ qlog in file order ([] when absent)."""
+    if not path or not os.path.exists(path):
+        return []
+    out = []
+    for rec in open(path, "rb").read().decode("utf-8", "replace").split("\x1e"):
+        rec = rec.strip()
+        if rec:
+            try:
+                ev = json.loads(rec)
+            except ValueError:
+                continue
+            if ev.get("name"):
+                out.append(ev)
+    return out
+
+
+def frames_of(ev, ftype):
+    return [fr.get("data") for fr in (ev.get("data") or {}).get("frames", []) if fr.get("frame_type") == ftype]
+
+
+def qlog_paths(client_qlog, server_qlogs):
+    """Path validation evidence from both ends' qlogs, independent of any decoder.
+
+    ngtcp2's packet_sent / packet_received records carry frames but no addresses; qamp's own
+    records name the path: qamp-client writes qamp:path_validation_started {local, remote} just
+    before ngtcp2 sends the PATH_CHALLENGEs on that path and qamp:path_validation {path, success}
+    when ngtcp2 reports the result; qamp-server writes qamp:gate_accept {to, ...} for the first
+    datagram on a new path, before ngtcp2 reads it (the next packet_received is that datagram).
+    Per (client endpoint, server endpoint):
+      challenges  PATH_CHALLENGE data the client sent while validating the path
+      responses   PATH_RESPONSE data the client received matching those (client_validated)
+      first_is_path_challenge  the first packet the client sent after starting the validation
+                  holds a PATH_CHALLENGE, and the first packet the server received from that
+                  client endpoint after accepting the path holds one of those challenges
+      server_echoed  the server's packet_sent PATH_RESPONSE echo the client's challenges
+    """
+    out = {}
+    cur = None
+    for ev in client_qlog:
+        name, data = ev["name"], ev.get("data") or {}
+        start = None
+        if name == "qamp:path_validation_started" and data.get("local") and data.get("remote"):
+            start = (data["local"], data["remote"])
+        elif name == "qamp:migration" and data.get("outcome") == "start-preferred-address-validation":
+            det = data.get("detail") or {}  # the move to the SPA: the same socket, to the target
+            remote = det.get({"spa-v4": "ipv4", "spa-v6": "ipv6"}.get(det.get("target"), ""))
+            start = (det["local"], remote) if det.get("local") and remote else None
+        if start:
+            key = start
+            cur = out.setdefault(key, {"client": key[0], "server": key[1], "challenges": [], "responses": [],
+                                       "first_sent_is_challenge": None, "success": None,
+                                       "server_first_is_challenge": None, "server_echoed": False})
+            cur["_first_pending"] = True
+        elif name == "transport:packet_sent" and cur is not None:
+            ch = frames_of(ev, "path_challenge")
+            if cur.pop("_first_pending", False):
+                cur["first_sent_is_challenge"] = bool(ch)
+            if cur["success"] is None:
+                cur["challenges"] += ch
+        elif name == "transport:packet_received" and cur is not None:
+            for r in frames_of(ev, "path_response"):
+                for p in out.values():
+                    if r in p["challenges"]:
+                        p["responses"].append(r)
+        elif name == "qamp:path_validation":
+            path = data.get("path") or {}
+            p = out.get((path.get("local"), path.get("remote")))
+            if p is not None and p["success"] is None:
+                p["success"] = bool(data.get("success"))
+    for recs in server_qlogs:
+        accepted = None
+        for ev in recs:
+            name, data = ev["name"], ev.get("data") or {}
+            if name == "qamp:gate_accept" and data.get("to"):
+                accepted = data["to"]
+            elif name == "transport:packet_received" and accepted is not None:
+                ch = frames_of(ev, "path_challenge")
+                for p in out.values():
+                    if p["client"] == accepted and p["server_first_is_challenge"] is None:
+                        p["server_first_is_challenge"] = bool(set(ch) & set(p["challenges"]))
+                accepted = None
+            if name == "transport:packet_sent":
+                for r in frames_of(ev, "path_response"):
+                    for p in out.values():
+                        if r in p["challenges"]:
+                            p["server_echoed"] = True
+    for p in out.values():
+        p.pop("_first_pending", None)
+        p["client_validated"] = bool(p["success"] and p["responses"])
+        p["first_is_path_challenge"] = bool(p["first_sent_is_challenge"] and p["server_first_is_challenge"])
+    return sorted(out.values(), key=lambda p: p["client"] + p["server"])
+
+
+class Verdict:
+    """A check's result with the source that proved it: capture (tshark), qlog, capture+qlog; or
+    `undecryptable` (neither the capture nor the qlogs can say, which fails, and says so)."""
+
+    def __init__(self, ok, verdict, source, note=""):
+        self.ok, self.verdict, self.source, self.note = ok, verdict, source, note
+
+    def __bool__(self):
+        return bool(self.ok)
+
+    def __repr__(self):
+        return f"Verdict({self.verdict}, {self.source}, {self.note})"
 
 
 def count_resets(pcap, tokens):
@@ -238,6 +353,39 @@ class Facts(dict):
         found = [p for p in self.paths(cap) if (server is None or p["server"].startswith(server))
                  and (client is None or p["client"].startswith(client))]
         return found[nth] if len(found) > nth else {}
+
+    def _claim(self, server, client, key, extra_ok=True):
+        """A path claim (first_is_path_challenge, client_validated) from the client capture,
+        cross-checked with the qlogs (qlog_paths). The capture's value is None when tshark could
+        not decrypt the datagrams it needs; then the qlogs decide, and the verdict says so."""
+        p = self.path(server=server, client=client)
+        if not p:
+            return Verdict(False, "fail", "capture", "no such path in the client capture")
+        if not extra_ok:
+            return Verdict(False, "fail", "capture", "the first datagram on the path came from the server")
+        cap = p.get(key)
+        q = next((x for x in self.get("qlog_paths", []) if x["client"] == p["client"] and x["server"] == p["server"]),
+                 None)
+        qv = q.get(key) if q else None
+        undec = f"{p.get('undecryptable_c2s', 0)} + {p.get('undecryptable_s2c', 0)} datagrams tshark could not decrypt"
+        if cap is None and qv is None:
+            return Verdict(False, "undecryptable", "none", f"capture: {undec}; no qlog record of the path")
+        if cap is None:
+            return Verdict(qv, "pass" if qv else "fail", "qlog", f"capture undecryptable ({undec})")
+        if qv is None:
+            return Verdict(cap, "pass" if cap else "fail", "capture", "no qlog record of the path")
+        if cap == qv:
+            return Verdict(cap, "pass" if cap else "fail", "capture+qlog")
+        return Verdict(False, "fail", "capture!=qlog", f"capture says {cap}, qlogs say {qv}")
+
+    def first_challenge(self, server=None, client=None):
+        """The first datagram on the path is the client's and holds a PATH_CHALLENGE."""
+        p = self.path(server=server, client=client)
+        return self._claim(server, client, "first_is_path_challenge", p.get("first_from") == "client")
+
+    def validated(self, server=None, client=None):
+        """A PATH_RESPONSE with the data of the client's PATH_CHALLENGE came back on the path."""
+        return self._claim(server, client, "client_validated")
 
     def paths_to(self, server_prefix, name="client"):
         return [p for p in self.paths(name) if p["server"].startswith(server_prefix)]
@@ -359,6 +507,9 @@ def main():
             for tok in re.findall(r'"stateless_reset_token":"([0-9a-f]{32})"', open(qfile, errors="replace").read()):
                 all_tokens.add(tok)
     f["reset_tokens"] = sorted(all_tokens)
+    sq = [qlog_records(os.path.join(d, f"qlog-{n}", x)) for n in ("a", "b") if os.path.isdir(os.path.join(d, f"qlog-{n}"))
+          for x in sorted(os.listdir(os.path.join(d, f"qlog-{n}")))]
+    f["qlog_paths"] = qlog_paths(qlog_records(os.path.join(d, "client.sqlog")), sq)
     for name, cap in f["captures"].items():
         n, rows = count_resets(os.path.join(d, f"{name}.pcap"), f["reset_tokens"])
         cap["resets"] = n
@@ -393,12 +544,16 @@ def main():
             if not line or "\t" not in line:
                 continue
             desc, expr = line.split("\t", 1)
+            verdict, source, note = None, None, ""
             try:
-                ok = bool(eval(expr, {"math": math, "re": re}, {"f": f}))  # noqa: S307 (our own table)
-                err = None
+                v = eval(expr, {"math": math, "re": re}, {"f": f})  # noqa: S307 (our own table)
+                ok, err = bool(v), None
+                if isinstance(v, Verdict):
+                    verdict, source, note = v.verdict, v.source, v.note
             except Exception as e:  # a check that cannot be computed fails, with the reason
                 ok, err = False, f"{type(e).__name__}: {e}"
-            checks.append({"check": desc, "expr": expr, "ok": ok, "error": err})
+            checks.append({"check": desc, "expr": expr, "ok": ok, "error": err, "verdict": verdict or ("pass" if ok else "fail"),
+                           "source": source, "note": note})
 
     # Built-in check: the evidence is whole (tcpdump wrote every packet its filter took).
     for name in sorted(f["captures"]):
@@ -423,7 +578,8 @@ def main():
             status = "pass"
         else:
             status = "fail"
-            reason = "; ".join(c["check"] for c in checks if not c["ok"])
+            reason = "; ".join(c["check"] + (" (undecryptable)" if c.get("verdict") == "undecryptable" else "")
+                               for c in checks if not c["ok"])
     result = {
         "name": meta.get("NAME"), "topology": meta.get("TOPO"), "client": meta.get("CLIENT"),
         "server": meta.get("SERVER"), "policy": meta.get("POLICY"), "event": meta.get("EVENT"),
@@ -440,7 +596,9 @@ def main():
     json.dump(f, open(os.path.join(d, "facts.json"), "w"), indent=1, default=str)
     json.dump(result, open(os.path.join(d, "result.json"), "w"), indent=1)
     for c in checks:
-        print(("  ok   " if c["ok"] else "  FAIL ") + c["check"] + (f"  ({c['error']})" if c["error"] else ""))
+        src = f"  [{c['source']}{': ' + c['note'] if c.get('note') else ''}]" if c.get("source") else ""
+        print(("  ok   " if c["ok"] else "  UNDECRYPTABLE " if c.get("verdict") == "undecryptable" else "  FAIL ")
+              + c["check"] + src + (f"  ({c['error']})" if c["error"] else ""))
     print(f"{result['name']}: {status.upper()} — outcome {result['outcome']}, {dl['bytes']}/{dl['expected_bytes']} bytes"
           f", completion {dl['completion_s']} s, resets seen {result['resets_seen']}, drops {drops or '{}'}"
           + (f" — {reason}" if status != "pass" and reason else ""))
