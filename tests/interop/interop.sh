@@ -32,9 +32,9 @@ cd "$W" || fail "no work dir"
 PORT=$((20000 + ($(echo "interop-$CASE" | cksum | cut -d' ' -f1) + ${QAMP_TEST_PORT_OFFSET:-0} * 7) % 19990))
 SPORT=$((PORT + 1))
 URL=https://127.0.0.1:$PORT
-# qamp-client's TLS flags, in one place. Empty for now: qamp-client does not verify
-# certificates yet; once it has --ca-file / --insecure this becomes "--ca-file $W/cert.pem".
-QAMP_CLIENT_TLS=${QAMP_CLIENT_TLS-}
+# qamp-client's TLS flags, in one place: it verifies the servers' certificate like the other
+# clients (the certificate below is its own CA).
+QAMP_CLIENT_TLS=${QAMP_CLIENT_TLS-"--ca-file $W/cert.pem"}
 
 # A certificate the third-party clients verify (they get --ca-file): localhost and 127.0.0.1.
 certtool --generate-privkey --outfile key.pem >/dev/null 2>&1 || fail "certtool: private key"

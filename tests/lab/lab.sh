@@ -174,10 +174,10 @@ client() {
   CLIENT_PID=${PIDS[client]}
   (
     while kill -0 "$CLIENT_PID" 2>/dev/null; do
-      echo "$EPOCHREALTIME $(stat -c %s "$SAVED" 2>/dev/null || echo 0)"
+      echo "$EPOCHREALTIME $(saved_bytes)"
       sleep 0.05
     done
-    echo "$EPOCHREALTIME $(stat -c %s "$SAVED" 2>/dev/null || echo 0)"
+    echo "$EPOCHREALTIME $(saved_bytes)"
   ) >"$W/progress.tsv" &
   PIDS[sampler]=$!
 }
@@ -233,6 +233,18 @@ setup_fail() {
 }
 
 need_bin() { [ -x "$1" ] || not_run "missing $1${2:+ ($2)}"; }
+
+# saved_bytes: bytes of the body saved so far. qamp-client writes into DIR/.<name>.qamp-XXXXXX and
+# renames it over DIR/<name> only once complete and verified: count the larger of the two.
+saved_bytes() {
+  local best=0 f n
+  for f in "$SAVED" "${SAVED%/*}/.${SAVED##*/}".qamp-*; do
+    n=$(stat -c %s "$f" 2>/dev/null) || continue
+    [ "$n" -gt "$best" ] && best=$n
+  done
+  echo "$best"
+}
+
 # need_client_flag FLAG...: qamp-client must exist and list FLAG in --help.
 need_client_flag() {
   need_bin "$CLIENT_BIN" "qamp-client not built"
