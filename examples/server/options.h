@@ -32,6 +32,7 @@ struct ServerOptions {
   bool gate = true;             // --gate off: baseline without qamp's enforcement
   Enforcement enforcement = Enforcement::layer;  // native: ngtcp2 enforces (patched build)
   double idle_timeout_s = 30;
+  std::uint64_t max_generated_bytes = std::uint64_t{1} << 30;  // /bytes/N above it: 404
 };
 
 // Parses argv. On --help prints usage to stdout and exits 0; on a bad flag prints the problem
