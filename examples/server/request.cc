@@ -82,7 +82,9 @@ Target classify_request(std::string_view method, std::string_view path, std::uin
   Target t;
   t.kind = TargetKind::file;
   t.status = 200;
-  t.rel_path = std::string(path.substr(1));
+  // Relative to the root: every leading '/' goes ("//f" is "f", not the absolute "/f").
+  auto first = path.find_first_not_of('/');
+  t.rel_path = first == std::string_view::npos ? std::string() : std::string(path.substr(first));
   if (t.rel_path.empty() || t.rel_path.back() == '/') t.rel_path += "index.html";
   return t;
 }
