@@ -372,10 +372,10 @@ case "$CASE" in
     ;;
   bad-request)
     # Requests the server refuses get an answer: nghttp3's malformed-request refusal (a space
-    # in :path) a stream reset with H3_MESSAGE_ERROR (0x10e), others 400 / 414 / 431 (a 20 kB :authority: the header section is bounded, not
-    # only the target); each slot
-    # comes back (110 refused streams on a connection allowing 100), and the same connection
-    # then serves a file byte-exact. The log lines of refusals are rate-limited.
+    # in :path) a stream reset with H3_MESSAGE_ERROR (0x10e), others 400 / 414 / 431 (a 20 kB
+    # :authority: the header section is bounded, not only the target); each slot comes back
+    # (110 refused streams on a connection allowing 100), and the same connection then serves
+    # a file byte-exact. The log lines of refusals are rate-limited.
     start_server
     uris=()
     for i in $(seq 110); do uris+=("/bad $i"); done
