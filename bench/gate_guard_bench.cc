@@ -163,18 +163,24 @@ Case gate_case(const Options &opts, std::string name, bool targeted, qamp::Polic
   return c;
 }
 
-// One ResetGuard::should_reset case; the clock advances by `step_ns` per call.
+// One ResetGuard::should_reset case; the clock advances by `step_ns` per call. `sources`: the
+// datagrams' source addresses, in turn (one address, or many prefixes to make the guard search
+// its whole prefix table).
 Case reset_case(const Options &opts, std::string name, bool targeted, qamp::ResetGuardConfig config,
                 std::vector<std::uint8_t> dcid, std::size_t datagram_len, qamp::Level level,
-                std::string expect, std::vector<qamp::ResetReason> allowed, std::uint64_t step_ns) {
+                std::string expect, std::vector<qamp::ResetReason> allowed, std::uint64_t step_ns,
+                std::vector<qamp::Endpoint> sources = {*qamp::Endpoint::parse("192.0.2.10:50000")}) {
   struct State {
     explicit State(qamp::ResetGuardConfig cfg) : guard(std::move(cfg)) {}
     qamp::ResetGuard guard;
     std::vector<std::uint8_t> dcid;
+    std::vector<qamp::Endpoint> sources;
+    std::size_t next_source = 0;
     ngtcp2_tstamp now = 1'000'000'000;
   };
   auto st = std::make_shared<State>(std::move(config));
   st->dcid = std::move(dcid);
+  st->sources = std::move(sources);
   Case c;
   c.result.name = std::move(name);
   c.result.expect = std::move(expect);
@@ -190,7 +196,9 @@ Case reset_case(const Options &opts, std::string name, bool targeted, qamp::Rese
       launder(cid);
       asm volatile("" : "+r"(len));
       now += step_ns;
-      const qamp::ResetDecision d = st->guard.should_reset({cid, cidlen}, len, level, now);
+      const qamp::Endpoint &source = st->sources[st->next_source];
+      if (++st->next_source == st->sources.size()) st->next_source = 0;
+      const qamp::ResetDecision d = st->guard.should_reset({cid, cidlen}, len, level, source, now);
       consume(d);
       acc += d.reset_length + static_cast<std::uint64_t>(d.reason);
     };
@@ -298,15 +306,27 @@ int main(int argc, char **argv) {
 
   std::vector<std::uint8_t> dcid(17);
   for (std::size_t i = 0; i < dcid.size(); ++i) dcid[i] = static_cast<std::uint8_t>(0x40 + i * 7);
-  qamp::ResetGuardConfig automatic;  // auto, no cluster, default rate limit (10/s, burst 20)
+  qamp::ResetGuardConfig automatic;  // auto, no cluster, default rate limits (10/s burst 20; per /24 2/s burst 5)
   cases.push_back(reset_case(opts, "ResetGuard::should_reset restricted address", true, automatic, dcid, 1200,
                                Level::none, "suppress-restricted-address",
                                {qamp::ResetReason::suppress_restricted_address}, 1000));
   cases.push_back(reset_case(opts, "ResetGuard::should_reset any address (rate limit)", true, automatic, dcid,
-                               1200, Level::any, "send-unrestricted-address | suppress-rate-limited",
+                               1200, Level::any,
+                               "send-unrestricted-address | suppress-rate-limited | suppress-prefix-rate-limited",
+                               {qamp::ResetReason::send_unrestricted_address,
+                                qamp::ResetReason::suppress_rate_limited,
+                                qamp::ResetReason::suppress_prefix_rate_limited},
+                               1000));
+  // The worst case of the prefix table: a new /24 every call, so every call hashes and searches
+  // a whole set of 8 (up to 45 entries in use under the global bucket).
+  std::vector<qamp::Endpoint> prefixes;
+  for (int i = 0; i < 256; ++i)  // 256 /24s in turn: 32 KiB of addresses, cache-resident
+    prefixes.push_back(*qamp::Endpoint::parse("10.0." + std::to_string(i) + ".1:4433"));
+  cases.push_back(reset_case(opts, "ResetGuard::should_reset any address, a new /24 each call", true, automatic,
+                               dcid, 1200, Level::any, "send-unrestricted-address | suppress-rate-limited",
                                {qamp::ResetReason::send_unrestricted_address,
                                 qamp::ResetReason::suppress_rate_limited},
-                               1000));
+                               1000, prefixes));
   qamp::ResetGuardConfig cluster;
   cluster.cluster = qamp::ClusterConfig{3, 8};
   dcid[qamp::kCidInstanceOffset] = 5;  // another instance's CID

@@ -161,6 +161,8 @@ Connection::Connection(Server &server) : server_(server) {}
 
 Connection::~Connection() {
   if (g_digests) g_digests->cancel(this);
+  if (log_suppressed_)
+    server_.log("[" + id_ + "] " + std::to_string(log_suppressed_) + " more gate log lines suppressed");
   ev_timer_stop(server_.loop(), &timer_);
   ev_io_stop(server_.loop(), &wev_);
   if (h3_) nghttp3_conn_del(h3_);
@@ -316,25 +318,53 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
 }
 
 void Connection::gate_event(const GateEvent &ev) {
-  auto reason = std::string(to_string(ev.decision.reason));
-  auto change = ev.decision.change ? std::string(to_string(*ev.decision.change)) : std::string("none");
-  bool drop = ev.decision.verdict == GateVerdict::drop;
-  // Count every datagram, log each new path once (a probe is many datagrams).
-  if (drop) ++server_.stats().dropped[reason];
+  if (ev.decision.verdict != GateVerdict::drop) {
+    // An accepted change is counted and logged only if ngtcp2 takes the path (on_datagram): a
+    // datagram from a spoofed address with a live DCID passes the gate on an `any` address and
+    // is then discarded by ngtcp2 (it does not decrypt).
+    pending_change_ = ev;
+    return;
+  }
+  // Every forbidden datagram is counted; each new path is logged once while it is among the
+  // last kRecentPaths (a probe is many datagrams), within the log budgets.
+  ++server_.stats().dropped[std::string(to_string(ev.decision.reason))];
   // The key is built on the stack: a flood of forbidden datagrams allocates nothing here.
   PathKey key{};
-  key[0] = drop;
+  key[0] = 1;
   key[1] = static_cast<std::uint8_t>(ev.incoming_role);
   const auto *sa = ev.incoming_remote.sa();
   std::memcpy(key.data() + 2, sa, std::min<std::size_t>(ev.incoming_remote.size(), key.size() - 2));
-  if (!logged_paths_.insert(key).second) return;
-  if (!drop) ++server_.stats().path_changes[reason];
-  server_.log("[" + id_ + "] " + describe(ev));
+  if (std::find(recent_paths_.begin(), recent_paths_.begin() + static_cast<std::ptrdiff_t>(recent_used_), key) !=
+      recent_paths_.begin() + static_cast<std::ptrdiff_t>(recent_used_))
+    return;
+  recent_paths_[recent_next_] = key;
+  recent_next_ = (recent_next_ + 1) % kRecentPaths;
+  recent_used_ = std::min(recent_used_ + 1, kRecentPaths);
+  log_gate(ev);
+}
+
+bool Connection::log_gate(const GateEvent &ev) {
+  auto now = now_ns();
+  // Both budgets must have a token; the connection's is asked first so one noisy connection
+  // spends its own budget before the server's.
+  if (!log_budget_.try_take(now) || !server_.gate_log_budget().try_take(now)) {
+    ++log_suppressed_;
+    ++server_.stats().gate_log_lines_suppressed;
+    return false;
+  }
+  auto reason = std::string(to_string(ev.decision.reason));
+  auto change = ev.decision.change ? std::string(to_string(*ev.decision.change)) : std::string("none");
+  bool drop = ev.decision.verdict == GateVerdict::drop;
+  std::string more;
+  if (log_suppressed_) more = " (" + std::to_string(log_suppressed_) + " more gate log lines suppressed before this one)";
+  log_suppressed_ = 0;
+  server_.log("[" + id_ + "] " + describe(ev) + more);
   qlog_event(drop ? "qamp:gate_drop" : "qamp:gate_accept",
              "{\"reason\":" + quote(reason) + ",\"change\":" + quote(change) + ",\"from\":" +
                  quote(ev.current_remote.to_string()) + ",\"to\":" + quote(ev.incoming_remote.to_string()) +
                  ",\"server_address\":" + quote(to_string(ev.incoming_role)) + ",\"level\":" +
                  quote(to_string(ev.level)) + "}");
+  return true;
 }
 
 void Connection::on_datagram(const Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data) {
@@ -346,6 +376,7 @@ void Connection::on_datagram(const Socket &s, const Endpoint &remote, std::span<
   auto cur_role = server_.role_of(cur->local).value_or(ServerAddress::handshake);
   PathView current{cur_role, cur->remote.addr};
   PathView incoming{s.role, remote.sa()};
+  pending_change_.reset();
   auto d = gate_->admit(current, incoming);
   bool forbidden = d.verdict == GateVerdict::drop;
   if (forbidden && !native()) return;
@@ -357,6 +388,20 @@ void Connection::on_datagram(const Socket &s, const Endpoint &remote, std::span<
   ngtcp2_pkt_info pi{};
   int rv = ngtcp2_conn_read_pkt(conn_, &path, &pi, data.data(), data.size(), now);
   if (forbidden) check_native_drop(s, remote);
+  if (pending_change_) {
+    // Count a change of path only when ngtcp2 took it: its current path is now the datagram's.
+    // A datagram that did not decrypt, or a probe ngtcp2 answered without moving, is not one.
+    const ngtcp2_path *after = ngtcp2_conn_get_path(conn_);
+    bool taken = Endpoint::from(after->local.addr, after->local.addrlen) == s.local &&
+                 Endpoint::from(after->remote.addr, after->remote.addrlen) == remote;
+    if (taken) {
+      ++server_.stats().path_changes[std::string(to_string(pending_change_->decision.reason))];
+      log_gate(*pending_change_);
+    } else {
+      ++server_.stats().path_changes_not_taken;
+    }
+    pending_change_.reset();
+  }
   if (rv != 0) {
     if (handle_error(rv)) return;
   }

@@ -9,7 +9,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -21,6 +20,7 @@
 
 #include "net.h"
 #include "qamp/gate.h"
+#include "qamp/reset_guard.h"  // TokenBucket
 #include "response.h"
 #include "tls_creds.h"
 
@@ -93,6 +93,9 @@ class Connection {
   void schedule_timer();
   static void on_timer(struct ev_loop *, ev_timer *w, int);
   void gate_event(const struct GateEvent &ev);
+  // One gate log line and its qlog event, within the per-connection and server-wide budgets;
+  // false when suppressed (counted, summarised in the next line that goes out).
+  bool log_gate(const GateEvent &ev);
   bool native() const noexcept;
   // With native enforcement: after ngtcp2 read a datagram the gate calls forbidden, checks that
   // ngtcp2 did not take its path (counts and logs a disagreement).
@@ -122,10 +125,18 @@ class Connection {
   std::optional<Pending> pending_;
   ev_io wev_{};
   static void on_writable(struct ev_loop *, ev_io *w, int);
-  // Paths already logged (a probe is many datagrams): verdict, server address, the client's
-  // sockaddr bytes (sockaddr_in6 at most).
+  // The last few forbidden paths already logged (a probe is many datagrams): 1, server address, the
+  // client's sockaddr bytes (sockaddr_in6 at most). A fixed ring: datagrams from spoofed source
+  // addresses cannot grow it (issue 10 item 6); a path pushed out is logged again, within budget.
   using PathKey = std::array<std::uint8_t, 2 + sizeof(sockaddr_in6)>;
-  std::set<PathKey> logged_paths_;
+  static constexpr std::size_t kRecentPaths = 8;
+  std::array<PathKey, kRecentPaths> recent_paths_{};
+  std::size_t recent_next_ = 0, recent_used_ = 0;
+  // Gate log lines of this connection: a burst of 10, then one a second.
+  TokenBucket log_budget_{RateLimit{1, 10}};
+  std::uint64_t log_suppressed_ = 0;  // since the last line that went out
+  // An accepted change of path, counted and logged only once ngtcp2 has taken the path.
+  std::optional<GateEvent> pending_change_;
   bool moved_to_spa_ = false;
   bool draining_ = false;
   bool closed_ = false;

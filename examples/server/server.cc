@@ -25,6 +25,8 @@ ResetGuardConfig guard_config(const ServerOptions &o) {
   ResetGuardConfig c;
   c.mode = o.reset_mode;
   if (o.instance_id) c.cluster = ClusterConfig{*o.instance_id, o.cluster_size};
+  // Senders must not know which prefixes share a set of the reset guard's prefix table.
+  random_bytes({reinterpret_cast<std::uint8_t *>(&c.per_prefix->hash_key), sizeof c.per_prefix->hash_key});
   return c;
 }
 
@@ -247,7 +249,9 @@ void Server::dispatch(Socket &s, const Endpoint &remote, std::span<const std::ui
 
 void Server::unknown_short_header(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> dcid,
                                   std::size_t datagram_len) {
-  auto d = reset_guard_.should_reset(dcid, datagram_len, opts_.policy.at(s.role), now_ns());
+  // The source prefix has a bucket of its own (a flood from one network spends its own tokens).
+  auto source = qamp::Endpoint::from(remote.sa()).value_or(qamp::Endpoint{});
+  auto d = reset_guard_.should_reset(dcid, datagram_len, opts_.policy.at(s.role), source, now_ns());
   if (!d.send) {
     auto n = ++stats_.resets_suppressed[std::string(to_string(d.reason))];
     if (n > 5 && n % 1000 != 0) return;  // a flood must not flood the log too

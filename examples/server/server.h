@@ -71,6 +71,9 @@ class Server {
   static constexpr int kBlocked = 1;
   int send(const Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data,
            std::size_t gso_size = 0);
+  // Gate log lines of all connections together: a burst of 50, then 10 a second (a flood over
+  // many connections must not flood the log either).
+  TokenBucket &gate_log_budget() noexcept { return gate_log_budget_; }
   void log(const std::string &line) const;  // decisions: always
   void debug(const std::string &line) const;  // chatter: not with -q
 
@@ -93,6 +96,7 @@ class Server {
   std::set<Connection *> want_write_;  // read something in this batch; written after it
   ev_idle cleanup_{};
   ResetGuard reset_guard_;
+  TokenBucket gate_log_budget_{RateLimit{10, 50}};
   bool gso_ok_ = true;
   ServerStats stats_;
 };

@@ -26,6 +26,8 @@ std::string ServerStats::json() const {
   s += "  \"datagrams_dropped\": " + std::to_string(total) + ",\n";
   s += "  \"dropped_by_reason\": " + object(dropped) + ",\n";
   s += "  \"path_changes_accepted\": " + object(path_changes) + ",\n";
+  s += "  \"path_changes_not_taken\": " + std::to_string(path_changes_not_taken) + ",\n";
+  s += "  \"gate_log_lines_suppressed\": " + std::to_string(gate_log_lines_suppressed) + ",\n";
   s += "  \"resets_sent\": " + std::to_string(resets_sent) + ",\n";
   s += "  \"resets_suppressed_by_reason\": " + object(resets_suppressed) + ",\n";
   s += "  \"connections\": " + std::to_string(connections) + ",\n";

@@ -11,7 +11,11 @@ struct ServerStats {
   std::uint64_t datagrams_received = 0;
   std::uint64_t datagrams_accepted = 0;  // passed the gate (or new/known connection, gate off)
   std::map<std::string, std::uint64_t> dropped;           // forbidden datagrams by reason (dropped by the gate, or by ngtcp2 when native)
-  std::map<std::string, std::uint64_t> path_changes;      // accepted path changes by reason
+  std::map<std::string, std::uint64_t> path_changes;      // path changes ngtcp2 took, by gate reason
+  // Datagrams on a new path that the gate let through but ngtcp2 did not move to (they did not
+  // decrypt, e.g. spoofed with a live DCID, or a probe answered on the side).
+  std::uint64_t path_changes_not_taken = 0;
+  std::uint64_t gate_log_lines_suppressed = 0;  // over the per-connection or server-wide budget
   std::uint64_t resets_sent = 0;
   std::map<std::string, std::uint64_t> resets_suppressed;  // by reason
   std::uint64_t connections = 0;

@@ -26,10 +26,14 @@ constexpr std::uint8_t kOwnId = 3;
 const Bytes kOwnCid = {0xa5, 0x03, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15};
 const Bytes kOtherCid = {0xa5, 0x05, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15};
 
+// One source for the rows that are about the global rules (no per-prefix limit).
+const Endpoint kSrc = *Endpoint::parse("192.0.2.1:4433");
+
 ResetGuardConfig config(ResetMode mode, bool cluster,
                         std::optional<RateLimit> rate = std::nullopt) {
   ResetGuardConfig c;
   c.mode = mode;
+  c.per_prefix = std::nullopt;
   if (cluster) c.cluster = ClusterConfig{kOwnId, 8};
   c.rate_limit = rate;
   return c;
@@ -113,7 +117,7 @@ TEST_CASE("reset guard: mode × cluster × instance × level × datagram length"
       CAPTURE(a.name, l.name);
       ResetGuard guard(config(a.mode, a.cluster));
       const Bytes &cid = a.own ? kOwnCid : kOtherCid;
-      const auto d = guard.should_reset(cid, l.datagram_len, a.level, 5 * kMs);
+      const auto d = guard.should_reset(cid, l.datagram_len, a.level, kSrc, 5 * kMs);
       // The address rule is checked first; only what it would send is then measured.
       if (!a.send) {
         CHECK(d == ResetDecision{false, a.reason, 0});
@@ -161,7 +165,7 @@ TEST_CASE("reset guard: precedence, written out") {
   for (const auto &r : rows) {
     CAPTURE(r.name);
     ResetGuard guard(config(r.mode, r.cluster));
-    CHECK(guard.should_reset(r.cid, r.datagram_len, r.level, 0) == r.want);
+    CHECK(guard.should_reset(r.cid, r.datagram_len, r.level, kSrc, 0) == r.want);
   }
 }
 
@@ -190,7 +194,7 @@ TEST_CASE("reset guard: configured reset lengths") {
     c.min_reset_len = r.min_len;
     c.max_reset_len = r.max_len;
     ResetGuard guard(c);
-    CHECK(guard.should_reset(kOwnCid, r.datagram_len, ANY, 0) == r.want);
+    CHECK(guard.should_reset(kOwnCid, r.datagram_len, ANY, kSrc, 0) == r.want);
   }
 
   struct Rand {
@@ -245,7 +249,7 @@ TEST_CASE("reset guard: rate limit, burst exhaustion then refill (10/s, burst 20
       CAPTURE(step.name);
       for (int i = 0; i < step.n; ++i) {
         CAPTURE(i);
-        const auto d = guard.should_reset(kOwnCid, 1200, s.level, step.t_ms * kMs);
+        const auto d = guard.should_reset(kOwnCid, 1200, s.level, kSrc, step.t_ms * kMs);
         if (i < step.sent) {
           CHECK(d == ResetDecision{true, s.reason, 43});
           ++sent;
@@ -282,15 +286,15 @@ TEST_CASE("reset guard: only datagrams that would be answered take a token") {
     CAPTURE(r.name);
     ResetGuard guard(config(r.mode, r.cluster, RateLimit{10, 20}));
     for (int i = 0; i < 50; ++i)
-      CHECK(guard.should_reset(*r.cid, r.datagram_len, r.level, 0).reason == r.reason);
+      CHECK(guard.should_reset(*r.cid, r.datagram_len, r.level, kSrc, 0).reason == r.reason);
     CHECK(guard.counters().of(RR::suppress_rate_limited) == 0);
     if (r.mode == NEVER) continue;
     // The bucket is still full for datagrams that do get an answer (same instant).
     ResetGuard same(config(r.mode, r.cluster, RateLimit{10, 20}));
-    for (int i = 0; i < 50; ++i) same.should_reset(*r.cid, r.datagram_len, r.level, 0);
+    for (int i = 0; i < 50; ++i) same.should_reset(*r.cid, r.datagram_len, r.level, kSrc, 0);
     int sent = 0;
     for (int i = 0; i < 25; ++i)
-      sent += same.should_reset(kOwnCid, 1200, ANY, 0).send ? 1 : 0;
+      sent += same.should_reset(kOwnCid, 1200, ANY, kSrc, 0).send ? 1 : 0;
     CHECK(sent == 20);
   }
 }
@@ -317,14 +321,14 @@ TEST_CASE("reset guard: other rate limits") {
     ResetGuard guard(config(ALWAYS, false, r.rate));
     for (std::size_t i = 0; i < r.steps.size(); ++i) {
       CAPTURE(i);
-      const auto d = guard.should_reset(kOwnCid, 1200, ANY, r.steps[i].t_ms * kMs);
+      const auto d = guard.should_reset(kOwnCid, 1200, ANY, kSrc, r.steps[i].t_ms * kMs);
       CHECK(d.send == r.steps[i].send);
       if (!d.send) CHECK(d.reason == RR::suppress_rate_limited);
     }
   }
   ResetGuard unlimited(config(ALWAYS, false));
   int sent = 0;
-  for (int i = 0; i < 1000; ++i) sent += unlimited.should_reset(kOwnCid, 1200, ANY, 0).send ? 1 : 0;
+  for (int i = 0; i < 1000; ++i) sent += unlimited.should_reset(kOwnCid, 1200, ANY, kSrc, 0).send ? 1 : 0;
   CHECK(sent == 1000);
 }
 
@@ -353,7 +357,7 @@ TEST_CASE("reset guard: counters and observer") {
       {&kOwnCid, 1200, ANY, RR::suppress_rate_limited},
       {&tiny, 1200, ANY, RR::suppress_other_instance},
   };
-  for (const auto &s : steps) CHECK(guard.should_reset(*s.cid, s.len, s.level, 7 * kMs).reason == s.reason);
+  for (const auto &s : steps) CHECK(guard.should_reset(*s.cid, s.len, s.level, kSrc, 7 * kMs).reason == s.reason);
 
   const ResetCounters &c = guard.counters();
   struct Count {
@@ -393,7 +397,7 @@ TEST_CASE("reset guard: counters and observer") {
   ResetGuard plain(config(AUTO, false));
   std::optional<ResetEvent> last;
   plain.set_observer([&](const ResetEvent &e) { last = e; });
-  plain.should_reset(kOwnCid, 1200, SIP, 0);
+  plain.should_reset(kOwnCid, 1200, SIP, kSrc, 0);
   REQUIRE(last.has_value());
   CHECK_FALSE(last->cid_instance.has_value());
   CHECK(last->decision.reason == RR::suppress_restricted_address);
@@ -474,6 +478,16 @@ TEST_CASE("reset guard: config checks") {
       {"burst 0", with([](auto &c) { c.rate_limit = RateLimit{10, 0}; }), false},
       {"no refill", with([](auto &c) { c.rate_limit = RateLimit{0, 5}; }), true},
       {"unlimited", with([](auto &c) { c.rate_limit.reset(); }), true},
+      {"no per-prefix limit", with([](auto &c) { c.per_prefix.reset(); }), true},
+      {"per-prefix without refill: entries would never free", with([](auto &c) { c.per_prefix->rate = RateLimit{0, 5}; }), false},
+      {"per-prefix burst 0", with([](auto &c) { c.per_prefix->rate = RateLimit{2, 0}; }), false},
+      {"IPv4 /0", with([](auto &c) { c.per_prefix->ipv4_prefix_len = 0; }), false},
+      {"IPv4 /33", with([](auto &c) { c.per_prefix->ipv4_prefix_len = 33; }), false},
+      {"IPv4 /32", with([](auto &c) { c.per_prefix->ipv4_prefix_len = 32; }), true},
+      {"IPv6 /65: longer than a subnet", with([](auto &c) { c.per_prefix->ipv6_prefix_len = 65; }), false},
+      {"IPv6 /64", with([](auto &c) { c.per_prefix->ipv6_prefix_len = 64; }), true},
+      {"0 slots", with([](auto &c) { c.per_prefix->slots = 0; }), false},
+      {"4097 slots", with([](auto &c) { c.per_prefix->slots = 4097; }), false},
   };
   for (const auto &r : rows) {
     CAPTURE(r.name);
@@ -511,6 +525,8 @@ TEST_CASE("reset guard: modes and reasons by name") {
       {RR::suppress_restricted_address, "suppress-restricted-address"},
       {RR::suppress_too_short, "suppress-too-short"},
       {RR::suppress_rate_limited, "suppress-rate-limited"},
+      {RR::suppress_prefix_rate_limited, "suppress-prefix-rate-limited"},
+      {RR::suppress_prefix_table_full, "suppress-prefix-table-full"},
   };
   STATIC_REQUIRE(std::size(names) == kResetReasonCount);
   for (std::size_t i = 0; i < kResetReasonCount; ++i) {
@@ -521,4 +537,179 @@ TEST_CASE("reset guard: modes and reasons by name") {
   }
   CHECK(kMinStatelessResetLen == 21);
   CHECK(kMaxStatelessResetLen == 43);
+}
+
+// ---- per-source-prefix buckets (issue 10 item 7) ----
+
+namespace {
+
+Endpoint ep(const char *text) { return *Endpoint::parse(text); }
+
+// auto, any address, the default limits (global 10/s burst 20; per prefix 2/s burst 5, 256 slots).
+ResetGuardConfig prefix_config() {
+  ResetGuardConfig c;
+  c.per_prefix = PrefixLimit{};
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("reset guard: a flood from one prefix does not starve another") {
+  ResetGuard guard(prefix_config());
+  const Endpoint flooder = ep("198.51.100.7:4433");
+  int flood_sent = 0;
+  // 10,000 datagrams in one second from one address: its /24 gets its burst and its refill.
+  for (int i = 0; i < 10'000; ++i) {
+    const ngtcp2_tstamp t = static_cast<ngtcp2_tstamp>(i) * 100'000;  // 10 per ms
+    flood_sent += guard.should_reset(kOwnCid, 1200, ANY, flooder, t).send ? 1 : 0;
+  }
+  CHECK(flood_sent == 5 + 1);  // burst 5, one more token after 500 ms (the next at 1000 ms)
+  CHECK(guard.counters().of(RR::suppress_prefix_rate_limited) == 10'000 - 6);
+  CHECK(guard.counters().of(RR::suppress_rate_limited) == 0);  // the global bucket was spared
+
+  struct Row {
+    const char *name;
+    const char *source;
+    bool send;
+    ResetReason reason;
+  };
+  const Row rows[] = {
+      {"same address: its prefix is spent", "198.51.100.7:4433", false, RR::suppress_prefix_rate_limited},
+      {"same /24, other address and port", "198.51.100.200:9", false, RR::suppress_prefix_rate_limited},
+      {"IPv4-mapped IPv6 of the same /24 is the same prefix", "[::ffff:198.51.100.9]:443", false, RR::suppress_prefix_rate_limited},
+      {"neighbouring /24: its own bucket", "198.51.101.7:4433", true, RR::send_unrestricted_address},
+      {"another network", "203.0.113.1:4433", true, RR::send_unrestricted_address},
+      {"IPv6", "[2001:db8::1]:4433", true, RR::send_unrestricted_address},
+  };
+  for (const auto &r : rows) {
+    CAPTURE(r.name);
+    const auto d = guard.should_reset(kOwnCid, 1200, ANY, ep(r.source), 1'000'000'000 - 1);
+    CHECK(d.send == r.send);
+    CHECK(d.reason == r.reason);
+  }
+}
+
+TEST_CASE("reset guard: prefix lengths group addresses (IPv4 /24, IPv6 /56)") {
+  struct Row {
+    const char *name;
+    const char *first;
+    const char *second;
+    bool same_prefix;
+  };
+  const Row rows[] = {
+      {"IPv4 same /24", "192.0.2.1:1", "192.0.2.254:2", true},
+      {"IPv4 next /24", "192.0.2.1:1", "192.0.3.1:1", false},
+      {"IPv6 same /64", "[2001:db8:0:1::1]:1", "[2001:db8:0:1::2]:1", true},
+      {"IPv6 other /64 in the same /56", "[2001:db8:0:1::1]:1", "[2001:db8:0:ff::1]:1", true},
+      {"IPv6 next /56", "[2001:db8:0:100::1]:1", "[2001:db8:0:200::1]:1", false},
+      {"IPv4 and IPv6 never share", "192.0.2.1:1", "[::c000:201]:1", false},
+  };
+  for (const auto &r : rows) {
+    CAPTURE(r.name);
+    auto c = prefix_config();
+    c.rate_limit.reset();
+    c.per_prefix->rate = RateLimit{1, 1};
+    ResetGuard guard(c);
+    CHECK(guard.should_reset(kOwnCid, 1200, ANY, ep(r.first), 0).send);
+    // The first spent its prefix's only token: the second gets one only from another prefix.
+    CHECK(guard.should_reset(kOwnCid, 1200, ANY, ep(r.second), 0).send == !r.same_prefix);
+  }
+}
+
+TEST_CASE("reset guard: the global bucket stays the outer bound") {
+  // Many prefixes, one reset each: the per-prefix buckets all allow, the global one decides.
+  ResetGuard guard(prefix_config());
+  int sent = 0;
+  for (int i = 0; i < 40; ++i) {
+    const std::string src = "10.0." + std::to_string(i) + ".1:4433";
+    const auto d = guard.should_reset(kOwnCid, 1200, ANY, ep(src.c_str()), 0);
+    sent += d.send ? 1 : 0;
+    if (!d.send) CHECK(d.reason == RR::suppress_rate_limited);
+  }
+  CHECK(sent == 20);
+  // A refusal by the global bucket does not spend the prefix's token, nor take a table slot.
+  CHECK(guard.prefixes_in_use(0) == 20);
+}
+
+TEST_CASE("reset guard: prefix table full, and slots freed when their bucket is full again") {
+  auto c = prefix_config();
+  c.rate_limit.reset();  // no outer bound: the table can fill
+  c.per_prefix->slots = 2;
+  c.per_prefix->rate = RateLimit{2, 5};  // a slot is free 500 ms after its last reset
+  ResetGuard guard(c);
+  struct Step {
+    const char *name;
+    const char *source;
+    ngtcp2_tstamp t_ms;
+    bool send;
+    ResetReason reason;
+  };
+  const Step steps[] = {
+      {"prefix A takes slot 1", "192.0.2.1:1", 0, true, RR::send_unrestricted_address},
+      {"prefix B takes slot 2", "198.51.100.1:1", 0, true, RR::send_unrestricted_address},
+      {"prefix C: table full, refused (no eviction)", "203.0.113.1:1", 0, false, RR::suppress_prefix_table_full},
+      {"prefix A still has its entry", "192.0.2.2:1", 100, true, RR::send_unrestricted_address},
+      {"prefix C still refused at 499 ms", "203.0.113.1:1", 499, false, RR::suppress_prefix_table_full},
+      {"B's bucket is full again at 500 ms: C takes its slot", "203.0.113.1:1", 500, true, RR::send_unrestricted_address},
+      {"B comes back to a full table", "198.51.100.1:1", 501, false, RR::suppress_prefix_table_full},
+      {"A's slot frees at 1000 ms (two resets); B gets a fresh bucket", "198.51.100.1:1", 1000, true, RR::send_unrestricted_address},
+  };
+  for (const auto &s : steps) {
+    CAPTURE(s.name);
+    const auto d = guard.should_reset(kOwnCid, 1200, ANY, ep(s.source), s.t_ms * kMs);
+    CHECK(d.send == s.send);
+    CHECK(d.reason == s.reason);
+  }
+  CHECK(guard.prefixes_in_use(1000 * kMs) == 1);  // B; C's bucket is full again at 1000 ms
+  CHECK(guard.counters().of(RR::suppress_prefix_table_full) == 3);
+}
+
+TEST_CASE("reset guard: an empty source is one prefix of its own") {
+  auto c = prefix_config();
+  c.per_prefix->rate = RateLimit{1, 1};
+  ResetGuard guard(c);
+  CHECK(guard.should_reset(kOwnCid, 1200, ANY, Endpoint{}, 0).send);
+  CHECK(guard.should_reset(kOwnCid, 1200, ANY, Endpoint{}, 0).reason == RR::suppress_prefix_rate_limited);
+  CHECK(guard.should_reset(kOwnCid, 1200, ANY, ep("0.0.0.1:1"), 0).send);  // not the same as 0.0.0.0/24
+}
+
+TEST_CASE("reset guard: token bucket for other users (log budgets)") {
+  TokenBucket b(RateLimit{1, 3});
+  int taken = 0;
+  for (int i = 0; i < 10; ++i) taken += b.try_take(0) ? 1 : 0;
+  CHECK(taken == 3);
+  CHECK_FALSE(b.try_take(999 * kMs));
+  CHECK(b.try_take(1000 * kMs));
+  TokenBucket once(RateLimit{0, 2});
+  CHECK(once.try_take(0));
+  CHECK(once.try_take(0));
+  CHECK_FALSE(once.try_take(3'600'000 * kMs));
+}
+
+TEST_CASE("reset guard: a table of 16 slots (2 sets of 8) holds 16 prefixes, whatever the hash key") {
+  for (std::uint64_t hash_key : {std::uint64_t{0}, std::uint64_t{0x0123456789abcdef}, ~std::uint64_t{0}}) {
+    CAPTURE(hash_key);
+    auto c = prefix_config();
+    c.rate_limit.reset();
+    c.per_prefix->slots = 16;
+    c.per_prefix->hash_key = hash_key;
+    ResetGuard guard(c);
+    int sent = 0;
+    for (int i = 0; i < 100; ++i) {
+      const std::string src = "10.1." + std::to_string(i) + ".1:4433";
+      const auto d = guard.should_reset(kOwnCid, 1200, ANY, ep(src.c_str()), 0);
+      sent += d.send ? 1 : 0;
+      if (!d.send) CHECK(d.reason == RR::suppress_prefix_table_full);
+    }
+    CHECK(sent == 16);  // both sets full, none evicted
+    CHECK(guard.prefixes_in_use(0) == 16);
+    // A prefix that has its entry keeps it: its second reset is not refused for a full table.
+    int again = 0;
+    for (int i = 0; i < 100; ++i) {
+      const std::string src = "10.1." + std::to_string(i) + ".2:4433";
+      const auto d = guard.should_reset(kOwnCid, 1200, ANY, ep(src.c_str()), 1);
+      again += d.send ? 1 : 0;
+    }
+    CHECK(again == 16);
+  }
 }

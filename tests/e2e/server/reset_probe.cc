@@ -1,6 +1,7 @@
 // reset_probe — sends one short-header datagram with a chosen DCID to a server over UDP and
 // reports whether a Stateless Reset came back, checking it against RFC 9000 §10.3:
-//   reset_probe ADDR:PORT DCID_HEX DATAGRAM_LEN SECRET_FILE expect=reset|none [wait_ms [TOKEN_HEX]]
+//   reset_probe [from=LOCAL_IP] ADDR:PORT DCID_HEX DATAGRAM_LEN SECRET_FILE expect=reset|none [wait_ms [TOKEN_HEX]]
+// from=LOCAL_IP: send from that address (e.g. 127.0.1.9, another source prefix than a flood's).
 // With expect=reset the answer must be shorter than the probe, at least 21 bytes, a short header,
 // and end in the token derived from SECRET_FILE and the DCID (ngtcp2_crypto's HKDF derivation,
 // as qamp-server computes it). With expect=none nothing may arrive within wait_ms.
@@ -20,6 +21,12 @@
 using namespace qamp::ex;
 
 int main(int argc, char **argv) {
+  std::string from;
+  if (argc > 1 && std::strncmp(argv[1], "from=", 5) == 0) {
+    from = argv[1] + 5;
+    --argc;
+    ++argv;
+  }
   if (argc < 6) {
     std::fprintf(stderr, "usage: reset_probe ADDR:PORT DCID_HEX LEN SECRET_FILE expect=reset|none [wait_ms]\n");
     return 2;
@@ -35,7 +42,11 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "reset_probe: bad arguments\n");
     return 2;
   }
-  auto lp = parse_host_port(server->family() == AF_INET ? "0.0.0.0" : "::", "0");
+  auto lp = parse_host_port(!from.empty() ? from : server->family() == AF_INET ? "0.0.0.0" : "::", "0");
+  if (!lp) {
+    std::fprintf(stderr, "reset_probe: bad from= address %s\n", from.c_str());
+    return 2;
+  }
   std::string err;
   int fd = bind_udp(*lp, &err);
   if (fd < 0) {
