@@ -8,8 +8,11 @@
 
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 
+#include "digest_worker.h"
+#include "docroot.h"
 #include "qamp/tls.h"
 #include "quic_callbacks.h"
+#include "request.h"
 #include "server.h"
 
 namespace qamp::ex {
@@ -109,8 +112,37 @@ nghttp3_ssize h3_read_data(nghttp3_conn *, int64_t stream_id, nghttp3_vec *vec, 
   return self(user_data)->h3_read_data(stream_id, vec, veccnt, pflags);
 }
 
-int h3_stop_sending(nghttp3_conn *, int64_t, uint64_t, void *, void *) { return 0; }
-int h3_reset_stream(nghttp3_conn *, int64_t, uint64_t, void *, void *) { return 0; }
+int h3_stop_sending(nghttp3_conn *, int64_t stream_id, uint64_t app_error_code, void *user_data, void *) {
+  return self(user_data)->h3_stop_sending(stream_id, app_error_code);
+}
+
+int h3_reset_stream(nghttp3_conn *, int64_t stream_id, uint64_t app_error_code, void *user_data, void *) {
+  return self(user_data)->h3_reset_stream(stream_id, app_error_code);
+}
+
+// Bodies' SHA-256 off the loop, shared by all connections (created with the first HTTP/3
+// session, on the server's loop).
+std::unique_ptr<DigestWorker> g_digests;
+
+// Refused requests are attacker-triggered: at most 20 lines at once, then 10 a second.
+LogLimiter g_refusal_log(10, 20);
+
+std::string hex_u64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%" PRIx64, v);
+  return buf;
+}
+
+// A request target for a log line: visible ASCII only, at most 120 bytes.
+std::string printable(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 120)) {
+    auto u = static_cast<unsigned char>(c);
+    out += u > 0x20 && u < 0x7f ? c : '?';
+  }
+  if (s.size() > 120) out += "...(" + std::to_string(s.size()) + " bytes)";
+  return out;
+}
 
 std::string path_str(const ngtcp2_path &p) {
   return Endpoint::from(p.remote.addr, p.remote.addrlen).str() + " -> " +
@@ -128,6 +160,7 @@ ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref) { return static_cast<ngtcp2_c
 Connection::Connection(Server &server) : server_(server) {}
 
 Connection::~Connection() {
+  if (g_digests) g_digests->cancel(this);
   if (log_suppressed_)
     server_.log("[" + id_ + "] " + std::to_string(log_suppressed_) + " more gate log lines suppressed");
   ev_timer_stop(server_.loop(), &timer_);
@@ -728,12 +761,14 @@ bool Connection::setup_http3() {
   cb.deferred_consume = h3_deferred_consume;
   cb.recv_header = ::qamp::ex::h3_recv_header;
   cb.end_headers = ::qamp::ex::h3_end_headers;
-  cb.stop_sending = h3_stop_sending;
-  cb.reset_stream = h3_reset_stream;
+  cb.stop_sending = ::qamp::ex::h3_stop_sending;
+  cb.reset_stream = ::qamp::ex::h3_reset_stream;
   nghttp3_settings settings;
   nghttp3_settings_default(&settings);
   settings.qpack_max_dtable_capacity = 4096;
   settings.qpack_blocked_streams = 100;
+  settings.max_field_section_size = kMaxFieldSection;  // advertised; enforced in h3_recv_header
+  if (!g_digests) g_digests = std::make_unique<DigestWorker>(server_.loop(), DigestWorker::Limits{});
   if (nghttp3_conn_server_new(&h3_, &cb, &settings, nullptr, this) != 0) return false;
   // The bidirectional streams the *client* may open: our own initial_max_streams_bidi. (Not
   // ngtcp2_conn_get_streams_bidi_left, which counts the streams we may open, i.e. the client's
@@ -751,6 +786,10 @@ bool Connection::setup_http3() {
 int Connection::h3_recv_header(int64_t stream_id, std::string_view name, std::string_view value) {
   auto &st = streams_[stream_id];
   if (!st) st = std::make_unique<Stream>();
+  // Bounded per stream: past kMaxFieldSection nothing more is stored, the answer is 431.
+  st->header_bytes += name.size() + value.size() + kFieldOverhead;
+  if (st->header_bytes > kMaxFieldSection) st->headers_too_large = true;
+  if (st->headers_too_large) return 0;
   if (name == ":method") st->method = value;
   else if (name == ":path") st->path = value;
   else if (name == ":authority") st->authority = value;
@@ -759,15 +798,62 @@ int Connection::h3_recv_header(int64_t stream_id, std::string_view name, std::st
   return 0;
 }
 
+void Connection::log_refusal(const Stream &st, int status, const std::string &why) {
+  auto v = g_refusal_log.allow(now_ns());
+  if (!v.print) return;
+  server_.log("[" + id_ + "] refused " + printable(st.method) + " " + printable(st.path) + " -> " +
+              std::to_string(status) + ": " + why +
+              (v.suppressed_before ? " (" + std::to_string(v.suppressed_before) + " similar lines suppressed)" : ""));
+}
+
 int Connection::h3_end_headers(int64_t stream_id) {
   auto &st = streams_[stream_id];
   if (!st) st = std::make_unique<Stream>();
-  st->response = respond(server_.options().htdocs, st->method, st->path, st->range, st->if_range);
+  if (st->headers_too_large) {
+    // RFC 6585 §5: 431 Request Header Fields Too Large.
+    st->response = text_response(431, "request header fields larger than " + std::to_string(kMaxFieldSection) +
+                                          " bytes");
+    st->response.refusal = "header section above " + std::to_string(kMaxFieldSection) + " bytes";
+  } else {
+    st->response = respond(document_root(), {st->method, st->path, st->range, st->if_range},
+                           server_.options().max_generated_bytes);
+  }
   auto &r = st->response;
-  if (st->method == "HEAD") r.body_length = 0;
-  server_.debug("[" + id_ + "] " + st->method + " " + st->path + (st->range.empty() ? "" : " range " + st->range) +
-                " -> " + std::to_string(r.status) + " (" + std::to_string(r.body_length) + " bytes)");
-  std::vector<std::string> storage;
+  if (!r.refusal.empty()) log_refusal(*st, r.status, r.refusal);
+  if (!r.digest_key.empty()) {
+    if (auto hex = g_digests->cached(r.digest_key)) {
+      add_digest(r, *hex);
+    } else if (g_digests->request(r.digest_key, r.digest_body, this,
+                                  [this, stream_id](const std::string &h) { on_digest_ready(stream_id, h); })) {
+      st->awaiting_digest = true;
+      return 0;  // the header section goes out in on_digest_ready
+    } else {
+      log_refusal(*st, 503, "digest queue full");
+      st->response = text_response(503, "busy: too many bodies being hashed, retry");
+      st->response.headers.emplace_back("retry-after", "1");
+      if (!method_sends_content(st->method)) st->response.body_length = 0;
+    }
+  }
+  return submit_response(stream_id, *st);
+}
+
+void Connection::on_digest_ready(int64_t stream_id, const std::string &hex) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end() || !it->second->awaiting_digest || closed_ || draining_) return;  // reset meanwhile
+  auto &st = *it->second;
+  st.awaiting_digest = false;
+  add_digest(st.response, hex);
+  if (submit_response(stream_id, st) != 0) {
+    ngtcp2_conn_shutdown_stream(conn_, 0, stream_id, NGHTTP3_H3_INTERNAL_ERROR);
+  }
+  write();
+}
+
+int Connection::submit_response(int64_t stream_id, Stream &st) {
+  auto &r = st.response;
+  server_.debug("[" + id_ + "] " + printable(st.method) + " " + printable(st.path) +
+                (st.range.empty() ? "" : " range " + printable(st.range)) + " -> " + std::to_string(r.status) + " (" +
+                std::to_string(r.body_length) + " bytes)");
   std::vector<nghttp3_nv> nva;
   auto add = [&](const std::string &n, const std::string &v) {
     nva.push_back({reinterpret_cast<const uint8_t *>(n.data()), reinterpret_cast<const uint8_t *>(v.data()), n.size(),
@@ -807,6 +893,24 @@ int Connection::h3_stream_close(int64_t stream_id) {
 }
 
 int Connection::h3_acked(int64_t, uint64_t) { return 0; }
+
+int Connection::h3_stop_sending(int64_t stream_id, uint64_t app_error_code) {
+  int rv = ngtcp2_conn_shutdown_stream_read(conn_, 0, stream_id, app_error_code);
+  return rv == 0 || rv == NGTCP2_ERR_STREAM_NOT_FOUND ? 0 : NGHTTP3_ERR_CALLBACK_FAILURE;
+}
+
+int Connection::h3_reset_stream(int64_t stream_id, uint64_t app_error_code) {
+  // nghttp3 calls this for a request it refuses itself (RFC 9114 §4.1.2 malformed: a bad
+  // character in :path, a missing pseudo-header...): no response is possible, the stream is
+  // reset with its code; the read side gets STOP_SENDING from h3_stop_sending.
+  if (auto v = g_refusal_log.allow(now_ns()); v.print)
+    server_.log("[" + id_ + "] refused stream " + std::to_string(stream_id) + ": malformed request, reset with H3 error 0x" +
+                hex_u64(app_error_code) +
+                (v.suppressed_before ? " (" + std::to_string(v.suppressed_before) + " similar lines suppressed)" : ""));
+  if (auto it = streams_.find(stream_id); it != streams_.end()) it->second->awaiting_digest = false;
+  int rv = ngtcp2_conn_shutdown_stream_write(conn_, 0, stream_id, app_error_code);
+  return rv == 0 || rv == NGTCP2_ERR_STREAM_NOT_FOUND ? 0 : NGHTTP3_ERR_CALLBACK_FAILURE;
+}
 
 // ---- qlog ----
 

@@ -70,15 +70,27 @@ class Connection {
   nghttp3_ssize h3_read_data(int64_t stream_id, nghttp3_vec *vec, size_t veccnt, uint32_t *flags);
   int h3_stream_close(int64_t stream_id);
   int h3_acked(int64_t stream_id, uint64_t datalen);
+  // nghttp3 refuses a stream (a malformed request: H3_MESSAGE_ERROR and the like): abort that
+  // direction at the QUIC level with its code, so the peer learns and the slot comes back.
+  int h3_stop_sending(int64_t stream_id, uint64_t app_error_code);
+  int h3_reset_stream(int64_t stream_id, uint64_t app_error_code);
   void qlog_write(const void *data, size_t len);
   void qlog_event(const std::string &name, const std::string &json_data);
 
  private:
   struct Stream {
     std::string method, path, range, if_range, authority;
+    std::size_t header_bytes = 0;    // RFC 9114 §4.2.2 size of the field section so far
+    bool headers_too_large = false;  // above kMaxFieldSection: answered 431, nothing stored
+    bool awaiting_digest = false;    // response built, header section waits for its SHA-256
     Response response;
     std::uint64_t sent = 0;  // body bytes handed to nghttp3
   };
+  // Sends the header section (and the data reader) of `stream_id`'s response.
+  int submit_response(int64_t stream_id, Stream &st);
+  // The digest a stream waited for is ready (on the loop, from the digest worker).
+  void on_digest_ready(int64_t stream_id, const std::string &hex);
+  void log_refusal(const Stream &st, int status, const std::string &why);
 
   bool setup_http3();
   bool handle_error(int liberr);

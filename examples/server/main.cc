@@ -4,6 +4,7 @@
 
 #include <ev.h>
 
+#include "docroot.h"
 #include "options.h"
 #include "server.h"
 
@@ -22,9 +23,13 @@ void on_signal(struct ev_loop *, ev_signal *w, int) {
 
 int main(int argc, char **argv) {
   auto options = qamp::ex::parse_server_options(argc, argv);  // exits 2 on bad flags
+  std::string error;
+  if (!qamp::ex::open_document_root(options.htdocs, &error)) {
+    std::cerr << "qamp-server: " << error << std::endl;
+    return 1;
+  }
   auto *loop = EV_DEFAULT;
   qamp::ex::Server server(options, loop);
-  std::string error;
   if (!server.start(&error)) {
     std::cerr << "qamp-server: " << error << std::endl;
     return 1;

@@ -35,6 +35,7 @@ struct ServerOptions {
   double idle_timeout_s = 30;
   // New-connection admission (qamp/admission.h): Retry mode and caps.
   AdmissionConfig admission{RetryMode::automatic, 64, 4096, 256};
+  std::uint64_t max_generated_bytes = std::uint64_t{1} << 30;  // /bytes/N above it: 404
 };
 
 // Parses argv. On --help prints usage to stdout and exits 0; on a bad flag prints the problem

@@ -1,16 +1,15 @@
 #include "response.h"
 
 #include <algorithm>
-#include <fcntl.h>
-#include <gnutls/crypto.h>
 #include <map>
 #include <mutex>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
+#include "docroot.h"
 #include "http_range.h"
 #include "net.h"
+#include "request.h"
 
 namespace qamp::ex {
 
@@ -111,37 +110,26 @@ FileMaps &file_maps() {
   return maps;
 }
 
-Response text(int status, std::string msg) {
-  Response r;
-  r.status = status;
-  auto body = std::make_shared<TextBody>(std::move(msg) + "\n");
-  r.headers = {{"content-type", "text/plain"}, {"content-length", std::to_string(body->size())}};
-  r.body_length = body->size();
-  r.body = std::move(body);
-  return r;
-}
-
 // A full-representation response with validators and range support.
-Response representation(std::shared_ptr<const Body> body, const std::string &etag,
-                        const std::string &sha, const std::string &range, const std::string &if_range) {
+Response representation(std::shared_ptr<const Body> body, const std::string &etag, const std::string &key,
+                        const Request &req) {
   Response r;
   auto size = body->size();
-  r.headers = {{"content-type", "application/octet-stream"},
-               {"accept-ranges", "bytes"},
-               {"etag", etag},
-               {kBodySha256Header, sha}};
-  // RFC 9110 §13.1.5: a Range with a non-matching If-Range gets the whole representation.
-  auto req = (if_range.empty() || if_range == etag) ? parse_range(range, size) : RangeRequest{};
-  switch (req.status) {
+  r.headers = {{"content-type", "application/octet-stream"}, {"accept-ranges", "bytes"}, {"etag", etag}};
+  r.digest_key = key;
+  r.digest_body = body;
+  auto use_range = method_uses_range(req.method) && if_range_allows_range(req.if_range, etag);
+  auto range = use_range ? parse_range(req.range, size) : RangeRequest{};
+  switch (range.status) {
     case RangeStatus::none:
       r.status = 200;
       r.body_length = size;
       break;
     case RangeStatus::satisfiable:
       r.status = 206;
-      r.body_offset = req.range.first;
-      r.body_length = req.range.length();
-      r.headers.emplace_back("content-range", content_range(req.range, size));
+      r.body_offset = range.range.first;
+      r.body_length = range.range.length();
+      r.headers.emplace_back("content-range", content_range(range.range, size));
       break;
     case RangeStatus::unsatisfiable:
       r.status = 416;
@@ -154,74 +142,73 @@ Response representation(std::shared_ptr<const Body> body, const std::string &eta
   return r;
 }
 
-}  // namespace
-
-std::string body_sha256(const std::string &key, const Body &body) {
-  static std::mutex mu;
-  static std::map<std::string, std::string> cache;
-  std::lock_guard lock(mu);
-  if (auto it = cache.find(key); it != cache.end()) return it->second;
-  gnutls_hash_hd_t h;
-  gnutls_hash_init(&h, GNUTLS_DIG_SHA256);
-  for (std::uint64_t off = 0; off < body.size();) {
-    auto s = body.at(off, 1 << 20);
-    gnutls_hash(h, s.data(), s.size());
-    off += s.size();
-  }
-  std::uint8_t digest[32];
-  gnutls_hash_deinit(h, digest);
-  return cache[key] = hex(digest);
+Response refused(int status, std::string reason) {
+  auto r = text_response(status, reason);
+  if (status == 405) r.headers.emplace_back("allow", "GET, HEAD");
+  r.refusal = std::move(reason);
+  return r;
 }
 
-Response respond(const std::string &htdocs, const std::string &method, const std::string &path_in,
-                 const std::string &range, const std::string &if_range) {
-  if (method != "GET" && method != "HEAD") return text(405, "method not allowed");
-  auto path = path_in.substr(0, path_in.find('?'));
-  if (path.empty() || path[0] != '/' || path.find("/../") != std::string::npos ||
-      path.ends_with("/.."))
-    return text(400, "bad path");
-
-  constexpr std::string_view bytes_prefix = "/bytes/";
-  if (path.starts_with(bytes_prefix)) {
-    auto digits = path.substr(bytes_prefix.size());
-    char *end = nullptr;
-    auto n = std::strtoull(digits.c_str(), &end, 10);
-    if (digits.empty() || *end || n > kMaxGeneratedBody)
-      return text(404, "/bytes/N takes N up to " + std::to_string(kMaxGeneratedBody));
-    auto body = std::make_shared<PatternBody>(n);
-    auto key = "bytes/" + std::to_string(n);
-    auto sha = body_sha256(key, *body);
-    if (path_in.ends_with("?resumable=0")) {
-      // A body that cannot be resumed (no Accept-Ranges, no validator, Range ignored), like a
-      // generated stream: what the client's planner must restart from zero.
-      Response r;
-      r.status = 200;
-      r.headers = {{"content-type", "application/octet-stream"},
-                   {kBodySha256Header, sha},
-                   {"content-length", std::to_string(n)}};
-      r.body_length = n;
-      r.body = std::move(body);
-      return r;
+Response build(const DocRoot &root, const Request &req, std::uint64_t max_generated) {
+  auto target = classify_request(req.method, req.path, max_generated);
+  switch (target.kind) {
+    case TargetKind::refused:
+      return refused(target.status, target.reason);
+    case TargetKind::generated: {
+      auto n = target.size;
+      auto body = std::make_shared<PatternBody>(n);
+      auto key = "bytes/" + std::to_string(n);
+      if (!target.resumable) {
+        // A body that cannot be resumed (no Accept-Ranges, no validator, Range ignored), like a
+        // generated stream: what the client's planner must restart from zero.
+        Response r;
+        r.status = 200;
+        r.headers = {{"content-type", "application/octet-stream"}, {"content-length", std::to_string(n)}};
+        r.body_length = n;
+        r.digest_key = key;
+        r.digest_body = body;
+        r.body = std::move(body);
+        return r;
+      }
+      return representation(body, "\"qamp-bytes-" + std::to_string(n) + "\"", key, req);
     }
-    return representation(body, "\"qamp-bytes-" + std::to_string(n) + "\"", sha, range, if_range);
+    case TargetKind::file:
+      break;
   }
-
-  auto file = htdocs + path;
-  if (path.ends_with("/")) file += "index.html";
-  int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return text(404, "not found");
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return text(404, "not found");
-  }
+  auto f = root.open_file(target.rel_path);
+  if (f.status != 200) return refused(f.status, f.status == 404 ? "not found" : f.reason);
+  auto &st = f.st;
   auto size = static_cast<std::uint64_t>(st.st_size);
-  auto body = file_maps().get(file, fd, st);
-  close(fd);
-  if (!body) return text(500, "cannot map file");
+  auto body = file_maps().get(target.rel_path, f.fd.get(), st);
+  if (!body) return refused(500, "cannot map file");
   auto etag = "\"" + std::to_string(size) + "-" + std::to_string(st.st_mtim.tv_sec) + "." +
               std::to_string(st.st_mtim.tv_nsec) + "\"";
-  return representation(body, etag, body_sha256(file + etag, *body), range, if_range);
+  return representation(body, etag, "file/" + target.rel_path + etag, req);
+}
+
+}  // namespace
+
+Response text_response(int status, std::string msg) {
+  Response r;
+  r.status = status;
+  auto body = std::make_shared<TextBody>(std::move(msg) + "\n");
+  r.headers = {{"content-type", "text/plain"}, {"content-length", std::to_string(body->size())}};
+  r.body_length = body->size();
+  r.body = std::move(body);
+  return r;
+}
+
+void add_digest(Response &r, const std::string &hex) {
+  r.headers.emplace_back(kBodySha256Header, hex);
+  r.digest_key.clear();
+  r.digest_body.reset();
+}
+
+Response respond(const DocRoot &root, const Request &req, std::uint64_t max_generated) {
+  auto r = build(root, req, max_generated);
+  // RFC 9110 §9.3.2: the header section of a GET, no content.
+  if (!method_sends_content(req.method)) r.body_length = 0;
+  return r;
 }
 
 }  // namespace qamp::ex

@@ -12,8 +12,9 @@
 
 namespace qamp::ex {
 
+class DocRoot;
+
 inline constexpr const char *kBodySha256Header = "x-qamp-body-sha256";
-inline constexpr std::uint64_t kMaxGeneratedBody = std::uint64_t{4} << 30;  // 4 GiB
 
 // The bytes of a response body, readable at any offset while the object lives.
 class Body {
@@ -30,13 +31,28 @@ struct Response {
   std::shared_ptr<const Body> body;                          // full representation (or null)
   std::uint64_t body_offset = 0;                             // first byte to send
   std::uint64_t body_length = 0;                             // bytes to send
+  // Non-empty: the x-qamp-body-sha256 header of `digest_body` (the full representation) is
+  // still to be added with add_digest() before the header section is sent. Computing it is
+  // the caller's (off the loop: digest_worker.h); `digest_key` names the bytes for a cache.
+  std::string digest_key;
+  std::shared_ptr<const Body> digest_body;
+  std::string refusal;  // a refused request (4xx/5xx): why, for the log; empty when served
 };
 
-// Builds the response for `method` `path` with an optional Range / If-Range header.
-Response respond(const std::string &htdocs, const std::string &method, const std::string &path,
-                 const std::string &range, const std::string &if_range);
+struct Request {
+  std::string method, path, range, if_range;
+};
 
-// SHA-256 (hex) of a whole body, cached by key.
-std::string body_sha256(const std::string &key, const Body &body);
+// Builds the response to `req` (rules in request.h): /bytes/N up to `max_generated` bytes, or
+// a regular file beneath `root` (docroot.h), with ETag, Accept-Ranges and a single Range
+// (206 / 416, GET only, If-Range per RFC 9110 §13.1.5); HEAD gets the same header section and
+// no content. Never blocks on a file and never hashes: see digest_key.
+Response respond(const DocRoot &root, const Request &req, std::uint64_t max_generated);
+
+// Adds the x-qamp-body-sha256 header (`hex`) to a response that asked for it.
+void add_digest(Response &r, const std::string &hex);
+
+// A small text/plain response (refusals, 503 when the digest queue is full).
+Response text_response(int status, std::string msg);
 
 }  // namespace qamp::ex

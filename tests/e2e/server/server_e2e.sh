@@ -92,6 +92,26 @@ relay_download() {
 }
 rjs() { python3 -c "import json,sys; d=json.load(open('$RELAY_STATS')); print(eval(sys.argv[1]))" "$1"; }
 
+QCLIENT=$BUILD/examples/client/qamp-client
+# qamp-client (it sends a :path as given, unlike gtlsclient): summary JSON in $W/sum.json.
+qclient() {  # [flags...] -- URIs...
+  local flags=()
+  while [ "$1" != -- ]; do flags+=("$1"); shift; done
+  shift
+  rm -f "$W/sum.json"
+  timeout 40 "$QCLIENT" --exit-on-all-streams-close --summary "$W/sum.json" "${flags[@]}" 127.0.0.1 "$PORT" "$@" \
+    >"$W/qclient.log" 2>&1 || true
+  [ -s "$W/sum.json" ] || fail "qamp-client wrote no summary: $(tail -3 "$W/qclient.log")"
+}
+sjs() { python3 -c "import json,sys; d=json.load(open('$W/sum.json')); print(eval(sys.argv[1]))" "$1"; }
+# Waits until gtlsclient's log $1 shows its first request stream (id 0) leave in a packet.
+wait_request_sent() {
+  for _ in $(seq 100); do grep -aq 'frm tx .* STREAM(0x[0-9a-f]*) id=0x0 ' "$1" 2>/dev/null && return; sleep 0.1; done
+  fail "the client never sent its request"
+}
+# The old server blocked in open() on a FIFO: a writer lets it go, so cleanup can stop it.
+unblock_fifo() { timeout 2 sh -c ": > '$W/htdocs/fifo'" 2>/dev/null || true; }
+
 case "$CASE" in
   nat-port-any|nat-port-none|nat-port-same-ip)
     # Port-only rebinding (RFC 9000 §9.3) survives on every level: download byte-exact.
@@ -427,6 +447,116 @@ case "$CASE" in
     [ "$(python3 -c "import json; print(json.load(open('$W/short.json'))['received'])")" = 0 ] || fail "restricted address sent resets"
     kill -0 "$SERVER_PID" || fail "server died"
     same_file "$W/dl/big.bin" "$W/htdocs/big.bin"
+    stop_server
+    ;;
+  docroot-fifo)
+    # A FIFO under --htdocs is refused (403) without blocking: a parallel download on another
+    # connection completes byte-exact while nobody ever writes to the FIFO.
+    start_server
+    mkfifo "$W/htdocs/fifo"
+    ( timeout 30 gtlsclient --exit-on-all-streams-close 127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/fifo" \
+        >"$W/fifo.log" 2>&1 || true ) &
+    FIFO_CLIENT=$!
+    wait_request_sent "$W/fifo.log"
+    download /file.bin
+    if ! cmp -s "$W/dl/file.bin" "$W/htdocs/file.bin"; then unblock_fifo; fail "download stalled by a FIFO request"; fi
+    wait $FIFO_CLIENT || true
+    grep -aq 'stream 0x0 \[:status: 403\]' "$W/fifo.log" || { unblock_fifo; fail "FIFO not refused with 403"; }
+    grep -q 'refused GET /fifo -> 403: not a regular file' "$W/server.log" || fail "no log line for the FIFO"
+    stop_server
+    ;;
+  docroot-symlinks)
+    # Symlinks out of the document root are refused (403), whatever their form; one that stays
+    # beneath the root is served.
+    start_server
+    echo "outside the document root" > "$W/outside.txt"
+    ln -s /etc/passwd "$W/htdocs/passwd"
+    ln -s ../outside.txt "$W/htdocs/escape.txt"
+    ln -s "$W/outside.txt" "$W/htdocs/absolute.txt"
+    ln -s / "$W/htdocs/slash"
+    ln -s file.bin "$W/htdocs/alias.bin"
+    for uri in /passwd /escape.txt /absolute.txt /slash/etc/passwd; do
+      rm -rf "$W/dl"; mkdir -p "$W/dl"
+      download "$uri"
+      grep -aq 'stream 0x0 \[:status: 403\]' "$W/client.log" || fail "$uri: not refused with 403"
+      saved="$W/dl/$(basename "$uri")"
+      if [ -f "$saved" ]; then
+        if cmp -s "$saved" /etc/passwd || cmp -s "$saved" "$W/outside.txt"; then fail "$uri served a file outside the root"; fi
+      fi
+    done
+    grep -q 'refused GET /passwd -> 403: resolves outside the document root' "$W/server.log" || fail "no log line for the escape"
+    rm -rf "$W/dl"; mkdir -p "$W/dl"
+    download /alias.bin
+    same_file "$W/dl/alias.bin" "$W/htdocs/file.bin"
+    stop_server
+    ;;
+  generated-cap)
+    # /bytes/N above --max-generated-bytes is refused with 404 naming the cap; N at the cap is
+    # served, its size and SHA-256 matching the server's digest header.
+    start_server --max-generated-bytes 1M
+    qclient --download "$W/dl" -- /bytes/1048576 /bytes/1048577 /bytes/99999999999999999999999
+    [ "$(sjs "d['uris'][0]['status']")" = 200 ] || fail "/bytes/1048576 (the cap): status $(sjs "d['uris'][0]['status']")"
+    [ "$(stat -c %s "$W/dl/1048576")" = 1048576 ] || fail "wrong size $(stat -c %s "$W/dl/1048576")"
+    [ "$(sjs "d['uris'][0]['sha256_matches_server']")" = True ] || fail "digest header does not match the body"
+    [ "$(sjs "d['uris'][0]['sha256']")" = "$(sha256sum < "$W/dl/1048576" | cut -d' ' -f1)" ] || fail "saved bytes differ"
+    [ "$(sjs "d['uris'][1]['status']")" = 404 ] || fail "/bytes/1048577 above the cap: status $(sjs "d['uris'][1]['status']")"
+    [ "$(sjs "d['uris'][2]['status']")" = 404 ] || fail "/bytes/<overflow>: status $(sjs "d['uris'][2]['status']")"
+    grep -q 'generated body too large: /bytes/N takes decimal N up to 1048576' "$W/server.log" || fail "no log line naming the cap"
+    stop_server
+    # The default cap (1 GiB) refuses 4 GiB.
+    start_server
+    qclient -- /bytes/4294967296
+    [ "$(sjs "d['uris'][0]['status']")" = 404 ] || fail "default cap: /bytes/4294967296 status $(sjs "d['uris'][0]['status']")"
+    stop_server
+    rc=0; "$SERVER" --max-generated-bytes 12X 127.0.0.1 1 a b 2>"$W/err" || rc=$?
+    [ "$rc" = 2 ] && grep -q -- "--max-generated-bytes: bad size '12X'" "$W/err" || fail "bad --max-generated-bytes: exit $rc"
+    ;;
+  digest-off-loop)
+    # The SHA-256 of a 4 GiB generated body is computed off the event loop: a small download on
+    # another connection, asked for after the big request reached the server, completes (byte-
+    # exact) while the big response still waits for its digest; then the big one completes.
+    # Order, not a time threshold: the small one needs ~2 MiB of hashing, the big one 4 GiB.
+    start_server --max-generated-bytes 8G
+    ( timeout 80 gtlsclient --http-method=HEAD --exit-on-all-streams-close 127.0.0.1 "$PORT" \
+        "https://127.0.0.1:$PORT/bytes/4294967296" >"$W/big.log" 2>&1 || true ) &
+    BIG=$!
+    wait_request_sent "$W/big.log"
+    qclient --download "$W/dl" -- /file.bin
+    same_file "$W/dl/file.bin" "$W/htdocs/file.bin"
+    [ "$(sjs "d['uris'][0]['sha256_matches_server']")" = True ] || fail "small download: digest mismatch"
+    if grep -aq 'stream 0x0 response headers started' "$W/big.log"; then
+      fail "the 4 GiB response was ready before the small download finished: hashed on the loop?"
+    fi
+    kill -0 $BIG 2>/dev/null || fail "the big request ended before the small download"
+    wait $BIG || true
+    grep -aq 'stream 0x0 \[:status: 200\]' "$W/big.log" || fail "big HEAD got no 200"
+    grep -aq 'stream 0x0 \[content-length: 4294967296\]' "$W/big.log" || fail "HEAD lacks the GET's content-length"
+    grep -aq 'stream 0x0 \[x-qamp-body-sha256: [0-9a-f]\{64\}\]' "$W/big.log" || fail "big HEAD has no digest header"
+    stop_server
+    ;;
+  bad-request)
+    # Requests the server refuses get an answer: nghttp3's malformed-request refusal (a space
+    # in :path) a stream reset with H3_MESSAGE_ERROR (0x10e), others 400 / 414 / 431 (a 20 kB
+    # :authority: the header section is bounded, not only the target); each slot comes back
+    # (110 refused streams on a connection allowing 100), and the same connection then serves
+    # a file byte-exact. The log lines of refusals are rate-limited.
+    start_server
+    uris=()
+    for i in $(seq 110); do uris+=("/bad $i"); done
+    uris+=("/x/../file.bin" "/q414.bin?$(head -c 10000 /dev/zero | tr '\0' a)" "https://$(head -c 20000 /dev/zero | tr '\0' b)/q431.bin")
+    uris+=(/file.bin)
+    qclient --download "$W/dl" -- "${uris[@]}"
+    kill -0 "$SERVER_PID" || fail "server died"
+    n=$(python3 -c "import json; d=json.load(open('$W/sum.json')); print(sum(1 for u in d['uris'][:110] if u['status'] == 0 and '0x10e' in (u['error'] or '')))")
+    [ "$n" = 110 ] || fail "only $n of 110 malformed requests were reset with H3_MESSAGE_ERROR: $(sjs "d['uris'][0]['error']")"
+    [ "$(sjs "d['uris'][110]['status']")" = 400 ] || fail "dot-segment: status $(sjs "d['uris'][110]['status']")"
+    [ "$(sjs "d['uris'][111]['status']")" = 414 ] || fail "10 kB target: status $(sjs "d['uris'][111]['status']")"
+    [ "$(sjs "d['uris'][112]['status']")" = 431 ] || fail "20 kB :authority: status $(sjs "d['uris'][112]['status']")"
+    same_file "$W/dl/file.bin" "$W/htdocs/file.bin"
+    [ "$(sjs "d['uris'][113]['sha256_matches_server']")" = True ] || fail "file.bin: digest mismatch"
+    [ "$(sjs "d['connection']['reconnects']")" = 0 ] || fail "the client had to reconnect"
+    lines=$(grep -c 'refused' "$W/server.log" || true)
+    [ "$lines" -ge 1 ] && [ "$lines" -lt 100 ] || fail "$lines refusal log lines for 113 refusals (want rate-limited)"
     stop_server
     ;;
   bad-flags)

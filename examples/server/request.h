@@ -1,0 +1,81 @@
+// examples/server/request.h — the pure HTTP decisions of qamp-server (no files, no sockets, no
+// clocks): which resource a request names, when a Range applies, what a HEAD sends, and the
+// per-request limits. response.cc and connection.cc call these; tests/unit/request_test.cc
+// holds one table row per rule.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace qamp::ex {
+
+// What a server bounds per request (item 5 of issue 10). The header budget counts name + value
+// bytes of every field of one request (RFC 9114 §4.2.2, SETTINGS_MAX_FIELD_SECTION_SIZE counts
+// 32 more per field; we advertise kMaxFieldSection including that overhead).
+inline constexpr std::size_t kMaxTargetLength = 8 * 1024;   // longer :path -> 414
+inline constexpr std::size_t kMaxFieldSection = 16 * 1024;  // more header bytes -> 431
+inline constexpr std::size_t kFieldOverhead = 32;           // RFC 9114 §4.2.2 / RFC 9204 §3.2.1
+inline constexpr std::uint64_t kDefaultMaxGeneratedBytes = std::uint64_t{1} << 30;  // 1 GiB
+
+enum class TargetKind {
+  generated,  // /bytes/N: N pattern bytes
+  file,       // a path under the document root
+  refused,    // answered with `status` and `reason`, nothing opened
+};
+
+struct Target {
+  TargetKind kind = TargetKind::refused;
+  int status = 400;      // refused: the status to answer
+  std::string reason;    // refused: one line for the log and the body
+  std::string rel_path;  // file: relative to the document root, never empty, no leading '/'
+  std::uint64_t size = 0;    // generated: N
+  bool resumable = true;     // generated: false for ?resumable=0 (no validator, Range ignored)
+};
+
+// Classifies `method` `path` (the :method and :path pseudo-headers, RFC 9114 §4.3.1).
+//  - only GET and HEAD are served: anything else is 405 (RFC 9110 §15.5.6);
+//  - the target must be origin-form (RFC 9112 §3.2.1): starts with '/', at most
+//    kMaxTargetLength bytes (414, RFC 9110 §15.5.15), only visible ASCII (RFC 3986 §3.3: no
+//    space, control, DEL or non-ASCII byte) and no fragment (RFC 9110 §7.1) — else 400;
+//  - no "." or ".." segment (RFC 3986 §3.3 dot-segments are not resolved here: refused, 400);
+//  - /bytes/N: N decimal digits only, N <= max_generated; beyond it (or overflowing) 404 naming
+//    the cap (this server has no such resource). ?resumable=0 makes it non-resumable;
+//  - otherwise a file: the path without its query, "index.html" appended to a directory path.
+Target classify_request(std::string_view method, std::string_view path, std::uint64_t max_generated);
+
+// RFC 9110 §13.1.5 If-Range: does a Range apply to a representation whose strong ETag is
+// `etag` (and which has no Last-Modified)? True when If-Range is absent; when it is present
+// only for an exact strong match: a weak tag (W/"...") never matches, nor does a date (we send
+// no Last-Modified, so no date can be an exact match of it).
+bool if_range_allows_range(std::string_view if_range, std::string_view etag);
+
+// RFC 9110 §14.2: GET is the only method with range handling; a Range with HEAD (or any other
+// method) is ignored, so HEAD answers what a GET without Range would.
+bool method_uses_range(std::string_view method);
+
+// RFC 9110 §9.3.2: HEAD gets the header section a GET would get (content-length included) and
+// no content.
+bool method_sends_content(std::string_view method);
+
+// Token bucket for log lines an attacker can trigger (refused requests): `burst` lines at
+// once, then `per_second`. Time is an argument (nanoseconds). allow() returns whether to print
+// and how many lines were suppressed since the last printed one.
+class LogLimiter {
+ public:
+  LogLimiter(double per_second, double burst) : rate_(per_second), burst_(burst), tokens_(burst) {}
+  struct Verdict {
+    bool print = false;
+    std::uint64_t suppressed_before = 0;
+  };
+  Verdict allow(std::uint64_t now_ns);
+
+ private:
+  double rate_, burst_, tokens_;
+  std::uint64_t last_ = 0;
+  bool started_ = false;
+  std::uint64_t suppressed_ = 0;
+};
+
+}  // namespace qamp::ex
