@@ -97,6 +97,11 @@ void check(const std::string &method, const std::string &path, const std::string
     return;
   }
   const auto *cl = header(r, "content-length");
+  if (!method_sends_content(method)) {
+    // RFC 9110 §9.3.2: HEAD gets GET's header section (content-length included) and no content.
+    expect(cl && r.body_length == 0, "a HEAD has a content-length and sends no content");
+    return;
+  }
   expect(cl && parse_decimal(*cl) == r.body_length, "content-length is the number of bytes sent");
   expect(r.body != nullptr, "every other response has a body");
   const auto size = r.body->size();
