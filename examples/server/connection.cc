@@ -337,19 +337,23 @@ void Connection::gate_event(const GateEvent &ev) {
   // Every forbidden datagram is counted; each new path is logged once while it is among the
   // last kRecentPaths (a probe is many datagrams), within the log budgets.
   ++server_.stats().dropped[std::string(to_string(ev.decision.reason))];
-  // The key is built on the stack: a flood of forbidden datagrams allocates nothing here.
+  if (!remember_path(ev)) return;
+  log_gate(ev);
+}
+
+bool Connection::remember_path(const GateEvent &ev) {
+  // The key is built on the stack: a flood of datagrams on new paths allocates nothing here.
   PathKey key{};
-  key[0] = 1;
+  key[0] = ev.decision.verdict == GateVerdict::drop;
   key[1] = static_cast<std::uint8_t>(ev.incoming_role);
   const auto *sa = ev.incoming_remote.sa();
   std::memcpy(key.data() + 2, sa, std::min<std::size_t>(ev.incoming_remote.size(), key.size() - 2));
-  if (std::find(recent_paths_.begin(), recent_paths_.begin() + static_cast<std::ptrdiff_t>(recent_used_), key) !=
-      recent_paths_.begin() + static_cast<std::ptrdiff_t>(recent_used_))
-    return;
+  auto end = recent_paths_.begin() + static_cast<std::ptrdiff_t>(recent_used_);
+  if (std::find(recent_paths_.begin(), end, key) != end) return false;
   recent_paths_[recent_next_] = key;
   recent_next_ = (recent_next_ + 1) % kRecentPaths;
   recent_used_ = std::min(recent_used_ + 1, kRecentPaths);
-  log_gate(ev);
+  return true;
 }
 
 bool Connection::log_gate(const GateEvent &ev) {
@@ -395,6 +399,15 @@ void Connection::on_datagram(const Socket &s, const Endpoint &remote, std::span<
   auto peer = remote;
   ngtcp2_path path{local.addr(), peer.addr(), nullptr};
   ngtcp2_pkt_info pi{};
+  if (pending_change_ && remember_path(*pending_change_) && log_budget_.try_take(now)) {
+    // Evidence for traces (tests/lab/analyze.py): the first datagram the gate let through on a
+    // new path, written before ngtcp2 reads it, so the next packet_received record is that
+    // datagram. Not a change of path (ngtcp2 may discard it, or answer a probe without moving);
+    // once per path among the last kRecentPaths, within the connection's log budget.
+    qlog_event("qamp:path_datagram", "{\"from\":" + quote(pending_change_->current_remote.to_string()) +
+                                         ",\"to\":" + quote(pending_change_->incoming_remote.to_string()) +
+                                         ",\"server_address\":" + quote(to_string(pending_change_->incoming_role)) + "}");
+  }
   int rv = ngtcp2_conn_read_pkt(conn_, &path, &pi, data.data(), data.size(), now);
   if (forbidden) check_native_drop(s, remote);
   if (pending_change_) {

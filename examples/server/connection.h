@@ -101,6 +101,8 @@ class Connection {
   // One gate log line and its qlog event, within the per-connection and server-wide budgets;
   // false when suppressed (counted, summarised in the next line that goes out).
   bool log_gate(const GateEvent &ev);
+  // Puts the event's path in the ring of recent paths; false when it is there already.
+  bool remember_path(const GateEvent &ev);
   bool native() const noexcept;
   // With native enforcement: after ngtcp2 read a datagram the gate calls forbidden, checks that
   // ngtcp2 did not take its path (counts and logs a disagreement).

@@ -167,8 +167,9 @@ def qlog_paths(client_qlog, server_qlogs):
     ngtcp2's packet_sent / packet_received records carry frames but no addresses; qamp's own
     records name the path: qamp-client writes qamp:path_validation_started {local, remote} just
     before ngtcp2 sends the PATH_CHALLENGEs on that path and qamp:path_validation {path, success}
-    when ngtcp2 reports the result; qamp-server writes qamp:gate_accept {to, ...} for the first
-    datagram on a new path, before ngtcp2 reads it (the next packet_received is that datagram).
+    when ngtcp2 reports the result; qamp-server writes qamp:path_datagram {to, ...} for the first
+    datagram the gate lets through on a new path, before ngtcp2 reads it (the next
+    packet_received is that datagram; qamp:gate_accept comes only once ngtcp2 took the path).
     Per (client endpoint, server endpoint):
       challenges  PATH_CHALLENGE data the client sent while validating the path
       responses   PATH_RESPONSE data the client received matching those (client_validated)
@@ -214,7 +215,7 @@ def qlog_paths(client_qlog, server_qlogs):
         accepted = None
         for ev in recs:
             name, data = ev["name"], ev.get("data") or {}
-            if name == "qamp:gate_accept" and data.get("to"):
+            if name == "qamp:path_datagram" and data.get("to"):
                 accepted = data["to"]
             elif name == "transport:packet_received" and accepted is not None:
                 ch = frames_of(ev, "path_challenge")

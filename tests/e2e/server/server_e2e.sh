@@ -99,7 +99,7 @@ qclient() {  # [flags...] -- URIs...
   while [ "$1" != -- ]; do flags+=("$1"); shift; done
   shift
   rm -f "$W/sum.json"
-  timeout 40 "$QCLIENT" --exit-on-all-streams-close --summary "$W/sum.json" "${flags[@]}" 127.0.0.1 "$PORT" "$@" \
+  timeout 40 "$QCLIENT" --ca-file "$W/cert.pem" --exit-on-all-streams-close --summary "$W/sum.json" "${flags[@]}" 127.0.0.1 "$PORT" "$@" \
     >"$W/qclient.log" 2>&1 || true
   [ -s "$W/sum.json" ] || fail "qamp-client wrote no summary: $(tail -3 "$W/qclient.log")"
 }
@@ -543,7 +543,7 @@ case "$CASE" in
     start_server
     uris=()
     for i in $(seq 110); do uris+=("/bad $i"); done
-    uris+=("/x/../file.bin" "/q414.bin?$(head -c 10000 /dev/zero | tr '\0' a)" "https://$(head -c 20000 /dev/zero | tr '\0' b)/q431.bin")
+    uris+=("/x/../dot-segment.bin" "/q414.bin?$(head -c 10000 /dev/zero | tr '\0' a)" "https://$(head -c 20000 /dev/zero | tr '\0' b)/q431.bin")
     uris+=(/file.bin)
     qclient --download "$W/dl" -- "${uris[@]}"
     kill -0 "$SERVER_PID" || fail "server died"
