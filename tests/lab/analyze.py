@@ -231,7 +231,11 @@ def qlog_paths(client_qlog, server_qlogs):
     for p in out.values():
         p.pop("_first_pending", None)
         p["client_validated"] = bool(p["success"] and p["responses"])
-        p["first_is_path_challenge"] = bool(p["first_sent_is_challenge"] and p["server_first_is_challenge"])
+        # The client's packet_sent records name no path: a packet on the old path may come between
+        # its start record and the first challenge (first_sent_is_challenge, kept as a detail).
+        # The server's record does name the path: its first datagram there holds a challenge the
+        # client sent.
+        p["first_is_path_challenge"] = bool(p["challenges"] and p["server_first_is_challenge"])
     return sorted(out.values(), key=lambda p: p["client"] + p["server"])
 
 
