@@ -100,15 +100,10 @@ bool method_uses_range(std::string_view method) { return method == "GET"; }
 bool method_sends_content(std::string_view method) { return method != "HEAD"; }
 
 LogLimiter::Verdict LogLimiter::allow(std::uint64_t now_ns) {
-  if (started_ && now_ns > last_)
-    tokens_ = std::min(burst_, tokens_ + static_cast<double>(now_ns - last_) * 1e-9 * rate_);
-  started_ = true;
-  last_ = std::max(last_, now_ns);
-  if (tokens_ < 1) {
+  if (!bucket_.try_take(now_ns)) {
     ++suppressed_;
     return {};
   }
-  tokens_ -= 1;
   Verdict v{true, suppressed_};
   suppressed_ = 0;
   return v;

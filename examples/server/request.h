@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "qamp/reset_guard.h"
+
 namespace qamp::ex {
 
 // What a server bounds per request (item 5 of issue 10). The header budget counts name + value
@@ -59,12 +61,13 @@ bool method_uses_range(std::string_view method);
 // no content.
 bool method_sends_content(std::string_view method);
 
-// Token bucket for log lines an attacker can trigger (refused requests): `burst` lines at
-// once, then `per_second`. Time is an argument (nanoseconds). allow() returns whether to print
-// and how many lines were suppressed since the last printed one.
+// Log lines an attacker can trigger (refused requests): `burst` lines at once, then
+// `per_second`, on qamp's one token bucket (qamp/reset_guard.h: TokenBucket). Time is an argument
+// (nanoseconds). allow() returns whether to print and how many lines were suppressed since the
+// last printed one.
 class LogLimiter {
  public:
-  LogLimiter(double per_second, double burst) : rate_(per_second), burst_(burst), tokens_(burst) {}
+  LogLimiter(double per_second, double burst) : bucket_(RateLimit{per_second, burst}) {}
   struct Verdict {
     bool print = false;
     std::uint64_t suppressed_before = 0;
@@ -72,9 +75,7 @@ class LogLimiter {
   Verdict allow(std::uint64_t now_ns);
 
  private:
-  double rate_, burst_, tokens_;
-  std::uint64_t last_ = 0;
-  bool started_ = false;
+  TokenBucket bucket_;
   std::uint64_t suppressed_ = 0;
 };
 
