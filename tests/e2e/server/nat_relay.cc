@@ -1,11 +1,15 @@
 // nat_relay — a one-client UDP NAT for loopback tests. The client talks to FRONT; the relay
 // forwards from an outward socket bound to OUT_IP (ephemeral port) to SERVER, and back. After
 // REBIND_MS from the first client datagram it rebinds its outward side, as a NAT whose mapping
-// changed: `port` (same IP, new port) or `ip:A.B.C.D` (new IP). The old outward socket is closed,
-// so nothing the server sends to the old mapping reaches the client.
+// changed: `port` (same IP, new port) or `ip:A.B.C.D` (new IP). The client's datagrams leave from
+// the new mapping only; the old mapping still delivers inbound datagrams to the client until the
+// relay exits, as a NAT whose old binding has not yet timed out does. That keeps the test
+// deterministic: a server still sending on the old path (its PTO probes) draws the client's
+// answers onto the new path, so "the client sent on the new path" never depends on whether it
+// happened to have ack-eliciting data in flight at the moment of the rebind.
 //   nat_relay FRONT SERVER OUT_IP REBIND_MS port|ip:ADDR RUN_MS STATS_FILE
-// STATS_FILE gets JSON counters on exit: datagrams each way, and from the server on the new
-// mapping (the figure the tests judge).
+// STATS_FILE gets JSON counters on exit: datagrams each way, from the client after the rebind,
+// and from the server on the new mapping (the figure the tests judge) and on the old one.
 #include <cstdio>
 #include <poll.h>
 #include <string>
@@ -44,12 +48,13 @@ int main(int argc, char **argv) {
   std::optional<Endpoint> client;
   ngtcp2_tstamp start = now_ns(), first = 0;
   bool rebound = false;
-  unsigned long c2s = 0, s2c = 0, s2c_after = 0, c2s_after = 0;
+  int old_ofd = -1;  // the previous mapping, inbound only after the rebind
+  unsigned long c2s = 0, s2c = 0, s2c_after = 0, c2s_after = 0, s2c_old_after = 0;
   std::vector<std::uint8_t> buf(65536);
   relay::stop_on_signals();
   while (!relay::stopped() && now_ns() - start < static_cast<ngtcp2_tstamp>(run_ms) * NGTCP2_MILLISECONDS) {
     if (!rebound && first && now_ns() - first >= static_cast<ngtcp2_tstamp>(rebind_ms) * NGTCP2_MILLISECONDS) {
-      close(ofd);
+      old_ofd = ofd;
       ofd = bind_udp(*new_ip, &err);
       if (ofd < 0) {
         std::fprintf(stderr, "nat_relay: rebind: %s\n", err.c_str());
@@ -58,8 +63,8 @@ int main(int argc, char **argv) {
       rebound = true;
       std::fprintf(stderr, "nat_relay: rebound (%s) to %s\n", mode.c_str(), local_endpoint(ofd).str().c_str());
     }
-    pollfd p[2] = {{ffd, POLLIN, 0}, {ofd, POLLIN, 0}};
-    if (poll(p, 2, 20) <= 0) continue;
+    pollfd p[3] = {{ffd, POLLIN, 0}, {ofd, POLLIN, 0}, {old_ofd, POLLIN, 0}};
+    if (poll(p, old_ofd >= 0 ? 3 : 2, 20) <= 0) continue;
     if (p[0].revents & POLLIN) {
       Endpoint from;
       from.len = sizeof from.ss;
@@ -80,12 +85,20 @@ int main(int argc, char **argv) {
         if (rebound) ++s2c_after;
       }
     }
+    if (old_ofd >= 0 && (p[2].revents & POLLIN)) {
+      auto n = recv(old_ofd, buf.data(), buf.size(), 0);
+      if (n > 0 && client) {
+        sendto(ffd, buf.data(), static_cast<size_t>(n), 0, client->sa(), client->len);
+        ++s2c_old_after;
+      }
+    }
   }
   if (FILE *f = std::fopen(stats_file.c_str(), "w")) {
     std::fprintf(f,
                  "{\"client_to_server\": %lu, \"server_to_client\": %lu, \"rebound\": %s, "
-                 "\"client_to_server_after_rebind\": %lu, \"server_to_client_after_rebind\": %lu}\n",
-                 c2s, s2c, rebound ? "true" : "false", c2s_after, s2c_after);
+                 "\"client_to_server_after_rebind\": %lu, \"server_to_client_after_rebind\": %lu, "
+                 "\"server_to_client_old_mapping_after_rebind\": %lu}\n",
+                 c2s, s2c, rebound ? "true" : "false", c2s_after, s2c_after, s2c_old_after);
     std::fclose(f);
   }
   return 0;
