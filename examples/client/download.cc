@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "http_range.h"
+#include "http_rules.h"
 #include "net.h"
 
 namespace qamp::client {
@@ -134,38 +135,26 @@ void Download::on_headers_end() {
                                                                        : std::string(" whole")));
   if (!first_response_seen_) {
     first_response_seen_ = true;
-    // A weak ETag (W/"...") cannot be used in If-Range (RFC 9110 §13.1.5); Last-Modified can.
-    if (!etag_.empty() && etag_.rfind("W/", 0) != 0)
-      first_validator_ = etag_;
-    else
-      first_validator_ = last_modified_;
-    first_resumable_ = status_ == 200 && accept_ranges_ == "bytes" && !first_validator_.empty();
+    first_validator_ = ex::if_range_validator(etag_, last_modified_);
+    first_resumable_ = ex::response_allows_resume(status_, accept_ranges_, first_validator_);
   }
-  if (status_ == 200) {
-    if (resume_requested_) {
+  auto v = ex::judge_response(status_, resume_requested_ ? std::optional<std::uint64_t>(range_start_) : std::nullopt,
+                              total_, content_length_, content_range_);
+  switch (v.action) {
+    case ex::ResponseAction::restart:
       // The validator no longer matched (or the range was ignored): the server sent the whole
       // body, so start over from offset zero.
       reset_body();
       resume_requested_ = false;
       range_start_ = 0;
-    }
-    if (content_length_) total_ = content_length_;
-    return;
+      [[fallthrough]];
+    case ex::ResponseAction::take_whole:
+    case ex::ResponseAction::take_range:
+      if (v.total) total_ = v.total;
+      return;
+    case ex::ResponseAction::fail:
+      return set_error(std::move(v.error));
   }
-  if (status_ == 206) {
-    auto cr = ex::parse_content_range(content_range_);
-    if (!resume_requested_) return set_error("206 Partial Content to a request without Range");
-    if (!cr) return set_error("206 with a malformed Content-Range '" + content_range_ + "'");
-    if (cr->first.first != range_start_)
-      return set_error("206 Content-Range starts at " + std::to_string(cr->first.first) + ", expected " +
-                       std::to_string(range_start_));
-    if (total_ && *total_ != cr->second)
-      return set_error("206 Content-Range full length " + std::to_string(cr->second) + " differs from " +
-                       std::to_string(*total_));
-    total_ = cr->second;
-    return;
-  }
-  set_error("HTTP status " + std::to_string(status_));
 }
 
 void Download::on_body(std::span<const std::uint8_t> data) {

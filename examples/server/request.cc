@@ -89,16 +89,6 @@ Target classify_request(std::string_view method, std::string_view path, std::uin
   return t;
 }
 
-bool if_range_allows_range(std::string_view if_range, std::string_view etag) {
-  if (if_range.empty()) return true;
-  if (if_range.starts_with("W/") || etag.starts_with("W/")) return false;  // strong comparison only
-  return if_range == etag;
-}
-
-bool method_uses_range(std::string_view method) { return method == "GET"; }
-
-bool method_sends_content(std::string_view method) { return method != "HEAD"; }
-
 LogLimiter::Verdict LogLimiter::allow(std::uint64_t now_ns) {
   if (!bucket_.try_take(now_ns)) {
     ++suppressed_;

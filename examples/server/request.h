@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "http_rules.h"
 #include "qamp/reset_guard.h"
 
 namespace qamp::ex {
@@ -47,19 +48,7 @@ struct Target {
 //  - otherwise a file: the path without its query, "index.html" appended to a directory path.
 Target classify_request(std::string_view method, std::string_view path, std::uint64_t max_generated);
 
-// RFC 9110 §13.1.5 If-Range: does a Range apply to a representation whose strong ETag is
-// `etag` (and which has no Last-Modified)? True when If-Range is absent; when it is present
-// only for an exact strong match: a weak tag (W/"...") never matches, nor does a date (we send
-// no Last-Modified, so no date can be an exact match of it).
-bool if_range_allows_range(std::string_view if_range, std::string_view etag);
-
-// RFC 9110 §14.2: GET is the only method with range handling; a Range with HEAD (or any other
-// method) is ignored, so HEAD answers what a GET without Range would.
-bool method_uses_range(std::string_view method);
-
-// RFC 9110 §9.3.2: HEAD gets the header section a GET would get (content-length included) and
-// no content.
-bool method_sends_content(std::string_view method);
+// If-Range, Range only with GET, HEAD without content: examples/common/http_rules.h.
 
 // Log lines an attacker can trigger (refused requests): `burst` lines at once, then
 // `per_second`, on qamp's one token bucket (qamp/reset_guard.h: TokenBucket). Time is an argument

@@ -1,7 +1,6 @@
-// qamp-server's pure HTTP rules (examples/server/request.h): the request target (RFC 9112
-// §3.2.1 origin-form, RFC 3986 §3.3, RFC 9110 §15.5.15), /bytes/N and its cap, If-Range
-// (RFC 9110 §13.1.5), Range only with GET (RFC 9110 §14.2), HEAD (RFC 9110 §9.3.2), and the
-// log limiter. One row per rule.
+// qamp-server's pure request rules (examples/server/request.h): the request target (RFC 9112
+// §3.2.1 origin-form, RFC 3986 §3.3, RFC 9110 §15.5.15), /bytes/N and its cap, and the log
+// limiter. One row per rule. If-Range, Range methods and HEAD: http_rules_test.cc.
 #include <catch2/catch_test_macros.hpp>
 #include <string>
 #include <vector>
@@ -102,41 +101,6 @@ TEST_CASE("classify_request: /bytes/N and --max-generated-bytes") {
   auto big = classify_request("GET", "/bytes/1001", 1000);
   CHECK(big.reason.find("too large") != std::string::npos);
   CHECK(big.reason.find("1000") != std::string::npos);  // names the cap
-}
-
-TEST_CASE("if_range_allows_range: RFC 9110 §13.1.5") {
-  struct Row {
-    const char *rule;
-    const char *if_range, *etag;
-    bool allows;
-  };
-  const std::vector<Row> rows = {
-      {"no If-Range: the Range applies", "", "\"v1\"", true},
-      {"strong match", "\"v1\"", "\"v1\"", true},
-      {"other tag: whole representation", "\"v0\"", "\"v1\"", false},
-      {"weak tag never matches (strong comparison)", "W/\"v1\"", "\"v1\"", false},
-      {"weak current tag never matches", "\"v1\"", "W/\"v1\"", false},
-      {"unquoted tag is not the tag", "v1", "\"v1\"", false},
-      {"a date: no Last-Modified sent, never an exact match", "Sun, 06 Nov 1994 08:49:37 GMT", "\"v1\"", false},
-      {"case matters", "\"V1\"", "\"v1\"", false},
-  };
-  for (auto &r : rows) {
-    CAPTURE(r.rule);
-    CHECK(if_range_allows_range(r.if_range, r.etag) == r.allows);
-  }
-}
-
-TEST_CASE("methods: Range only with GET (RFC 9110 §14.2), HEAD sends no content (§9.3.2)") {
-  struct Row {
-    const char *method;
-    bool range, content;
-  };
-  const std::vector<Row> rows = {{"GET", true, true}, {"HEAD", false, false}};
-  for (auto &r : rows) {
-    CAPTURE(r.method);
-    CHECK(method_uses_range(r.method) == r.range);
-    CHECK(method_sends_content(r.method) == r.content);
-  }
 }
 
 TEST_CASE("LogLimiter: burst, then the rate, and the suppressed count") {

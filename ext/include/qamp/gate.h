@@ -24,37 +24,10 @@
 #include <string_view>
 #include <utility>
 
+#include "qamp/endpoint.h"
 #include "qamp/policy.h"
 
 namespace qamp {
-
-// A client's UDP address (IPv4 or IPv6, with port), held by value so an event can outlive the
-// datagram it describes. Equality compares IP and port (IPv6: also the scope id; the flow label
-// is ignored), and an IPv4-mapped IPv6 address (::ffff:a.b.c.d, what a dual-stack socket reports)
-// equals the plain IPv4 address.
-class Endpoint {
- public:
-  Endpoint() noexcept;  // no address (AF_UNSPEC): equal only to another empty Endpoint
-
-  // nullopt when `sa` is null or its family is neither AF_INET nor AF_INET6.
-  static std::optional<Endpoint> from(const sockaddr *sa) noexcept;
-  // "198.18.0.1:443" or "[2001:db8::1]:443" (numeric only, no scope). nullopt on anything else.
-  static std::optional<Endpoint> parse(std::string_view text) noexcept;
-
-  int family() const noexcept;          // AF_INET, AF_INET6 or AF_UNSPEC
-  std::uint16_t port() const noexcept;  // host byte order
-  const sockaddr *sa() const noexcept;
-  socklen_t size() const noexcept;  // sizeof(sockaddr_in) / sizeof(sockaddr_in6) / 0
-
-  // Same IP address, port ignored (IPv4-mapped IPv6 normalised, IPv6 scope id compared).
-  bool same_ip(const Endpoint &other) const noexcept;
-  friend bool operator==(const Endpoint &a, const Endpoint &b) noexcept;
-
-  std::string to_string() const;  // "198.18.0.1:443", "[2001:db8::1]:443", "-" when empty
-
- private:
-  sockaddr_storage ss_;
-};
 
 // One side of a comparison: which server address the datagram reached (the server maps its local
 // address to the role) and the client address it came from. `remote` is borrowed for the call;
