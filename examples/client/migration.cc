@@ -394,7 +394,10 @@ void MigrationAdapter::initiate(Start start) {
   int rv = host_.initiate_migration(start.local, start.remote, start.immediate, clock_.now());
   if (rv != 0) {
     const StartError error = start_error_of(rv);
-    context_.set("local", start.local.str()).set("remote", start.remote.str()).set("error", to_string(error));
+    context_.set("local", start.local.str())
+        .set("remote", start.remote.str())
+        .set("error", to_string(error))
+        .set("ngtcp2_error", ngtcp2_strerror(rv));
     if (native()) context_.set("level", host_.native_migration_level());
     auto d = migrator_->on_start_failed(error, native());
     switch (d.outcome) {

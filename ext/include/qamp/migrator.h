@@ -9,6 +9,9 @@
 //
 // States: on_handshake_address → validating_preferred_address → on_preferred_address, and
 // validating_migration while a client-initiated path is being validated (from either address).
+// Around them: a change submitted before the handshake is confirmed or while a validation runs
+// waits in a one-slot queue (submit_migration / run_queued), and a validation ngtcp2 cannot start
+// yet is retried within MigratorConfig's budget (on_start_failed). Every answer is an Outcome.
 #pragma once
 
 #include <cstdint>
