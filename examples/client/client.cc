@@ -43,6 +43,18 @@ std::string verify_name_of(const Options &o) {
 
 }  // namespace
 
+EvMigrationTimers::EvMigrationTimers(struct ev_loop *loop, std::function<void(AdapterTimer)> fire) {
+  for (std::size_t i = 0; i < timers_.size(); ++i)
+    timers_[i] = std::make_unique<Timer>(loop, [fire, i] { fire(static_cast<AdapterTimer>(i)); });
+}
+
+void EvMigrationTimers::arm(AdapterTimer id, ngtcp2_tstamp at) {
+  const ngtcp2_tstamp now = ex::now_ns();
+  timers_[static_cast<std::size_t>(id)]->arm(at > now ? static_cast<double>(at - now) / 1e9 : 0.0);
+}
+
+void EvMigrationTimers::cancel(AdapterTimer id) { timers_[static_cast<std::size_t>(id)]->cancel(); }
+
 Client::Client(struct ev_loop *loop, const Options &options)
     : loop_(loop),
       opt_(options),
@@ -50,7 +62,8 @@ Client::Client(struct ev_loop *loop, const Options &options)
       sockets_(
           loop, [this](UdpSocket &s, const ex::Endpoint &from, std::span<const std::uint8_t> d) { on_datagram(s, from, d); },
           [this] { on_batch_end(); }),
-      migration_(opt_, trace_, run_, *this),
+      migration_timers_(loop, [this](AdapterTimer id) { migration_.on_timer(id); }),
+      migration_(opt_, trace_, run_, *this, migration_timers_, migration_timers_),
       reaper_(loop, [this] { retired_.clear(); }),
       change_timer_(loop, [this] { fire_network_change(); }),
       done_timer_(loop, [this] { check_done(); }),
@@ -171,8 +184,13 @@ void Client::on_handshake_completed() {
   if (downloads_.empty()) done_timer_.arm(0);
 }
 
-int Client::on_select_preferred_addr(ngtcp2_path *dest, const ngtcp2_preferred_addr &paddr) {
-  return migration_.select_preferred_addr(dest, paddr);
+int Client::on_select_preferred_addr(ngtcp2_path *dest, const ngtcp2_preferred_addr &) {
+  auto choice = migration_.select_preferred_addr();
+  if (!choice) return 0;  // ngtcp2 stays on the handshake address
+  ngtcp2_addr_copy_byte(&dest->local, choice->local.sa(), choice->local.len);
+  ngtcp2_addr_copy_byte(&dest->remote, choice->remote.sa(), choice->remote.len);
+  dest->user_data = sockets_.find(choice->local);
+  return 0;
 }
 
 void Client::on_path_validation(std::uint32_t flags, const ngtcp2_path &path, const ngtcp2_path *old_path,
@@ -181,7 +199,7 @@ void Client::on_path_validation(std::uint32_t flags, const ngtcp2_path &path, co
 }
 
 bool Client::admit_datagram(const UdpSocket &socket, const ex::Endpoint &from, std::span<const std::uint8_t> data) {
-  return migration_.admit_datagram(socket, from, data);
+  return migration_.admit_datagram(socket.local(), from, data);
 }
 
 void Client::on_closed(const CloseInfo &info) {
@@ -205,21 +223,60 @@ void Client::on_closed(const CloseInfo &info) {
   stop();
 }
 
-UdpSocket *Client::open_socket(const ex::Endpoint &local, std::string *error) { return sockets_.open(local, error); }
+int Client::initiate_migration(const ex::Endpoint &local, const ex::Endpoint &remote, bool immediate,
+                               ngtcp2_tstamp ts) {
+  auto from = local;
+  auto to = remote;
+  ngtcp2_path path{from.addr(), to.addr(), sockets_.find(local)};
+  return immediate ? ngtcp2_conn_initiate_immediate_migration(quic_->conn(), &path, ts)
+                   : ngtcp2_conn_initiate_migration(quic_->conn(), &path, ts);
+}
 
-void Client::close_socket(UdpSocket *socket) { sockets_.close(socket); }
+std::vector<ResetToken> Client::peer_reset_tokens() {
+  std::vector<ngtcp2_cid_token> active(ngtcp2_conn_get_active_dcid(quic_->conn(), nullptr));
+  ngtcp2_conn_get_active_dcid(quic_->conn(), active.data());
+  std::vector<ResetToken> tokens;
+  for (const auto &t : active) {
+    if (!t.token_present) continue;
+    ResetToken token;
+    std::memcpy(token.data(), t.token, token.size());
+    tokens.push_back(token);
+  }
+  return tokens;
+}
 
-void Client::reconnect(UdpSocket *socket, bool resume) {
+std::string Client::native_migration_level() {
+#ifdef NGTCP2_TRANSPORT_PARAMS_V2
+  return std::string(to_string(ex::from_ngtcp2(ngtcp2_conn_get_migration_level(quic_->conn()))));
+#else
+  return "?";
+#endif
+}
+
+std::optional<ex::Endpoint> Client::open_socket(const ex::Endpoint &local, std::string *error) {
+  auto *socket = sockets_.open(local, error);
+  return socket ? std::optional{socket->local()} : std::nullopt;
+}
+
+void Client::close_socket(const ex::Endpoint &local) {
+  if (auto *socket = sockets_.find(local)) sockets_.close(socket);
+}
+
+void Client::reconnect(std::optional<ex::Endpoint> from, bool resume) {
   // Never from inside the old connection's callbacks: the close writes to it.
-  reconnect_socket_ = socket;
+  reconnect_from_ = from;
   reconnect_resume_ = resume;
   reconnect_timer_.arm(0);
 }
 
 void Client::do_reconnect() {
-  if (!reconnect_socket_ || stopping_) return;
-  auto *socket = reconnect_socket_;
-  reconnect_socket_ = nullptr;
+  if (!reconnect_from_ || stopping_) return;
+  auto *socket = sockets_.find(*reconnect_from_);
+  reconnect_from_.reset();
+  if (!socket) {  // the adapter names sockets it opened and has not closed: cannot happen
+    stop();
+    return;
+  }
   reconnecting_ = true;
   if (quic_ && !quic_->closed()) quic_->close("replaced by a new connection");
   retire_connection();
@@ -326,7 +383,7 @@ void Client::check_done() {
   bool done = h3_failed_ || (opt_.exit_on_all_streams_close && all_closed()) ||
               (opt_.exit_on_first_stream_close && any_closed) ||
               (downloads_.empty() && handshake_seen_);
-  if (!done || reconnect_socket_) return;
+  if (!done || reconnect_from_) return;
   if (!quic_->closed()) quic_->close(h3_failed_ ? "HTTP/3 set-up failed" : "all streams closed");
   stop();
 }

@@ -4,6 +4,8 @@
 // summary. Path decisions are the MigrationAdapter's.
 #pragma once
 
+#include <array>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -19,6 +21,19 @@
 #include "trace.h"
 
 namespace qamp::client {
+
+// The migration adapter's clock and timers on libev: ngtcp2's clock (ex::now_ns) and one
+// one-shot Timer per AdapterTimer, which calls `fire(id)`.
+class EvMigrationTimers final : public Clock, public Scheduler {
+ public:
+  EvMigrationTimers(struct ev_loop *loop, std::function<void(AdapterTimer)> fire);
+  ngtcp2_tstamp now() const override { return ex::now_ns(); }
+  void arm(AdapterTimer id, ngtcp2_tstamp at) override;
+  void cancel(AdapterTimer id) override;
+
+ private:
+  std::array<std::unique_ptr<Timer>, kAdapterTimers> timers_;
+};
 
 class Client final : public ConnectionObserver, public MigrationHost {
  public:
@@ -43,13 +58,23 @@ class Client final : public ConnectionObserver, public MigrationHost {
   void on_closed(const CloseInfo &info) override;
 
   // MigrationHost
-  QuicConnection *connection() override { return quic_.get(); }
-  UdpSocket *open_socket(const ex::Endpoint &local, std::string *error) override;
-  UdpSocket *find_socket(const ex::Endpoint &local) override { return sockets_.find(local); }
-  void close_socket(UdpSocket *socket) override;
-  void reconnect(UdpSocket *socket, bool resume) override;
+  bool connection_open() override { return quic_ && !quic_->closed(); }
+  ex::Endpoint local() override { return quic_->local(); }
+  ex::Endpoint remote() override { return quic_->remote(); }
+  const ClientTpState *tp_state() override { return quic_ ? quic_->tp_state() : nullptr; }
+  int initiate_migration(const ex::Endpoint &local, const ex::Endpoint &remote, bool immediate,
+                         ngtcp2_tstamp ts) override;
+  std::vector<ResetToken> peer_reset_tokens() override;
+  std::string native_migration_level() override;
+  void write() override { quic_->write(); }
+  std::optional<ex::Endpoint> open_socket(const ex::Endpoint &local, std::string *error) override;
+  bool has_socket(const ex::Endpoint &local) override { return sockets_.find(local) != nullptr; }
+  void close_socket(const ex::Endpoint &local) override;
+  std::optional<ex::Endpoint> route_source(const ex::Endpoint &remote, std::string *error) override {
+    return client::route_source(remote, error);
+  }
+  void reconnect(std::optional<ex::Endpoint> from, bool resume) override;
   PlannerInput transfer() override;
-  struct ev_loop *loop() override { return loop_; }
 
  private:
   bool connect(UdpSocket *socket, bool resume);
@@ -70,6 +95,7 @@ class Client final : public ConnectionObserver, public MigrationHost {
   Trace trace_;
   Sockets sockets_;
   RunRecord run_;
+  EvMigrationTimers migration_timers_;
   MigrationAdapter migration_;
   ex::Endpoint server_;
   std::string authority_;
@@ -84,7 +110,7 @@ class Client final : public ConnectionObserver, public MigrationHost {
   Timer change_timer_;
   Timer done_timer_;       // stream closes are handled out of the HTTP/3 callbacks
   Timer reconnect_timer_;  // so is a reconnect
-  UdpSocket *reconnect_socket_ = nullptr;
+  std::optional<ex::Endpoint> reconnect_from_;
   bool reconnect_resume_ = false;
   bool reconnecting_ = false;
   bool handshake_seen_ = false;

@@ -122,6 +122,24 @@ std::string_view to_string(Outcome outcome) noexcept {
     case Outcome::settled_on_handshake_address: return "settled-on-handshake-address";
     case Outcome::no_validation_pending: return "no-validation-pending";
     case Outcome::ignored_reset_on_probe: return "ignored-reset-on-probe";
+    case Outcome::deferred_until_confirmed: return "deferred-until-confirmed";
+    case Outcome::deferred_validation_in_progress: return "deferred-validation-in-progress";
+    case Outcome::retry_conn_id_blocked: return "retry-conn-id-blocked";
+    case Outcome::retry_invalid_state: return "retry-invalid-state";
+    case Outcome::refused_by_ngtcp2: return "refused-by-ngtcp2";
+    case Outcome::impossible_address_family: return "impossible-address-family";
+    case Outcome::gave_up_after_retries: return "gave-up-after-retries";
+    case Outcome::start_failed: return "start-failed";
+  }
+  return "?";
+}
+
+std::string_view to_string(StartError error) noexcept {
+  switch (error) {
+    case StartError::conn_id_blocked: return "conn-id-blocked";
+    case StartError::invalid_state: return "invalid-state";
+    case StartError::address_family_mismatch: return "address-family-mismatch";
+    case StartError::other: return "other";
   }
   return "?";
 }
@@ -340,6 +358,60 @@ MigrationDecision Migrator::on_validation_result(bool success) {
   }
 
   return finish(cause, change, before, {Outcome::no_validation_pending, {}, {}, {}});
+}
+
+MigrationDecision Migrator::submit_migration(Change change, MigrationCause cause, bool old_path_usable,
+                                             std::optional<LocalInfo> new_local) {
+  if (confirmed_ && !validating()) return request_migration(change, cause, old_path_usable, new_local);
+  queued_ = Request{change, cause, old_path_usable, new_local};
+  const Outcome deferral =
+      confirmed_ ? Outcome::deferred_validation_in_progress : Outcome::deferred_until_confirmed;
+  return finish(cause, change, state_, {deferral, {}, {}, {}});
+}
+
+std::optional<MigrationDecision> Migrator::run_queued() {
+  if (!queued_ || !confirmed_ || validating()) return std::nullopt;
+  const Request r = *queued_;
+  queued_.reset();
+  return request_migration(r.change, r.cause, r.old_path_usable, r.new_local);
+}
+
+std::optional<MigrationDecision> Migrator::run_queued_with_preferred_address() {
+  if (!queued_) return std::nullopt;
+  const Request &r = *queued_;
+  // The same conditions as request_migration()'s §9.6.3 branch, checked before anything runs so
+  // that a request it would not turn into a preferred-address validation stays queued.
+  const bool network_moved =
+      r.cause == MigrationCause::network_change || r.cause == MigrationCause::path_failed;
+  if (!network_moved || r.change == Change::move_to_spa || state_ != MigratorState::on_handshake_address ||
+      spa_tries_ != 0 || !config_.use_preferred_address)
+    return std::nullopt;
+  const LocalInfo local = r.new_local.value_or(local_.value_or(LocalInfo{}));
+  if (!choose_spa_family(offered_v4_, offered_v6_, local, config_.spa_family).family) return std::nullopt;
+  const Request run = r;
+  queued_.reset();
+  return request_migration(run.change, run.cause, run.old_path_usable, run.new_local);
+}
+
+MigrationDecision Migrator::on_start_failed(StartError error, bool native) {
+  auto outcome = [&] {
+    switch (error) {
+      case StartError::address_family_mismatch: return Outcome::impossible_address_family;
+      case StartError::other: return Outcome::start_failed;
+      case StartError::conn_id_blocked:
+      case StartError::invalid_state: break;
+    }
+    // Native: after the confirmation and with no validation of ours running, INVALID_STATE is
+    // ngtcp2 applying the server's policy (the patched ngtcp2's initiate_migration).
+    if (error == StartError::invalid_state && native && confirmed_) return Outcome::refused_by_ngtcp2;
+    if (start_retries_ >= config_.start_retry_attempts) return Outcome::gave_up_after_retries;
+    ++start_retries_;
+    return error == StartError::conn_id_blocked ? Outcome::retry_conn_id_blocked : Outcome::retry_invalid_state;
+  }();
+  if (outcome != Outcome::retry_conn_id_blocked && outcome != Outcome::retry_invalid_state) start_retries_ = 0;
+  const std::optional<ServerAddress> target =
+      state_ == MigratorState::validating_migration ? std::optional{current_} : pending_target_;
+  return finish(pending_cause_, pending_change_, state_, {outcome, {}, target, {}});
 }
 
 bool Migrator::should_ignore_stateless_reset(bool on_active_path) {

@@ -652,7 +652,7 @@ TEST_CASE("migrator: names and parsers") {
   CHECK(parse_family("ipv6") == std::nullopt);
 
   std::set<std::string_view> names;
-  for (int i = 0; i <= static_cast<int>(Outcome::ignored_reset_on_probe); ++i) {
+  for (int i = 0; i <= static_cast<int>(Outcome::start_failed); ++i) {
     auto name = to_string(static_cast<Outcome>(i));
     CAPTURE(i);
     CHECK(name != "?");
@@ -661,4 +661,170 @@ TEST_CASE("migrator: names and parsers") {
   CHECK(to_string(MigrationDecision{Outcome::refused_by_policy, Rule::level_none, std::nullopt, std::nullopt}) ==
         "refused-by-policy (rule level-none)");
   CHECK(to_string(MigrationDecision{Outcome::no_validation_pending, {}, {}, {}}) == "no-validation-pending");
+}
+
+// ---------------------------------------------------------------------------------------------
+TEST_CASE("migrator: submit_migration waits for the confirmation and for a running validation") {
+  using C = MigrationCause;
+  struct Row {
+    const char *name;
+    Policy policy;
+    bool confirmed;
+    bool validating;  // a port change is being validated when the request comes
+    Change change;
+    Outcome submitted;
+    std::optional<Outcome> after_wait;  // run_queued() once nothing stops it any more
+  };
+  const std::vector<Row> rows = {
+      {"RFC 9000 §9: before the confirmation, queued", Policy{A, A, A}, false, false, Change::ip_change,
+       Outcome::deferred_until_confirmed, Outcome::start_path_validation},
+      {"confirmed, idle: decided at once", Policy{A, A, A}, true, false, Change::ip_change,
+       Outcome::start_path_validation, std::nullopt},
+      {"a validation runs: queued until it ends", Policy{A, A, A}, true, true, Change::ip_change,
+       Outcome::deferred_validation_in_progress, Outcome::start_path_validation},
+      {"queued, and refused by the policy when it runs (handshake address none)", Policy{N, A, A}, false, false,
+       Change::port_only, Outcome::deferred_until_confirmed, Outcome::refused_by_policy},
+  };
+  for (const auto &row : rows) {
+    CAPTURE(row.name);
+    Migrator m({}, row.policy, false, false);
+    if (row.confirmed) m.on_handshake_confirmed();
+    if (row.validating)
+      REQUIRE(m.submit_migration(Change::port_only, C::user_request).outcome == Outcome::start_path_validation);
+    const auto d = m.submit_migration(row.change, C::network_change);
+    CHECK(d.outcome == row.submitted);
+    CHECK(m.has_queued() == row.after_wait.has_value());
+    CHECK(m.stats().refused == 0);
+    if (!row.after_wait) continue;
+    CHECK_FALSE(m.run_queued());  // still waiting
+    if (!row.confirmed) m.on_handshake_confirmed();
+    if (row.validating) REQUIRE(m.on_validation_result(true).outcome == Outcome::migrated);
+    const auto ran = m.run_queued();
+    REQUIRE(ran);
+    CHECK(ran->outcome == *row.after_wait);
+    CHECK_FALSE(m.has_queued());
+    CHECK_FALSE(m.run_queued());
+  }
+}
+
+TEST_CASE("migrator: a newer request replaces the queued one") {
+  Migrator m({}, Policy{S, A, A}, false, false);
+  CHECK(m.submit_migration(Change::ip_change, MigrationCause::network_change).outcome ==
+        Outcome::deferred_until_confirmed);
+  CHECK(m.submit_migration(Change::port_only, MigrationCause::network_change).outcome ==
+        Outcome::deferred_until_confirmed);
+  m.on_handshake_confirmed();
+  const auto d = m.run_queued();
+  REQUIRE(d);
+  CHECK(d->outcome == Outcome::start_path_validation);  // the port change; the IP change is gone
+  CHECK(d->rule == Rule::same_ip_port_change);
+}
+
+TEST_CASE("migrator: a queued network change and the preferred address (RFC 9000 §9.6.3)") {
+  struct Row {
+    const char *name;
+    MigrationCause cause;
+    LocalInfo new_local;
+    bool use_preferred;
+    std::optional<Outcome> taken;  // run_queued_with_preferred_address()
+  };
+  MigratorConfig off;
+  off.use_preferred_address = false;
+  const std::vector<Row> rows = {
+      {"network change, SPA v4 reachable from the new network: one validation", MigrationCause::network_change,
+       kV4Only, true, Outcome::validate_preferred_from_new_local},
+      {"network change to IPv6 only, SPA v4 only: stays queued", MigrationCause::network_change, kV6Only, true,
+       std::nullopt},
+      {"user request (not a network change): stays queued", MigrationCause::user_request, kV4Only, true,
+       std::nullopt},
+      {"preferred address disabled: stays queued", MigrationCause::network_change, kV4Only, false, std::nullopt},
+  };
+  for (const auto &row : rows) {
+    CAPTURE(row.name);
+    MigratorConfig cfg;
+    cfg.use_preferred_address = row.use_preferred;
+    Migrator m(cfg, Policy{N, A, A}, true, false);
+    REQUIRE(m.submit_migration(Change::ip_change, row.cause, true, row.new_local).outcome ==
+            Outcome::deferred_until_confirmed);
+    const auto d = m.run_queued_with_preferred_address();
+    CHECK(d.has_value() == row.taken.has_value());
+    if (d) {
+      CHECK(d->outcome == *row.taken);
+      CHECK(d->target == std::optional{ServerAddress::spa_v4});
+      CHECK(m.state() == MigratorState::validating_preferred_address);
+    }
+    CHECK(m.has_queued() == !row.taken);
+  }
+}
+
+TEST_CASE("migrator: ngtcp2 cannot start the validation: retry, refusal, give up") {
+  struct Row {
+    const char *name;
+    std::vector<StartError> errors;
+    bool native;
+    bool confirmed;
+    unsigned attempts;  // MigratorConfig::start_retry_attempts
+    std::vector<Outcome> outcomes;
+  };
+  using O = Outcome;
+  using E = StartError;
+  const std::vector<Row> rows = {
+      {"CONN_ID_BLOCKED: retried", {E::conn_id_blocked}, false, true, 40, {O::retry_conn_id_blocked}},
+      {"INVALID_STATE: retried", {E::invalid_state}, false, true, 40, {O::retry_invalid_state}},
+      {"limit 2: two retries, then give up",
+       {E::conn_id_blocked, E::invalid_state, E::conn_id_blocked},
+       false,
+       true,
+       2,
+       {O::retry_conn_id_blocked, O::retry_invalid_state, O::gave_up_after_retries}},
+      {"limit 0: give up at once", {E::conn_id_blocked}, false, true, 0, {O::gave_up_after_retries}},
+      {"native, confirmed: INVALID_STATE is ngtcp2 applying the policy", {E::invalid_state}, true, true, 40,
+       {O::refused_by_ngtcp2}},
+      {"native, not confirmed: INVALID_STATE is only 'not yet'", {E::invalid_state}, true, false, 40,
+       {O::retry_invalid_state}},
+      {"native: CONN_ID_BLOCKED is still retried", {E::conn_id_blocked}, true, true, 40, {O::retry_conn_id_blocked}},
+      {"other error: no retry", {E::other}, false, true, 40, {O::start_failed}},
+      {"new local address of another family", {E::address_family_mismatch}, false, true, 40,
+       {O::impossible_address_family}},
+  };
+  for (const auto &row : rows) {
+    CAPTURE(row.name);
+    MigratorConfig cfg;
+    cfg.start_retry_attempts = row.attempts;
+    Migrator m(cfg, Policy{A, A, A}, false, false);
+    if (row.confirmed) m.on_handshake_confirmed();
+    // request_migration() does not wait for the confirmation (submit_migration() does).
+    REQUIRE(m.request_migration(Change::ip_change, MigrationCause::network_change).outcome ==
+            Outcome::start_path_validation);
+    std::vector<Outcome> got;
+    for (auto e : row.errors) got.push_back(m.on_start_failed(e, row.native).outcome);
+    CHECK(got == row.outcomes);
+    // Nothing changes state until the adapter ends the attempt.
+    CHECK(m.state() == MigratorState::validating_migration);
+    CHECK(m.stats().failed == 0);
+    CHECK(m.on_validation_result(false).outcome == Outcome::validation_failed_stayed);
+    CHECK(m.stats().failed == 1);
+  }
+}
+
+TEST_CASE("migrator: a started validation gets a fresh retry budget") {
+  MigratorConfig cfg;
+  cfg.start_retry_attempts = 1;
+  Migrator m(cfg, Policy{A, A, A}, false, false);
+  m.on_handshake_confirmed();
+  REQUIRE(starts_path(m.request_migration(Change::ip_change, MigrationCause::network_change).outcome));
+  CHECK(m.on_start_failed(StartError::conn_id_blocked, false).outcome == Outcome::retry_conn_id_blocked);
+  m.on_started();
+  CHECK(m.on_start_failed(StartError::conn_id_blocked, false).outcome == Outcome::retry_conn_id_blocked);
+  CHECK(m.on_start_failed(StartError::conn_id_blocked, false).outcome == Outcome::gave_up_after_retries);
+}
+
+TEST_CASE("migrator: retry knobs default to 40 x 50 ms; start errors are named") {
+  const MigratorConfig cfg;
+  CHECK(cfg.start_retry_attempts == 40);
+  CHECK(cfg.start_retry_interval == 50'000'000);
+  CHECK(to_string(StartError::conn_id_blocked) == "conn-id-blocked");
+  CHECK(to_string(StartError::invalid_state) == "invalid-state");
+  CHECK(to_string(StartError::address_family_mismatch) == "address-family-mismatch");
+  CHECK(to_string(StartError::other) == "other");
 }

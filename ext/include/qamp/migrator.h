@@ -9,6 +9,9 @@
 //
 // States: on_handshake_address → validating_preferred_address → on_preferred_address, and
 // validating_migration while a client-initiated path is being validated (from either address).
+// Around them: a change submitted before the handshake is confirmed or while a validation runs
+// waits in a one-slot queue (submit_migration / run_queued), and a validation ngtcp2 cannot start
+// yet is retried within MigratorConfig's budget (on_start_failed). Every answer is an Outcome.
 #pragma once
 
 #include <cstdint>
@@ -116,6 +119,16 @@ enum class Outcome : std::uint8_t {
   no_validation_pending,            // a validation result arrived with nothing being validated
   // Stateless Reset hardening.
   ignored_reset_on_probe,           // a reset on a path only being probed was ignored
+  // Deferrals (submit_migration): the change is queued, run_queued() runs it later.
+  deferred_until_confirmed,         // RFC 9000 §9: no active migration before confirmation
+  deferred_validation_in_progress,  // one path validation at a time: runs after this one ends
+  // Starting the validation the last decision asked for (on_start_failed).
+  retry_conn_id_blocked,            // no spare connection ID yet (NEW_CONNECTION_ID in flight)
+  retry_invalid_state,              // ngtcp2 is not ready yet (a validation still tearing down)
+  refused_by_ngtcp2,                // native enforcement: ngtcp2 refused by the server's policy
+  impossible_address_family,        // the new local address cannot reach the server address
+  gave_up_after_retries,            // MigratorConfig::start_retry_attempts used up
+  start_failed,                     // ngtcp2 refused to start it for another reason
 };
 std::string_view to_string(Outcome outcome) noexcept;
 // True for the outcomes that ask the adapter to start a path validation or a switch.
@@ -141,7 +154,21 @@ struct MigratorConfig {
   // Off: never leave the handshake address for the preferred one (RFC 9000 §9.6.1: a client
   // MAY use it); the policy of the handshake address then applies for the whole connection.
   bool use_preferred_address = true;
+  // ngtcp2 cannot start a validation without a spare connection ID (CONN_ID_BLOCKED) and right
+  // after another one ended (INVALID_STATE): the adapter tries again this many times, this far
+  // apart (nanoseconds), before it gives up (on_start_failed).
+  unsigned start_retry_attempts = 40;
+  std::uint64_t start_retry_interval = 50'000'000;  // 50 ms
 };
+
+// Why ngtcp2 (or the adapter) could not start the validation a decision asked for.
+enum class StartError : std::uint8_t {
+  conn_id_blocked,          // NGTCP2_ERR_CONN_ID_BLOCKED
+  invalid_state,            // NGTCP2_ERR_INVALID_STATE
+  address_family_mismatch,  // the new local address is of another family than the server's
+  other,                    // any other ngtcp2 error
+};
+std::string_view to_string(StartError error) noexcept;
 
 // One event per decision, for logs and qlog.
 struct MigrationEvent {
@@ -193,6 +220,38 @@ class Migrator {
   //     immediate migration ngtcp2 falls back to the old path as well).
   MigrationDecision on_validation_result(bool success);
 
+  // The adapter's entry for a change of the client's network (or a user request): the same
+  // decision as request_migration(), except that it waits instead of refusing. Before
+  // on_handshake_confirmed() it answers deferred_until_confirmed, while a path validation runs
+  // deferred_validation_in_progress; either way the request is queued (a newer one replaces it:
+  // the latest network is the one the client is on) and run_queued() runs it later.
+  MigrationDecision submit_migration(Change change, MigrationCause cause, bool old_path_usable = true,
+                                     std::optional<LocalInfo> new_local = std::nullopt);
+  // HANDSHAKE_DONE arrived (RFC 9000 §9: active migration may start).
+  void on_handshake_confirmed() noexcept { confirmed_ = true; }
+  bool handshake_confirmed() const noexcept { return confirmed_; }
+  bool has_queued() const noexcept { return queued_.has_value(); }
+  // Runs the queued request (request_migration's decision) once the handshake is confirmed and
+  // no validation runs; nullopt (the request stays queued, or there is none) otherwise.
+  std::optional<MigrationDecision> run_queued();
+  // ngtcp2 asks for the preferred address (select_preferred_addr) while a network change is
+  // queued, possibly before the confirmation: RFC 9000 §9.6.3, the client validates the
+  // preferred address from its new local address, so the move and the change are one
+  // validation. Runs the queued request when that applies (validate_preferred_from_new_local);
+  // nullopt and the queue unchanged when it does not (no usable preferred address from the new
+  // network, or not a network change).
+  std::optional<MigrationDecision> run_queued_with_preferred_address();
+
+  // The validation the last decision asked for could not be started. CONN_ID_BLOCKED and
+  // INVALID_STATE are retried (retry_*; the adapter tries again after start_retry_interval)
+  // until start_retry_attempts are used up (gave_up_after_retries), except that with `native`
+  // enforcement INVALID_STATE after the confirmation is ngtcp2 refusing by the server's policy
+  // (refused_by_ngtcp2). The state does not change: for every outcome but retry_*, the adapter
+  // ends the attempt with on_validation_result(false), which counts it as failed.
+  MigrationDecision on_start_failed(StartError error, bool native);
+  // The validation started: the next one gets a fresh retry budget.
+  void on_started() noexcept { start_retries_ = 0; }
+
   // True only with ignore_reset_on_probe, while a path is being validated, for a reset that
   // did not arrive on the active path. Emits ignored_reset_on_probe when it returns true.
   bool should_ignore_stateless_reset(bool on_active_path);
@@ -225,6 +284,20 @@ class Migrator {
   std::optional<ServerAddress> pending_target_;  // the preferred address being validated
   unsigned spa_tries_ = 0;                       // preferred addresses tried (fallback: at most 2)
   bool spa_failed_ = false;  // tried and given up: settled on the handshake address
+  struct Request {
+    Change change;
+    MigrationCause cause;
+    bool old_path_usable;
+    std::optional<LocalInfo> new_local;
+  };
+  bool validating() const noexcept {
+    return state_ == MigratorState::validating_preferred_address ||
+           state_ == MigratorState::validating_migration;
+  }
+
+  bool confirmed_ = false;
+  std::optional<Request> queued_;  // submit_migration() waiting for run_queued()
+  unsigned start_retries_ = 0;     // retries of the current start (on_start_failed)
   MigrationCause pending_cause_ = MigrationCause::preferred_address_available;
   std::optional<Change> pending_change_;
   MigratorStats stats_;
