@@ -152,6 +152,35 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
     else server_.log("cannot open qlog " + file);
   }
 
+  auto params = transport_params(hd, retry_odcid, token);
+
+  auto local = s.local, peer = remote;
+  ngtcp2_path path{local.addr(), peer.addr(), nullptr};
+  ngtcp2_conn *conn = nullptr;
+  int rv = ngtcp2_conn_server_new(&conn, &hd.scid, &scid, &path, hd.version, &cb, &settings, &params,
+                                  nullptr, this);
+  if (rv != 0) {
+    server_.log("ngtcp2_conn_server_new: " + std::string(ngtcp2_strerror(rv)));
+    return false;
+  }
+  conn_.reset(conn);
+
+  if (!setup_tls()) return false;
+
+  server_.associate(scid, this);
+  server_.associate(hd.dcid, this);  // the client's first DCID, until the handshake moves on
+  ev_timer_init(&timer_, on_timer, 0., 0.);
+  timer_.data = this;
+  ev_io_init(&wev_, on_writable, s.fd, EV_WRITE);
+  wev_.data = this;
+  server_.debug("[" + id_ + "] new connection from " + remote.str() + " on " + s.local.str());
+  return true;
+}
+
+ngtcp2_transport_params Connection::transport_params(
+    const ngtcp2_pkt_hd &hd, const ngtcp2_cid *retry_odcid,
+    const std::array<std::uint8_t, NGTCP2_STATELESS_RESET_TOKENLEN> &token) {
+  auto &opts = server_.options();
   ngtcp2_transport_params params;
   ngtcp2_transport_params_default(&params);
   params.initial_max_stream_data_bidi_local = 256 * 1024;
@@ -199,18 +228,11 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
     params.preferred_addr_present = 1;
     server_.associate(pa.cid, this);
   }
+  return params;
+}
 
-  auto local = s.local, peer = remote;
-  ngtcp2_path path{local.addr(), peer.addr(), nullptr};
-  ngtcp2_conn *conn = nullptr;
-  int rv = ngtcp2_conn_server_new(&conn, &hd.scid, &scid, &path, hd.version, &cb, &settings, &params,
-                                  nullptr, this);
-  if (rv != 0) {
-    server_.log("ngtcp2_conn_server_new: " + std::string(ngtcp2_strerror(rv)));
-    return false;
-  }
-  conn_.reset(conn);
-
+bool Connection::setup_tls() {
+  auto &opts = server_.options();
   std::string err;
   session_ = make_session(true, server_.creds(), "", &err);
   if (!session_) {
@@ -240,14 +262,6 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
   conn_ref_.user_data = conn_.get();
   gnutls_session_set_ptr(session_.get(), &conn_ref_);
   ngtcp2_conn_set_tls_native_handle(conn_.get(), session_.get());
-
-  server_.associate(scid, this);
-  server_.associate(hd.dcid, this);  // the client's first DCID, until the handshake moves on
-  ev_timer_init(&timer_, on_timer, 0., 0.);
-  timer_.data = this;
-  ev_io_init(&wev_, on_writable, s.fd, EV_WRITE);
-  wev_.data = this;
-  server_.debug("[" + id_ + "] new connection from " + remote.str() + " on " + s.local.str());
   return true;
 }
 
