@@ -1,6 +1,11 @@
 // examples/server/connection.h — one QUIC connection of qamp-server: ngtcp2 + the GnuTLS session
-// configured by qamp (transport-parameter policy), the gate in front of ngtcp2_conn_read_pkt,
-// and the HTTP/3 session (nghttp3) serving `respond()`.
+// configured by qamp (transport-parameter policy), the server's gate in front of
+// ngtcp2_conn_read_pkt, and the HTTP/3 session (nghttp3) serving `respond()`.
+//
+// One class, implemented by responsibility: connection.cc (core: setup, read path, errors and
+// close, timer, CIDs, ngtcp2 trampolines), connection_write.cc (the write loop),
+// connection_path.cc (gate, path changes, migration, policy negotiation), connection_h3.cc
+// (HTTP/3 glue and nghttp3 trampolines).
 #pragma once
 
 #include <array>
@@ -18,9 +23,11 @@
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 
+#include "handles.h"
 #include "net.h"
 #include "qamp/gate.h"
 #include "qamp/reset_guard.h"  // TokenBucket
+#include "qamp/tls.h"          // ServerTpState
 #include "response.h"
 #include "tls_creds.h"
 
@@ -42,7 +49,7 @@ class Connection {
   bool init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_hd &hd,
             const ngtcp2_cid *retry_odcid = nullptr);
   // Half-open until the handshake completes (the server's admission caps count these).
-  bool half_open() const noexcept { return !conn_ || !ngtcp2_conn_get_handshake_completed(conn_); }
+  bool half_open() const noexcept { return !conn_ || !ngtcp2_conn_get_handshake_completed(conn_.get()); }
   // A datagram for this connection: the gate decides, then ngtcp2 reads it and we write.
   void on_datagram(const Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data);
   // Graceful close (server shutdown): CONNECTION_CLOSE with H3_NO_ERROR.
@@ -76,6 +83,9 @@ class Connection {
   int h3_reset_stream(int64_t stream_id, uint64_t app_error_code);
   void qlog_write(const void *data, size_t len);
   void qlog_event(const std::string &name, const std::string &json_data);
+  // The server's gate observer, for a datagram of this connection (Server::admit_path): drops are
+  // logged here (the gate counted them); an accepted change waits for settle_path_change.
+  void on_gate_event(const GateEvent &ev);
 
  private:
   struct Stream {
@@ -92,12 +102,27 @@ class Connection {
   void on_digest_ready(int64_t stream_id, const std::string &hex);
   void log_refusal(const Stream &st, int status, const std::string &why);
 
+  // Our transport parameters for the client Initial `hd` (init's arguments); with preferred
+  // addresses, also that address's CID, associated with this connection.
+  ngtcp2_transport_params transport_params(
+      const ngtcp2_pkt_hd &hd, const ngtcp2_cid *retry_odcid,
+      const std::array<std::uint8_t, NGTCP2_STATELESS_RESET_TOKENLEN> &token);
+  // The GnuTLS session: qamp's transport-parameter glue (layer) or ngtcp2's (native).
+  bool setup_tls();
   bool setup_http3();
   bool handle_error(int liberr);
   void start_draining();
   void schedule_timer();
   static void on_timer(struct ev_loop *, ev_timer *w, int);
-  void gate_event(const struct GateEvent &ev);
+  void cancel_digest_requests();  // the digest worker must not call back a deleted connection
+  // The server's gate for this datagram; false when it is forbidden. Traces the first datagram
+  // on a new accepted path (qamp:path_datagram).
+  bool pass_gate(const Socket &s, const Endpoint &remote, ngtcp2_tstamp now);
+  // After ngtcp2 read the datagram: a forbidden one is cross-checked (native), an accepted change
+  // is counted and logged if ngtcp2 took the path, else counted as not taken.
+  void settle_path_change(const Socket &s, const Endpoint &remote, bool forbidden);
+  void on_policy_negotiated(const ServerTpState &st);  // qamp's glue chose the spelling
+  void log_native_policy();  // native enforcement: what ngtcp2 sent, at handshake completion
   // One gate log line and its qlog event, within the per-connection and server-wide budgets;
   // false when suppressed (counted, summarised in the next line that goes out).
   bool log_gate(const GateEvent &ev);
@@ -109,16 +134,17 @@ class Connection {
   void check_native_drop(const Socket &s, const Endpoint &remote);
 
   Server &server_;
-  ngtcp2_conn *conn_ = nullptr;
+  // The destructor frees h3_ then conn_ explicitly; the TLS session ngtcp2 uses and the qlog
+  // file ngtcp2 may still write to are declared before them, so they are destroyed after.
+  File qlog_;
   Session session_;
+  NgtcpConn conn_;
   ngtcp2_crypto_conn_ref conn_ref_{};
-  nghttp3_conn *h3_ = nullptr;
-  std::unique_ptr<Gate> gate_;
+  Nghttp3Conn h3_;
   std::map<int64_t, std::unique_ptr<Stream>> streams_;
   ngtcp2_ccerr ccerr_{};
   ev_timer timer_{};
   std::string id_;
-  std::FILE *qlog_ = nullptr;
   ngtcp2_tstamp created_ = 0;
   std::unique_ptr<std::uint8_t[]> tx_;  // GSO batch buffer (kMaxBatch packets in write())
   std::size_t tx_size_ = 0;

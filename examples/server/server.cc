@@ -44,11 +44,45 @@ ResetGuardConfig guard_config(const ServerOptions &o) {
   return c;
 }
 
+GateConfig gate_config(const ServerOptions &o) {
+  GateConfig gc;
+  gc.policy = o.policy;
+  // A native legacy server gives ngtcp2 only 0x0c, which covers the handshake address: classify
+  // by what ngtcp2 enforces.
+  if (o.enforcement == Enforcement::native && o.spellings.empty())
+    gc.policy = Policy{o.policy.handshake, Level::any, Level::any};
+  gc.enforce = o.gate;
+  return gc;
+}
+
+// Points `slot` at `value` for one scope (the synchronous observer call inside it), and back to
+// null when the scope ends, also when the observer throws.
+template <class T>
+class Lend {
+ public:
+  Lend(T *&slot, T *value) noexcept : slot_(slot) { slot_ = value; }
+  ~Lend() { slot_ = nullptr; }
+  Lend(const Lend &) = delete;
+  Lend &operator=(const Lend &) = delete;
+
+ private:
+  T *&slot_;
+};
+
 }  // namespace
 
 Server::Server(ServerOptions options, struct ev_loop *loop)
-    : opts_(std::move(options)), loop_(loop), reset_guard_(guard_config(opts_)) {
+    : opts_(std::move(options)), loop_(loop), gate_(gate_config(opts_)), reset_guard_(guard_config(opts_)) {
   stats_.enforcement = std::string(to_string(opts_.enforcement));
+  gate_.set_observer([this](const GateEvent &ev) {
+    if (gate_client_) gate_client_->on_gate_event(ev);
+  });
+  reset_guard_.set_observer([this](const ResetEvent &ev) { log_reset(ev); });
+}
+
+GateDecision Server::admit_path(Connection &conn, const PathView &current, const PathView &incoming) {
+  Lend<Connection> judging(gate_client_, &conn);
+  return gate_.admit(current, incoming);
 }
 
 Server::~Server() {
@@ -280,7 +314,7 @@ void Server::new_initial(Socket &s, const Endpoint &remote, std::span<const std:
   }
   auto d = admit(opts_.admission, in);
   if (d.action == AdmissionAction::refuse) {
-    auto n = ++stats_.initials_refused[std::string(to_string(d.reason))];
+    auto n = ++stats_.initials_refused[d.reason];
     if (n <= 5 || n % 1000 == 0)  // a flood must not flood the log too
       log("new connection from " + remote.str() + " refused (" + std::to_string(n) +
           " so far for this reason): " + std::string(to_string(d.reason)) + " (" + std::to_string(in.connections) +
@@ -325,28 +359,31 @@ void Server::unknown_short_header(Socket &s, const Endpoint &remote, std::span<c
                                   std::size_t datagram_len) {
   // The source prefix has a bucket of its own (a flood from one network spends its own tokens).
   auto source = qamp::Endpoint::from(remote.sa()).value_or(qamp::Endpoint{});
-  auto d = reset_guard_.should_reset(dcid, datagram_len, opts_.policy.at(s.role), source, now_ns());
-  if (!d.send) {
-    auto n = ++stats_.resets_suppressed[std::string(to_string(d.reason))];
-    if (n > 5 && n % 1000 != 0) return;  // a flood must not flood the log too
-    log("stateless reset suppressed (" + std::to_string(n) + " so far for this reason) for " + remote.str() + " -> " + s.local.str() + " dcid " + hex(dcid) +
-        ": " + std::string(to_string(d.reason)));
-    return;
-  }
+  auto d = [&] {
+    Lend<const Socket> socket(reset_socket_, &s);
+    Lend<const Endpoint> from(reset_remote_, &remote);
+    return reset_guard_.should_reset(dcid, datagram_len, opts_.policy.at(s.role), source, now_ns());
+  }();
+  if (!d.send) return;
   ngtcp2_cid cid;
   ngtcp2_cid_init(&cid, dcid.data(), dcid.size());
   std::uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN];
   ngtcp2_crypto_generate_stateless_reset_token(token, static_secret_.data(), static_secret_.size(), &cid);
-  std::array<std::uint8_t, 1500> out;
-  std::vector<std::uint8_t> rnd(d.reset_length - NGTCP2_STATELESS_RESET_TOKENLEN);
-  random_bytes(rnd);
-  auto n = ngtcp2_pkt_write_stateless_reset(out.data(), d.reset_length, token, rnd.data(), rnd.size());
+  // The guard's length rule (RFC 9000 §10.3): reset_length octets, of which rand_length() random.
+  std::array<std::uint8_t, kMaxStatelessResetLen> out;
+  std::array<std::uint8_t, kMaxStatelessResetLen> rnd;
+  random_bytes({rnd.data(), d.rand_length()});
+  auto n = ngtcp2_pkt_write_stateless_reset(out.data(), d.reset_length, token, rnd.data(), d.rand_length());
   if (n < 0) return;
   send(s, remote, {out.data(), static_cast<std::size_t>(n)});
-  ++stats_.resets_sent;
-  log("stateless reset sent to " + remote.str() + " from " + s.local.str() + " dcid " + hex(dcid) + " (" +
-      std::to_string(n) + " bytes for a " + std::to_string(datagram_len) + "-byte datagram): " +
-      std::string(to_string(d.reason)));
+}
+
+void Server::log_reset(const ResetEvent &ev) const {
+  auto n = reset_guard_.counters().of(ev.decision.reason);  // counted before the observer runs
+  if (!ev.decision.send && n > 5 && n % 1000 != 0) return;
+  std::string where;
+  if (reset_socket_ && reset_remote_) where = ", from " + reset_remote_->str() + " to " + reset_socket_->local.str();
+  log(describe(ev) + where + " (" + std::to_string(n) + " so far for this reason)");
 }
 
 void Server::shutdown() {
@@ -361,7 +398,7 @@ void Server::shutdown() {
 
 void Server::write_stats() {
   if (opts_.stats_file.empty()) return;
-  if (!stats_.write(opts_.stats_file)) log("cannot write --stats-file " + opts_.stats_file);
+  if (!stats_.write(opts_.stats_file, gate_.counters(), reset_guard_.counters())) log("cannot write --stats-file " + opts_.stats_file);
 }
 
 }  // namespace qamp::ex

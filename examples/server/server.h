@@ -1,6 +1,7 @@
 // examples/server/server.h — qamp-server's sockets and dispatcher: one UDP socket per server
 // address (handshake, preferred IPv4, preferred IPv6), connection lookup by CID, new
-// connections, and the stateless-reset guard for unknown CIDs.
+// connections, the server's one gate (shared by its connections, qamp/gate.h) and the
+// stateless-reset guard for unknown CIDs.
 #pragma once
 
 #include <array>
@@ -18,6 +19,7 @@
 
 #include "net.h"
 #include "options.h"
+#include "qamp/gate.h"
 #include "qamp/reset_guard.h"
 #include "stats.h"
 #include "tls_creds.h"
@@ -55,6 +57,10 @@ class Server {
   struct ev_loop *loop() const noexcept { return loop_; }
   gnutls_certificate_credentials_t creds() const noexcept { return creds_.get(); }
   ServerStats &stats() noexcept { return stats_; }
+  // The server's gate (qamp/gate.h: one per server) for a datagram of `conn`: the decision,
+  // counted server-wide; the gate's observer hands the event to `conn` (Connection::on_gate_event)
+  // before this returns.
+  GateDecision admit_path(Connection &conn, const PathView &current, const PathView &incoming);
   std::optional<ServerAddress> role_of(const ngtcp2_addr &local) const;
   const Socket *socket_for(const ngtcp2_addr &local) const;
   // A new connection ID (cluster layout when configured) and its reset token (RFC 9000 §10.3.2:
@@ -86,6 +92,9 @@ class Server {
   void send_retry(Socket &s, const Endpoint &remote, const ngtcp2_pkt_hd &hd);
   void unknown_short_header(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> dcid,
                             std::size_t datagram_len);
+  // The reset guard's observer: one line per reset sent, suppressions of one reason the first 5
+  // times and every 1000th (a flood must not flood the log too).
+  void log_reset(const ResetEvent &ev) const;
 
   ServerOptions opts_;
   struct ev_loop *loop_;
@@ -97,7 +106,15 @@ class Server {
   std::vector<Connection *> doomed_;
   std::set<Connection *> want_write_;  // read something in this batch; written after it
   ev_idle cleanup_{};
+  Gate gate_;
+  // The connection whose datagram the gate is judging (set only inside admit_path): the gate's
+  // observer is called synchronously from Gate::admit, and its event belongs to that connection.
+  Connection *gate_client_ = nullptr;
   ResetGuard reset_guard_;
+  // The datagram the reset guard is judging (set only inside unknown_short_header), for the
+  // observer's log line: the event carries no addresses.
+  const Socket *reset_socket_ = nullptr;
+  const Endpoint *reset_remote_ = nullptr;
   TokenBucket gate_log_budget_{RateLimit{10, 50}};
   bool gso_ok_ = true;
   ServerStats stats_;

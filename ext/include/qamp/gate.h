@@ -127,7 +127,11 @@ struct GateEvent {
 // 198.18.0.2:5000 (ip-change, level none)".
 std::string describe(const GateEvent &event);
 
-// One per server (counters are server-wide); not thread-safe.
+// One per server (counters are server-wide); not thread-safe. The gate holds no per-connection
+// state: the connection's current path and, where it differs, its policy are arguments of
+// admit(). What a server keeps per connection (which connection an event belongs to, log budgets,
+// paths already logged) stays with the caller: the observer is called synchronously inside
+// admit(), so the server routes each event to the connection whose datagram it is judging.
 class Gate {
  public:
   using Observer = std::function<void(const GateEvent &)>;
