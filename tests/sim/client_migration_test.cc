@@ -68,6 +68,8 @@ TEST_CASE("RFC 9000 §9.6.3: a network change before the move validates the pref
   CHECK(e->before == MigratorState::on_handshake_address);
   CHECK(e->after == MigratorState::validating_preferred_address);
   CHECK(r.decision(qamp::Outcome::moved_to_preferred_address));
+  // One validation, started and succeeded; nothing refused (e2e: "migrations" in the summary).
+  CHECK(r.client.migrator()->stats() == MigratorStats{1, 0, 1, 0, 0});
   CHECK(r.client.complete());
   CHECK(r.client.local() == kClientNewLocal);
   CHECK(r.client.remote() == kServerSpa);
@@ -87,6 +89,7 @@ TEST_CASE("a change the server's policy refuses: the client does not migrate (cl
   CHECK(e->decision.rule == Rule::level_none);
   CHECK(e->before == MigratorState::on_preferred_address);
   CHECK(r.client.migrator()->stats().refused == 1);
+  CHECK_FALSE(r.decision(qamp::Outcome::start_path_validation));
   CHECK(r.client.complete());
   CHECK(r.client.local() == kClientInside);
   CHECK(r.client.remote() == kServerSpa);

@@ -23,8 +23,8 @@ struct RebindResult {
   std::uint64_t server_validations;  // the server validated the new client path (PATH_CHALLENGE/RESPONSE)
 };
 
-RebindResult download_through_rebinding(Level level, Endpoint new_outside) {
-  World w;
+RebindResult download_through_rebinding(Level level, Endpoint new_outside, LinkConfig link = {}) {
+  World w(link);
   ServerConfig sc;
   sc.handshake = kServerHandshake;
   sc.policy = {level, Level::any, Level::any};
@@ -51,13 +51,22 @@ RebindResult download_through_rebinding(Level level, Endpoint new_outside) {
 }  // namespace
 
 TEST_CASE("RFC 9000 §9.3: a port-only NAT rebinding survives on every level") {
-  for (auto level : {Level::any, Level::same_ip, Level::none}) {
-    CAPTURE(to_string(level));
-    auto o = download_through_rebinding(level, qamp::sim::addr("198.18.0.1:40001"));
-    CHECK(o.complete);
-    CHECK(o.gate.of(GateReason::port_only_rebinding) >= 1);
-    CHECK(o.gate.dropped == 0);
-    CHECK(o.resets_sent == 0);
+  struct Row {
+    const char *name;
+    LinkConfig link;
+  };
+  const std::vector<Row> rows = {{"100 Mbit/s, 10 ms", {}},
+                                 {"2% loss each way", {10 * NGTCP2_MILLISECONDS, 80, 0.02}},
+                                 {"10 Mbit/s, 40 ms", {40 * NGTCP2_MILLISECONDS, 800, 0}}};
+  for (const auto &row : rows) {
+    for (auto level : {Level::any, Level::same_ip, Level::none}) {
+      CAPTURE(row.name, to_string(level));
+      auto o = download_through_rebinding(level, qamp::sim::addr("198.18.0.1:40001"), row.link);
+      CHECK(o.complete);
+      CHECK(o.gate.of(GateReason::port_only_rebinding) >= 1);
+      CHECK(o.gate.dropped == 0);
+      CHECK(o.resets_sent == 0);
+    }
   }
 }
 
