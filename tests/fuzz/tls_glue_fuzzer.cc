@@ -1,8 +1,8 @@
 // tests/fuzz/tls_glue_fuzzer.cc — libFuzzer target for qamp's TLS glue (qamp/tls.h): the
 // quic_transport_parameters extension blob as the server receives it (in the ClientHello) and as
 // the client receives it (in EncryptedExtensions). Each input runs one real in-memory handshake
-// (ngtcp2 connections, GnuTLS sessions, packets handed across in memory, as
-// tests/e2e/inmem/tls_glue_test.cc does); the sender's `tamper_outgoing` hook substitutes the
+// (ngtcp2 connections, GnuTLS sessions, packets handed across in memory by the shared harness
+// of tests/sim/harness.h, as tests/e2e/inmem/tls_glue_test.cc does); the sender's `tamper_outgoing` hook substitutes the
 // fuzz payload for the blob it encoded, so the bytes reach the glue's receive function through
 // GnuTLS exactly as a peer's would.
 //
@@ -26,15 +26,12 @@
 #include <vector>
 
 #include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 
-#include "net.h"
+#include "harness.h"
 #include "qamp/tls.h"
 #include "qamp/tp_codec.h"
-#include "quic_callbacks.h"
-#include "tls_creds.h"
 
 namespace {
 
@@ -54,142 +51,58 @@ ngtcp2_tstamp g_now = 1'000'000'000;
 // one of these.
 constexpr uint8_t kClientDcidByte = 0xd0, kClientScidByte = 0xc0, kServerScidByte = 0x50;
 
-// One self-signed ECDSA key pair for the whole run (generating one per input would dominate).
-struct Keypair {
-  gnutls_certificate_credentials_t server = nullptr, client = nullptr;
-  Keypair() {
-    gnutls_x509_privkey_t key;
-    gnutls_x509_crt_t crt;
-    gnutls_x509_privkey_init(&key);
-    gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0);
-    gnutls_x509_crt_init(&crt);
-    gnutls_x509_crt_set_version(crt, 3);
-    unsigned char serial = 1;
-    gnutls_x509_crt_set_serial(crt, &serial, 1);
-    gnutls_x509_crt_set_activation_time(crt, time(nullptr) - 60);
-    gnutls_x509_crt_set_expiration_time(crt, time(nullptr) + 24 * 3600);
-    gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, "localhost", 9);
-    gnutls_x509_crt_set_key(crt, key);
-    gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0);
-    gnutls_certificate_allocate_credentials(&server);
-    gnutls_certificate_set_x509_key(server, &crt, 1, key);
-    gnutls_certificate_allocate_credentials(&client);
-    gnutls_x509_crt_deinit(crt);
-    gnutls_x509_privkey_deinit(key);
-  }
-  ~Keypair() {
-    gnutls_certificate_free_credentials(server);
-    gnutls_certificate_free_credentials(client);
-  }
-};
+using sim::Datagram;
+using sim::Peer;
 
-Keypair &keys() {
-  static Keypair k;
-  return k;
-}
-
-struct Packet {
-  Endpoint from, to;
-  std::vector<uint8_t> data;
-};
-
-ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref) { return static_cast<ngtcp2_conn *>(ref->user_data); }
-void rand_cb(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *) { ex::random_bytes({dest, len}); }
-int new_cid_cb(ngtcp2_conn *, ngtcp2_cid *cid, uint8_t *token, size_t cidlen, void *) {
-  std::array<uint8_t, NGTCP2_MAX_CIDLEN> b;
-  ex::random_bytes({b.data(), cidlen});
-  ngtcp2_cid_init(cid, b.data(), cidlen);
-  ex::random_bytes({token, NGTCP2_STATELESS_RESET_TOKENLEN});
-  return 0;
-}
-
-struct Side {
-  ngtcp2_conn *conn = nullptr;
-  ex::Session session;
-  ngtcp2_crypto_conn_ref ref{};
-  Endpoint local;
-  bool handshake_done = false;
-  int rv = 0;
-  ~Side() {
-    session.reset();
-    if (conn) ngtcp2_conn_del(conn);
-  }
-};
-
-ngtcp2_callbacks callbacks(bool server) {
-  auto cb = ex::crypto_callbacks(server);
-  cb.rand = rand_cb;
-  cb.get_new_connection_id = new_cid_cb;
-  cb.handshake_completed = [](ngtcp2_conn *, void *u) {
-    static_cast<Side *>(u)->handshake_done = true;
-    return 0;
-  };
-  return cb;
-}
-
-ngtcp2_transport_params base_params() {
-  ngtcp2_transport_params params;
-  ngtcp2_transport_params_default(&params);
-  params.initial_max_streams_bidi = 10;
-  params.initial_max_data = 1 << 20;
-  params.active_connection_id_limit = 8;
-  return params;
+ngtcp2_cid fixed_cid(std::uint8_t byte) {
+  std::array<std::uint8_t, 18> b;
+  b.fill(byte);
+  ngtcp2_cid cid;
+  ngtcp2_cid_init(&cid, b.data(), b.size());
+  return cid;
 }
 
 struct Handshake {
-  Side client, server;
+  Peer client, server;
   Endpoint server_addr = *ex::parse_endpoint("127.0.0.1:443");
   Endpoint server_spa = *ex::parse_endpoint("127.0.0.2:443");
-  std::deque<Packet> to_server, to_client;
+  std::deque<Datagram> to_server, to_client;
   std::function<void(Bytes &)> tamper_server;
   bool ok = true;  // set-up succeeded
 
   Handshake(SpellingSet support, std::function<void(Bytes &)> tamper_client, std::function<void(Bytes &)> ts)
       : tamper_server(std::move(ts)) {
     client.local = *ex::parse_endpoint("127.0.0.1:50000");
-    auto cb = callbacks(false);
-    ngtcp2_settings settings;
-    ngtcp2_settings_default(&settings);
-    settings.initial_ts = g_now;
-    auto params = base_params();
-    std::array<uint8_t, 18> d, sc;
-    d.fill(kClientDcidByte);
-    sc.fill(kClientScidByte);
-    ngtcp2_cid dcid, scid;
-    ngtcp2_cid_init(&dcid, d.data(), d.size());
-    ngtcp2_cid_init(&scid, sc.data(), sc.size());
+    auto cb = sim::peer_callbacks(false);
+    auto settings = sim::peer_settings(client, g_now);
+    auto params = sim::base_params();
+    auto dcid = fixed_cid(kClientDcidByte), scid = fixed_cid(kClientScidByte);
     ngtcp2_path path{client.local.addr(), server_addr.addr(), nullptr};
     expect(ngtcp2_conn_client_new(&client.conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &settings, &params,
                                   nullptr, &client) == 0,
            "the client connection is created");
     std::string err;
-    client.session = ex::make_session(false, keys().client, "localhost", &err);
-    expect(!!client.session, "the client session is created");
+    auto session = ex::make_session(false, sim::credentials().client, "localhost", &err);
+    expect(!!session, "the client session is created");
+    client.attach(std::move(session));
     ClientTpConfig cc;
     cc.support = support;
     cc.tamper_outgoing = std::move(tamper_client);
     expect(configure_client_session(client.session.get(), cc) == 0, "the client session is configured");
-    client.ref = {get_conn, client.conn};
-    gnutls_session_set_ptr(client.session.get(), &client.ref);
-    ngtcp2_conn_set_tls_native_handle(client.conn, client.session.get());
   }
 
-  void create_server(const ngtcp2_pkt_hd &hd, const Packet &p) {
-    auto cb = callbacks(true);
-    ngtcp2_settings settings;
-    ngtcp2_settings_default(&settings);
-    settings.initial_ts = g_now;
-    auto params = base_params();
+  void create_server(const ngtcp2_pkt_hd &hd, const Datagram &p) {
+    auto cb = sim::peer_callbacks(true);
+    auto settings = sim::peer_settings(server, g_now);
+    auto params = sim::base_params();
     params.original_dcid = hd.dcid;
     params.original_dcid_present = 1;
     params.preferred_addr_present = 1;
     std::memcpy(&params.preferred_addr.ipv4, server_spa.sa(), sizeof params.preferred_addr.ipv4);
     params.preferred_addr.ipv4_present = 1;
-    new_cid_cb(nullptr, &params.preferred_addr.cid, params.preferred_addr.stateless_reset_token, 18, nullptr);
-    std::array<uint8_t, 18> sc;
-    sc.fill(kServerScidByte);
-    ngtcp2_cid scid;
-    ngtcp2_cid_init(&scid, sc.data(), sc.size());
+    params.preferred_addr.cid = sim::random_cid(server, 18);
+    server.fill_random(params.preferred_addr.stateless_reset_token);
+    auto scid = fixed_cid(kServerScidByte);
     server.local = p.to;
     auto from = p.from;
     ngtcp2_path path{server.local.addr(), from.addr(), nullptr};
@@ -197,43 +110,19 @@ struct Handshake {
                                   nullptr, &server) == 0,
            "the server connection is created");
     std::string err;
-    server.session = ex::make_session(true, keys().server, "", &err);
-    expect(!!server.session, "the server session is created");
+    auto session = ex::make_session(true, sim::credentials().server, "", &err);
+    expect(!!session, "the server session is created");
+    server.attach(std::move(session));
     ServerTpConfig sc2;
     sc2.policy = {Level::none, Level::same_ip, Level::any};
     sc2.tamper_outgoing = tamper_server;
     expect(configure_server_session(server.session.get(), sc2) == 0, "the server session is configured");
     expect(require_transport_params_extension(server.session.get()) == 0, "the 0x39 check is installed");
-    server.ref = {get_conn, server.conn};
-    gnutls_session_set_ptr(server.session.get(), &server.ref);
-    ngtcp2_conn_set_tls_native_handle(server.conn, server.session.get());
-  }
-
-  static void flush(Side &s, std::deque<Packet> &out) {
-    for (int i = 0; i < 32 && s.rv == 0; ++i) {
-      std::array<uint8_t, 1500> buf;
-      ngtcp2_path_storage ps;
-      ngtcp2_path_storage_zero(&ps);
-      ngtcp2_pkt_info pi;
-      auto n = ngtcp2_conn_write_pkt(s.conn, &ps.path, &pi, buf.data(), buf.size(), g_now);
-      if (n < 0) s.rv = static_cast<int>(n);
-      if (n <= 0) return;
-      out.push_back({Endpoint::from(ps.path.local.addr, ps.path.local.addrlen),
-                     Endpoint::from(ps.path.remote.addr, ps.path.remote.addrlen),
-                     {buf.begin(), buf.begin() + n}});
-    }
-  }
-
-  static void deliver(Side &s, Packet &p) {
-    if (s.rv != 0) return;
-    ngtcp2_path path{p.to.addr(), p.from.addr(), nullptr};
-    ngtcp2_pkt_info pi{};
-    s.rv = ngtcp2_conn_read_pkt(s.conn, &path, &pi, p.data.data(), p.data.size(), g_now);
   }
 
   void run(int rounds) {
     for (int r = 0; r < rounds && client.rv == 0 && server.rv == 0; ++r) {
-      flush(client, to_server);
+      sim::flush(client, g_now, to_server, 32);
       while (!to_server.empty()) {
         auto p = std::move(to_server.front());
         to_server.pop_front();
@@ -242,13 +131,13 @@ struct Handshake {
           if (ngtcp2_accept(&hd, p.data.data(), p.data.size()) != 0) continue;
           create_server(hd, p);
         }
-        deliver(server, p);
+        sim::deliver(server, p, g_now);
       }
-      if (server.conn) flush(server, to_client);
+      if (server.conn) sim::flush(server, g_now, to_client, 32);
       while (!to_client.empty()) {
         auto p = std::move(to_client.front());
         to_client.pop_front();
-        deliver(client, p);
+        sim::deliver(client, p, g_now);
       }
       if (client.handshake_done && server.handshake_done) return;
       g_now += 10 * NGTCP2_MILLISECONDS;

@@ -1,0 +1,26 @@
+// tests/sim/world.h — what every simulator test starts from: a clock, a network with the same
+// link both ways, and the addresses the scenarios use (documentation prefixes, RFC 5737).
+#pragma once
+
+#include "client.h"
+#include "server.h"
+#include "sim.h"
+
+namespace qamp::sim {
+
+inline Endpoint addr(const char *text) { return *ex::parse_endpoint(text); }
+
+inline const Endpoint kClientInside = addr("10.0.0.1:5000");
+inline const Endpoint kClientNewLocal = addr("10.0.0.3:5001");
+inline const Endpoint kNatOutside = addr("198.18.0.1:40000");
+inline const Endpoint kServerHandshake = addr("192.0.2.1:443");
+inline const Endpoint kServerSpa = addr("192.0.2.2:443");
+
+struct World {
+  EventQueue queue;
+  Network net;
+  explicit World(LinkConfig link = {}, std::uint64_t seed = 42) : net(queue, link, link, seed) {}
+  ngtcp2_tstamp in(ngtcp2_duration d) const noexcept { return queue.now() + d; }
+};
+
+}  // namespace qamp::sim
