@@ -1,4 +1,6 @@
-# tests/e2e/client/lib.sh — helpers for client end-to-end tests (source it from bash).
+# tests/e2e/client/lib.sh — kept only for tests/interop/interop.sh, whose checks are still Python
+# expressions (json_get, assert_json(s) below). The e2e scripts use tests/e2e/lib.sh (jq filters);
+# this file goes when interop.sh moves to it.
 # Loopback only. Every background process started with `bg_start` is killed on exit.
 #
 #   e2e_init                      temp dir in $E2E_DIR, cleanup trap
