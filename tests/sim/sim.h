@@ -1,8 +1,9 @@
 // tests/sim/sim.h — the simulator's world: a virtual clock with an event queue, one-way links
 // with delay, serialisation rate and seeded loss, and middleboxes that rewrite or route
 // datagrams (a rebinding NAT, Anycast, a 4-tuple balancer). No sockets, no threads, no sleeps:
-// time advances only when the queue runs the next event, so a run is a pure function of its
-// configuration and seeds (ngtcp2's examples/sim, aioquic's test_connection.py).
+// time advances only when the queue runs the next event, so a run is a function of its
+// configuration and seeds (ngtcp2's examples/sim, aioquic's test_connection.py). GnuTLS draws its
+// own randomness (key shares, signatures): TLS bytes differ between runs, decisions do not.
 #pragma once
 
 #include <cstddef>
