@@ -1,5 +1,7 @@
 #include "migration.h"
 
+#include "qamp/endpoint.h"
+
 #include <cmath>
 #include <utility>
 
@@ -319,7 +321,10 @@ void MigrationAdapter::network_changed(const ex::Endpoint &local) {
 }
 
 MigrationDecision MigrationAdapter::submit_network_change() {
-  auto change = new_local_->same_ip(old_local_) ? Change::port_only : Change::ip_change;
+  // The server's gate classifies with the same rule (qamp/endpoint.h), so both sides agree.
+  // A "change" to the same address keeps the IP: it is judged as a port-only one.
+  const auto kind = classify_change(old_local_.sa(), new_local_->sa());
+  auto change = kind == AddressChange::same || kind == AddressChange::port_only ? Change::port_only : Change::ip_change;
   context_.set("from", old_local_.str())
       .set("to", new_local_->str())
       .set("server", host_.remote().str())
@@ -441,7 +446,7 @@ void MigrationAdapter::plan_after_refusal(const std::string &refusal) {
   in.old_path_usable = opt_.old_path == OldPath::keep;
   in.new_rate = opt_.new_path_rate;
   in.forced = opt_.strategy;
-  auto plan = choose(in);
+  auto plan = Planner{}.choose(in);
   Json figures = Json::object();
   figures.set("body_size", in.body_size)
       .set("received", in.received)

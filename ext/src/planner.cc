@@ -69,7 +69,7 @@ double transfer_time(double bytes, double rate) noexcept {
 
 }  // namespace
 
-Plan choose(const PlannerInput &in) noexcept {
+Plan Planner::choose(const PlannerInput &in) const noexcept {
   const bool size_known = in.body_size.has_value();
   const bool resumable = in.resumable && size_known;
   double remaining = 0;

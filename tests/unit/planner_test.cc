@@ -122,7 +122,7 @@ TEST_CASE("planner: share received x resumable x new path speed x old path") {
     in.old_rtt = 0.1;
     in.old_path_usable = row.old_usable;
     in.new_rate = row.speed == NewPath::faster ? 4e6 : row.speed == NewPath::slower ? 0.5e6 : 1e6;
-    const Plan plan = choose(in);
+    const Plan plan = Planner{}.choose(in);
     CHECK(plan.chosen == row.chosen);
     CHECK(plan.reason == row.reason);
     CHECK_FALSE(plan.size_estimated);
@@ -171,7 +171,7 @@ TEST_CASE("planner: forced strategies") {
     in.old_path_usable = row.old_usable;
     in.new_rate = row.new_rate;
     in.forced = row.forced;
-    const Plan plan = choose(in);
+    const Plan plan = Planner{}.choose(in);
     CHECK(plan.chosen == row.chosen);
     CHECK(plan.reason == row.reason);
     check_times(plan, row.stay_s, row.resume_s, row.restart_s);
@@ -255,7 +255,7 @@ TEST_CASE("planner: edge cases") {
   };
   for (const auto &row : rows) {
     CAPTURE(row.name);
-    const Plan plan = choose(row.in);
+    const Plan plan = Planner{}.choose(row.in);
     CHECK(plan.chosen == row.chosen);
     CHECK(plan.reason == row.reason);
     CHECK(plan.size_estimated == row.estimated);

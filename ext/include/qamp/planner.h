@@ -74,10 +74,15 @@ struct Plan {
   double seconds(Strategy strategy) const noexcept;
 };
 
-// Picks the strategy with the least expected completion time; ties go to stay, then resume
-// (no change is cheaper than a change). Forced strategies are obeyed, except that nothing is
-// done for a complete body (already_complete).
-Plan choose(const PlannerInput &input) noexcept;
+// The download planner. Stateless today (every figure comes in PlannerInput); a class so that
+// measured-rate state and knobs (issue 13) have one home and callers already hold one.
+class Planner {
+ public:
+  // Picks the strategy with the least expected completion time; ties go to stay, then resume
+  // (no change is cheaper than a change). Forced strategies are obeyed, except that nothing is
+  // done for a complete body (already_complete).
+  Plan choose(const PlannerInput &input) const noexcept;
+};
 
 // "bytes=N-": the Range header value that resumes after `received` bytes (RFC 9110 §14.1.2).
 std::string range_header(std::uint64_t received);
