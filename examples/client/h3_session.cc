@@ -1,5 +1,7 @@
 #include "h3_session.h"
 
+#include "callback_barrier.h"
+
 #include <exception>
 #include <string_view>
 
@@ -29,14 +31,13 @@ nghttp3_nv nv(std::string_view name, std::string_view value) {
 struct H3Session::Callbacks {
   static H3Session *self(void *conn_user_data) { return static_cast<H3Session *>(conn_user_data); }
 
+  // The shared barrier (callback_barrier.h); these callbacks have no result of their own.
   template <class F>
   static int guarded(F &&f) noexcept {
-    try {
+    return ex::nghttp3_barrier("nghttp3 (client)", [&] {
       f();
       return 0;
-    } catch (const std::exception &) {
-      return NGHTTP3_ERR_CALLBACK_FAILURE;
-    }
+    });
   }
 
   static int recv_header(nghttp3_conn *, int64_t, int32_t, nghttp3_rcbuf *name, nghttp3_rcbuf *value, uint8_t,

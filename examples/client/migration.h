@@ -1,6 +1,6 @@
 // examples/client/migration.h — the thin adapter between the client's I/O and qamp's pure
 // migration logic: qamp::Migrator (qamp/migrator.h) decides (including when a change waits and
-// how often a refused start is retried), qamp::choose (qamp/planner.h) plans, this file carries
+// how often a refused start is retried), qamp::Planner (qamp/planner.h) plans, this file carries
 // the decisions out on ngtcp2 and the sockets.
 //
 // It is the ONLY caller of ngtcp2_conn_initiate_migration / ..._immediate_migration (through

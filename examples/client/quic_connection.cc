@@ -1,5 +1,7 @@
 #include "quic_connection.h"
 
+#include "callback_barrier.h"
+
 #include "enforcement.h"
 #include "quic_callbacks.h"
 
@@ -104,13 +106,10 @@ std::string error_name(const CloseError &error) {
 struct Callbacks {
   static QuicConnection *self(void *user_data) { return static_cast<QuicConnection *>(user_data); }
 
+  // The shared barrier (callback_barrier.h).
   template <class F>
   static int guarded(F &&f) noexcept {
-    try {
-      return f();
-    } catch (const std::exception &) {
-      return NGTCP2_ERR_CALLBACK_FAILURE;
-    }
+    return ex::ngtcp2_barrier("ngtcp2 (client)", std::forward<F>(f));
   }
 
   static int handshake_completed(ngtcp2_conn *, void *user_data) {
