@@ -172,9 +172,13 @@ void Server::associate(const ngtcp2_cid &cid, Connection *conn) { by_cid_[key_of
 
 void Server::dissociate(const ngtcp2_cid &cid) { by_cid_.erase(key_of(cid.data, cid.datalen)); }
 
-void Server::remove(Connection *conn) {
+void Server::forget_cids(const Connection *conn) {
   for (auto it = by_cid_.begin(); it != by_cid_.end();)
     it = it->second == conn ? by_cid_.erase(it) : std::next(it);
+}
+
+void Server::remove(Connection *conn) {
+  forget_cids(conn);
   want_write_.erase(conn);
   doomed_.push_back(conn);
   ev_idle_start(loop_, &cleanup_);
@@ -328,7 +332,12 @@ void Server::new_initial(Socket &s, const Endpoint &remote, std::span<const std:
     return;
   }
   auto conn = std::make_unique<Connection>(*this);
-  if (!conn->init(s, remote, hd, in.token == TokenVerdict::valid ? &odcid : nullptr)) return;
+  if (!conn->init(s, remote, hd, in.token == TokenVerdict::valid ? &odcid : nullptr)) {
+    // init registers CIDs (the preferred address's, before ngtcp2_conn_server_new) and can
+    // still fail after that: no table entry may outlive the connection.
+    forget_cids(conn.get());
+    return;
+  }
   ++stats_.connections;
   if (in.token == TokenVerdict::valid) ++stats_.connections_validated;
   stats_.connections_peak = std::max<std::uint64_t>(stats_.connections_peak, in.connections + 1);

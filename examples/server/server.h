@@ -95,6 +95,7 @@ class Server {
   // The reset guard's observer: one line per reset sent, suppressions of one reason the first 5
   // times and every 1000th (a flood must not flood the log too).
   void log_reset(const ResetEvent &ev) const;
+  void forget_cids(const Connection *conn);  // erases every by_cid_ entry naming conn
 
   ServerOptions opts_;
   struct ev_loop *loop_;
