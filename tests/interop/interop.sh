@@ -9,8 +9,8 @@ set -uo pipefail
 BUILD=$(cd "$1" && pwd) || exit 2
 CASE=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../e2e/client/lib.sh
-. "$HERE/../e2e/client/lib.sh"   # fail, bg_start, assert_jsons, assert_grep, assert_same_file
+# shellcheck source=../e2e/lib.sh
+. "$HERE/../e2e/lib.sh"   # fail, assert_jsons / json_get (jq filters), assert_grep, same_file
 SERVER=$BUILD/examples/server/qamp-server
 CLIENT=$BUILD/examples/client/qamp-client
 QAMP_TP=$BUILD/examples/tp/qamp-tp
@@ -21,11 +21,11 @@ grep -q "^$CASE|" "$HERE/cases.txt" || { echo "usage: interop.sh BUILD_DIR CASE 
 for b in "$SERVER" "$CLIENT" "$QAMP_TP" "$GO_CLIENT" "$GO_SERVER" "$CURL_CLIENT"; do
   [ -x "$b" ] || fail "missing $b (ninja -C $BUILD)"
 done
-for tool in tshark tcpdump certtool python3 sha256sum; do
+for tool in tshark tcpdump certtool python3 sha256sum jq; do
   command -v "$tool" >/dev/null || fail "missing tool $tool (scripts/install-deps.sh)"
 done
 
-e2e_init
+e2e_init "interop-$CASE"
 W=$E2E_DIR
 cd "$W" || fail "no work dir"
 # Loopback ports from the case name; QAMP_TEST_PORT_OFFSET keeps parallel checkouts apart.
@@ -75,8 +75,8 @@ stop_server() {  # STATS_FILE NAME
 
 stop_qamp_server() {
   stop_server stats.json qamp-server
-  assert_jsons stats.json 'd["transport_parameter_errors"] == 0' 'd["resets_sent"] == 0' \
-    'd["connections"] == d["connections_closed"]'
+  assert_jsons stats.json '.transport_parameter_errors == 0' '.resets_sent == 0' \
+    '.connections == .connections_closed'
 }
 
 start_go_server() {
@@ -115,7 +115,7 @@ stop_capture() {  # then the evidence: evidence.json (tp_evidence.py)
   wait "$CAP_PID" 2>/dev/null
   python3 "$HERE/tp_evidence.py" cap.pcap keys "$PORT,$SPORT" "$QAMP_TP" evidence.json ||
     fail "tp_evidence.py failed"
-  assert_jsons evidence.json 'len([r for r in d if r["from"] == "server"]) >= 1'
+  assert_jsons evidence.json '[.[] | select(.from == "server")] | length >= 1'
 }
 
 # ---- clients ---------------------------------------------------------------------------------
@@ -174,16 +174,16 @@ show_logs() { echo "--- client.log" >&2; tail -20 client.log >&2; echo "--- serv
 assert_rfc9000_params() {  # expect_preferred_address(yes|no)
   assert_grep 'transport parameters: client announced 0x0, sent spelling rfc9000' server.log
   if grep -q 'sent spelling [^r]' server.log; then fail "a qamp spelling was sent to a peer that announced none"; fi
-  assert_jsons stats.json 'd["spellings"] == {"rfc9000": d["connections"]}'
-  local pa='r["tshark_pa"] is not None and r["qamp"]["preferred_address"]["ipv4"] == "127.0.0.2:'$SPORT'"'
-  [ "$1" = no ] && pa='r["tshark_pa"] is None'
-  assert_jsons evidence.json \
-    'all(r["disagreements"] == [] for r in d if r["from"] == "server")' \
-    'all(not {p["id"] for p in r["params"]} & {"0x2d50", "0x2d51"} for r in d if r["from"] == "server")' \
-    'all([p["length"] for p in r["params"] if p["id"] == "0x0c"] == [0] for r in d if r["from"] == "server")' \
-    'all(r["qamp"]["policy"]["spelling"] == "rfc9000" for r in d if r["from"] == "server")' \
-    'all(r["qamp"]["policy_support"] == [] for r in d if r["from"] == "client")' \
-    "all($pa for r in d if r['from'] == 'server')"
+  assert_jsons stats.json '.spellings == {"rfc9000": .connections}'
+  local pa='.tshark_pa != null and .qamp.preferred_address.ipv4 == $pa4'
+  [ "$1" = no ] && pa='.tshark_pa == null'
+  assert_jsons evidence.json --arg pa4 "127.0.0.2:$SPORT" \
+    '[.[] | select(.from == "server") | .disagreements == []] | all' \
+    '[.[] | select(.from == "server") | [.params[].id | select(. == "0x2d50" or . == "0x2d51")] | length == 0] | all' \
+    '[.[] | select(.from == "server") | [.params[] | select(.id == "0x0c") | .length] == [0]] | all' \
+    '[.[] | select(.from == "server") | .qamp.policy.spelling == "rfc9000"] | all' \
+    '[.[] | select(.from == "client") | .qamp.policy_support == []] | all' \
+    "[.[] | select(.from == \"server\") | $pa] | all"
 }
 
 peer_get() {  # go|curl flags-for-go flags-for-curl URL...: one client run
@@ -202,7 +202,7 @@ case "$CASE" in
     [ "$RC" = 0 ] || { show_logs; fail "client exit status $RC"; }
     stop_qamp_server
     assert_grep 'client announced 0x0, sent spelling rfc9000' server.log
-    assert_jsons stats.json 'd["connections"] == 1' 'd["datagrams_dropped"] == 0'
+    assert_jsons stats.json '.connections == 1' '.datagrams_dropped == 0'
     ;;
 
   go-spa-none | curl-spa-none | go-spelling-* | curl-spelling-*)
@@ -220,8 +220,8 @@ case "$CASE" in
     # quic-go 0.46 reads the preferred address but never moves (it uses the SPA's CID on the
     # handshake path); libcurl's ngtcp2 client does not move either (no select_preferred_addr).
     # Either way the handshake path is the only path, and nothing is dropped.
-    assert_jsons stats.json 'd["moves_to_preferred_address"] == 0' 'd["datagrams_dropped"] == 0' \
-      'd["path_changes_accepted"] == {}' 'd["migrations"] == 0'
+    assert_jsons stats.json '.moves_to_preferred_address == 0' '.datagrams_dropped == 0' \
+      '.path_changes_accepted == {}' '.migrations == 0'
     ;;
 
   go-many-requests | curl-many-requests)
@@ -230,9 +230,9 @@ case "$CASE" in
     peer_get "$peer" "-requests 15 -parallel" "--requests 15" "$URL/small.bin" "$URL/file.bin"
     check_saved 1
     [ "$RC" = 0 ] || { show_logs; fail "client exit status $RC"; }
-    assert_jsons client.json 'len(d["requests"]) == 30'
+    assert_jsons client.json '.requests | length == 30'
     stop_qamp_server
-    assert_jsons stats.json 'd["connections"] == 1'
+    assert_jsons stats.json '.connections == 1'
     ;;
 
   go-stream-limits | curl-stream-limits)
@@ -251,13 +251,13 @@ case "$CASE" in
     stop_capture
     if [ "$peer" = go ]; then
       assert_jsons evidence.json \
-        '[r["values"]["initial_max_streams_bidi"] for r in d if r["from"] == "client"] == [1000]' \
-        '[r["values"]["initial_max_streams_uni"] for r in d if r["from"] == "client"] == [1000]'
+        '[.[] | select(.from == "client") | .values.initial_max_streams_bidi] == [1000]' \
+        '[.[] | select(.from == "client") | .values.initial_max_streams_uni] == [1000]'
     else
       assert_jsons evidence.json \
-        '[r["values"]["initial_max_streams_bidi"] >= 1000 for r in d if r["from"] == "client"] == [True]'
+        '[.[] | select(.from == "client") | .values.initial_max_streams_bidi >= 1000] == [true]'
     fi
-    echo "client announced: $(json_get evidence.json '[r["values"] for r in d if r["from"] == "client"]')"
+    echo "client announced: $(json_get evidence.json '[.[] | select(.from == "client") | .values]')"
     ;;
 
   qamp-client-qgo-plain)
@@ -266,14 +266,14 @@ case "$CASE" in
     timeout 60 "$CLIENT" $QAMP_CLIENT_TLS --exit-on-all-streams-close --download dl --summary sum.json \
       127.0.0.1 "$PORT" "$URL/file.bin" >client.log 2>&1
     RC=$?
-    assert_same_file dl/file.bin htdocs/file.bin
+    same_file dl/file.bin htdocs/file.bin
     [ "$RC" = 0 ] || { show_logs; fail "qamp-client exit status $RC"; }
-    assert_jsons sum.json 'd["complete"] is True' \
-      'd["connection"]["policy"]["spelling"] == "rfc9000"' \
-      'd["connection"]["policy"]["levels"]["handshake"] == "none"' \
-      'd["connection"]["moved_to_preferred_address"] is False'
+    assert_jsons sum.json '.complete == true' \
+      '.connection.policy.spelling == "rfc9000"' \
+      '.connection.policy.levels.handshake == "none"' \
+      '.connection.moved_to_preferred_address == false'
     stop_server go-server-stats.json "quic-go server"
-    assert_jsons go-server-stats.json 'd["requests"] == 1' 'd["status_200"] == 1'
+    assert_jsons go-server-stats.json '.requests == 1' '.status_200 == 1'
     ;;
 
   qamp-client-qgo-forbidden-change | qamp-client-qgo-reconnect)
@@ -287,30 +287,30 @@ case "$CASE" in
     timeout 90 "$CLIENT" $QAMP_CLIENT_TLS "${extra[@]}" --network-change 40%=127.0.0.3:0 --exit-on-all-streams-close \
       --download dl --summary sum.json 127.0.0.1 "$PORT" "$URL/big.bin" >client.log 2>&1
     RC=$?
-    assert_same_file dl/big.bin htdocs/big.bin
+    same_file dl/big.bin htdocs/big.bin
     [ "$RC" = 0 ] || { show_logs; fail "qamp-client exit status $RC"; }
     assert_grep '^qamp: migration: refused-by-policy \(reason: level-none\)' client.log
     assert_grep '^qamp: planner: ' client.log
-    assert_jsons sum.json 'd["complete"] is True' \
-      'd["connection"]["policy"]["levels"]["handshake"] == "none"' \
-      'd["connection"]["migrations"]["refused"] == 1' 'd["connection"]["migrations"]["attempted"] == 0'
+    assert_jsons sum.json '.complete == true' \
+      '.connection.policy.levels.handshake == "none"' \
+      '.connection.migrations.refused == 1' '.connection.migrations.attempted == 0'
     stop_server go-server-stats.json "quic-go server"
-    echo "planner: $(json_get sum.json 'd["connection"]["planner"]["decision"] + " (" + d["connection"]["planner"]["reason"] + ")"'); responses: $(json_get sum.json 'd["uris"][0]["responses"]')"
+    echo "planner: $(json_get sum.json '.connection.planner.decision + " (" + .connection.planner.reason + ")"'); responses: $(json_get sum.json '.uris[0].responses')"
     if [ "$CASE" = qamp-client-qgo-reconnect ]; then
-      assert_jsons sum.json 'd["connection"]["planner"]["decision"] == "resume"' \
-        'd["connection"]["reconnects"] == 1' 'd["uris"][0]["responses"][0] == "200 whole"' \
-        'd["uris"][0]["responses"][1].startswith("206 range ")' \
-        'd["uris"][0]["validator"] is not None' \
-        'd["connection"]["local_address"].startswith("127.0.0.3:")'
+      assert_jsons sum.json '.connection.planner.decision == "resume"' \
+        '.connection.reconnects == 1' '.uris[0].responses[0] == "200 whole"' \
+        '.uris[0].responses[1] | startswith("206 range ")' \
+        '.uris[0].validator != null' \
+        '.connection.local_address | startswith("127.0.0.3:")'
       # Go's ServeContent saw Range + If-Range (the ETag) and answered 206.
-      assert_jsons go-server-stats.json 'd["requests"] == 2' 'd["range_requests"] == 1' \
-        'd["if_range_requests"] == 1' 'd["status_206"] == 1' 'd["status_200"] == 1'
+      assert_jsons go-server-stats.json '.requests == 2' '.range_requests == 1' \
+        '.if_range_requests == 1' '.status_206 == 1' '.status_200 == 1'
       assert_grep 'range="bytes=[0-9]+-" if-range="\\"[0-9a-f]+-[0-9a-f]+\\"" -> 206' server.log
     else
       # auto: the planner's choice on loopback (both paths equally fast) is recorded above;
       # whichever it is, it must have been carried out consistently.
       assert_jsons sum.json \
-        '(d["connection"]["planner"]["decision"] == "stay" and d["connection"]["reconnects"] == 0 and d["uris"][0]["attempts"] == 1) or (d["connection"]["planner"]["decision"] == "resume" and d["connection"]["reconnects"] == 1)'
+        '(.connection.planner.decision == "stay" and .connection.reconnects == 0 and .uris[0].attempts == 1) or (.connection.planner.decision == "resume" and .connection.reconnects == 1)'
     fi
     ;;
 
@@ -333,45 +333,47 @@ case "$CASE" in
     timeout 60 "$CLIENT" $QAMP_CLIENT_TLS --policy-support "$spelling" --no-preferred-addr --exit-on-all-streams-close \
       --download dl --summary sum.json 127.0.0.1 "$PORT" "$URL/small.bin" >client.log 2>&1
     RC=$?
-    assert_same_file dl/small.bin htdocs/small.bin
+    same_file dl/small.bin htdocs/small.bin
     [ "$RC" = 0 ] || { show_logs; fail "qamp-client exit status $RC"; }
     stop_qamp_server
     stop_capture
     assert_grep "sent spelling $spelling" server.log
-    S='[r for r in d if r["from"] == "server"][0]'
-    assert_jsons evidence.json "$S[\"qamp\"][\"policy\"][\"spelling\"] == \"$spelling\"" \
-      "$S[\"qamp\"][\"policy\"][\"handshake\"] == \"none\"" \
-      "$S[\"qamp\"][\"preferred_address\"][\"ipv4\"] == \"127.0.0.2:$SPORT\""
-    echo "tshark vs qamp-tp ($spelling): $(json_get evidence.json "$S[\"disagreements\"]")"
+    # $s: the server's record; values are passed to jq as arguments, never spliced into a filter.
+    S='([.[] | select(.from == "server")][0]) as $s | '
+    EV=(--arg sp "$spelling" --arg pa4 "127.0.0.2:$SPORT" --argjson sport "$SPORT")
+    assert_jsons evidence.json "${EV[@]}" "$S"'$s.qamp.policy.spelling == $sp' \
+      "$S"'$s.qamp.policy.handshake == "none"' \
+      "$S"'$s.qamp.preferred_address.ipv4 == $pa4'
+    echo "tshark vs qamp-tp ($spelling): $(json_get evidence.json "$S"'$s.disagreements')"
     case $spelling in
       ext)
         # tshark does not know 0x2d50/0x2d51 (shown as unknown) and reads everything else as
         # qamp-tp does; the 0x2d51 byte carries handshake none, SPA same-ip.
-        assert_jsons evidence.json "$S[\"disagreements\"] == []" \
-          "[p[\"value\"] for p in $S[\"params\"] if p[\"id\"] == \"0x2d51\"] == [\"29\"]" \
-          "$S[\"qamp\"][\"policy\"][\"spa_v4\"] == \"same-ip\""
+        assert_jsons evidence.json "$S"'$s.disagreements == []' \
+          "$S"'[$s.params[] | select(.id == "0x2d51") | .value] == ["29"]' \
+          "$S"'$s.qamp.policy.spa_v4 == "same-ip"'
         ;;
       pr3898)
         # Observed: tshark reads 0x0d as RFC 9000: the Disable Migration byte (2, same-ip, one
         # level for both addresses) becomes the CID length, so the CID and the token are wrong
         # and the rest of the value is "N trailing bytes were unprocessed".
-        assert_jsons evidence.json \
-          "$S[\"tshark_pa\"][\"ipv4\"] == \"127.0.0.2\" and $S[\"tshark_pa\"][\"ipv4port\"] == $SPORT" \
-          "$S[\"tshark_pa\"][\"cid_length\"] == 2 and $S[\"qamp\"][\"policy\"][\"spa_v4\"] == \"same-ip\"" \
-          "$S[\"tshark_pa\"][\"cid\"] != $S[\"qamp\"][\"preferred_address\"][\"cid\"]" \
-          "$S[\"tshark_pa\"][\"token\"] != $S[\"qamp\"][\"preferred_address\"][\"stateless_reset_token\"]" \
-          "any(\"trailing bytes were unprocessed\" in e for e in $S[\"experts\"])" \
-          "[p[\"length\"] for p in $S[\"params\"] if p[\"id\"] == \"0x0d\"] == [4 + 2 + 16 + 2 + 1 + 1 + len($S[\"qamp\"][\"preferred_address\"][\"cid\"]) // 2 + 16]"
+        assert_jsons evidence.json "${EV[@]}" \
+          "$S"'$s.tshark_pa.ipv4 == "127.0.0.2" and $s.tshark_pa.ipv4port == $sport' \
+          "$S"'$s.tshark_pa.cid_length == 2 and $s.qamp.policy.spa_v4 == "same-ip"' \
+          "$S"'$s.tshark_pa.cid != $s.qamp.preferred_address.cid' \
+          "$S"'$s.tshark_pa.token != $s.qamp.preferred_address.stateless_reset_token' \
+          "$S"'any($s.experts[]; contains("trailing bytes were unprocessed"))' \
+          "$S"'[$s.params[] | select(.id == "0x0d") | .length] == [4 + 2 + 16 + 2 + 1 + 1 + ($s.qamp.preferred_address.cid | length / 2 | floor) + 16]'
         ;;
       dam-values)
         # Observed: tshark names the 1-byte 0x0c disable_active_migration and flags its value
         # ("1 trailing byte was unprocessed": RFC 9000 says zero-length); the byte is the levels
         # (0x29: handshake none, both SPAs same-ip). The standard 0x0d it reads correctly.
         assert_jsons evidence.json \
-          "[p[\"length\"] for p in $S[\"params\"] if p[\"id\"] == \"0x0c\"] == [1]" \
-          "[p[\"value\"] for p in $S[\"params\"] if p[\"id\"] == \"0x0c\"] == [\"29\"]" \
-          "$S[\"disagreements\"] == [\"tshark expert: 1 trailing byte was unprocessed\"]" \
-          "not any(x.startswith(\"preferred_address\") for x in $S[\"disagreements\"])"
+          "$S"'[$s.params[] | select(.id == "0x0c") | .length] == [1]' \
+          "$S"'[$s.params[] | select(.id == "0x0c") | .value] == ["29"]' \
+          "$S"'$s.disagreements == ["tshark expert: 1 trailing byte was unprocessed"]' \
+          "$S"'any($s.disagreements[]; startswith("preferred_address")) | not'
         ;;
     esac
     ;;
