@@ -124,6 +124,20 @@ no_temp_files() {
 
 # assert_legacy_no_dam SUMMARY: the server spoke plain RFC 9000 without 0x0c: no echo of 0x2d50,
 # nothing learnt but the RFC 9000 default, every address `any`.
+# wait_partial GLOB MIN TRIES: sets tmp to qamp-client's temporary file dl/GLOB (the body before
+# it is complete and renamed) once it holds at least MIN bytes, polling TRIES times 50 ms; tmp
+# is whatever was found (possibly empty) when the time is up.
+wait_partial() {
+  local i
+  tmp=
+  for ((i = 0; i < $3; i++)); do
+    tmp=$(find dl -maxdepth 1 -name "$1" | head -1)
+    [ -n "$tmp" ] && [ "$(file_size "$tmp")" -ge "$2" ] && return 0
+    sleep 0.05
+  done
+  return 0
+}
+
 assert_legacy_no_dam() {
   assert_jsons "$1" \
     '.connection.policy.spelling == "rfc9000" and .connection.policy.echoed == 0' \
@@ -260,12 +274,7 @@ case_truncated_download() {
   CLIENT_PID=$BG_PID
   # Wait for body bytes to arrive (in qamp-client's temporary file), then kill the server
   # without a goodbye.
-  tmp=
-  for ((i = 0; i < 200; i++)); do
-    tmp=$(find dl -maxdepth 1 -name '.big.qamp-*' | head -1)
-    [ -n "$tmp" ] && [ "$(file_size "$tmp")" -gt 1000000 ] && break
-    sleep 0.05
-  done
+  wait_partial '.big.qamp-*' 1000001 200
   [ -n "$tmp" ] && [ "$(file_size "$tmp")" -gt 0 ] || fail "no body bytes arrived"
   [ -e dl/big ] && fail "dl/big exists before the download is complete"
   { kill -KILL "$SERVER_PID" && wait "$SERVER_PID"; } 2>/dev/null
@@ -665,12 +674,7 @@ case_resume_corrupt_prefix() {
   CLIENT_PID=$BG_PID
   # The body is written to a temporary dl/.$N.qamp-XXXXXX until it is complete; a hard link
   # ("kept") lets the test judge those bytes after qamp-client removed the failed download.
-  tmp=
-  for ((i = 0; i < 400; i++)); do
-    tmp=$(find dl -maxdepth 1 -name ".$N.qamp-*" | head -1)
-    [ -n "$tmp" ] && [ "$(file_size "$tmp")" -ge 4194304 ] && break
-    sleep 0.05
-  done
+  wait_partial ".$N.qamp-*" 4194304 400
   [ -n "$tmp" ] || fail "no temporary file dl/.$N.qamp-* appeared"
   # Flip the byte in place (the client keeps the file open); note how much was saved by then.
   ln "$tmp" kept || fail "cannot link dl/$N"
