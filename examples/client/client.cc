@@ -1,3 +1,4 @@
+#include "qamp/hex.h"
 #include "client.h"
 
 #include <netdb.h>
@@ -119,10 +120,10 @@ bool Client::connect(UdpSocket *socket, bool resume) {
   cfg.policy_support_raw = opt_.send_policy_support_raw;
   cfg.native = opt_.enforcement == ex::Enforcement::native;
   if (cfg.policy_support_raw && run_.policy.is_null())
-    run_.policy = Json::object().set("raw_support_sent", ex::hex(*cfg.policy_support_raw));
+    run_.policy = Json::object().set("raw_support_sent", to_hex(*cfg.policy_support_raw));
   if (cfg.policy_support_raw)
     trace_.decision("policy", "send-raw-support", "testing knob --send-policy-support-raw",
-                    Json::object().set("tp", "0x2d50").set("value_hex", ex::hex(*cfg.policy_support_raw)));
+                    Json::object().set("tp", "0x2d50").set("value_hex", to_hex(*cfg.policy_support_raw)));
   cfg.idle_timeout = opt_.timeout;
   cfg.max_data = opt_.max_data;
   cfg.max_stream_data_bidi_local = opt_.max_stream_data_bidi_local;
@@ -154,7 +155,7 @@ void Client::on_handshake_completed() {
   handshake_seen_ = true;
   if (const auto *st = quic_->tp_state()) {
     run_.policy = policy_json(*st);
-    if (opt_.send_policy_support_raw) run_.policy.set("raw_support_sent", ex::hex(*opt_.send_policy_support_raw));
+    if (opt_.send_policy_support_raw) run_.policy.set("raw_support_sent", to_hex(*opt_.send_policy_support_raw));
     std::string spelling = st->server ? std::string(to_string(st->server->spelling)) : "none";
     trace_.decision("policy", "learnt", "server transport parameters in spelling " + spelling, run_.policy);
   }

@@ -1,3 +1,4 @@
+#include "qamp/hex.h"
 #include "download.h"
 
 #include <fcntl.h>
@@ -245,7 +246,7 @@ void Download::verify() {
     gnutls_hash_output(hash_, digest.data());
     have_digest = true;
   }
-  if (have_digest) sha256_ = ex::hex(digest);
+  if (have_digest) sha256_ = to_hex(digest);
 
   if (!fin_ && !failed()) {
     std::string why = !headers_done_ ? "no response" : "the response ended without its last byte";

@@ -1,3 +1,4 @@
+#include "qamp/hex.h"
 #include "options.h"
 
 #include <getopt.h>
@@ -307,7 +308,7 @@ ParseResult parse_options(int argc, char **argv) {
       case kIgnoreReset: o.ignore_reset_on_probe = true; break;
       case kSummary: o.summary_file = arg; break;
       case kSendPolicySupportRaw: {
-        auto raw = ex::unhex(arg);
+        auto raw = from_hex(arg, "--send-policy-support-raw");
         if (!raw) return bad_value("send-policy-support-raw", arg);
         o.send_policy_support_raw = std::move(*raw);
         break;

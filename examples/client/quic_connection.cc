@@ -1,3 +1,4 @@
+#include "qamp/hex.h"
 #include "quic_connection.h"
 
 #include "callback_barrier.h"
@@ -295,7 +296,7 @@ int QuicConnection::init(const QuicConfig &config, std::string *error) {
   ngtcp2_cid scid, dcid;
   ngtcp2_cid_init(&scid, scid_bytes.data(), scid_bytes.size());
   ngtcp2_cid_init(&dcid, dcid_bytes.data(), dcid_bytes.size());
-  scid_hex_ = ex::hex(scid_bytes);
+  scid_hex_ = to_hex(scid_bytes);
 
   ngtcp2_settings settings;
   ngtcp2_settings_default(&settings);

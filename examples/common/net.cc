@@ -135,32 +135,4 @@ void random_bytes(std::span<std::uint8_t> out) noexcept {
   }
 }
 
-std::string hex(std::span<const std::uint8_t> bytes) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string s;
-  s.reserve(bytes.size() * 2);
-  for (auto b : bytes) {
-    s.push_back(digits[b >> 4]);
-    s.push_back(digits[b & 0xf]);
-  }
-  return s;
-}
-
-std::optional<std::vector<std::uint8_t>> unhex(std::string_view text) {
-  if (text.size() % 2) return std::nullopt;
-  std::vector<std::uint8_t> out;
-  auto val = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (std::size_t i = 0; i < text.size(); i += 2) {
-    int hi = val(text[i]), lo = val(text[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<std::uint8_t>(hi << 4 | lo));
-  }
-  return out;
-}
-
 }  // namespace qamp::ex

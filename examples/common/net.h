@@ -43,7 +43,5 @@ Endpoint local_endpoint(int fd);
 
 ngtcp2_tstamp now_ns() noexcept;
 void random_bytes(std::span<std::uint8_t> out) noexcept;
-std::string hex(std::span<const std::uint8_t> bytes);
-std::optional<std::vector<std::uint8_t>> unhex(std::string_view text);
 
 }  // namespace qamp::ex

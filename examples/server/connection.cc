@@ -3,6 +3,7 @@
 // ngtcp2_conn_read_pkt), errors, draining and close, the timer, connection IDs, and the ngtcp2
 // callback trampolines. The write loop is in connection_write.cc, the gate / path / migration
 // handling in connection_path.cc, HTTP/3 in connection_h3.cc.
+#include "qamp/hex.h"
 #include "connection.h"
 
 #include <array>
@@ -136,7 +137,7 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
   ngtcp2_cid scid;
   std::array<std::uint8_t, NGTCP2_STATELESS_RESET_TOKENLEN> token;
   server_.new_cid(&scid, token.data(), kScidLen);
-  id_ = hex({scid.data, scid.datalen}).substr(0, 8);
+  id_ = to_hex({scid.data, scid.datalen}).substr(0, 8);
 
   ngtcp2_settings settings;
   ngtcp2_settings_default(&settings);
@@ -145,7 +146,7 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
   // A half-open connection (README "Security and robustness") lives at most this long.
   settings.handshake_timeout = 10 * NGTCP2_SECONDS;
   if (!opts.qlog_dir.empty()) {
-    auto file = opts.qlog_dir + "/" + hex({scid.data, scid.datalen}) + ".sqlog";
+    auto file = opts.qlog_dir + "/" + to_hex({scid.data, scid.datalen}) + ".sqlog";
     mkdir(opts.qlog_dir.c_str(), 0755);
     qlog_.reset(std::fopen(file.c_str(), "w"));
     if (qlog_) settings.qlog_write = qlog_write_cb;

@@ -1,3 +1,4 @@
+#include "qamp/hex.h"
 #include "digest_worker.h"
 
 #include <gnutls/crypto.h>
@@ -128,7 +129,7 @@ void DigestWorker::run() {
         std::uint8_t digest[32];
         gnutls_hash_deinit(a.h, digest);
         a.h = nullptr;
-        finished.emplace_back(a.job.key, hex(digest));
+        finished.emplace_back(a.job.key, to_hex(digest));
       }
     }
     std::erase_if(active, [](const Active &a) { return a.h == nullptr; });

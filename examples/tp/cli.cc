@@ -5,7 +5,7 @@
 #include <charconv>
 #include <vector>
 
-#include "hex.h"
+#include "qamp/hex.h"
 
 namespace qamp_tp {
 
@@ -224,10 +224,10 @@ Invocation parse_encode(ArgCursor &args) {
     return fail("--cid / --token need --spa-v4 or --spa-v6");
   if (!have_v4 && !have_v6) return out;
 
-  auto cid = from_hex(cid_hex.value_or(kDefaultCidHex), "--cid");
+  auto cid = qamp::from_hex(cid_hex.value_or(kDefaultCidHex), "--cid");
   if (!cid) return fail(cid.error().message());
   if (cid->empty() || cid->size() > qamp::kMaxCidLen) return fail("--cid: needs 1 to 20 bytes");
-  auto token = from_hex(token_hex.value_or(kDefaultTokenHex), "--token");
+  auto token = qamp::from_hex(token_hex.value_or(kDefaultTokenHex), "--token");
   if (!token) return fail(token.error().message());
   if (token->size() != qamp::kStatelessResetTokenLen) return fail("--token: needs 16 bytes");
   pa.cid = *cid;

@@ -1,12 +1,12 @@
 // `qamp-tp decode`: hex in, the codec's view of it out as JSON.
 #include "commands.h"
-#include "hex.h"
+#include "qamp/hex.h"
 #include "json.h"
 
 namespace qamp_tp {
 
 int run_decode(const DecodeArgs &args, std::ostream &out, std::ostream &err) {
-  auto blob = from_hex(args.hex, "HEX");
+  auto blob = qamp::from_hex(args.hex, "HEX");
   if (!blob) {
     err << "error: " << blob.error().message() << "\n";
     return 1;

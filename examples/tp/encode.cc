@@ -1,6 +1,6 @@
 // `qamp-tp encode`: the qamp-relevant TPs a server sends for a policy in one spelling.
 #include "commands.h"
-#include "hex.h"
+#include "qamp/hex.h"
 #include "server_tps.h"
 
 namespace qamp_tp {
@@ -33,7 +33,7 @@ int run_encode(const EncodeArgs &args, std::ostream &out, std::ostream &err) {
   for (auto &a : encoding->adjustments)
     err << "note: " << qamp::to_string(a.address) << " level " << qamp::to_string(a.wanted) << " sent as "
         << qamp::to_string(a.expressed) << ": " << a.reason << "\n";
-  out << to_hex(args.full ? encoding->wire : qamp::serialize_params(*params)) << "\n";
+  out << qamp::to_hex(args.full ? encoding->wire : qamp::serialize_params(*params)) << "\n";
   return 0;
 }
 

@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-#include "hex.h"
+#include "qamp/hex.h"
 
 namespace qamp_tp {
 
@@ -61,8 +61,8 @@ void write_preferred_address(std::ostream &out, const std::optional<qamp::Prefer
   }
   out << "{\"ipv4\": " << (pa->ipv4_present() ? quote(pa->ipv4_string()) : "null")
       << ", \"ipv6\": " << (pa->ipv6_present() ? quote(pa->ipv6_string()) : "null")
-      << ", \"cid\": " << quote(to_hex(pa->cid))
-      << ", \"stateless_reset_token\": " << quote(to_hex(pa->stateless_reset_token)) << "},\n";
+      << ", \"cid\": " << quote(qamp::to_hex(pa->cid))
+      << ", \"stateless_reset_token\": " << quote(qamp::to_hex(pa->stateless_reset_token)) << "},\n";
 }
 
 void write_support(std::ostream &out, qamp::SpellingSet set) {

@@ -1,4 +1,5 @@
 #include "qamp/reset_guard.h"
+#include "qamp/hex.h"
 
 #include <arpa/inet.h>
 
@@ -242,15 +243,10 @@ ResetDecision ResetGuard::should_reset(ByteView dcid, std::size_t datagram_len, 
 }
 
 std::string describe(const ResetEvent &e) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out = e.decision.send ? "stateless reset sent (" : "stateless reset suppressed (";
   out += to_string(e.decision.reason);
   out += "): dcid ";
-  if (e.dcid.empty()) out += '-';
-  for (auto b : e.dcid) {
-    out += kHex[b >> 4];
-    out += kHex[b & 0xf];
-  }
+  out += e.dcid.empty() ? std::string("-") : to_hex(e.dcid);
   out += ", ";
   out += std::to_string(e.datagram_len);
   out += " bytes on a";

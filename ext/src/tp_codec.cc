@@ -1,4 +1,5 @@
 #include "qamp/tp_codec.h"
+#include "qamp/hex.h"
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -283,11 +284,7 @@ std::uint8_t encode_policy_byte(const Policy &p) noexcept {
 
 Result<Policy> decode_policy_byte(std::uint8_t b, std::string_view field) {
   if (b & 0xc0)
-    return TpError{std::string(field), "non-zero reserved bits 6-7 in policy byte 0x" + [&] {
-                     char buf[4];
-                     std::snprintf(buf, sizeof buf, "%02x", b);
-                     return std::string(buf);
-                   }()};
+    return TpError{std::string(field), "non-zero reserved bits 6-7 in policy byte 0x" + to_hex(std::span(&b, 1))};
   static constexpr const char *names[] = {"handshake", "SPA IPv4", "SPA IPv6"};
   Level levels[3];
   for (int i = 0; i < 3; ++i) {

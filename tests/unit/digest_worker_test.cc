@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "qamp/hex.h"
 #include "digest_worker.h"
 #include "net.h"
 
@@ -33,7 +34,7 @@ std::string sha256_of(std::uint64_t n, std::uint8_t v) {
   std::vector<std::uint8_t> all(n, v);
   std::uint8_t d[32];
   gnutls_hash_fast(GNUTLS_DIG_SHA256, all.data(), all.size(), d);
-  return hex(d);
+  return qamp::to_hex(d);
 }
 
 struct Loop {

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "qamp/hex.h"
 #include "qamp/tp_codec.h"
 
 using namespace qamp;
@@ -53,15 +54,6 @@ Bytes hex(std::string_view s) {
   return out;
 }
 
-std::string to_hex(ByteView b) {
-  static constexpr char d[] = "0123456789abcdef";
-  std::string s;
-  for (auto x : b) {
-    s += d[x >> 4];
-    s += d[x & 0xf];
-  }
-  return s;
-}
 
 std::string str(const Policy &p) {
   return std::string(to_string(p.handshake)) + "/" + std::string(to_string(p.spa_v4)) + "/" +

@@ -16,6 +16,7 @@
 
 #include <ngtcp2/ngtcp2_crypto.h>
 
+#include "qamp/hex.h"
 #include "net.h"
 
 using namespace qamp::ex;
@@ -32,7 +33,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   auto server = parse_endpoint(argv[1]);
-  auto dcid = unhex(argv[2]);
+  auto dcid = qamp::from_hex(argv[2], "DCID");
   auto len = std::stoul(argv[3]);
   std::ifstream f(argv[4], std::ios::binary);
   std::vector<std::uint8_t> secret(std::istreambuf_iterator<char>(f), {});
@@ -80,7 +81,7 @@ int main(int argc, char **argv) {
   ngtcp2_crypto_generate_stateless_reset_token(token, secret.data(), secret.size(), &cid);
   bool token_ok = got >= 21 && std::memcmp(buf.data() + got - 16, token, 16) == 0;
   if (argc > 7) {  // the token the peer was given (e.g. in preferred_address) must be the same
-    auto want = unhex(argv[7]);
+    auto want = qamp::from_hex(argv[7], "TOKEN");
     if (!want || want->size() != 16 || std::memcmp(want->data(), token, 16) != 0) {
       std::printf("FAIL: token %s advertised to the client is not the one derived from the secret\n", argv[7]);
       return 1;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "qamp/hex.h"
 #include "net.h"
 
 using namespace qamp::ex;
@@ -33,7 +34,7 @@ int main(int argc, char **argv) {
   std::string source = argc == 7 ? argv[6] : "";
   std::vector<std::uint8_t> dcid;
   if (kind.rfind("dcid=", 0) == 0) {
-    auto d = unhex(kind.substr(5));
+    auto d = qamp::from_hex(kind.substr(5), "dcid");
     if (!d || d->empty() || d->size() > 20) {
       std::fprintf(stderr, "udp_burst: bad dcid\n");
       return 2;

@@ -1,6 +1,6 @@
-#include "hex.h"
+#include "qamp/hex.h"
 
-namespace qamp_tp {
+namespace qamp {
 
 namespace {
 
@@ -13,7 +13,7 @@ int digit_value(char c) noexcept {
 
 }  // namespace
 
-std::string to_hex(qamp::ByteView bytes) {
+std::string to_hex(std::span<const std::uint8_t> bytes) {
   static constexpr char digits[] = "0123456789abcdef";
   std::string out;
   out.reserve(bytes.size() * 2);
@@ -24,18 +24,16 @@ std::string to_hex(qamp::ByteView bytes) {
   return out;
 }
 
-qamp::Result<qamp::Bytes> from_hex(std::string_view text, std::string_view field) {
+Result<std::vector<std::uint8_t>> from_hex(std::string_view text, std::string_view field) {
   for (std::size_t i = 0; i < text.size(); ++i)
-    if (digit_value(text[i]) < 0)
-      return qamp::TpError{std::string(field), "not a hex digit at offset " + std::to_string(i)};
+    if (digit_value(text[i]) < 0) return TpError{std::string(field), "not a hex digit at offset " + std::to_string(i)};
   if (text.size() % 2 != 0)
-    return qamp::TpError{std::string(field),
-                         "odd number of hex digits (" + std::to_string(text.size()) + ")"};
-  qamp::Bytes out;
+    return TpError{std::string(field), "odd number of hex digits (" + std::to_string(text.size()) + ")"};
+  std::vector<std::uint8_t> out;
   out.reserve(text.size() / 2);
   for (std::size_t i = 0; i < text.size(); i += 2)
     out.push_back(static_cast<std::uint8_t>(digit_value(text[i]) << 4 | digit_value(text[i + 1])));
   return out;
 }
 
-}  // namespace qamp_tp
+}  // namespace qamp
