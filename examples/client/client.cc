@@ -68,7 +68,12 @@ Client::Client(struct ev_loop *loop, const Options &options)
       reaper_(loop, [this] { retired_.clear(); }),
       change_timer_(loop, [this] { fire_network_change(); }),
       done_timer_(loop, [this] { check_done(); }),
-      reconnect_timer_(loop, [this] { do_reconnect(); }) {}
+      reconnect_timer_(loop, [this] { do_reconnect(); }),
+      pace_timer_(loop, [this] { release_credit(); }) {
+  // Bursts of a quarter of the initial window: ngtcp2 sends MAX_DATA once half the window is
+  // returned, so the sender never waits on a whole window.
+  if (opt_.limit_rate) pacer_.emplace(*opt_.limit_rate, std::max<std::uint64_t>(opt_.max_data / 4, 4096));
+}
 
 Client::~Client() = default;
 
@@ -87,6 +92,9 @@ bool Client::start() {
                  "impersonate %s and serve any bytes (with a matching x-qamp-body-sha256)",
                  opt_.host.c_str());
   authority_ = authority_of(opt_.host, opt_.port);
+  if (opt_.limit_rate)
+    trace_.info("--limit-rate: connection credit returned at %.0f bytes/s, initial window %llu bytes",
+                *opt_.limit_rate, static_cast<unsigned long long>(opt_.max_data));
 
   for (const auto &uri : opt_.uris) {
     auto d = std::make_unique<Download>(*parse_target(uri), opt_.download_dir.value_or(""));
@@ -138,6 +146,11 @@ bool Client::connect(UdpSocket *socket, bool resume) {
     return false;
   }
   h3_ = std::make_unique<H3Session>(*quic_);
+  if (pacer_) {
+    pacer_->restart(ex::now_ns());  // the new connection's window is fresh; nothing is owed
+    pace_timer_.cancel();
+    h3_->set_connection_credit([this](std::size_t n) { pace_credit(n); });
+  }
   conn_rate_start_ts_ = 0;
   for (auto &d : downloads_) {
     if (d->failed() || d->got_fin()) {  // already whole, or hopeless: not asked again
@@ -149,6 +162,23 @@ bool Client::connect(UdpSocket *socket, bool resume) {
   trace_.info("connecting to %s from %s (scid %s)", server_.str().c_str(), socket->local().str().c_str(),
               quic_->scid_hex().c_str());
   return true;
+}
+
+// --limit-rate: the connection-level credit for consumed bytes is returned at the paced rate.
+// Called from ngtcp2's stream-data callback (inside read), so it only extends the window; the
+// write that follows the read carries MAX_DATA.
+void Client::pace_credit(std::size_t n) {
+  if (auto give = pacer_->consumed(ex::now_ns(), n)) ngtcp2_conn_extend_max_offset(quic_->conn(), give);
+  if (auto due = pacer_->due(ex::now_ns()); due && !pace_timer_.armed()) pace_timer_.arm(static_cast<double>(*due) / 1e9);
+}
+
+void Client::release_credit() {
+  if (!quic_ || !pacer_) return;
+  if (auto give = pacer_->release(ex::now_ns())) {
+    ngtcp2_conn_extend_max_offset(quic_->conn(), give);
+    quic_->write();
+  }
+  if (auto due = pacer_->due(ex::now_ns())) pace_timer_.arm(static_cast<double>(*due) / 1e9);
 }
 
 void Client::on_handshake_completed() {

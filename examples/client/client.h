@@ -7,10 +7,12 @@
 #include <array>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <ev.h>
 
+#include "credit_pacer.h"
 #include "download.h"
 #include "h3_session.h"
 #include "migration.h"
@@ -86,6 +88,8 @@ class Client final : public ConnectionObserver, public MigrationHost {
   void fire_network_change();
   void do_reconnect();
   void retire_connection();
+  void pace_credit(std::size_t n);
+  void release_credit();
   void stop();
   bool all_closed() const;
   bool all_complete_so_far() const;
@@ -110,6 +114,8 @@ class Client final : public ConnectionObserver, public MigrationHost {
   Timer change_timer_;
   Timer done_timer_;       // stream closes are handled out of the HTTP/3 callbacks
   Timer reconnect_timer_;  // so is a reconnect
+  std::optional<CreditPacer> pacer_;  // --limit-rate
+  Timer pace_timer_;
   std::optional<ex::Endpoint> reconnect_from_;
   bool reconnect_resume_ = false;
   bool reconnecting_ = false;

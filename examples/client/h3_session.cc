@@ -178,7 +178,10 @@ int H3Session::fail(int liberr, const char *what) {
 
 void H3Session::consume(std::int64_t stream_id, std::size_t n) {
   ngtcp2_conn_extend_max_stream_offset(quic_.conn(), stream_id, n);
-  ngtcp2_conn_extend_max_offset(quic_.conn(), n);
+  if (credit_)
+    credit_(n);
+  else
+    ngtcp2_conn_extend_max_offset(quic_.conn(), n);
 }
 
 int H3Session::recv_stream_data(std::int64_t stream_id, bool fin, std::span<const std::uint8_t> data) {

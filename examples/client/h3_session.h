@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -48,6 +49,10 @@ class H3Session final : public StreamApp {
   // Queues a request; it is sent as soon as the server allows another bidirectional stream.
   void submit(Request request, ResponseSink *sink);
   std::size_t open_requests() const noexcept { return open_ + queued_.size(); }
+  // Connection-level flow-control credit for consumed bytes goes to `credit` (--limit-rate
+  // paces it) instead of back to the peer at once. Stream-level credit is always returned at
+  // once: the connection window alone bounds the rate.
+  void set_connection_credit(std::function<void(std::size_t)> credit) { credit_ = std::move(credit); }
 
   // StreamApp
   int recv_stream_data(std::int64_t stream_id, bool fin, std::span<const std::uint8_t> data) override;
@@ -71,6 +76,7 @@ class H3Session final : public StreamApp {
   nghttp3_conn *h3_ = nullptr;
   std::deque<std::pair<Request, ResponseSink *>> queued_;
   std::size_t open_ = 0;
+  std::function<void(std::size_t)> credit_;
 };
 
 }  // namespace qamp::client

@@ -3,6 +3,7 @@
 
 #include <getopt.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -153,6 +154,10 @@ void print_usage(std::FILE *out) {
       "  --strategy=<auto|stay|reconnect>  On a refused migration: ask the planner (auto) or\n"
       "                          force its answer. Default: auto\n"
       "  --new-path-rate=<BYTES/s>  Expected throughput of the new path (planner input; K/M/G)\n"
+      "  --limit-rate=<BYTES/s>  Receive at most about this rate (K/M/G), as curl --limit-rate:\n"
+      "                          connection flow-control credit (MAX_DATA) is returned no faster,\n"
+      "                          so nothing is dropped. Without --max-data the initial window\n"
+      "                          becomes a tenth of a second's worth (at least 64K)\n"
       "  --ignore-reset-on-probe Ignore a Stateless Reset that arrives on a path being probed\n"
       "  --summary=<FILE>        Write a JSON summary of the run\n"
       "  --enforcement=<layer|native>  Who enforces the server's policy. Default: layer (qamp's\n"
@@ -181,7 +186,7 @@ ParseResult parse_options(int argc, char **argv) {
     kDownload = 256, kNoPreferredAddr, kQlogFile, kQlogDir, kExitFirst, kExitAll, kTimeout, kSni,
     kMaxData, kMaxStreamDataBidiLocal, kMaxStreamDataUni, kNoDump, kSemantics, kSpaFamily,
     kPolicySupport, kNetworkChange, kOldPath, kStrategy, kNewPathRate, kIgnoreReset, kSummary,
-    kSendPolicySupportRaw, kEnforcement, kCaFile, kInsecure,
+    kSendPolicySupportRaw, kEnforcement, kCaFile, kInsecure, kLimitRate,
   };
   static const option long_options[] = {
       {"download", required_argument, nullptr, kDownload},
@@ -205,6 +210,7 @@ ParseResult parse_options(int argc, char **argv) {
       {"old-path-after-change", required_argument, nullptr, kOldPath},
       {"strategy", required_argument, nullptr, kStrategy},
       {"new-path-rate", required_argument, nullptr, kNewPathRate},
+      {"limit-rate", required_argument, nullptr, kLimitRate},
       {"ignore-reset-on-probe", no_argument, nullptr, kIgnoreReset},
       {"summary", required_argument, nullptr, kSummary},
       {"send-policy-support-raw", required_argument, nullptr, kSendPolicySupportRaw},
@@ -225,7 +231,7 @@ ParseResult parse_options(int argc, char **argv) {
     return misuse(std::string("invalid value for --") + name + ": '" + value + "'");
   };
 
-  bool semantics_given = false, support_given = false;
+  bool semantics_given = false, support_given = false, max_data_given = false;
   optind = 0;  // glibc: full re-initialisation, so the parser can run more than once
   opterr = 0;
   for (;;) {
@@ -258,6 +264,7 @@ ParseResult parse_options(int argc, char **argv) {
         if (!n) return bad_value(long_options[idx].name, arg);
         (c == kMaxData ? o.max_data : c == kMaxStreamDataUni ? o.max_stream_data_uni
                                                              : o.max_stream_data_bidi_local) = *n;
+        max_data_given = max_data_given || c == kMaxData;
         break;
       }
       case kNoDump: break;
@@ -305,6 +312,12 @@ ParseResult parse_options(int argc, char **argv) {
         o.new_path_rate = *r;
         break;
       }
+      case kLimitRate: {
+        auto r = parse_rate(arg);
+        if (!r) return bad_value("limit-rate", arg);
+        o.limit_rate = *r;
+        break;
+      }
       case kIgnoreReset: o.ignore_reset_on_probe = true; break;
       case kSummary: o.summary_file = arg; break;
       case kSendPolicySupportRaw: {
@@ -342,6 +355,8 @@ ParseResult parse_options(int argc, char **argv) {
     if (o.send_policy_support_raw) return misuse("--send-policy-support-raw needs --enforcement=layer");
     if (!support_given) o.policy_support = static_cast<SpellingSet>(Spelling::ext);
   }
+  if (o.limit_rate && !max_data_given)  // else the first 24 MiB would arrive unpaced
+    o.max_data = std::clamp<std::uint64_t>(static_cast<std::uint64_t>(*o.limit_rate / 10), 64 * 1024, o.max_data);
   if (o.ca_file && o.insecure) return misuse("--ca-file and --insecure are mutually exclusive");
   if (o.qlog_file && o.qlog_dir) return misuse("--qlog-file and --qlog-dir are mutually exclusive");
   if (argc - optind < 2) return misuse("<HOST> and <PORT> are required");

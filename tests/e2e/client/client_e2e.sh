@@ -392,13 +392,14 @@ migrate_after_move() {
     spelling=(--policy-spelling=)
     want_spelling=rfc9000
   fi
-  # 128 MiB, the change at 10 %: at loopback speed (~500 MB/s since both ends batch their
-  # writes) that leaves ~0.25 s to validate the new path before the body ends.
-  N=134217728
+  # 32 MiB at --limit-rate=16M (the client paces its MAX_DATA credit), the change at 10 %: ~1.8 s
+  # to validate the new path before the body ends, however fast or loaded the machine is (at
+  # loopback speed an unpaced body left ~0.25 s, which a loaded machine sometimes missed).
+  N=33554432
   for sem in per-address rfc9000 draft28; do
     start_qampserver --handshake-level none --spa-level any "${spelling[@]}" --stats-file "srv-$sem.json"
     rm -rf dl && mkdir dl
-    run_client "client-$sem.log" --semantics "$sem" --strategy stay --network-change 10%=127.0.0.3:0 \
+    run_client "client-$sem.log" --semantics "$sem" --strategy stay --network-change 10%=127.0.0.3:0 --limit-rate=16M \
       --download dl --exit-on-all-streams-close --summary "sum-$sem.json" 127.0.0.1 "$PORT" \
       "https://127.0.0.1:$PORT/bytes/$N"
     bg_stop "$SERVER_PID"
