@@ -210,15 +210,17 @@ case_network_change_after_spa() {
   # no flag for it), so the client learns any/any/any in plain RFC 9000 form; after the move to
   # the SPA the client's IP change is allowed under every semantics, attempted, validated, and
   # the body is still byte-exact. (A legacy server that does send 0x0c: legacy-server-dam.)
-  make_file htdocs/f64m 67108864  # ~0.12 s at loopback speed after the 10 % change: room to validate
+  # 32 MiB at --limit-rate=16M: ~1.8 s after the 10 % change to validate, on any machine (unpaced,
+  # 64 MiB left ~0.12 s, which a loaded machine sometimes missed).
+  make_file htdocs/f32m 33554432
   start_gtlsserver
   for sem in per-address rfc9000 draft28; do
     rm -rf dl && mkdir dl
-    run_client "client-$sem.log" --semantics "$sem" --network-change 10%=127.0.0.3:0 --download dl \
+    run_client "client-$sem.log" --semantics "$sem" --network-change 10%=127.0.0.3:0 --limit-rate=16M --download dl \
       --exit-on-all-streams-close --summary "sum-$sem.json" --qlog-file "client-$sem.sqlog" \
-      127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/f64m"
+      127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/f32m"
     [ "$RC" = 0 ] || fail "$sem: exit status $RC"
-    same_file dl/f64m htdocs/f64m
+    same_file dl/f32m htdocs/f32m
     assert_jsons "sum-$sem.json" \
       '.complete == true' \
       '.connection.moved_to_preferred_address == true' \
@@ -329,14 +331,16 @@ qamp_refused() {
   # spelling ext): the client's IP change after the move is refused by the Migrator; the planner
   # then stays, or reconnects from the new address and resumes with Range + If-Range.
   start_qampserver --spa-level none
-  URL="https://127.0.0.1:$PORT/bytes/16777216"  # ~30 ms at loopback speed after the change
+  # --limit-rate=8M: ~1.4 s after the change for the refusal and the planner's answer to be
+  # carried out (unpaced, ~30 ms at loopback speed).
+  URL="https://127.0.0.1:$PORT/bytes/16777216"
   reference_download "$URL" 16777216
   case "$CASE" in
     qamp-refused-reconnect-resume) extra=(--strategy reconnect) ;;
     qamp-refused-stay) extra=(--strategy stay) ;;
     qamp-refused-drop) extra=(--old-path-after-change drop) ;;
   esac
-  run_client client.log --network-change 30%=127.0.0.3:0 "${extra[@]}" --download dl \
+  run_client client.log --network-change 30%=127.0.0.3:0 --limit-rate=8M "${extra[@]}" --download dl \
     --exit-on-all-streams-close --summary sum.json --qlog-file client.sqlog 127.0.0.1 "$PORT" "$URL"
   same_file dl/16777216 ref/16777216
   assert_jsons sum.json --arg spelling "$SPELLING" \
