@@ -128,10 +128,10 @@ bool Client::connect(UdpSocket *socket, bool resume) {
   cfg.policy_support_raw = opt_.send_policy_support_raw;
   cfg.native = opt_.enforcement == ex::Enforcement::native;
   if (cfg.policy_support_raw && run_.policy.is_null())
-    run_.policy = Json::object().set("raw_support_sent", to_hex(*cfg.policy_support_raw));
+    run_.policy = ex::Json::object().set("raw_support_sent", to_hex(*cfg.policy_support_raw));
   if (cfg.policy_support_raw)
     trace_.decision("policy", "send-raw-support", "testing knob --send-policy-support-raw",
-                    Json::object().set("tp", "0x2d50").set("value_hex", to_hex(*cfg.policy_support_raw)));
+                    ex::Json::object().set("tp", "0x2d50").set("value_hex", to_hex(*cfg.policy_support_raw)));
   cfg.idle_timeout = opt_.timeout;
   cfg.max_data = opt_.max_data;
   cfg.max_stream_data_bidi_local = opt_.max_stream_data_bidi_local;
@@ -315,7 +315,7 @@ void Client::do_reconnect() {
   // The old connection's sockets carry nothing the new one wants.
   sockets_.close_all_except(socket);
   ++run_.reconnects;
-  trace_.event("reconnect", Json::object().set("local", socket->local().str()).set("resume", reconnect_resume_));
+  trace_.event("reconnect", ex::Json::object().set("local", socket->local().str()).set("resume", reconnect_resume_));
   if (!connect(socket, reconnect_resume_)) stop();
 }
 
@@ -435,7 +435,7 @@ void Client::stop() {
 int Client::finish() {
   run_.run_time_s = seconds_since(start_ts_);
   auto ms = migration_.migrator_stats();
-  run_.migrator = Json::object()
+  run_.migrator = ex::Json::object()
                       .set("attempted", ms.attempted)
                       .set("refused", ms.refused)
                       .set("succeeded", ms.succeeded)
@@ -446,7 +446,7 @@ int Client::finish() {
     run_.final_local = quic_->local();
   }
   bool complete = handshake_seen_;
-  std::vector<Json> summaries;
+  std::vector<ex::Json> summaries;
   for (auto &d : downloads_) {
     d->verify();
     if (d->complete()) {

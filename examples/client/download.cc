@@ -283,28 +283,28 @@ void Download::commit() {
   temp_path_.clear();
 }
 
-Json Download::summary() const {
-  Json j = Json::object();
+ex::Json Download::summary() const {
+  ex::Json j = ex::Json::object();
   j.set("uri", target_.uri);
-  j.set("file", file_path_.empty() ? Json() : Json(file_path_));
+  j.set("file", file_path_.empty() ? ex::Json() : ex::Json(file_path_));
   j.set("saved", saved_);  // the file was replaced by this body (only when complete)
   j.set("status", status_);
   j.set("bytes", received_);
   j.set("expected_bytes", total_);
-  j.set("sha256", sha256_.empty() ? Json() : Json(sha256_));
+  j.set("sha256", sha256_.empty() ? ex::Json() : ex::Json(sha256_));
   j.set("server_sha256", server_sha256_);
   j.set("sha256_matches_server", sha_matches_);
   // How the body was checked: "sha256" (the server's digest matched), or "size" only (the
   // server sent no x-qamp-body-sha256: nothing to compare the bytes with).
-  j.set("verified_by", complete_ ? Json(server_sha256_ ? "sha256" : "size") : Json());
+  j.set("verified_by", complete_ ? ex::Json(server_sha256_ ? "sha256" : "size") : ex::Json());
   j.set("complete", complete_);
   j.set("resumable", first_resumable_);
-  j.set("validator", first_validator_.empty() ? Json() : Json(first_validator_));
+  j.set("validator", first_validator_.empty() ? ex::Json() : ex::Json(first_validator_));
   j.set("attempts", attempts_);
-  Json log = Json::array();
+  ex::Json log = ex::Json::array();
   for (const auto &a : attempt_log_) log.push(a);
   j.set("responses", std::move(log));
-  j.set("error", error_.empty() ? Json() : Json(error_));
+  j.set("error", error_.empty() ? ex::Json() : ex::Json(error_));
   return j;
 }
 

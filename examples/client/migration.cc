@@ -11,8 +11,8 @@ namespace {
 
 ex::Endpoint endpoint_of(const ngtcp2_addr &a) { return ex::Endpoint::from(a.addr, a.addrlen); }
 
-Json path_json(const ngtcp2_path &p) {
-  return Json::object().set("local", endpoint_of(p.local).str()).set("remote", endpoint_of(p.remote).str());
+ex::Json path_json(const ngtcp2_path &p) {
+  return ex::Json::object().set("local", endpoint_of(p.local).str()).set("remote", endpoint_of(p.remote).str());
 }
 
 Family family_of(const ex::Endpoint &e) { return e.family() == AF_INET6 ? Family::v6 : Family::v4; }
@@ -39,7 +39,7 @@ StartError start_error_of(int rv) {
 }
 
 // Infinity (an impossible plan) has no JSON spelling: null.
-Json seconds(double s) { return std::isfinite(s) ? Json(s) : Json(); }
+ex::Json seconds(double s) { return std::isfinite(s) ? ex::Json(s) : ex::Json(); }
 
 }  // namespace
 
@@ -141,8 +141,8 @@ void MigrationAdapter::on_event(const MigrationEvent &e) {
                        : d.rule                               ? std::string(to_string(*d.rule))
                        : d.family_reason ? std::string(to_string(*d.family_reason))
                                          : std::string(to_string(d.outcome));
-  Json data = std::move(context_);
-  context_ = Json::object();
+  ex::Json data = std::move(context_);
+  context_ = ex::Json::object();
   data.set("cause", to_string(e.cause));
   if (e.change) data.set("change", to_string(*e.change));
   if (d.target) data.set("target", to_string(*d.target));
@@ -192,8 +192,8 @@ std::optional<ex::Endpoint> MigrationAdapter::socket_towards(const ex::Endpoint 
 std::optional<PathChoice> MigrationAdapter::select_preferred_addr() {
   ensure_migrator();
   auto local = host_.local();
-  context_.set("ipv4", spa_v4_ ? Json(spa_v4_->str()) : Json())
-      .set("ipv6", spa_v6_ ? Json(spa_v6_->str()) : Json())
+  context_.set("ipv4", spa_v4_ ? ex::Json(spa_v4_->str()) : ex::Json())
+      .set("ipv6", spa_v6_ ? ex::Json(spa_v6_->str()) : ex::Json())
       .set("spa_family", to_string(opt_.spa_family))
       .set("local", local.str());
   if (new_local_ && migrator_->has_queued()) {
@@ -219,7 +219,7 @@ std::optional<PathChoice> MigrationAdapter::select_preferred_addr() {
       if (opt_.old_path == OldPath::drop) after_now(AdapterTimer::drop_old_path);  // not inside ngtcp2
       return PathChoice{*new_local_, *remote};
     }
-    context_ = Json::object();
+    context_ = ex::Json::object();
   }
   auto d = migrator_->on_preferred_address(local_info());
   if (d.outcome != Outcome::start_preferred_validation || !d.target) return std::nullopt;  // stays; logged
@@ -241,8 +241,8 @@ std::optional<PathChoice> MigrationAdapter::select_preferred_addr() {
 
 void MigrationAdapter::path_validated(std::uint32_t flags, const ngtcp2_path &path, const ngtcp2_path *old_path,
                                       bool success) {
-  Json data = Json::object();
-  data.set("path", path_json(path)).set("old_path", old_path ? path_json(*old_path) : Json()).set("success", success);
+  ex::Json data = ex::Json::object();
+  data.set("path", path_json(path)).set("old_path", old_path ? path_json(*old_path) : ex::Json()).set("success", success);
   trace_.event("path_validation", std::move(data));
   bool ours = (flags & NGTCP2_PATH_VALIDATION_FLAG_PREFERRED_ADDR) ||
               (probing_ && endpoint_of(path.local) == probing_->local && endpoint_of(path.remote) == probing_->remote);
@@ -302,7 +302,7 @@ bool MigrationAdapter::admit_datagram(const ex::Endpoint &local, const ex::Endpo
   bool on_active = local == host_.local() && from == host_.remote();
   context_.set("local", local.str()).set("from", from.str()).set("bytes", data.size());
   if (migrator_->should_ignore_stateless_reset(on_active)) return false;
-  context_ = Json::object();
+  context_ = ex::Json::object();
   return true;
 }
 
@@ -345,7 +345,7 @@ void MigrationAdapter::run_queued() {
   if (auto d = migrator_->run_queued()) {
     act(*d);
   } else {
-    context_ = Json::object();
+    context_ = ex::Json::object();
   }
 }
 
@@ -429,7 +429,7 @@ void MigrationAdapter::initiate(Start start) {
   migrator_->on_started();
   probing_ = start;
   if (network_move_) ++run_.migrations.attempted;
-  trace_.event("path_validation_started", Json::object()
+  trace_.event("path_validation_started", ex::Json::object()
                                               .set("local", start.local.str())
                                               .set("remote", start.remote.str())
                                               .set("immediate", start.immediate)
@@ -447,7 +447,7 @@ void MigrationAdapter::plan_after_refusal(const std::string &refusal) {
   in.new_rate = opt_.new_path_rate;
   in.forced = opt_.strategy;
   auto plan = Planner{}.choose(in);
-  Json figures = Json::object();
+  ex::Json figures = ex::Json::object();
   figures.set("body_size", in.body_size)
       .set("received", in.received)
       .set("resumable", in.resumable)
@@ -460,7 +460,7 @@ void MigrationAdapter::plan_after_refusal(const std::string &refusal) {
       .set("resume_s", seconds(plan.resume_s))
       .set("restart_s", seconds(plan.restart_s))
       .set("size_estimated", plan.size_estimated);
-  Json record = Json::object();
+  ex::Json record = ex::Json::object();
   record.set("decision", to_string(plan.chosen))
       .set("reason", to_string(plan.reason))
       .set("refusal", refusal)

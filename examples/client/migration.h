@@ -179,7 +179,7 @@ class MigrationAdapter {
   bool network_move_ = false;              // the running validation answers the network change
   std::optional<Start> retry_;             // initiate() again at the retry_start timer
   std::optional<bool> validation_result_;  // for the validation_ended timer
-  Json context_ = Json::object();          // addresses for the next decision line
+  ex::Json context_ = ex::Json::object();          // addresses for the next decision line
 
   // the network change (once per run)
   std::optional<ex::Endpoint> new_local_;  // the new network's socket

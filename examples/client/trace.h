@@ -12,6 +12,7 @@
 #include <ngtcp2/ngtcp2.h>
 
 #include "json.h"
+#include "qlog.h"
 
 namespace qamp::client {
 
@@ -40,21 +41,17 @@ class Trace {
   // A policy decision: one stderr line "qamp: <name>: <outcome> (reason: <reason>) <data>"
   // whatever -q says, and a qlog event "qamp:<name>" with outcome, reason and data.
   void decision(std::string_view name, std::string_view outcome, std::string_view reason,
-                Json data = Json::object());
+                ex::Json data = ex::Json::object());
   // A qlog-only event (state changes that are not decisions).
-  void event(std::string_view name, Json data);
+  void event(std::string_view name, ex::Json data);
 
  private:
-  void emit_record(const std::string &record);
-  void flush_pending();
-
   bool quiet_;
   std::optional<std::string> qlog_file_;
   std::optional<std::string> qlog_dir_;
-  std::FILE *qlog_ = nullptr;
+  ex::QlogFile qlog_;
+  bool qlog_file_open_ = false;  // --qlog-file: opened once for the whole run
   ngtcp2_tstamp reference_ts_ = 0;
-  bool at_record_boundary_ = true;  // the last ngtcp2 write ended a JSON-SEQ record
-  std::string pending_;             // qamp records waiting for a record boundary
 };
 
 }  // namespace qamp::client

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
-namespace qamp::client {
+namespace qamp::ex {
 
 std::string json_quote(std::string_view s) {
   std::string out;
@@ -50,21 +50,28 @@ Json &Json::push(Json value) {
   return *this;
 }
 
-std::string Json::dump(int indent) const {
+std::string Json::dump(int indent, int expand_depth) const {
   std::string out;
-  dump_to(out, indent, 0);
+  dump_to(out, indent, expand_depth, 0);
   return out;
 }
 
-void Json::dump_to(std::string &out, int indent, int depth) const {
-  auto newline = [&](int d) {
-    if (indent < 0) return;
-    out.push_back('\n');
-    out.append(static_cast<std::size_t>(indent * d), ' ');
+void Json::dump_to(std::string &out, int indent, int expand_depth, int depth) const {
+  const bool expand = indent >= 0 && depth < expand_depth;
+  // Between members: a newline and the indentation (expanded), ", " (spaced), "," (one line).
+  auto newline = [&](int d, bool between) {
+    if (expand) {
+      if (between) out.push_back(',');
+      out.push_back('\n');
+      out.append(static_cast<std::size_t>(indent * d), ' ');
+    } else if (between) {
+      out += indent < 0 ? "," : ", ";
+    }
   };
   struct Visitor {
     std::string &out;
     int indent;
+    int expand_depth;
     int depth;
     decltype(newline) &nl;
     void operator()(std::monostate) const { out += "null"; }
@@ -91,14 +98,13 @@ void Json::dump_to(std::string &out, int indent, int depth) const {
       out.push_back('{');
       bool first = true;
       for (const auto &[k, v] : o) {
-        if (!first) out.push_back(',');
+        nl(depth + 1, !first);
         first = false;
-        nl(depth + 1);
         out += json_quote(k);
         out += indent < 0 ? ":" : ": ";
-        v.dump_to(out, indent, depth + 1);
+        v.dump_to(out, indent, expand_depth, depth + 1);
       }
-      nl(depth);
+      nl(depth, false);
       out.push_back('}');
     }
     void operator()(const Array &a) const {
@@ -109,16 +115,15 @@ void Json::dump_to(std::string &out, int indent, int depth) const {
       out.push_back('[');
       bool first = true;
       for (const auto &v : a) {
-        if (!first) out.push_back(',');
+        nl(depth + 1, !first);
         first = false;
-        nl(depth + 1);
-        v.dump_to(out, indent, depth + 1);
+        v.dump_to(out, indent, expand_depth, depth + 1);
       }
-      nl(depth);
+      nl(depth, false);
       out.push_back(']');
     }
   };
-  std::visit(Visitor{out, indent, depth, newline}, v_);
+  std::visit(Visitor{out, indent, expand_depth, depth, newline}, v_);
 }
 
-}  // namespace qamp::client
+}  // namespace qamp::ex

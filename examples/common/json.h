@@ -1,7 +1,9 @@
-// examples/client/json.h — a minimal JSON value for the summary file and qlog event data.
+// examples/common/json.h — the one JSON writer of the three programs (summary and stats files,
+// qlog event data, qamp-tp output): values built in code, strings escaped per RFC 8259 §7.
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -11,7 +13,7 @@
 #include <variant>
 #include <vector>
 
-namespace qamp::client {
+namespace qamp::ex {
 
 // A JSON value built in code; objects keep insertion order so output reads in a fixed order.
 class Json {
@@ -44,14 +46,16 @@ class Json {
   Json &set(std::string key, Json value);
   Json &push(Json value);
 
-  std::string dump(int indent = -1) const;  // indent < 0: one line
+  // indent < 0: one line, no spaces (log lines). indent >= 0: objects and arrays nested less than
+  // `expand_depth` deep get one member per line; deeper ones stay on one line, spaced ", ".
+  std::string dump(int indent = -1, int expand_depth = std::numeric_limits<int>::max()) const;
   bool is_null() const noexcept { return v_.index() == 0; }
 
  private:
-  void dump_to(std::string &out, int indent, int depth) const;
+  void dump_to(std::string &out, int indent, int expand_depth, int depth) const;
   std::variant<std::monostate, bool, std::int64_t, std::uint64_t, double, std::string, Object, Array> v_;
 };
 
 std::string json_quote(std::string_view s);
 
-}  // namespace qamp::client
+}  // namespace qamp::ex

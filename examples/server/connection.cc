@@ -93,8 +93,8 @@ int remove_connection_id(ngtcp2_conn *, const ngtcp2_cid *cid, void *user_data) 
   });
 }
 
-void qlog_write_cb(void *user_data, uint32_t, const void *data, size_t datalen) {
-  ngtcp2_barrier("qlog_write", [&] { self(user_data)->qlog_write(data, datalen); });
+void qlog_write_cb(void *user_data, uint32_t flags, const void *data, size_t datalen) {
+  ngtcp2_barrier("qlog_write", [&] { self(user_data)->qlog_write(data, datalen, flags); });
 }
 
 }  // namespace
@@ -148,9 +148,9 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
   if (!opts.qlog_dir.empty()) {
     auto file = opts.qlog_dir + "/" + to_hex({scid.data, scid.datalen}) + ".sqlog";
     mkdir(opts.qlog_dir.c_str(), 0755);
-    qlog_.reset(std::fopen(file.c_str(), "w"));
-    if (qlog_) settings.qlog_write = qlog_write_cb;
-    else server_.log("cannot open qlog " + file);
+    std::string error;
+    if (qlog_.open(file, &error)) settings.qlog_write = qlog_write_cb;
+    else server_.log(error);
   }
 
   auto params = transport_params(hd, retry_odcid, token);
@@ -404,16 +404,12 @@ void Connection::remove_cid(const ngtcp2_cid *cid) { server_.dissociate(*cid); }
 
 // ---- qlog ----
 
-void Connection::qlog_write(const void *data, size_t len) {
-  if (qlog_) std::fwrite(data, 1, len, qlog_.get());
-}
+void Connection::qlog_write(const void *data, size_t len, uint32_t flags) { qlog_.ngtcp2_write(data, len, flags); }
 
-void Connection::qlog_event(const std::string &name, const std::string &json_data) {
-  if (!qlog_) return;
-  // JSON-SEQ record in ngtcp2's qlog stream; time in ms since the connection started.
-  double t = static_cast<double>(now_ns() - created_) / NGTCP2_MILLISECONDS;
-  std::fprintf(qlog_.get(), "\x1e{\"time\":%.3f,\"name\":\"%s\",\"data\":%s}\n", t, name.c_str(), json_data.c_str());
-  std::fflush(qlog_.get());
+void Connection::qlog_event(std::string_view name, const Json &data) {
+  if (!qlog_.is_open()) return;
+  // Time in ms since the connection started, as ngtcp2's own records.
+  qlog_.event(static_cast<double>(now_ns() - created_) / NGTCP2_MILLISECONDS, name, data);
 }
 
 }  // namespace qamp::ex

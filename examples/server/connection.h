@@ -24,10 +24,12 @@
 #include <ngtcp2/ngtcp2_crypto.h>
 
 #include "handles.h"
+#include "json.h"
 #include "net.h"
 #include "qamp/gate.h"
 #include "qamp/reset_guard.h"  // TokenBucket
 #include "qamp/tls.h"          // ServerTpState
+#include "qlog.h"
 #include "response.h"
 #include "tls_creds.h"
 
@@ -81,8 +83,8 @@ class Connection {
   // direction at the QUIC level with its code, so the peer learns and the slot comes back.
   int h3_stop_sending(int64_t stream_id, uint64_t app_error_code);
   int h3_reset_stream(int64_t stream_id, uint64_t app_error_code);
-  void qlog_write(const void *data, size_t len);
-  void qlog_event(const std::string &name, const std::string &json_data);
+  void qlog_write(const void *data, size_t len, uint32_t flags);
+  void qlog_event(std::string_view name, const Json &data);
   // The server's gate observer, for a datagram of this connection (Server::admit_path): drops are
   // logged here (the gate counted them); an accepted change waits for settle_path_change.
   void on_gate_event(const GateEvent &ev);
@@ -136,7 +138,7 @@ class Connection {
   Server &server_;
   // The destructor frees h3_ then conn_ explicitly; the TLS session ngtcp2 uses and the qlog
   // file ngtcp2 may still write to are declared before them, so they are destroyed after.
-  File qlog_;
+  QlogFile qlog_;
   Session session_;
   NgtcpConn conn_;
   ngtcp2_crypto_conn_ref conn_ref_{};

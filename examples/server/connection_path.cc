@@ -19,7 +19,6 @@ std::string path_str(const ngtcp2_path &p) {
          Endpoint::from(p.local.addr, p.local.addrlen).str();
 }
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 }  // namespace
 
@@ -31,14 +30,15 @@ bool Connection::pass_gate(const Socket &s, const Endpoint &remote, ngtcp2_tstam
   pending_change_.reset();
   // Counted by the server's gate; its observer calls on_gate_event before admit_path returns.
   auto d = server_.admit_path(*this, current, incoming);
-  if (pending_change_ && remember_path(*pending_change_) && log_budget_.try_take(now) && qlog_) {
+  if (pending_change_ && remember_path(*pending_change_) && log_budget_.try_take(now) && qlog_.is_open()) {
     // Evidence for traces (tests/lab/analyze.py): the first datagram the gate let through on a
     // new path, written before ngtcp2 reads it, so the next packet_received record is that
     // datagram. Not a change of path (ngtcp2 may discard it, or answer a probe without moving);
     // once per path among the last kRecentPaths, within the connection's log budget.
-    qlog_event("qamp:path_datagram", "{\"from\":" + quote(pending_change_->current_remote.to_string()) +
-                                         ",\"to\":" + quote(pending_change_->incoming_remote.to_string()) +
-                                         ",\"server_address\":" + quote(to_string(pending_change_->incoming_role)) + "}");
+    qlog_event("qamp:path_datagram", Json::object()
+                                         .set("from", pending_change_->current_remote.to_string())
+                                         .set("to", pending_change_->incoming_remote.to_string())
+                                         .set("server_address", to_string(pending_change_->incoming_role)));
   }
   return d.accepted();
 }
@@ -103,14 +103,17 @@ bool Connection::log_gate(const GateEvent &ev) {
   if (log_suppressed_) more = " (" + std::to_string(log_suppressed_) + " more gate log lines suppressed before this one)";
   log_suppressed_ = 0;
   server_.log("[" + id_ + "] " + describe(ev) + more);
-  if (!qlog_) return true;
+  if (!qlog_.is_open()) return true;
   auto change = ev.decision.change ? to_string(*ev.decision.change) : std::string_view("none");
   bool drop = ev.decision.verdict == GateVerdict::drop;
   qlog_event(drop ? "qamp:gate_drop" : "qamp:gate_accept",
-             "{\"reason\":" + quote(to_string(ev.decision.reason)) + ",\"change\":" + quote(change) + ",\"from\":" +
-                 quote(ev.current_remote.to_string()) + ",\"to\":" + quote(ev.incoming_remote.to_string()) +
-                 ",\"server_address\":" + quote(to_string(ev.incoming_role)) + ",\"level\":" +
-                 quote(to_string(ev.level)) + "}");
+             Json::object()
+                 .set("reason", to_string(ev.decision.reason))
+                 .set("change", change)
+                 .set("from", ev.current_remote.to_string())
+                 .set("to", ev.incoming_remote.to_string())
+                 .set("server_address", to_string(ev.incoming_role))
+                 .set("level", to_string(ev.level)));
   return true;
 }
 
@@ -147,8 +150,7 @@ int Connection::on_path_validation(uint32_t flags, const ngtcp2_path *path, cons
   auto what = move ? "move to preferred address" : "path validation";
   server_.log("[" + id_ + "] " + what + " " + (ok ? "succeeded" : "failed") + ": " + path_str(*path) +
               (old_path ? " (was " + path_str(*old_path) + ")" : ""));
-  qlog_event("qamp:path_validated", std::string("{\"success\":") + (ok ? "true" : "false") + ",\"move_to_spa\":" +
-                                        (move ? "true" : "false") + ",\"path\":" + quote(path_str(*path)) + "}");
+  qlog_event("qamp:path_validated", Json::object().set("success", ok).set("move_to_spa", move).set("path", path_str(*path)));
   return 0;
 }
 
@@ -163,10 +165,13 @@ void Connection::on_policy_negotiated(const ServerTpState &st) {
   server_.log("[" + id_ + "] transport parameters: client announced 0x" + std::to_string(st.client_support) +
               ", sent spelling " + spelling + " (" + std::to_string(enc.wire.size()) + " bytes)" + adj);
   qlog_event("qamp:policy_negotiated",
-             "{\"client_support\":" + std::to_string(st.client_support) + ",\"spelling\":" + quote(spelling) +
-                 ",\"handshake\":" + quote(to_string(enc.expressed.handshake)) + ",\"spa_v4\":" +
-                 quote(to_string(enc.expressed.spa_v4)) + ",\"spa_v6\":" + quote(to_string(enc.expressed.spa_v6)) +
-                 ",\"adjustments\":" + std::to_string(enc.adjustments.size()) + "}");
+             Json::object()
+                 .set("client_support", st.client_support)
+                 .set("spelling", spelling)
+                 .set("handshake", to_string(enc.expressed.handshake))
+                 .set("spa_v4", to_string(enc.expressed.spa_v4))
+                 .set("spa_v6", to_string(enc.expressed.spa_v6))
+                 .set("adjustments", enc.adjustments.size()));
 }
 
 void Connection::log_native_policy() {
@@ -183,8 +188,7 @@ void Connection::log_native_policy() {
                    : std::string("rfc9000 (plain RFC 9000 parameters)")) +
               "; level in force now: " +
               std::string(to_string(from_ngtcp2(ngtcp2_conn_get_migration_level(conn_.get())))));
-  qlog_event("qamp:policy_negotiated", std::string("{\"enforcement\":\"native\",\"spelling\":") +
-                                           (ext ? "\"ext\"" : "\"rfc9000\"") + "}");
+  qlog_event("qamp:policy_negotiated", Json::object().set("enforcement", "native").set("spelling", ext ? "ext" : "rfc9000"));
 #endif
 }
 

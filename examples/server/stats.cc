@@ -1,25 +1,20 @@
 #include "stats.h"
 
 #include <cstdio>
+#include <utility>
 #include <fstream>
 #include <string_view>
+
+#include "json.h"
 
 namespace qamp::ex {
 
 namespace {
 
-// A JSON object of the nonzero counts, in the order given: {"name": count, ...}.
-class Object {
- public:
-  void add(std::string_view key, std::uint64_t count) {
-    if (count == 0) return;
-    s_ += (s_.size() > 1 ? ", \"" : "\"") + std::string(key) + "\": " + std::to_string(count);
-  }
-  std::string str() const { return s_ + "}"; }
-
- private:
-  std::string s_ = "{";
-};
+// Adds a member to a JSON object of counts only when the count is nonzero.
+void add_nonzero(Json &object, std::string_view key, std::uint64_t count) {
+  if (count != 0) object.set(std::string(key), count);
+}
 
 // The reset guard's reasons that send (the rest suppress). No default: a new reason must be
 // placed here, or the build fails (-Wswitch with -Werror).
@@ -44,40 +39,41 @@ bool sends(ResetReason reason) noexcept {
 }  // namespace
 
 std::string ServerStats::json(const GateCounters &gate, const ResetCounters &resets) const {
-  Object dropped, changes, suppressed, refused, spelled;
+  Json dropped = Json::object(), changes = Json::object(), suppressed = Json::object(),
+       refused = Json::object(), spelled = Json::object();
   for (auto reason : kAllGateReasons) {
-    if (verdict_of(reason) == GateVerdict::drop) dropped.add(to_string(reason), gate.of(reason));
-    changes.add(to_string(reason), path_changes[static_cast<std::size_t>(reason)]);
+    if (verdict_of(reason) == GateVerdict::drop) add_nonzero(dropped, to_string(reason), gate.of(reason));
+    add_nonzero(changes, to_string(reason), path_changes[static_cast<std::size_t>(reason)]);
   }
   for (auto reason : kAllResetReasons)
-    if (!sends(reason)) suppressed.add(to_string(reason), resets.of(reason));
-  for (auto &[reason, n] : initials_refused) refused.add(to_string(reason), n);
-  for (auto &[spelling, n] : spellings) spelled.add(to_string(spelling), n);
+    if (!sends(reason)) add_nonzero(suppressed, to_string(reason), resets.of(reason));
+  for (auto &[reason, n] : initials_refused) add_nonzero(refused, to_string(reason), n);
+  for (auto &[spelling, n] : spellings) add_nonzero(spelled, to_string(spelling), n);
 
-  std::string s = "{\n";
-  s += "  \"datagrams_received\": " + std::to_string(datagrams_received) + ",\n";
-  s += "  \"datagrams_accepted\": " + std::to_string(gate.accepted) + ",\n";
-  s += "  \"datagrams_dropped\": " + std::to_string(gate.dropped) + ",\n";
-  s += "  \"dropped_by_reason\": " + dropped.str() + ",\n";
-  s += "  \"path_changes_accepted\": " + changes.str() + ",\n";
-  s += "  \"path_changes_not_taken\": " + std::to_string(path_changes_not_taken) + ",\n";
-  s += "  \"gate_log_lines_suppressed\": " + std::to_string(gate_log_lines_suppressed) + ",\n";
-  s += "  \"resets_sent\": " + std::to_string(resets.sent) + ",\n";
-  s += "  \"resets_suppressed_by_reason\": " + suppressed.str() + ",\n";
-  s += "  \"connections\": " + std::to_string(connections) + ",\n";
-  s += "  \"connections_closed\": " + std::to_string(connections_closed) + ",\n";
-  s += "  \"connections_peak\": " + std::to_string(connections_peak) + ",\n";
-  s += "  \"half_open_peak\": " + std::to_string(half_open_peak) + ",\n";
-  s += "  \"retries_sent\": " + std::to_string(retries_sent) + ",\n";
-  s += "  \"connections_validated\": " + std::to_string(connections_validated) + ",\n";
-  s += "  \"initials_refused_by_reason\": " + refused.str() + ",\n";
-  s += "  \"migrations\": " + std::to_string(migrations) + ",\n";
-  s += "  \"moves_to_preferred_address\": " + std::to_string(moves_to_preferred_address) + ",\n";
-  s += "  \"transport_parameter_errors\": " + std::to_string(transport_parameter_errors) + ",\n";
-  s += "  \"spellings\": " + spelled.str() + ",\n";
-  s += "  \"enforcement\": \"" + enforcement + "\",\n";
-  s += "  \"native_disagreements\": " + std::to_string(native_disagreements) + "\n";
-  return s + "}\n";
+  Json s = Json::object();
+  s.set("datagrams_received", datagrams_received)
+      .set("datagrams_accepted", gate.accepted)
+      .set("datagrams_dropped", gate.dropped)
+      .set("dropped_by_reason", std::move(dropped))
+      .set("path_changes_accepted", std::move(changes))
+      .set("path_changes_not_taken", path_changes_not_taken)
+      .set("gate_log_lines_suppressed", gate_log_lines_suppressed)
+      .set("resets_sent", resets.sent)
+      .set("resets_suppressed_by_reason", std::move(suppressed))
+      .set("connections", connections)
+      .set("connections_closed", connections_closed)
+      .set("connections_peak", connections_peak)
+      .set("half_open_peak", half_open_peak)
+      .set("retries_sent", retries_sent)
+      .set("connections_validated", connections_validated)
+      .set("initials_refused_by_reason", std::move(refused))
+      .set("migrations", migrations)
+      .set("moves_to_preferred_address", moves_to_preferred_address)
+      .set("transport_parameter_errors", transport_parameter_errors)
+      .set("spellings", std::move(spelled))
+      .set("enforcement", enforcement)
+      .set("native_disagreements", native_disagreements);
+  return s.dump(2) + "\n";
 }
 
 bool ServerStats::write(const std::string &path, const GateCounters &gate,

@@ -1,7 +1,7 @@
 // `qamp-tp decode`: hex in, the codec's view of it out as JSON.
 #include "commands.h"
 #include "qamp/hex.h"
-#include "json.h"
+#include "tp_json.h"
 
 namespace qamp_tp {
 

@@ -1,8 +1,9 @@
-#include "json.h"
+#include "tp_json.h"
+
+#include "json.h"  // examples/common: the one JSON writer
 
 #include <cstdio>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "qamp/hex.h"
@@ -11,22 +12,7 @@ namespace qamp_tp {
 
 namespace {
 
-std::string quote(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
+using qamp::ex::Json;
 
 // "0x0c", "0x2d50": at least two digits, like the codec's error messages.
 std::string hex_id(std::uint64_t id) {
@@ -35,64 +21,55 @@ std::string hex_id(std::uint64_t id) {
   return buf;
 }
 
-void write_params(std::ostream &out, const std::vector<qamp::ParamInfo> &params) {
-  out << "  \"params\": [";
-  const char *sep = "\n";
-  for (auto &p : params) {
-    out << sep << "    {\"id\": " << quote(hex_id(p.id)) << ", \"name\": " << quote(qamp::param_name(p.id))
-        << ", \"length\": " << p.length << "}";
-    sep = ",\n";
-  }
-  out << (params.empty() ? "],\n" : "\n  ],\n");
+Json params(const std::vector<qamp::ParamInfo> &list) {
+  Json out = Json::array();
+  for (auto &p : list)
+    out.push(Json::object().set("id", hex_id(p.id)).set("name", qamp::param_name(p.id)).set("length", p.length));
+  return out;
 }
 
-void write_policy(std::ostream &out, const qamp::ServerDecoding &d) {
-  out << "  \"policy\": {\"spelling\": " << quote(qamp::to_string(d.spelling))
-      << ", \"handshake\": " << quote(qamp::to_string(d.policy.handshake))
-      << ", \"spa_v4\": " << quote(qamp::to_string(d.policy.spa_v4))
-      << ", \"spa_v6\": " << quote(qamp::to_string(d.policy.spa_v6)) << "},\n";
+Json policy(const qamp::ServerDecoding &d) {
+  return Json::object()
+      .set("spelling", qamp::to_string(d.spelling))
+      .set("handshake", qamp::to_string(d.policy.handshake))
+      .set("spa_v4", qamp::to_string(d.policy.spa_v4))
+      .set("spa_v6", qamp::to_string(d.policy.spa_v6));
 }
 
-void write_preferred_address(std::ostream &out, const std::optional<qamp::PreferredAddress> &pa) {
-  out << "  \"preferred_address\": ";
-  if (!pa) {
-    out << "null,\n";
-    return;
-  }
-  out << "{\"ipv4\": " << (pa->ipv4_present() ? quote(pa->ipv4_string()) : "null")
-      << ", \"ipv6\": " << (pa->ipv6_present() ? quote(pa->ipv6_string()) : "null")
-      << ", \"cid\": " << quote(qamp::to_hex(pa->cid))
-      << ", \"stateless_reset_token\": " << quote(qamp::to_hex(pa->stateless_reset_token)) << "},\n";
+Json preferred_address(const std::optional<qamp::PreferredAddress> &pa) {
+  if (!pa) return nullptr;
+  return Json::object()
+      .set("ipv4", pa->ipv4_present() ? Json(pa->ipv4_string()) : Json())
+      .set("ipv6", pa->ipv6_present() ? Json(pa->ipv6_string()) : Json())
+      .set("cid", qamp::to_hex(pa->cid))
+      .set("stateless_reset_token", qamp::to_hex(pa->stateless_reset_token));
 }
 
-void write_support(std::ostream &out, qamp::SpellingSet set) {
-  out << "  \"policy_support\": [";
-  const char *sep = "";
-  for (auto s : qamp::spellings_in(set)) {
-    out << sep << quote(qamp::to_string(s));
-    sep = ", ";
-  }
-  out << "]\n";
+Json support(qamp::SpellingSet set) {
+  Json out = Json::array();
+  for (auto s : qamp::spellings_in(set)) out.push(qamp::to_string(s));
+  return out;
 }
+
+// Pretty-printed as `jq .` does (README "qamp-tp decode").
+void write(std::ostream &out, const Json &doc) { out << doc.dump(2) << "\n"; }
 
 }  // namespace
 
 void write_json(std::ostream &out, const qamp::ServerDecoding &d) {
-  out << "{\n";
-  write_params(out, d.params);
-  write_policy(out, d);
-  write_preferred_address(out, d.preferred_address);
-  write_support(out, d.echoed);
-  out << "}\n";
+  write(out, Json::object()
+                 .set("params", params(d.params))
+                 .set("policy", policy(d))
+                 .set("preferred_address", preferred_address(d.preferred_address))
+                 .set("policy_support", support(d.echoed)));
 }
 
 void write_json(std::ostream &out, const qamp::ClientDecoding &d) {
-  out << "{\n";
-  write_params(out, d.params);
-  out << "  \"policy\": null,\n";
-  write_preferred_address(out, std::nullopt);
-  write_support(out, d.support);
-  out << "}\n";
+  write(out, Json::object()
+                 .set("params", params(d.params))
+                 .set("policy", nullptr)
+                 .set("preferred_address", nullptr)
+                 .set("policy_support", support(d.support)));
 }
 
 }  // namespace qamp_tp

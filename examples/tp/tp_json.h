@@ -1,4 +1,4 @@
-// examples/tp/json.h — `qamp-tp decode`'s JSON: one object, one top-level key per line.
+// examples/tp/tp_json.h — `qamp-tp decode`'s JSON (examples/common/json.h), pretty-printed.
 #pragma once
 
 #include <ostream>
