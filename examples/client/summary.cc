@@ -62,12 +62,12 @@ Json close_json(const CloseInfo &info) {
 bool write_summary(const std::string &path, const RunRecord &run, const std::vector<Json> &downloads, bool complete,
                    int exit_code) {
   Json conn = Json::object();
-  conn.set("handshake_server_address", run.handshake_server.str());
-  conn.set("server_address", run.final_server ? Json(run.final_server->str()) : Json());
+  conn.set("handshake_server_address", run.handshake_server.to_string());
+  conn.set("server_address", run.final_server ? Json(run.final_server->to_string()) : Json());
   conn.set("server_family", run.final_server ? Json(family_name(run.final_server->family())) : Json());
-  conn.set("local_address", run.final_local ? Json(run.final_local->str()) : Json());
+  conn.set("local_address", run.final_local ? Json(run.final_local->to_string()) : Json());
   conn.set("moved_to_preferred_address", run.moved_to_preferred_address);
-  conn.set("preferred_address_chosen", run.preferred_address ? Json(run.preferred_address->str()) : Json());
+  conn.set("preferred_address_chosen", run.preferred_address ? Json(run.preferred_address->to_string()) : Json());
   Json m = Json::object();
   m.set("attempted", run.migrations.attempted)
       .set("refused", run.migrations.refused)
