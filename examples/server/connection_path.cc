@@ -15,8 +15,7 @@ namespace qamp::ex {
 namespace {
 
 std::string path_str(const ngtcp2_path &p) {
-  return Endpoint::of(p.remote).to_string() + " -> " +
-         Endpoint::of(p.local).to_string();
+  return Endpoint::of(p.remote).to_string() + " -> " + Endpoint::of(p.local).to_string();
 }
 
 std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
@@ -49,8 +48,7 @@ void Connection::settle_path_change(const Socket &s, const Endpoint &remote, boo
   // Count a change of path only when ngtcp2 took it: its current path is now the datagram's.
   // A datagram that did not decrypt, or a probe ngtcp2 answered without moving, is not one.
   const ngtcp2_path *after = ngtcp2_conn_get_path(conn_.get());
-  bool taken = Endpoint::of(after->local) == s.local &&
-               Endpoint::of(after->remote) == remote;
+  bool taken = Endpoint::of(after->local) == s.local && Endpoint::of(after->remote) == remote;
   if (taken) {
     ++server_.stats().path_changes[static_cast<std::size_t>(pending_change_->decision.reason)];
     log_gate(*pending_change_);
