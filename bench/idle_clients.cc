@@ -45,7 +45,7 @@
 
 namespace {
 
-using qamp::ex::Endpoint;
+using qamp::Endpoint;
 using qamp::ex::now_ns;
 
 struct Options {
@@ -128,8 +128,8 @@ class Driver {
     // two of them the same ephemeral port; the second connection then never hears the server.
     c.fd = socket(local.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c.fd < 0) return fail(c, std::string("socket: ") + strerror(errno));
-    if (bind(c.fd, local.sa(), local.len) != 0) return fail(c, std::string("bind: ") + strerror(errno));
-    if (connect(c.fd, server_.sa(), server_.len) != 0) return fail(c, std::string("connect: ") + strerror(errno));
+    if (bind(c.fd, local.sa(), local.size()) != 0) return fail(c, std::string("bind: ") + strerror(errno));
+    if (connect(c.fd, server_.sa(), server_.size()) != 0) return fail(c, std::string("connect: ") + strerror(errno));
     c.local = qamp::ex::local_endpoint(c.fd);
     c.remote = server_;
 

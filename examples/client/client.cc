@@ -18,7 +18,7 @@ std::string authority_of(const std::string &host, const std::string &port) {
   return host + ":" + port;
 }
 
-std::optional<ex::Endpoint> resolve(const std::string &host, const std::string &port, std::string *error) {
+std::optional<Endpoint> resolve(const std::string &host, const std::string &port, std::string *error) {
   if (auto ep = ex::parse_host_port(host, port)) return ep;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -29,7 +29,7 @@ std::optional<ex::Endpoint> resolve(const std::string &host, const std::string &
     *error = "cannot resolve " + host + ": " + gai_strerror(rv);
     return std::nullopt;
   }
-  auto ep = ex::Endpoint::from(res->ai_addr, res->ai_addrlen);
+  auto ep = Endpoint::from(res->ai_addr);  // AF_INET or AF_INET6 (hints.ai_family = AF_UNSPEC)
   freeaddrinfo(res);
   return ep;
 }
@@ -61,7 +61,7 @@ Client::Client(struct ev_loop *loop, const Options &options)
       opt_(options),
       trace_(options.quiet, options.qlog_file, options.qlog_dir),
       sockets_(
-          loop, [this](UdpSocket &s, const ex::Endpoint &from, std::span<const std::uint8_t> d) { on_datagram(s, from, d); },
+          loop, [this](UdpSocket &s, const Endpoint &from, std::span<const std::uint8_t> d) { on_datagram(s, from, d); },
           [this] { on_batch_end(); }),
       migration_timers_(loop, [this](AdapterTimer id) { migration_.on_timer(id); }),
       migration_(opt_, trace_, run_, *this, migration_timers_, migration_timers_),
@@ -159,7 +159,7 @@ bool Client::connect(UdpSocket *socket, bool resume) {
     }
     h3_->submit(d->request(authority_, resume), d.get());
   }
-  trace_.info("connecting to %s from %s (scid %s)", server_.str().c_str(), socket->local().str().c_str(),
+  trace_.info("connecting to %s from %s (scid %s)", server_.to_string().c_str(), socket->local().to_string().c_str(),
               quic_->scid_hex().c_str());
   return true;
 }
@@ -189,7 +189,7 @@ void Client::on_handshake_completed() {
     std::string spelling = st->server ? std::string(to_string(st->server->spelling)) : "none";
     trace_.decision("policy", "learnt", "server transport parameters in spelling " + spelling, run_.policy);
   }
-  trace_.info("handshake completed with %s", quic_->remote().str().c_str());
+  trace_.info("handshake completed with %s", quic_->remote().to_string().c_str());
   migration_.handshake_completed();
   std::string error;
   if (h3_->start(&error) != 0) {
@@ -218,8 +218,8 @@ void Client::on_handshake_completed() {
 int Client::on_select_preferred_addr(ngtcp2_path *dest, const ngtcp2_preferred_addr &) {
   auto choice = migration_.select_preferred_addr();
   if (!choice) return 0;  // ngtcp2 stays on the handshake address
-  ngtcp2_addr_copy_byte(&dest->local, choice->local.sa(), choice->local.len);
-  ngtcp2_addr_copy_byte(&dest->remote, choice->remote.sa(), choice->remote.len);
+  ngtcp2_addr_copy_byte(&dest->local, choice->local.sa(), choice->local.size());
+  ngtcp2_addr_copy_byte(&dest->remote, choice->remote.sa(), choice->remote.size());
   dest->user_data = sockets_.find(choice->local);
   return 0;
 }
@@ -229,7 +229,7 @@ void Client::on_path_validation(std::uint32_t flags, const ngtcp2_path &path, co
   migration_.path_validated(flags, path, old_path, success);
 }
 
-bool Client::admit_datagram(const UdpSocket &socket, const ex::Endpoint &from, std::span<const std::uint8_t> data) {
+bool Client::admit_datagram(const UdpSocket &socket, const Endpoint &from, std::span<const std::uint8_t> data) {
   return migration_.admit_datagram(socket.local(), from, data);
 }
 
@@ -254,7 +254,7 @@ void Client::on_closed(const CloseInfo &info) {
   stop();
 }
 
-int Client::initiate_migration(const ex::Endpoint &local, const ex::Endpoint &remote, bool immediate,
+int Client::initiate_migration(const Endpoint &local, const Endpoint &remote, bool immediate,
                                ngtcp2_tstamp ts) {
   auto from = local;
   auto to = remote;
@@ -284,16 +284,16 @@ std::string Client::native_migration_level() {
 #endif
 }
 
-std::optional<ex::Endpoint> Client::open_socket(const ex::Endpoint &local, std::string *error) {
+std::optional<Endpoint> Client::open_socket(const Endpoint &local, std::string *error) {
   auto *socket = sockets_.open(local, error);
   return socket ? std::optional{socket->local()} : std::nullopt;
 }
 
-void Client::close_socket(const ex::Endpoint &local) {
+void Client::close_socket(const Endpoint &local) {
   if (auto *socket = sockets_.find(local)) sockets_.close(socket);
 }
 
-void Client::reconnect(std::optional<ex::Endpoint> from, bool resume) {
+void Client::reconnect(std::optional<Endpoint> from, bool resume) {
   // Never from inside the old connection's callbacks: the close writes to it.
   reconnect_from_ = from;
   reconnect_resume_ = resume;
@@ -315,7 +315,7 @@ void Client::do_reconnect() {
   // The old connection's sockets carry nothing the new one wants.
   sockets_.close_all_except(socket);
   ++run_.reconnects;
-  trace_.event("reconnect", ex::Json::object().set("local", socket->local().str()).set("resume", reconnect_resume_));
+  trace_.event("reconnect", ex::Json::object().set("local", socket->local().to_string()).set("resume", reconnect_resume_));
   if (!connect(socket, reconnect_resume_)) stop();
 }
 
@@ -356,7 +356,7 @@ PlannerInput Client::transfer() {
   return in;
 }
 
-void Client::on_datagram(UdpSocket &socket, const ex::Endpoint &from, std::span<const std::uint8_t> data) {
+void Client::on_datagram(UdpSocket &socket, const Endpoint &from, std::span<const std::uint8_t> data) {
   if (quic_ && !quic_->closed()) quic_->read(socket, from, data);
 }
 

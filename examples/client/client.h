@@ -56,31 +56,31 @@ class Client final : public ConnectionObserver, public MigrationHost {
   int on_select_preferred_addr(ngtcp2_path *dest, const ngtcp2_preferred_addr &paddr) override;
   void on_path_validation(std::uint32_t flags, const ngtcp2_path &path, const ngtcp2_path *old_path,
                           bool success) override;
-  bool admit_datagram(const UdpSocket &socket, const ex::Endpoint &from, std::span<const std::uint8_t> data) override;
+  bool admit_datagram(const UdpSocket &socket, const Endpoint &from, std::span<const std::uint8_t> data) override;
   void on_closed(const CloseInfo &info) override;
 
   // MigrationHost
   bool connection_open() override { return quic_ && !quic_->closed(); }
-  ex::Endpoint local() override { return quic_->local(); }
-  ex::Endpoint remote() override { return quic_->remote(); }
+  Endpoint local() override { return quic_->local(); }
+  Endpoint remote() override { return quic_->remote(); }
   const ClientTpState *tp_state() override { return quic_ ? quic_->tp_state() : nullptr; }
-  int initiate_migration(const ex::Endpoint &local, const ex::Endpoint &remote, bool immediate,
+  int initiate_migration(const Endpoint &local, const Endpoint &remote, bool immediate,
                          ngtcp2_tstamp ts) override;
   std::vector<ResetToken> peer_reset_tokens() override;
   std::string native_migration_level() override;
   void write() override { quic_->write(); }
-  std::optional<ex::Endpoint> open_socket(const ex::Endpoint &local, std::string *error) override;
-  bool has_socket(const ex::Endpoint &local) override { return sockets_.find(local) != nullptr; }
-  void close_socket(const ex::Endpoint &local) override;
-  std::optional<ex::Endpoint> route_source(const ex::Endpoint &remote, std::string *error) override {
+  std::optional<Endpoint> open_socket(const Endpoint &local, std::string *error) override;
+  bool has_socket(const Endpoint &local) override { return sockets_.find(local) != nullptr; }
+  void close_socket(const Endpoint &local) override;
+  std::optional<Endpoint> route_source(const Endpoint &remote, std::string *error) override {
     return client::route_source(remote, error);
   }
-  void reconnect(std::optional<ex::Endpoint> from, bool resume) override;
+  void reconnect(std::optional<Endpoint> from, bool resume) override;
   PlannerInput transfer() override;
 
  private:
   bool connect(UdpSocket *socket, bool resume);
-  void on_datagram(UdpSocket &socket, const ex::Endpoint &from, std::span<const std::uint8_t> data);
+  void on_datagram(UdpSocket &socket, const Endpoint &from, std::span<const std::uint8_t> data);
   void on_batch_end();
   void on_progress();
   void check_done();
@@ -101,7 +101,7 @@ class Client final : public ConnectionObserver, public MigrationHost {
   RunRecord run_;
   EvMigrationTimers migration_timers_;
   MigrationAdapter migration_;
-  ex::Endpoint server_;
+  Endpoint server_;
   std::string authority_;
   std::vector<std::unique_ptr<Download>> downloads_;
 
@@ -116,7 +116,7 @@ class Client final : public ConnectionObserver, public MigrationHost {
   Timer reconnect_timer_;  // so is a reconnect
   std::optional<CreditPacer> pacer_;  // --limit-rate
   Timer pace_timer_;
-  std::optional<ex::Endpoint> reconnect_from_;
+  std::optional<Endpoint> reconnect_from_;
   bool reconnect_resume_ = false;
   bool reconnecting_ = false;
   bool handshake_seen_ = false;

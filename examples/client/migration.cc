@@ -9,13 +9,13 @@ namespace qamp::client {
 
 namespace {
 
-ex::Endpoint endpoint_of(const ngtcp2_addr &a) { return ex::Endpoint::from(a.addr, a.addrlen); }
+Endpoint endpoint_of(const ngtcp2_addr &a) { return Endpoint::of(a); }
 
 ex::Json path_json(const ngtcp2_path &p) {
-  return ex::Json::object().set("local", endpoint_of(p.local).str()).set("remote", endpoint_of(p.remote).str());
+  return ex::Json::object().set("local", endpoint_of(p.local).to_string()).set("remote", endpoint_of(p.remote).to_string());
 }
 
-Family family_of(const ex::Endpoint &e) { return e.family() == AF_INET6 ? Family::v6 : Family::v4; }
+Family family_of(const Endpoint &e) { return e.family() == AF_INET6 ? Family::v6 : Family::v4; }
 
 bool is_refusal(Outcome o) {
   switch (o) {
@@ -114,8 +114,8 @@ void MigrationAdapter::ensure_migrator() {
   if (const auto *st = host_.tp_state(); st && st->server) {
     policy = st->server->policy;
     if (const auto &pa = st->server->preferred_address) {
-      if (pa->ipv4_present()) spa_v4_ = ex::parse_endpoint(pa->ipv4_string());
-      if (pa->ipv6_present()) spa_v6_ = ex::parse_endpoint(pa->ipv6_string());
+      if (pa->ipv4_present()) spa_v4_ = Endpoint::parse(pa->ipv4_string());
+      if (pa->ipv6_present()) spa_v6_ = Endpoint::parse(pa->ipv6_string());
       v4 = spa_v4_.has_value();
       v6 = spa_v6_.has_value();
     }
@@ -165,7 +165,7 @@ LocalInfo MigrationAdapter::local_info(std::optional<Family> only) const {
   info.current = family_of(host_.local());
   // A family is usable when the kernel has a route (and so a source address) towards the
   // preferred address of that family.
-  auto routable = [this](const std::optional<ex::Endpoint> &to) {
+  auto routable = [this](const std::optional<Endpoint> &to) {
     return to && host_.route_source(*to, nullptr).has_value();
   };
   info.has_v4 = info.current == Family::v4 || routable(spa_v4_);
@@ -173,13 +173,13 @@ LocalInfo MigrationAdapter::local_info(std::optional<Family> only) const {
   return info;
 }
 
-std::optional<ex::Endpoint> MigrationAdapter::spa_endpoint(ServerAddress target) const {
+std::optional<Endpoint> MigrationAdapter::spa_endpoint(ServerAddress target) const {
   if (target == ServerAddress::spa_v4) return spa_v4_;
   if (target == ServerAddress::spa_v6) return spa_v6_;
   return std::nullopt;
 }
 
-std::optional<ex::Endpoint> MigrationAdapter::socket_towards(const ex::Endpoint &remote, std::string *error) {
+std::optional<Endpoint> MigrationAdapter::socket_towards(const Endpoint &remote, std::string *error) {
   auto local = host_.local();
   if (remote.family() == local.family()) {
     if (host_.has_socket(local)) return local;
@@ -192,18 +192,18 @@ std::optional<ex::Endpoint> MigrationAdapter::socket_towards(const ex::Endpoint 
 std::optional<PathChoice> MigrationAdapter::select_preferred_addr() {
   ensure_migrator();
   auto local = host_.local();
-  context_.set("ipv4", spa_v4_ ? ex::Json(spa_v4_->str()) : ex::Json())
-      .set("ipv6", spa_v6_ ? ex::Json(spa_v6_->str()) : ex::Json())
+  context_.set("ipv4", spa_v4_ ? ex::Json(spa_v4_->to_string()) : ex::Json())
+      .set("ipv6", spa_v6_ ? ex::Json(spa_v6_->to_string()) : ex::Json())
       .set("spa_family", to_string(opt_.spa_family))
-      .set("local", local.str());
+      .set("local", local.to_string());
   if (new_local_ && migrator_->has_queued()) {
     // The network changed before the client could use the preferred address: validate the
     // preferred address from the new local address (RFC 9000 §9.6.3), so the move and the
     // network change are one path validation. Otherwise the change stays queued.
     old_local_ = local;
-    context_.set("from", old_local_.str())
-        .set("to", new_local_->str())
-        .set("server", host_.remote().str())
+    context_.set("from", old_local_.to_string())
+        .set("to", new_local_->to_string())
+        .set("server", host_.remote().to_string())
         .set("old_path", to_string(opt_.old_path));
     if (auto d = migrator_->run_queued_with_preferred_address()) {
       auto remote = d->target ? spa_endpoint(*d->target) : std::nullopt;
@@ -215,7 +215,7 @@ std::optional<PathChoice> MigrationAdapter::select_preferred_addr() {
       network_move_ = true;
       ++run_.migrations.attempted;
       trace_.info("validating the preferred address %s from the new local address %s (RFC 9000 §9.6.3)",
-                  remote->str().c_str(), new_local_->str().c_str());
+                  remote->to_string().c_str(), new_local_->to_string().c_str());
       if (opt_.old_path == OldPath::drop) after_now(AdapterTimer::drop_old_path);  // not inside ngtcp2
       return PathChoice{*new_local_, *remote};
     }
@@ -227,7 +227,7 @@ std::optional<PathChoice> MigrationAdapter::select_preferred_addr() {
   std::string error;
   auto from = remote ? socket_towards(*remote, &error) : std::nullopt;
   if (!from) {
-    trace_.error("preferred address %s: no local socket to reach it: %s", remote ? remote->str().c_str() : "?",
+    trace_.error("preferred address %s: no local socket to reach it: %s", remote ? remote->to_string().c_str() : "?",
                  error.c_str());
     // Nothing is validated: the Migrator settles on the handshake address (a fallback family
     // needs the handshake confirmed, so it is not attempted from inside this callback).
@@ -235,7 +235,7 @@ std::optional<PathChoice> MigrationAdapter::select_preferred_addr() {
     return std::nullopt;
   }
   run_.preferred_address = *remote;
-  trace_.info("validating the preferred address %s from %s", remote->str().c_str(), from->str().c_str());
+  trace_.info("validating the preferred address %s from %s", remote->to_string().c_str(), from->to_string().c_str());
   return PathChoice{*from, *remote};
 }
 
@@ -264,10 +264,10 @@ void MigrationAdapter::validation_ended(bool success) {
     case Outcome::moved_to_preferred_address:
       run_.moved_to_preferred_address = true;
       if (auto spa = spa_endpoint(*d.target)) run_.preferred_address = *spa;
-      trace_.info("moved to the preferred address %s", run_.preferred_address ? run_.preferred_address->str().c_str() : "?");
+      trace_.info("moved to the preferred address %s", run_.preferred_address ? run_.preferred_address->to_string().c_str() : "?");
       break;
     case Outcome::migrated:
-      trace_.info("migrated to %s", host_.local().str().c_str());
+      trace_.info("migrated to %s", host_.local().to_string().c_str());
       break;
     case Outcome::fallback_other_family:
       if (auto remote = spa_endpoint(*d.target)) {
@@ -276,7 +276,7 @@ void MigrationAdapter::validation_ended(bool success) {
           initiate({*from, *remote, false});
           break;
         }
-        trace_.error("fallback preferred address %s: %s", remote->str().c_str(), error.c_str());
+        trace_.error("fallback preferred address %s: %s", remote->to_string().c_str(), error.c_str());
       }
       validation_ended(false);
       return;
@@ -295,18 +295,18 @@ void MigrationAdapter::validation_ended(bool success) {
   run_queued();  // a network change may have waited for this validation
 }
 
-bool MigrationAdapter::admit_datagram(const ex::Endpoint &local, const ex::Endpoint &from,
+bool MigrationAdapter::admit_datagram(const Endpoint &local, const Endpoint &from,
                                       std::span<const std::uint8_t> data) {
   if (!migrator_ || !opt_.ignore_reset_on_probe) return true;
   if (recognize_stateless_reset(data, host_.peer_reset_tokens()) != ResetRecognition::reset) return true;
   bool on_active = local == host_.local() && from == host_.remote();
-  context_.set("local", local.str()).set("from", from.str()).set("bytes", data.size());
+  context_.set("local", local.to_string()).set("from", from.to_string()).set("bytes", data.size());
   if (migrator_->should_ignore_stateless_reset(on_active)) return false;
   context_ = ex::Json::object();
   return true;
 }
 
-void MigrationAdapter::network_changed(const ex::Endpoint &local) {
+void MigrationAdapter::network_changed(const Endpoint &local) {
   if (!host_.connection_open()) return;
   ensure_migrator();
   std::string error;
@@ -325,9 +325,9 @@ MigrationDecision MigrationAdapter::submit_network_change() {
   // A "change" to the same address keeps the IP: it is judged as a port-only one.
   const auto kind = classify_change(old_local_.sa(), new_local_->sa());
   auto change = kind == AddressChange::same || kind == AddressChange::port_only ? Change::port_only : Change::ip_change;
-  context_.set("from", old_local_.str())
-      .set("to", new_local_->str())
-      .set("server", host_.remote().str())
+  context_.set("from", old_local_.to_string())
+      .set("to", new_local_->to_string())
+      .set("server", host_.remote().to_string())
       .set("old_path", to_string(opt_.old_path));
   return migrator_->submit_migration(change, MigrationCause::network_change, opt_.old_path == OldPath::keep,
                                      local_info(family_of(*new_local_)));
@@ -338,9 +338,9 @@ void MigrationAdapter::run_queued() {
   if (!migrator_ || !migrator_->has_queued() || !new_local_ || validation_result_ || !host_.connection_open())
     return;
   old_local_ = host_.local();  // the preferred-address move may have changed it meanwhile
-  context_.set("from", old_local_.str())
-      .set("to", new_local_->str())
-      .set("server", host_.remote().str())
+  context_.set("from", old_local_.to_string())
+      .set("to", new_local_->to_string())
+      .set("server", host_.remote().to_string())
       .set("old_path", to_string(opt_.old_path));
   if (auto d = migrator_->run_queued()) {
     act(*d);
@@ -362,12 +362,12 @@ void MigrationAdapter::act(const MigrationDecision &d) {
       network_move_ = true;
       if (new_local_->family() != remote.family()) {
         // The new network cannot reach this server address at all.
-        context_.set("to", new_local_->str()).set("server", remote.str());
+        context_.set("to", new_local_->to_string()).set("server", remote.to_string());
         migrator_->on_start_failed(StartError::address_family_mismatch, native());
         network_move_ = false;
         migrator_->on_validation_result(false);
         ++run_.migrations.failed;
-        plan_after_refusal("the new local address cannot reach " + remote.str());
+        plan_after_refusal("the new local address cannot reach " + remote.to_string());
         return;
       }
       initiate({*new_local_, remote, d.outcome == Outcome::start_immediate_migration});
@@ -399,8 +399,8 @@ void MigrationAdapter::initiate(Start start) {
   int rv = host_.initiate_migration(start.local, start.remote, start.immediate, clock_.now());
   if (rv != 0) {
     const StartError error = start_error_of(rv);
-    context_.set("local", start.local.str())
-        .set("remote", start.remote.str())
+    context_.set("local", start.local.to_string())
+        .set("remote", start.remote.to_string())
         .set("error", to_string(error))
         .set("ngtcp2_error", ngtcp2_strerror(rv));
     if (native()) context_.set("level", host_.native_migration_level());
@@ -420,8 +420,8 @@ void MigrationAdapter::initiate(Start start) {
         return;
       }
       default:
-        trace_.error("cannot start the path validation to %s from %s: %s", start.remote.str().c_str(),
-                     start.local.str().c_str(), ngtcp2_strerror(rv));
+        trace_.error("cannot start the path validation to %s from %s: %s", start.remote.to_string().c_str(),
+                     start.local.to_string().c_str(), ngtcp2_strerror(rv));
         validation_ended(false);
         return;
     }
@@ -430,12 +430,12 @@ void MigrationAdapter::initiate(Start start) {
   probing_ = start;
   if (network_move_) ++run_.migrations.attempted;
   trace_.event("path_validation_started", ex::Json::object()
-                                              .set("local", start.local.str())
-                                              .set("remote", start.remote.str())
+                                              .set("local", start.local.to_string())
+                                              .set("remote", start.remote.to_string())
                                               .set("immediate", start.immediate)
                                               .set("network_change", network_move_));
-  trace_.info("%s %s -> %s", start.immediate ? "switched to" : "validating", start.local.str().c_str(),
-              start.remote.str().c_str());
+  trace_.info("%s %s -> %s", start.immediate ? "switched to" : "validating", start.local.to_string().c_str(),
+              start.remote.to_string().c_str());
   if (network_move_ && opt_.old_path == OldPath::drop) drop_old_path();
 }
 
@@ -486,7 +486,7 @@ void MigrationAdapter::plan_after_refusal(const std::string &refusal) {
 
 void MigrationAdapter::drop_old_path() {
   if (host_.has_socket(old_local_) && old_local_ != new_local_) {
-    trace_.info("old network dropped: closing %s", old_local_.str().c_str());
+    trace_.info("old network dropped: closing %s", old_local_.to_string().c_str());
     host_.close_socket(old_local_);
   }
 }

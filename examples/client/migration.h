@@ -71,13 +71,13 @@ class MigrationHost {
   // false: no connection, or it is closed (nothing to migrate).
   virtual bool connection_open() = 0;
   // The current path of the connection.
-  virtual ex::Endpoint local() = 0;
-  virtual ex::Endpoint remote() = 0;
+  virtual Endpoint local() = 0;
+  virtual Endpoint remote() = 0;
   // What the handshake learnt about the server's policy (nullptr: not yet).
   virtual const ClientTpState *tp_state() = 0;
   // ngtcp2_conn_initiate_migration (or ..._immediate_migration) from the socket bound to `local`;
   // ngtcp2's return value.
-  virtual int initiate_migration(const ex::Endpoint &local, const ex::Endpoint &remote, bool immediate,
+  virtual int initiate_migration(const Endpoint &local, const Endpoint &remote, bool immediate,
                                  ngtcp2_tstamp ts) = 0;
   // The Stateless Reset tokens of the peer's active connection IDs (ngtcp2_conn_get_active_dcid).
   virtual std::vector<ResetToken> peer_reset_tokens() = 0;
@@ -86,24 +86,24 @@ class MigrationHost {
   // Sends what ngtcp2 has to send.
   virtual void write() = 0;
   // Binds a socket to `local` (port 0: any); the bound endpoint, or nullopt with *error.
-  virtual std::optional<ex::Endpoint> open_socket(const ex::Endpoint &local, std::string *error) = 0;
-  virtual bool has_socket(const ex::Endpoint &local) = 0;
-  virtual void close_socket(const ex::Endpoint &local) = 0;
+  virtual std::optional<Endpoint> open_socket(const Endpoint &local, std::string *error) = 0;
+  virtual bool has_socket(const Endpoint &local) = 0;
+  virtual void close_socket(const Endpoint &local) = 0;
   // The local address the kernel would use towards `remote`, or nullopt with *error.
-  virtual std::optional<ex::Endpoint> route_source(const ex::Endpoint &remote, std::string *error) = 0;
+  virtual std::optional<Endpoint> route_source(const Endpoint &remote, std::string *error) = 0;
   // Abandons the current connection and opens a new one from the socket bound to `from` to the
   // handshake address; unfinished bodies resume with Range when `resume`, else restart from
   // zero. Deferred to the event loop (safe to call from inside ngtcp2 callbacks). No-op without
   // `from`.
-  virtual void reconnect(std::optional<ex::Endpoint> from, bool resume) = 0;
+  virtual void reconnect(std::optional<Endpoint> from, bool resume) = 0;
   // The transfer as the planner sees it (old path measured on the current connection).
   virtual PlannerInput transfer() = 0;
 };
 
 // Where ngtcp2 should validate the preferred address: the client's side and the server's.
 struct PathChoice {
-  ex::Endpoint local;
-  ex::Endpoint remote;
+  Endpoint local;
+  Endpoint remote;
 };
 
 class MigrationAdapter {
@@ -127,10 +127,10 @@ class MigrationAdapter {
   void path_validated(std::uint32_t flags, const ngtcp2_path &path, const ngtcp2_path *old_path, bool success);
   // false: drop the datagram unread (a Stateless Reset on a path only being probed, when the
   // Migrator's ignore_reset_on_probe hardening says so). `local`: the socket it arrived on.
-  bool admit_datagram(const ex::Endpoint &local, const ex::Endpoint &from, std::span<const std::uint8_t> data);
+  bool admit_datagram(const Endpoint &local, const Endpoint &from, std::span<const std::uint8_t> data);
 
   // The client's network changed to `local` (--network-change fired).
-  void network_changed(const ex::Endpoint &local);
+  void network_changed(const Endpoint &local);
 
   // The Scheduler's timer `id` fired.
   void on_timer(AdapterTimer id);
@@ -143,15 +143,15 @@ class MigrationAdapter {
  private:
   // A path validation the adapter starts itself.
   struct Start {
-    ex::Endpoint local, remote;
+    Endpoint local, remote;
     bool immediate = false;
   };
 
   void ensure_migrator();
   void on_event(const MigrationEvent &event);
   LocalInfo local_info(std::optional<Family> only = std::nullopt) const;
-  std::optional<ex::Endpoint> spa_endpoint(ServerAddress target) const;
-  std::optional<ex::Endpoint> socket_towards(const ex::Endpoint &remote, std::string *error);
+  std::optional<Endpoint> spa_endpoint(ServerAddress target) const;
+  std::optional<Endpoint> socket_towards(const Endpoint &remote, std::string *error);
   void after_now(AdapterTimer id);
 
   // The network moved from old_local_ to new_local_: submit it to the Migrator (one log line).
@@ -174,7 +174,7 @@ class MigrationAdapter {
   // per connection
   std::unique_ptr<Migrator> migrator_;
   MigratorStats finished_stats_;  // of previous connections
-  std::optional<ex::Endpoint> spa_v4_, spa_v6_;
+  std::optional<Endpoint> spa_v4_, spa_v6_;
   std::optional<Start> probing_;           // a validation started with initiate_migration
   bool network_move_ = false;              // the running validation answers the network change
   std::optional<Start> retry_;             // initiate() again at the retry_start timer
@@ -182,8 +182,8 @@ class MigrationAdapter {
   ex::Json context_ = ex::Json::object();          // addresses for the next decision line
 
   // the network change (once per run)
-  std::optional<ex::Endpoint> new_local_;  // the new network's socket
-  ex::Endpoint old_local_;
+  std::optional<Endpoint> new_local_;  // the new network's socket
+  Endpoint old_local_;
 };
 
 }  // namespace qamp::client

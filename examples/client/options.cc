@@ -96,7 +96,7 @@ std::optional<NetworkChange> parse_network_change(std::string_view text) {
     nc.after = parse_duration(at);
     if (!nc.after) return std::nullopt;
   }
-  auto local = ex::parse_endpoint(text.substr(eq + 1));
+  auto local = Endpoint::parse(text.substr(eq + 1));
   if (!local) return std::nullopt;
   nc.local = *local;
   return nc;

@@ -30,7 +30,7 @@ std::optional<OldPath> parse_old_path(std::string_view text) noexcept;
 struct NetworkChange {
   std::optional<ngtcp2_duration> after;  // set for "2s", "500ms"
   std::optional<double> share;           // set for "40%" (0..1)
-  ex::Endpoint local;
+  Endpoint local;
   std::string text;  // as given, for logs
 };
 std::optional<NetworkChange> parse_network_change(std::string_view text);

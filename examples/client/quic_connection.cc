@@ -371,21 +371,21 @@ const ClientTpState *QuicConnection::tp_state() const noexcept {
 #endif
 }
 
-ex::Endpoint QuicConnection::local() const {
+Endpoint QuicConnection::local() const {
   auto *p = ngtcp2_conn_get_path(conn_);
-  return ex::Endpoint::from(p->local.addr, p->local.addrlen);
+  return Endpoint::of(p->local);
 }
 
-ex::Endpoint QuicConnection::remote() const {
+Endpoint QuicConnection::remote() const {
   auto *p = ngtcp2_conn_get_path(conn_);
-  return ex::Endpoint::from(p->remote.addr, p->remote.addrlen);
+  return Endpoint::of(p->remote);
 }
 
 void QuicConnection::set_app_error(std::uint64_t code) noexcept {
   ngtcp2_ccerr_set_application_error(&ccerr_, code, nullptr, 0);
 }
 
-void QuicConnection::read(UdpSocket &socket, const ex::Endpoint &from, std::span<const std::uint8_t> data) {
+void QuicConnection::read(UdpSocket &socket, const Endpoint &from, std::span<const std::uint8_t> data) {
   if (closed_) return;
   if (!observer_.admit_datagram(socket, from, data)) return;
   auto local = socket.local();

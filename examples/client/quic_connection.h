@@ -77,7 +77,7 @@ class ConnectionObserver {
                                   bool success) = 0;
   // A datagram for this connection is about to be read; false drops it unread (the optional
   // "ignore a Stateless Reset on a probed path" hardening).
-  virtual bool admit_datagram(const UdpSocket &socket, const ex::Endpoint &from,
+  virtual bool admit_datagram(const UdpSocket &socket, const Endpoint &from,
                               std::span<const std::uint8_t> data) = 0;
   // The connection is over (closed by either side, idle, reset or failed). Called once, from the
   // event loop; the observer may destroy the connection only after returning (defer it).
@@ -85,7 +85,7 @@ class ConnectionObserver {
 };
 
 struct QuicConfig {
-  ex::Endpoint remote;
+  Endpoint remote;
   UdpSocket *socket = nullptr;  // the local side of the first path
   std::string sni;
   ex::ClientTrust trust;
@@ -125,7 +125,7 @@ class QuicConnection {
   bool handshake_completed() const noexcept { return handshake_completed_; }
 
   // A datagram arrived on `socket` from `from`.
-  void read(UdpSocket &socket, const ex::Endpoint &from, std::span<const std::uint8_t> data);
+  void read(UdpSocket &socket, const Endpoint &from, std::span<const std::uint8_t> data);
   // Writes what ngtcp2 has to send and re-arms the expiry timer.
   void write();
   // Closes with H3_NO_ERROR (CONNECTION_CLOSE on the current path), then reports on_closed.
@@ -134,8 +134,8 @@ class QuicConnection {
   void set_app_error(std::uint64_t code) noexcept;
 
   // The current path's endpoints.
-  ex::Endpoint local() const;
-  ex::Endpoint remote() const;
+  Endpoint local() const;
+  Endpoint remote() const;
 
  private:
   QuicConnection(Sockets &sockets, Trace &trace, ConnectionObserver &observer);

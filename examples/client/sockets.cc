@@ -37,9 +37,9 @@ std::size_t gro_segment_size(msghdr &msg) {
   return 0;
 }
 
-bool same(const ex::Endpoint &e, const ngtcp2_addr &a) {
+bool same(const Endpoint &e, const ngtcp2_addr &a) {
   if (!a.addr || a.addrlen == 0) return false;
-  return e == ex::Endpoint::from(a.addr, a.addrlen);
+  return e == Endpoint::of(a);
 }
 
 }  // namespace
@@ -51,7 +51,7 @@ Sockets::~Sockets() {
   while (!sockets_.empty()) close(sockets_.back().get());
 }
 
-UdpSocket *Sockets::open(const ex::Endpoint &local, std::string *error) {
+UdpSocket *Sockets::open(const Endpoint &local, std::string *error) {
   int fd = ex::bind_udp(local, error);
   if (fd < 0) return nullptr;
   // Loopback downloads burst faster than the default buffers drain.
@@ -78,7 +78,7 @@ UdpSocket *Sockets::open(const ex::Endpoint &local, std::string *error) {
   return sockets_.back().get();
 }
 
-UdpSocket *Sockets::find(const ex::Endpoint &local) const {
+UdpSocket *Sockets::find(const Endpoint &local) const {
   for (const auto &s : sockets_)
     if (s->local_ == local) return s.get();
   return nullptr;
@@ -158,11 +158,11 @@ void Sockets::read_all(UdpSocket &s) {
   alignas(cmsghdr) std::array<std::uint8_t, CMSG_SPACE(sizeof(int))> ctrl;
   bool alive_socket = true;
   for (int i = 0; alive_socket && i < kMaxReadsPerEvent; ++i) {
-    ex::Endpoint from;
+    sockaddr_storage peer{};
     iovec iov{rbuf_.get(), kReadBufferSize};
     msghdr msg{};
-    msg.msg_name = from.sa();
-    msg.msg_namelen = sizeof from.ss;
+    msg.msg_name = &peer;
+    msg.msg_namelen = sizeof peer;
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     msg.msg_control = ctrl.data();
@@ -172,7 +172,7 @@ void Sockets::read_all(UdpSocket &s) {
       if (errno == EINTR) continue;
       break;  // EAGAIN: drained; anything else (an ICMP error) is for ngtcp2's timers to handle
     }
-    from.len = msg.msg_namelen;
+    const auto from = Endpoint::from(reinterpret_cast<const sockaddr *>(&peer)).value_or(Endpoint{});
     auto len = static_cast<std::size_t>(n);
     auto seg = gro_segment_size(msg);
     if (seg == 0 || seg > len) seg = len;
@@ -192,14 +192,14 @@ void Sockets::read_all(UdpSocket &s) {
   if (on_batch_end_) on_batch_end_();
 }
 
-std::optional<ex::Endpoint> route_source(const ex::Endpoint &remote, std::string *error) {
+std::optional<Endpoint> route_source(const Endpoint &remote, std::string *error) {
   int fd = socket(remote.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     if (error) *error = std::string("socket: ") + std::strerror(errno);
     return std::nullopt;
   }
-  if (connect(fd, remote.sa(), remote.len) != 0) {
-    if (error) *error = "no route to " + remote.str() + ": " + std::strerror(errno);
+  if (connect(fd, remote.sa(), remote.size()) != 0) {
+    if (error) *error = "no route to " + remote.to_string() + ": " + std::strerror(errno);
     ::close(fd);
     return std::nullopt;
   }

@@ -22,13 +22,13 @@ class Sockets;
 class UdpSocket {
  public:
   int fd() const noexcept { return fd_; }
-  const ex::Endpoint &local() const noexcept { return local_; }
+  const Endpoint &local() const noexcept { return local_; }
 
  private:
   friend class Sockets;
   UdpSocket() = default;
   int fd_ = -1;
-  ex::Endpoint local_;
+  Endpoint local_;
   ev_io rev_{};
   ev_io wev_{};
   Sockets *owner_ = nullptr;
@@ -40,16 +40,16 @@ class Sockets {
  public:
   // Called for every datagram read (a coalesced UDP GRO read is split into its datagrams); then
   // `on_batch_end` once per readable event, so the caller can write its replies in one go.
-  using Receiver = std::function<void(UdpSocket &, const ex::Endpoint &from, std::span<const std::uint8_t>)>;
+  using Receiver = std::function<void(UdpSocket &, const Endpoint &from, std::span<const std::uint8_t>)>;
   Sockets(struct ev_loop *loop, Receiver on_datagram, std::function<void()> on_batch_end);
   ~Sockets();
   Sockets(const Sockets &) = delete;
   Sockets &operator=(const Sockets &) = delete;
 
   // Binds a socket to `local` (port 0 picks a free one) and starts reading it.
-  UdpSocket *open(const ex::Endpoint &local, std::string *error);
+  UdpSocket *open(const Endpoint &local, std::string *error);
   // The socket bound to exactly `local`, or nullptr.
-  UdpSocket *find(const ex::Endpoint &local) const;
+  UdpSocket *find(const Endpoint &local) const;
   UdpSocket *find(const ngtcp2_addr &local) const;
   void close(UdpSocket *socket);
   void close_all_except(const UdpSocket *keep);
@@ -77,7 +77,7 @@ class Sockets {
 
 // The local address the kernel would use to reach `remote` (a connected UDP socket's name, no
 // packet is sent), port 0. nullopt with *error when there is no route.
-std::optional<ex::Endpoint> route_source(const ex::Endpoint &remote, std::string *error);
+std::optional<Endpoint> route_source(const Endpoint &remote, std::string *error);
 
 // A one-shot timer owning its libev watcher; re-arming replaces the previous deadline.
 class Timer {

@@ -62,12 +62,12 @@ ex::Json close_json(const CloseInfo &info) {
 bool write_summary(const std::string &path, const RunRecord &run, const std::vector<ex::Json> &downloads, bool complete,
                    int exit_code) {
   ex::Json conn = ex::Json::object();
-  conn.set("handshake_server_address", run.handshake_server.str());
-  conn.set("server_address", run.final_server ? ex::Json(run.final_server->str()) : ex::Json());
+  conn.set("handshake_server_address", run.handshake_server.to_string());
+  conn.set("server_address", run.final_server ? ex::Json(run.final_server->to_string()) : ex::Json());
   conn.set("server_family", run.final_server ? ex::Json(family_name(run.final_server->family())) : ex::Json());
-  conn.set("local_address", run.final_local ? ex::Json(run.final_local->str()) : ex::Json());
+  conn.set("local_address", run.final_local ? ex::Json(run.final_local->to_string()) : ex::Json());
   conn.set("moved_to_preferred_address", run.moved_to_preferred_address);
-  conn.set("preferred_address_chosen", run.preferred_address ? ex::Json(run.preferred_address->str()) : ex::Json());
+  conn.set("preferred_address_chosen", run.preferred_address ? ex::Json(run.preferred_address->to_string()) : ex::Json());
   ex::Json m = ex::Json::object();
   m.set("attempted", run.migrations.attempted)
       .set("refused", run.migrations.refused)

@@ -21,11 +21,11 @@ struct MigrationCounts {
 
 // Connection-level facts, filled in as the run goes.
 struct RunRecord {
-  ex::Endpoint handshake_server;   // HOST:PORT
-  std::optional<ex::Endpoint> final_server;
-  std::optional<ex::Endpoint> final_local;
+  Endpoint handshake_server;   // HOST:PORT
+  std::optional<Endpoint> final_server;
+  std::optional<Endpoint> final_local;
   bool moved_to_preferred_address = false;
-  std::optional<ex::Endpoint> preferred_address;  // the one chosen
+  std::optional<Endpoint> preferred_address;  // the one chosen
   MigrationCounts migrations;  // client-initiated (network change) only
   ex::Json migrator;               // qamp::MigratorStats summed over the run (includes the SPA move)
   ex::Json planner;  // null, or {decision, reason, figures}

@@ -174,7 +174,7 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
   timer_.data = this;
   ev_io_init(&wev_, on_writable, s.fd, EV_WRITE);
   wev_.data = this;
-  server_.debug("[" + id_ + "] new connection from " + remote.str() + " on " + s.local.str());
+  server_.debug("[" + id_ + "] new connection from " + remote.to_string() + " on " + s.local.to_string());
   return true;
 }
 
@@ -325,7 +325,7 @@ bool Connection::handle_error(int rv) {
   auto n = ngtcp2_conn_write_connection_close(conn_.get(), &ps.path, &pi, buf.data(), buf.size(), &ccerr_, now_ns());
   if (n > 0) {
     if (auto *sock = server_.socket_for(ps.path.local))
-      server_.send(*sock, Endpoint::from(ps.path.remote.addr, ps.path.remote.addrlen),
+      server_.send(*sock, Endpoint::of(ps.path.remote),
                    {buf.data(), static_cast<std::size_t>(n)});
   }
   closed_ = true;
@@ -353,7 +353,7 @@ void Connection::close_gracefully() {
   auto n = ngtcp2_conn_write_connection_close(conn_.get(), &ps.path, &pi, buf.data(), buf.size(), &ccerr_, now_ns());
   if (n > 0)
     if (auto *sock = server_.socket_for(ps.path.local))
-      server_.send(*sock, Endpoint::from(ps.path.remote.addr, ps.path.remote.addrlen),
+      server_.send(*sock, Endpoint::of(ps.path.remote),
                    {buf.data(), static_cast<std::size_t>(n)});
   closed_ = true;
 }

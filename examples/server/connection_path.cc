@@ -15,8 +15,7 @@ namespace qamp::ex {
 namespace {
 
 std::string path_str(const ngtcp2_path &p) {
-  return Endpoint::from(p.remote.addr, p.remote.addrlen).str() + " -> " +
-         Endpoint::from(p.local.addr, p.local.addrlen).str();
+  return Endpoint::of(p.remote).to_string() + " -> " + Endpoint::of(p.local).to_string();
 }
 
 
@@ -49,8 +48,7 @@ void Connection::settle_path_change(const Socket &s, const Endpoint &remote, boo
   // Count a change of path only when ngtcp2 took it: its current path is now the datagram's.
   // A datagram that did not decrypt, or a probe ngtcp2 answered without moving, is not one.
   const ngtcp2_path *after = ngtcp2_conn_get_path(conn_.get());
-  bool taken = Endpoint::from(after->local.addr, after->local.addrlen) == s.local &&
-               Endpoint::from(after->remote.addr, after->remote.addrlen) == remote;
+  bool taken = Endpoint::of(after->local) == s.local && Endpoint::of(after->remote) == remote;
   if (taken) {
     ++server_.stats().path_changes[static_cast<std::size_t>(pending_change_->decision.reason)];
     log_gate(*pending_change_);
@@ -123,12 +121,12 @@ void Connection::check_native_drop(const Socket &s, const Endpoint &remote) {
   // The gate classified the datagram as forbidden and ngtcp2 had the last word. ngtcp2 must have
   // dropped it: had it taken the path, its current path is now the datagram's. Say so loudly.
   const ngtcp2_path *now_path = ngtcp2_conn_get_path(conn_.get());
-  auto local = Endpoint::from(now_path->local.addr, now_path->local.addrlen);
-  auto peer = Endpoint::from(now_path->remote.addr, now_path->remote.addrlen);
+  auto local = Endpoint::of(now_path->local);
+  auto peer = Endpoint::of(now_path->remote);
   if (!(local == s.local && peer == remote)) return;
   ++server_.stats().native_disagreements;
-  server_.log("[" + id_ + "] NATIVE ENFORCEMENT DISAGREES: ngtcp2 took the path " + remote.str() + " -> " +
-              s.local.str() + " which the policy forbids");
+  server_.log("[" + id_ + "] NATIVE ENFORCEMENT DISAGREES: ngtcp2 took the path " + remote.to_string() + " -> " +
+              s.local.to_string() + " which the policy forbids");
 }
 
 int Connection::on_path_validation(uint32_t flags, const ngtcp2_path *path, const ngtcp2_path *old_path,

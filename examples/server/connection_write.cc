@@ -35,7 +35,7 @@ void Connection::write() {
   auto flush = [&] {
     if (batch_pkts == 0) return;
     if (auto *sock = server_.socket_for(batch_path.path.local)) {
-      auto remote = Endpoint::from(batch_path.path.remote.addr, batch_path.path.remote.addrlen);
+      auto remote = Endpoint::of(batch_path.path.remote);
       auto gso = batch_pkts > 1 ? gso_size : 0;
       if (server_.send(*sock, remote, {tx_.get(), batch_len}, gso) == Server::kBlocked) {
         pending_ = Pending{sock, remote, {tx_.get(), tx_.get() + batch_len}, gso};

@@ -76,7 +76,7 @@ Level level_arg(const char *flag, const char *v) {
 }
 
 Endpoint endpoint_arg(const char *flag, const char *v, int family) {
-  auto e = parse_endpoint(v);
+  auto e = Endpoint::parse(v);
   if (!e || e->family() != family)
     usage_error(std::string(flag) + ": expected " + (family == AF_INET ? "A.B.C.D:PORT" : "[X::Y]:PORT") +
                 ", got '" + v + "'");

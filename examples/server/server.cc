@@ -123,7 +123,7 @@ bool Server::start(std::string *error) {
     ev_io_init(&s->watcher, on_readable, s->fd, EV_READ);
     s->watcher.data = s.get();
     ev_io_start(loop_, &s->watcher);
-    log("listening on " + s->local.str() + " (" + std::string(to_string(role)) + ", level " +
+    log("listening on " + s->local.to_string() + " (" + std::string(to_string(role)) + ", level " +
         std::string(to_string(opts_.policy.at(role))) + ", enforced by " +
         (opts_.enforcement == Enforcement::native ? "ngtcp2" : opts_.gate ? "qamp's gate" : "nobody: --gate=off") + ")");
     sockets_.push_back(std::move(s));
@@ -149,7 +149,7 @@ std::optional<ServerAddress> Server::role_of(const ngtcp2_addr &local) const {
 }
 
 const Socket *Server::socket_for(const ngtcp2_addr &local) const {
-  auto ep = Endpoint::from(local.addr, local.addrlen);
+  auto ep = Endpoint::of(local);
   for (auto &s : sockets_)
     if (s->local == ep) return s.get();
   return nullptr;
@@ -202,7 +202,7 @@ int Server::send(const Socket &s, const Endpoint &remote, std::span<const std::u
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(std::uint16_t))] = {};
     msghdr msg{};
     msg.msg_name = const_cast<sockaddr *>(remote.sa());
-    msg.msg_namelen = remote.len;
+    msg.msg_namelen = remote.size();
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control;
@@ -222,7 +222,7 @@ int Server::send(const Socket &s, const Endpoint &remote, std::span<const std::u
         break;
       }
       if (errno == EAGAIN || errno == EWOULDBLOCK) return kBlocked;
-      debug("sendmsg " + remote.str() + ": " + std::strerror(errno));
+      debug("sendmsg " + remote.to_string() + ": " + std::strerror(errno));
       return 0;
     }
   }
@@ -232,11 +232,11 @@ int Server::send(const Socket &s, const Endpoint &remote, std::span<const std::u
     return 0;
   }
   for (;;) {
-    auto n = sendto(s.fd, data.data(), data.size(), 0, remote.sa(), remote.len);
+    auto n = sendto(s.fd, data.data(), data.size(), 0, remote.sa(), remote.size());
     if (n >= 0) return 0;
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return kBlocked;
-    debug("sendto " + remote.str() + ": " + std::strerror(errno));
+    debug("sendto " + remote.to_string() + ": " + std::strerror(errno));
     return 0;
   }
 }
@@ -250,8 +250,7 @@ void Server::read_socket(Socket &s) {
   std::array<std::uint8_t, 65536> buf;
   for (int i = 0; i < 64; ++i) {
     Endpoint remote;
-    remote.len = sizeof remote.ss;
-    auto n = recvfrom(s.fd, buf.data(), buf.size(), 0, remote.sa(), &remote.len);
+    auto n = recv_from(s.fd, buf, remote);
     if (n < 0) break;
     ++stats_.datagrams_received;
     dispatch(s, remote, {buf.data(), static_cast<std::size_t>(n)});
@@ -299,7 +298,7 @@ void Server::new_initial(Socket &s, const Endpoint &remote, std::span<const std:
   if (ngtcp2_accept(&hd, data.data(), data.size()) != 0) return;
   if (s.role != ServerAddress::handshake) {
     // A preferred address serves connections that moved there, never new ones.
-    debug("ignoring a new connection's Initial on " + s.local.str() + " (" +
+    debug("ignoring a new connection's Initial on " + s.local.to_string() + " (" +
           std::string(to_string(s.role)) + ")");
     return;
   }
@@ -312,7 +311,7 @@ void Server::new_initial(Socket &s, const Endpoint &remote, std::span<const std:
   ngtcp2_cid odcid;
   if (hd.type == NGTCP2_PKT_INITIAL && hd.tokenlen && hd.token[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {
     bool ok = ngtcp2_crypto_verify_retry_token(&odcid, hd.token, hd.tokenlen, static_secret_.data(),
-                                               static_secret_.size(), hd.version, remote.sa(), remote.len,
+                                               static_secret_.size(), hd.version, remote.sa(), remote.size(),
                                                &hd.dcid, kRetryTokenLifetime, token_clock()) == 0;
     in.token = ok ? TokenVerdict::valid : TokenVerdict::invalid;
   }
@@ -320,7 +319,7 @@ void Server::new_initial(Socket &s, const Endpoint &remote, std::span<const std:
   if (d.action == AdmissionAction::refuse) {
     auto n = ++stats_.initials_refused[d.reason];
     if (n <= 5 || n % 1000 == 0)  // a flood must not flood the log too
-      log("new connection from " + remote.str() + " refused (" + std::to_string(n) +
+      log("new connection from " + remote.to_string() + " refused (" + std::to_string(n) +
           " so far for this reason): " + std::string(to_string(d.reason)) + " (" + std::to_string(in.connections) +
           " connections, " + std::to_string(in.half_open) + " half-open; --max-connections " +
           std::to_string(opts_.admission.max_connections) + ", --max-half-open " +
@@ -352,7 +351,7 @@ void Server::send_retry(Socket &s, const Endpoint &remote, const ngtcp2_pkt_hd &
   new_cid(&scid, nullptr, kScidLen);
   std::array<std::uint8_t, NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN> token;
   auto tokenlen = ngtcp2_crypto_generate_retry_token(token.data(), static_secret_.data(), static_secret_.size(),
-                                                     hd.version, remote.sa(), remote.len, &scid, &hd.dcid,
+                                                     hd.version, remote.sa(), remote.size(), &scid, &hd.dcid,
                                                      token_clock());
   if (tokenlen < 0) return;
   std::array<std::uint8_t, 256> out;
@@ -361,7 +360,7 @@ void Server::send_retry(Socket &s, const Endpoint &remote, const ngtcp2_pkt_hd &
   if (n < 0) return;
   send(s, remote, {out.data(), static_cast<std::size_t>(n)});
   auto k = ++stats_.retries_sent;
-  if (k <= 5 || k % 1000 == 0) debug("Retry sent to " + remote.str() + " (" + std::to_string(k) + " so far)");
+  if (k <= 5 || k % 1000 == 0) debug("Retry sent to " + remote.to_string() + " (" + std::to_string(k) + " so far)");
 }
 
 void Server::unknown_short_header(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> dcid,
@@ -391,7 +390,7 @@ void Server::log_reset(const ResetEvent &ev) const {
   auto n = reset_guard_.counters().of(ev.decision.reason);  // counted before the observer runs
   if (!ev.decision.send && n > 5 && n % 1000 != 0) return;
   std::string where;
-  if (reset_socket_ && reset_remote_) where = ", from " + reset_remote_->str() + " to " + reset_socket_->local.str();
+  if (reset_socket_ && reset_remote_) where = ", from " + reset_remote_->to_string() + " to " + reset_socket_->local.to_string();
   log(describe(ev) + where + " (" + std::to_string(n) + " so far for this reason)");
 }
 

@@ -88,6 +88,13 @@ std::optional<Endpoint> Endpoint::from(const sockaddr *sa) noexcept {
   }
 }
 
+Endpoint Endpoint::of(const ngtcp2_addr &a) noexcept {
+  if (a.addr == nullptr) return {};
+  const auto ep = from(a.addr);
+  if (!ep || a.addrlen < ep->size()) return {};
+  return *ep;
+}
+
 std::optional<Endpoint> Endpoint::parse(std::string_view text) noexcept {
   Endpoint ep;
   char host[INET6_ADDRSTRLEN];

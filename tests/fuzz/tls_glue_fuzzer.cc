@@ -36,7 +36,6 @@
 namespace {
 
 using namespace qamp;
-using qamp::ex::Endpoint;
 
 void expect(bool ok, const char *promise) {
   if (ok) return;
@@ -64,15 +63,15 @@ ngtcp2_cid fixed_cid(std::uint8_t byte) {
 
 struct Handshake {
   Peer client, server;
-  Endpoint server_addr = *ex::parse_endpoint("127.0.0.1:443");
-  Endpoint server_spa = *ex::parse_endpoint("127.0.0.2:443");
+  Endpoint server_addr = *Endpoint::parse("127.0.0.1:443");
+  Endpoint server_spa = *Endpoint::parse("127.0.0.2:443");
   std::deque<Datagram> to_server, to_client;
   std::function<void(Bytes &)> tamper_server;
   bool ok = true;  // set-up succeeded
 
   Handshake(SpellingSet support, std::function<void(Bytes &)> tamper_client, std::function<void(Bytes &)> ts)
       : tamper_server(std::move(ts)) {
-    client.local = *ex::parse_endpoint("127.0.0.1:50000");
+    client.local = *Endpoint::parse("127.0.0.1:50000");
     auto cb = sim::peer_callbacks(false);
     auto settings = sim::peer_settings(client, g_now);
     auto params = sim::base_params();

@@ -24,12 +24,12 @@ const Peer &Client::peer() const noexcept { return *state_; }
 
 Endpoint Client::local() const {
   const auto *p = ngtcp2_conn_get_path(state_->conn);
-  return Endpoint::from(p->local.addr, p->local.addrlen);
+  return Endpoint::of(p->local);
 }
 
 Endpoint Client::remote() const {
   const auto *p = ngtcp2_conn_get_path(state_->conn);
-  return Endpoint::from(p->remote.addr, p->remote.addrlen);
+  return Endpoint::of(p->remote);
 }
 
 bool Client::owns(const Endpoint &address) const {
@@ -155,7 +155,7 @@ void Client::ensure_migrator() {
   if (const auto *st = client_tp_state(state_->session.get()); st && st->server) {
     policy = st->server->policy;
     if (const auto &pa = st->server->preferred_address; pa && pa->ipv4_present()) {
-      spa_v4_ = ex::parse_endpoint(pa->ipv4_string());
+      spa_v4_ = Endpoint::parse(pa->ipv4_string());
       v4 = spa_v4_.has_value();
     }
   }
@@ -183,14 +183,14 @@ int Client::select_preferred_addr(ngtcp2_path *dest) {
     if (d.outcome == Outcome::validate_preferred_from_new_local) {
       pending_change_.reset();
       take_address(change);
-      ngtcp2_addr_copy_byte(&dest->local, change.to.sa(), change.to.len);
-      ngtcp2_addr_copy_byte(&dest->remote, spa_v4_->sa(), spa_v4_->len);
+      ngtcp2_addr_copy_byte(&dest->local, change.to.sa(), change.to.size());
+      ngtcp2_addr_copy_byte(&dest->remote, spa_v4_->sa(), spa_v4_->size());
       return 0;
     }
   }
   auto d = migrator_->on_preferred_address(LocalInfo{});
   if (d.outcome != Outcome::start_preferred_validation || !spa_v4_) return 0;  // stays
-  ngtcp2_addr_copy_byte(&dest->remote, spa_v4_->sa(), spa_v4_->len);
+  ngtcp2_addr_copy_byte(&dest->remote, spa_v4_->sa(), spa_v4_->size());
   return 0;
 }
 

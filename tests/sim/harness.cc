@@ -168,8 +168,8 @@ void flush(Peer &peer, ngtcp2_tstamp now, std::deque<Datagram> &out, int max_pac
       stream->offset += static_cast<std::uint64_t>(accepted);
       if ((flags & NGTCP2_WRITE_STREAM_FLAG_FIN) && stream->offset == stream->size) stream->fin_sent = true;
     }
-    out.push_back({Endpoint::from(ps.path.local.addr, ps.path.local.addrlen),
-                   Endpoint::from(ps.path.remote.addr, ps.path.remote.addrlen),
+    out.push_back({Endpoint::of(ps.path.local),
+                   Endpoint::of(ps.path.remote),
                    {buf.begin(), buf.begin() + n}});
   }
 }

@@ -13,7 +13,6 @@ using namespace qamp::sim;
 
 namespace {
 
-using Endpoint = qamp::sim::Endpoint;  // the examples' address type, not qamp::Endpoint
 
 struct RebindResult {
   bool complete;

@@ -76,7 +76,7 @@ void Server::receive(const Datagram &d) {
       auto &conn = *find(c.dcid);
       // The gate, before ngtcp2 sees the datagram (DESIGN.md §4): a drop sends nothing.
       const ngtcp2_path *cur = ngtcp2_conn_get_path(conn.conn);
-      auto cur_local = Endpoint::from(cur->local.addr, cur->local.addrlen);
+      auto cur_local = Endpoint::of(cur->local);
       PathView current{role_of(cur_local).value_or(ServerAddress::handshake), cur->remote.addr};
       PathView incoming{role_of(d.to).value_or(ServerAddress::handshake), d.from.sa()};
       if (!gate_.admit(current, incoming).accepted()) return;
@@ -164,7 +164,7 @@ void Server::new_initial(const Datagram &d) {
     if (res != NGTCP2_PATH_VALIDATION_RESULT_SUCCESS) return 0;
     // As qamp-server counts them (connection.cc): the first validated path on a preferred
     // address is the move (RFC 9000 §9.6), any other validated path a client migration.
-    auto role = self.server->role_of(Endpoint::from(path->local.addr, path->local.addrlen));
+    auto role = self.server->role_of(Endpoint::of(path->local));
     if (role && *role != ServerAddress::handshake && !self.moved_to_spa) {
       self.moved_to_spa = true;
       ++self.server->counters_.moves_to_preferred_address;

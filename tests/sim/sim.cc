@@ -91,7 +91,7 @@ std::size_t FourTupleBalancer::pick(const Datagram &d, std::size_t instances) {
   std::uint64_t h = 0xcbf29ce484222325ull;
   for (const auto *e : {&d.from, &d.to}) {
     const auto *p = reinterpret_cast<const std::uint8_t *>(e->sa());
-    for (socklen_t i = 0; i < e->len; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+    for (socklen_t i = 0; i < e->size(); ++i) h = (h ^ p[i]) * 0x100000001b3ull;
   }
   return static_cast<std::size_t>(h % instances);
 }

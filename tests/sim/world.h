@@ -8,7 +8,7 @@
 
 namespace qamp::sim {
 
-inline Endpoint addr(const char *text) { return *ex::parse_endpoint(text); }
+inline Endpoint addr(const char *text) { return *Endpoint::parse(text); }
 
 inline const Endpoint kClientInside = addr("10.0.0.1:5000");
 inline const Endpoint kClientNewLocal = addr("10.0.0.3:5001");

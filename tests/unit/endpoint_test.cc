@@ -83,3 +83,48 @@ TEST_CASE("Endpoint: set_port and the ngtcp2 view") {
   CHECK(a.addrlen == sizeof(sockaddr_in6));
   CHECK(a.addr == v6.sa());
 }
+
+TEST_CASE("Endpoint::of: the address of an ngtcp2 path end") {
+  const auto v4 = ep("198.18.0.1:443");
+  const auto v6 = with_scope("[fe80::1]:443", 3);
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  auto *unix_sa = reinterpret_cast<sockaddr *>(&un);
+  struct Row {
+    const char *rule;
+    ngtcp2_addr addr;
+    Endpoint want;
+  };
+  const std::vector<Row> rows = {
+      {"IPv4 round trip", v4.addr(), v4},
+      {"IPv6 round trip keeps the scope id", v6.addr(), v6},
+      {"null address: empty", ngtcp2_addr{nullptr, 0}, Endpoint{}},
+      {"AF_UNIX: empty", ngtcp2_addr{unix_sa, sizeof un}, Endpoint{}},
+      {"IPv6 family in an IPv4-sized buffer: empty", ngtcp2_addr{v6.addr().addr, sizeof(sockaddr_in)}, Endpoint{}},
+  };
+  for (const auto &r : rows) {
+    CAPTURE(r.rule);
+    const auto got = Endpoint::of(r.addr);
+    CHECK(got == r.want);
+    CHECK(got.to_string() == r.want.to_string());
+  }
+}
+
+TEST_CASE("Endpoint: printed forms the logs and tests grep for") {
+  struct Row {
+    Endpoint e;
+    const char *text;
+  };
+  const std::vector<Row> rows = {
+      {ep("127.0.0.3:4433"), "127.0.0.3:4433"},
+      {ep("[::1]:443"), "[::1]:443"},
+      {ep("[2001:db8::1]:0"), "[2001:db8::1]:0"},
+      {ep("[::ffff:127.0.0.1]:443"), "[::ffff:127.0.0.1]:443"},  // printed as received, compared as IPv4
+      {with_scope("[fe80::1]:443", 2), "[fe80::1]:443"},         // no scope in the text
+      {Endpoint{}, "-"},
+  };
+  for (const auto &r : rows) {
+    CAPTURE(r.text);
+    CHECK(r.e.to_string() == r.text);
+  }
+}

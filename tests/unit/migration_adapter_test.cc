@@ -20,39 +20,39 @@ using namespace qamp::client;
 
 namespace {
 
-ex::Endpoint ep(const char *text) { return *ex::parse_endpoint(text); }
+Endpoint ep(const char *text) { return *Endpoint::parse(text); }
 
 constexpr ngtcp2_tstamp kMs = 1'000'000;
 
 // The handshake path, the server's preferred address and the networks the client moves to.
-const ex::Endpoint kOldLocal = ep("192.0.2.10:5000");
-const ex::Endpoint kServer = ep("198.51.100.1:443");
-const ex::Endpoint kSpa = ep("198.51.100.2:443");
-const ex::Endpoint kNewIp = ep("192.0.2.20:0");     // another IP: Change::ip_change
-const ex::Endpoint kNewPort = ep("192.0.2.10:0");   // same IP: Change::port_only
-const ex::Endpoint kOtherIp = ep("192.0.2.30:0");
-const ex::Endpoint kV6 = ep("[2001:db8::5]:0");
+const Endpoint kOldLocal = ep("192.0.2.10:5000");
+const Endpoint kServer = ep("198.51.100.1:443");
+const Endpoint kSpa = ep("198.51.100.2:443");
+const Endpoint kNewIp = ep("192.0.2.20:0");     // another IP: Change::ip_change
+const Endpoint kNewPort = ep("192.0.2.10:0");   // same IP: Change::port_only
+const Endpoint kOtherIp = ep("192.0.2.30:0");
+const Endpoint kV6 = ep("[2001:db8::5]:0");
 
 // Records every request; sockets get ports 40001, 40002... in the order they are opened.
 struct FakeHost final : MigrationHost {
   bool open = true;
-  ex::Endpoint local_ep = kOldLocal;
-  ex::Endpoint remote_ep = kServer;
+  Endpoint local_ep = kOldLocal;
+  Endpoint remote_ep = kServer;
   ClientTpState tp;
-  std::vector<ex::Endpoint> sockets{kOldLocal};
+  std::vector<Endpoint> sockets{kOldLocal};
   std::vector<int> initiate_results;  // consumed in order; 0 once empty
   std::vector<ResetToken> tokens;
   std::vector<std::string> calls;
   std::uint16_t next_port = 40001;
 
   bool connection_open() override { return open; }
-  ex::Endpoint local() override { return local_ep; }
-  ex::Endpoint remote() override { return remote_ep; }
+  Endpoint local() override { return local_ep; }
+  Endpoint remote() override { return remote_ep; }
   const ClientTpState *tp_state() override { return &tp; }
   std::vector<ngtcp2_tstamp> initiate_ts;
-  int initiate_migration(const ex::Endpoint &l, const ex::Endpoint &r, bool immediate, ngtcp2_tstamp ts) override {
+  int initiate_migration(const Endpoint &l, const Endpoint &r, bool immediate, ngtcp2_tstamp ts) override {
     initiate_ts.push_back(ts);
-    calls.push_back(std::string(immediate ? "immediate " : "initiate ") + l.str() + " -> " + r.str());
+    calls.push_back(std::string(immediate ? "immediate " : "initiate ") + l.to_string() + " -> " + r.to_string());
     if (initiate_results.empty()) return 0;
     int rv = initiate_results.front();
     initiate_results.erase(initiate_results.begin());
@@ -61,26 +61,26 @@ struct FakeHost final : MigrationHost {
   std::vector<ResetToken> peer_reset_tokens() override { return tokens; }
   std::string native_migration_level() override { return "none"; }
   void write() override {}
-  std::optional<ex::Endpoint> open_socket(const ex::Endpoint &l, std::string *) override {
+  std::optional<Endpoint> open_socket(const Endpoint &l, std::string *) override {
     auto bound = l;
     if (bound.port() == 0) bound.set_port(next_port++);
     sockets.push_back(bound);
-    calls.push_back("open " + bound.str());
+    calls.push_back("open " + bound.to_string());
     return bound;
   }
-  bool has_socket(const ex::Endpoint &l) override {
+  bool has_socket(const Endpoint &l) override {
     for (const auto &s : sockets)
       if (s == l) return true;
     return false;
   }
-  void close_socket(const ex::Endpoint &l) override { calls.push_back("close " + l.str()); }
-  std::optional<ex::Endpoint> route_source(const ex::Endpoint &r, std::string *error) override {
+  void close_socket(const Endpoint &l) override { calls.push_back("close " + l.to_string()); }
+  std::optional<Endpoint> route_source(const Endpoint &r, std::string *error) override {
     if (r.family() == AF_INET) return ep("192.0.2.10:0");
     if (error) *error = "no IPv6 route";
     return std::nullopt;
   }
-  void reconnect(std::optional<ex::Endpoint> from, bool resume) override {
-    calls.push_back(std::string(resume ? "reconnect-resume " : "reconnect-restart ") + (from ? from->str() : "-"));
+  void reconnect(std::optional<Endpoint> from, bool resume) override {
+    calls.push_back(std::string(resume ? "reconnect-resume " : "reconnect-restart ") + (from ? from->to_string() : "-"));
   }
   PlannerInput transfer() override {
     PlannerInput in;
@@ -157,7 +157,7 @@ struct Rig {
   ~Rig() { std::remove(qlog_path.c_str()); }
 
   // ngtcp2's path_validation for the path the adapter asked for last.
-  void validated(const ex::Endpoint &local, const ex::Endpoint &remote, bool success, std::uint32_t flags = 0) {
+  void validated(const Endpoint &local, const Endpoint &remote, bool success, std::uint32_t flags = 0) {
     auto l = local;
     auto r = remote;
     ngtcp2_path path{l.addr(), r.addr(), nullptr};
@@ -203,7 +203,7 @@ TEST_CASE("adapter: a change before the handshake is confirmed waits for it (RFC
   struct Row {
     const char *name;
     Policy policy;
-    ex::Endpoint to;
+    Endpoint to;
     std::string calls_before;  // before the confirmation
     std::string calls_after;   // after it
     std::string outcomes;
@@ -238,7 +238,7 @@ TEST_CASE("adapter: changes the server's policy forbids are refused with the rul
   struct Row {
     const char *name;
     Policy policy;
-    ex::Endpoint to;
+    Endpoint to;
     bool refused;
     std::string outcome_line;
   };
@@ -314,12 +314,12 @@ TEST_CASE("adapter: a Stateless Reset while a path is probed (--ignore-reset-on-
   std::copy(token.begin(), token.end(), reset.end() - 16);
   std::vector<std::uint8_t> not_reset = reset;
   not_reset.back() ^= 1;
-  const ex::Endpoint probed = ep("192.0.2.20:40001");
+  const Endpoint probed = ep("192.0.2.20:40001");
   struct Row {
     const char *name;
     bool hardened;
     bool probing;
-    ex::Endpoint arrived_on;
+    Endpoint arrived_on;
     const std::vector<std::uint8_t> *datagram;
     bool admitted;
   };

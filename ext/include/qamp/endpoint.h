@@ -30,6 +30,10 @@ class Endpoint {
 
   // nullopt when `sa` is null or its family is neither AF_INET nor AF_INET6.
   static std::optional<Endpoint> from(const sockaddr *sa) noexcept;
+  // The address of an ngtcp2 path end (ngtcp2 only holds IPv4 and IPv6 there, so this is total):
+  // empty when `a.addr` is null, of another family, or `a.addrlen` is shorter than its family's
+  // sockaddr.
+  static Endpoint of(const ngtcp2_addr &a) noexcept;
   // "198.18.0.1:443" or "[2001:db8::1]:443" (numeric only, no scope). nullopt on anything else.
   static std::optional<Endpoint> parse(std::string_view text) noexcept;
 

@@ -16,6 +16,7 @@
 #include "net.h"
 
 using namespace qamp::ex;
+using qamp::Endpoint;
 using relay::stopped;
 
 namespace {
@@ -33,9 +34,9 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "usage: lb4_relay FRONT BACKEND_A BACKEND_B RUN_MS STATS_FILE\n");
     return 2;
   }
-  auto front = parse_endpoint(argv[1]);
-  auto a = parse_endpoint(argv[2]);
-  auto b = parse_endpoint(argv[3]);
+  auto front = Endpoint::parse(argv[1]);
+  auto a = Endpoint::parse(argv[2]);
+  auto b = Endpoint::parse(argv[3]);
   long run_ms = std::stol(argv[4]);
   std::string stats_file = argv[5];
   if (!front || !a || !b) {
@@ -58,8 +59,7 @@ int main(int argc, char **argv) {
     if (fds[0].revents & POLLIN) {
       for (;;) {
         Endpoint from;
-        from.len = sizeof from.ss;
-        auto n = recvfrom(front_fd, buf.data(), buf.size(), 0, from.sa(), &from.len);
+        auto n = recv_from(front_fd, buf, from);
         if (n < 0) break;
         Flow *flow = nullptr;
         for (auto &f : flows)
@@ -72,7 +72,7 @@ int main(int argc, char **argv) {
         }
         const auto &to = flow->to_a ? *a : *b;
         (flow->to_a ? to_a : to_b)++;
-        sendto(flow->out_fd, buf.data(), static_cast<size_t>(n), 0, to.sa(), to.len);
+        sendto(flow->out_fd, buf.data(), static_cast<size_t>(n), 0, to.sa(), to.size());
       }
     }
     for (std::size_t i = 1; i < fds.size(); ++i) {
@@ -82,7 +82,7 @@ int main(int argc, char **argv) {
         auto n = recv(flow.out_fd, buf.data(), buf.size(), 0);
         if (n < 0) break;
         (flow.to_a ? from_a : from_b)++;
-        sendto(front_fd, buf.data(), static_cast<size_t>(n), 0, flow.client.sa(), flow.client.len);
+        sendto(front_fd, buf.data(), static_cast<size_t>(n), 0, flow.client.sa(), flow.client.size());
       }
     }
   }

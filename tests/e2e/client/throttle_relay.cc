@@ -23,6 +23,7 @@
 #include "net.h"
 
 using namespace qamp::ex;
+using qamp::Endpoint;
 using relay::stopped;
 
 namespace {
@@ -78,8 +79,8 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "usage: throttle_relay FRONT BACKEND RATE QUEUE RUN_MS STATS_FILE\n");
     return 2;
   }
-  auto front = parse_endpoint(argv[1]);
-  auto backend = parse_endpoint(argv[2]);
+  auto front = Endpoint::parse(argv[1]);
+  auto backend = Endpoint::parse(argv[2]);
   double rate = std::atof(argv[3]);
   long queue_limit = std::atol(argv[4]);
   long run_ms = std::atol(argv[5]);
@@ -107,7 +108,7 @@ int main(int argc, char **argv) {
     while (!neck.queue.empty() && neck.tokens >= static_cast<double>(neck.queue.front().size())) {
       auto &pkt = neck.queue.front();
       auto &flow = flows[throttled_flow];
-      sendto(front_fd, pkt.data(), pkt.size(), 0, flow.client.sa(), flow.client.len);
+      sendto(front_fd, pkt.data(), pkt.size(), 0, flow.client.sa(), flow.client.size());
       neck.tokens -= static_cast<double>(pkt.size());
       note_down(flow, pkt.size(), now);
       neck.queued -= pkt.size();
@@ -124,8 +125,7 @@ int main(int argc, char **argv) {
     if (fds[0].revents & POLLIN) {
       for (;;) {
         Endpoint from;
-        from.len = sizeof from.ss;
-        auto n = recvfrom(front_fd, buf.data(), buf.size(), 0, from.sa(), &from.len);
+        auto n = recv_from(front_fd, buf, from);
         if (n < 0) break;
         auto it = std::find_if(flows.begin(), flows.end(), [&](const Flow &f) { return f.client == from; });
         if (it == flows.end()) {
@@ -142,7 +142,7 @@ int main(int argc, char **argv) {
         }
         ++it->up_datagrams;
         it->up_bytes += static_cast<std::uint64_t>(n);
-        sendto(it->out_fd, buf.data(), static_cast<size_t>(n), 0, backend->sa(), backend->len);
+        sendto(it->out_fd, buf.data(), static_cast<size_t>(n), 0, backend->sa(), backend->size());
       }
     }
     for (std::size_t i = 1; i < fds.size(); ++i) {
@@ -153,7 +153,7 @@ int main(int argc, char **argv) {
         if (n < 0) break;
         auto size = static_cast<std::size_t>(n);
         if (!flow.throttled) {
-          sendto(front_fd, buf.data(), size, 0, flow.client.sa(), flow.client.len);
+          sendto(front_fd, buf.data(), size, 0, flow.client.sa(), flow.client.size());
           note_down(flow, size, now_ns());
         } else if (neck.queued + size > neck.limit) {
           ++flow.down_dropped;
@@ -175,7 +175,7 @@ int main(int argc, char **argv) {
                    "%s\n  {\"client\": \"%s\", \"throttled\": %s, \"up_datagrams\": %llu, \"up_bytes\": %llu, "
                    "\"down_datagrams\": %llu, \"down_bytes\": %llu, \"down_dropped\": %llu, "
                    "\"down_seconds\": %.3f, \"down_rate\": %.0f}",
-                   i ? "," : "", fl.client.str().c_str(), fl.throttled ? "true" : "false",
+                   i ? "," : "", fl.client.to_string().c_str(), fl.throttled ? "true" : "false",
                    static_cast<unsigned long long>(fl.up_datagrams), static_cast<unsigned long long>(fl.up_bytes),
                    static_cast<unsigned long long>(fl.down_datagrams),
                    static_cast<unsigned long long>(fl.down_bytes),

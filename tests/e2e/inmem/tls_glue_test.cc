@@ -20,7 +20,6 @@
 #include "qamp/tls.h"
 
 using namespace qamp;
-using qamp::ex::Endpoint;
 
 namespace {
 
@@ -40,9 +39,9 @@ struct Setup {
 
 struct Pair {
   Peer client, server;
-  Endpoint server_hs = *ex::parse_endpoint("127.0.0.1:443");
-  Endpoint server_spa = *ex::parse_endpoint("127.0.0.2:443");
-  Endpoint client_addr = *ex::parse_endpoint("127.0.0.1:50000");
+  Endpoint server_hs = *Endpoint::parse("127.0.0.1:443");
+  Endpoint server_spa = *Endpoint::parse("127.0.0.2:443");
+  Endpoint client_addr = *Endpoint::parse("127.0.0.1:50000");
   std::deque<Datagram> to_server, to_client;
   bool server_created = false;
   Setup setup;
@@ -145,8 +144,8 @@ struct Pair {
     ngtcp2_pkt_info pi;
     auto n = ngtcp2_conn_write_connection_close(client.conn, &ps.path, &pi, buf.data(), buf.size(), &ccerr, g_now);
     REQUIRE(n > 0);
-    Datagram p{Endpoint::from(ps.path.local.addr, ps.path.local.addrlen),
-               Endpoint::from(ps.path.remote.addr, ps.path.remote.addrlen),
+    Datagram p{Endpoint::of(ps.path.local),
+               Endpoint::of(ps.path.remote),
                {buf.begin(), buf.begin() + n}};
     sim::deliver(server, p, g_now);
     CHECK(server.rv == NGTCP2_ERR_DRAINING);
@@ -209,7 +208,7 @@ TEST_CASE("after the move to the preferred address the client can migrate (stock
     pair.run(60);
     REQUIRE(pair.client.rv == 0);
     REQUIRE(pair.client.preferred_validated);
-    auto newlocal = *ex::parse_endpoint("127.0.0.3:50001");
+    auto newlocal = *Endpoint::parse("127.0.0.3:50001");
     auto remote = pair.server_spa;
     ngtcp2_path path{newlocal.addr(), remote.addr(), nullptr};
     int rv = ngtcp2_conn_initiate_migration(pair.client.conn, &path, g_now);
@@ -314,8 +313,8 @@ TEST_CASE("a ClientHello without quic_transport_parameters is refused with missi
     ngtcp2_pkt_info pi;
     auto n = ngtcp2_conn_write_connection_close(pair.server.conn, &ps.path, &pi, buf.data(), buf.size(), &ccerr, g_now);
     REQUIRE(n > 0);
-    Datagram p{Endpoint::from(ps.path.local.addr, ps.path.local.addrlen),
-               Endpoint::from(ps.path.remote.addr, ps.path.remote.addrlen),
+    Datagram p{Endpoint::of(ps.path.local),
+               Endpoint::of(ps.path.remote),
                {buf.begin(), buf.begin() + n}};
     sim::deliver(pair.client, p, g_now);
     CHECK(pair.client.rv == NGTCP2_ERR_DRAINING);

@@ -102,7 +102,7 @@ struct Client {
       auto n = ngtcp2_conn_write_pkt(conn, &ps.path, &pi, buf.data(), buf.size(), now_ns());
       if (n < 0) return false;
       if (n == 0) return true;
-      sendto(fd, buf.data(), n, 0, remote.sa(), remote.len);
+      sendto(fd, buf.data(), n, 0, remote.sa(), remote.size());
     }
     return true;
   }
@@ -117,7 +117,7 @@ int main(int argc, char **argv) {
   };
   if (argc < 3) return usage();
   std::string mode = argv[1];
-  auto to = parse_endpoint(argv[2]);
+  auto to = Endpoint::parse(argv[2]);
   if (!to || (mode != "no-tp" && mode != "burst" && mode != "vn") || (mode == "burst" && argc != 5) ||
       (mode == "no-tp" && argc != 3) || (mode == "vn" && argc != 4))
     return usage();
@@ -143,7 +143,7 @@ int main(int argc, char **argv) {
     p.push_back(static_cast<uint8_t>(cidlen));
     p.insert(p.end(), scid.begin(), scid.end());
     p.resize(1200, 0);
-    sendto(fd, p.data(), p.size(), 0, to->sa(), to->len);
+    sendto(fd, p.data(), p.size(), 0, to->sa(), to->size());
     bool vn = false;
     pollfd pf{fd, POLLIN, 0};
     if (poll(&pf, 1, 2000) > 0) {
@@ -172,8 +172,7 @@ int main(int argc, char **argv) {
       pollfd p{fd, POLLIN, 0};
       if (poll(&p, 1, 100) <= 0) continue;
       Endpoint from;
-      from.len = sizeof from.ss;
-      auto n = recvfrom(fd, buf.data(), buf.size(), 0, from.sa(), &from.len);
+      auto n = recv_from(fd, buf, from);
       if (n <= 0) continue;
       ngtcp2_path path{local.addr(), from.addr(), nullptr};
       ngtcp2_pkt_info pi{};
@@ -220,7 +219,7 @@ int main(int argc, char **argv) {
     ngtcp2_path_storage_zero(&ps);
     ngtcp2_pkt_info pi;
     auto n = ngtcp2_conn_write_pkt(c.conn, &ps.path, &pi, out.data(), out.size(), now_ns());
-    if (n > 0 && sendto(fd, out.data(), n, 0, to->sa(), to->len) == n) ++sent;
+    if (n > 0 && sendto(fd, out.data(), n, 0, to->sa(), to->size()) == n) ++sent;
     drain();
     auto due = start + static_cast<uint64_t>(seconds * 1e9 * (i + 1) / count);
     while (now_ns() < due) {

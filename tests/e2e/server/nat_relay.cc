@@ -20,14 +20,15 @@
 #include "net.h"
 
 using namespace qamp::ex;
+using qamp::Endpoint;
 
 int main(int argc, char **argv) {
   if (argc != 8) {
     std::fprintf(stderr, "usage: nat_relay FRONT SERVER OUT_IP REBIND_MS port|ip:ADDR RUN_MS STATS_FILE\n");
     return 2;
   }
-  auto front = parse_endpoint(argv[1]);
-  auto server = parse_endpoint(argv[2]);
+  auto front = Endpoint::parse(argv[1]);
+  auto server = Endpoint::parse(argv[2]);
   auto out_ip = parse_host_port(argv[3], "0");
   long rebind_ms = std::stol(argv[4]);
   std::string mode = argv[5];
@@ -43,8 +44,8 @@ int main(int argc, char **argv) {
   std::string err;
   int ffd = relay::bind_or_exit("nat_relay", *front);
   int ofd = relay::bind_or_exit("nat_relay", *out_ip);
-  std::fprintf(stderr, "nat_relay: %s -> %s via %s\n", front->str().c_str(), server->str().c_str(),
-               local_endpoint(ofd).str().c_str());
+  std::fprintf(stderr, "nat_relay: %s -> %s via %s\n", front->to_string().c_str(), server->to_string().c_str(),
+               local_endpoint(ofd).to_string().c_str());
   std::optional<Endpoint> client;
   ngtcp2_tstamp start = now_ns(), first = 0;
   bool rebound = false;
@@ -61,18 +62,17 @@ int main(int argc, char **argv) {
         return 1;
       }
       rebound = true;
-      std::fprintf(stderr, "nat_relay: rebound (%s) to %s\n", mode.c_str(), local_endpoint(ofd).str().c_str());
+      std::fprintf(stderr, "nat_relay: rebound (%s) to %s\n", mode.c_str(), local_endpoint(ofd).to_string().c_str());
     }
     pollfd p[3] = {{ffd, POLLIN, 0}, {ofd, POLLIN, 0}, {old_ofd, POLLIN, 0}};
     if (poll(p, old_ofd >= 0 ? 3 : 2, 20) <= 0) continue;
     if (p[0].revents & POLLIN) {
       Endpoint from;
-      from.len = sizeof from.ss;
-      auto n = recvfrom(ffd, buf.data(), buf.size(), 0, from.sa(), &from.len);
+      auto n = recv_from(ffd, buf, from);
       if (n > 0) {
         client = from;
         if (!first) first = now_ns();
-        sendto(ofd, buf.data(), static_cast<size_t>(n), 0, server->sa(), server->len);
+        sendto(ofd, buf.data(), static_cast<size_t>(n), 0, server->sa(), server->size());
         ++c2s;
         if (rebound) ++c2s_after;
       }
@@ -80,7 +80,7 @@ int main(int argc, char **argv) {
     if (p[1].revents & POLLIN) {
       auto n = recv(ofd, buf.data(), buf.size(), 0);
       if (n > 0 && client) {
-        sendto(ffd, buf.data(), static_cast<size_t>(n), 0, client->sa(), client->len);
+        sendto(ffd, buf.data(), static_cast<size_t>(n), 0, client->sa(), client->size());
         ++s2c;
         if (rebound) ++s2c_after;
       }
@@ -88,7 +88,7 @@ int main(int argc, char **argv) {
     if (old_ofd >= 0 && (p[2].revents & POLLIN)) {
       auto n = recv(old_ofd, buf.data(), buf.size(), 0);
       if (n > 0 && client) {
-        sendto(ffd, buf.data(), static_cast<size_t>(n), 0, client->sa(), client->len);
+        sendto(ffd, buf.data(), static_cast<size_t>(n), 0, client->sa(), client->size());
         ++s2c_old_after;
       }
     }

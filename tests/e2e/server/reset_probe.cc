@@ -20,6 +20,7 @@
 #include "net.h"
 
 using namespace qamp::ex;
+using qamp::Endpoint;
 
 int main(int argc, char **argv) {
   std::string from;
@@ -32,7 +33,7 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "usage: reset_probe ADDR:PORT DCID_HEX LEN SECRET_FILE expect=reset|none [wait_ms]\n");
     return 2;
   }
-  auto server = parse_endpoint(argv[1]);
+  auto server = Endpoint::parse(argv[1]);
   auto dcid = qamp::from_hex(argv[2], "DCID");
   auto len = std::stoul(argv[3]);
   std::ifstream f(argv[4], std::ios::binary);
@@ -58,7 +59,7 @@ int main(int argc, char **argv) {
   random_bytes(pkt);
   pkt[0] = 0x40 | (pkt[0] & 0x3f);  // short header, fixed bit set
   std::copy(dcid->begin(), dcid->end(), pkt.begin() + 1);
-  sendto(fd, pkt.data(), pkt.size(), 0, server->sa(), server->len);
+  sendto(fd, pkt.data(), pkt.size(), 0, server->sa(), server->size());
 
   pollfd p{fd, POLLIN, 0};
   std::vector<std::uint8_t> buf(2048);

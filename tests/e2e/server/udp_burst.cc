@@ -20,13 +20,14 @@
 #include "net.h"
 
 using namespace qamp::ex;
+using qamp::Endpoint;
 
 int main(int argc, char **argv) {
   if (argc != 6 && argc != 7) {
     std::fprintf(stderr, "usage: udp_burst ADDR:PORT COUNT SECONDS garbage|short|dcid=HEX LEN [from=IPV4|spread=A]\n");
     return 2;
   }
-  auto to = parse_endpoint(argv[1]);
+  auto to = Endpoint::parse(argv[1]);
   long count = std::stol(argv[2]);
   double seconds = std::stod(argv[3]);
   std::string kind = argv[4];
@@ -111,7 +112,7 @@ int main(int argc, char **argv) {
       }
       out = slot;
     }
-    sendto(out, pkt.data(), pkt.size(), 0, to->sa(), to->len);
+    sendto(out, pkt.data(), pkt.size(), 0, to->sa(), to->size());
     // Pace: datagram i leaves at i/count of the interval.
     auto due = start + static_cast<ngtcp2_tstamp>(seconds * NGTCP2_SECONDS * static_cast<double>(i) / count);
     while (now_ns() < due) drain();
