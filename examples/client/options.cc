@@ -1,8 +1,6 @@
 #include "qamp/hex.h"
 #include "options.h"
 
-#include <getopt.h>
-
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -12,24 +10,6 @@
 
 namespace qamp::client {
 
-namespace {
-
-std::optional<std::uint64_t> number(std::string_view s) noexcept {
-  if (s.empty()) return std::nullopt;
-  std::uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
-// Multiplies with an overflow check.
-std::optional<std::uint64_t> scaled(std::uint64_t n, std::uint64_t unit) noexcept {
-  if (unit && n > UINT64_MAX / unit) return std::nullopt;
-  return n * unit;
-}
-
-}  // namespace
-
 std::string_view to_string(OldPath old_path) noexcept {
   return old_path == OldPath::keep ? "keep" : "drop";
 }
@@ -38,46 +18,6 @@ std::optional<OldPath> parse_old_path(std::string_view text) noexcept {
   if (text == "keep") return OldPath::keep;
   if (text == "drop") return OldPath::drop;
   return std::nullopt;
-}
-
-std::optional<ngtcp2_duration> parse_duration(std::string_view text) noexcept {
-  struct Unit {
-    std::string_view suffix;
-    std::uint64_t ns;
-  };
-  // Longest suffixes first so "ms" is not read as "s".
-  static constexpr Unit units[] = {{"ms", NGTCP2_MILLISECONDS}, {"us", NGTCP2_MICROSECONDS},
-                                   {"ns", NGTCP2_NANOSECONDS},  {"h", 3600 * NGTCP2_SECONDS},
-                                   {"m", 60 * NGTCP2_SECONDS},  {"s", NGTCP2_SECONDS}};
-  for (const auto &u : units) {
-    if (text.size() > u.suffix.size() && text.ends_with(u.suffix)) {
-      auto n = number(text.substr(0, text.size() - u.suffix.size()));
-      return n ? scaled(*n, u.ns) : std::nullopt;
-    }
-  }
-  auto n = number(text);
-  return n ? scaled(*n, NGTCP2_SECONDS) : std::nullopt;
-}
-
-std::optional<std::uint64_t> parse_size(std::string_view text) noexcept {
-  if (text.empty()) return std::nullopt;
-  std::uint64_t unit = 1;
-  switch (text.back()) {
-    case 'K': case 'k': unit = 1024; break;
-    case 'M': case 'm': unit = 1024 * 1024; break;
-    case 'G': case 'g': unit = 1024 * 1024 * 1024; break;
-    default: break;
-  }
-  if (unit != 1) text.remove_suffix(1);
-  auto n = number(text);
-  return n ? scaled(*n, unit) : std::nullopt;
-}
-
-std::optional<double> parse_rate(std::string_view text) noexcept {
-  if (text.ends_with("/s")) text.remove_suffix(2);
-  auto n = parse_size(text);
-  if (!n || *n == 0) return std::nullopt;
-  return static_cast<double>(*n);
 }
 
 std::optional<NetworkChange> parse_network_change(std::string_view text) {
@@ -93,7 +33,7 @@ std::optional<NetworkChange> parse_network_change(std::string_view text) {
     if (at.empty() || ec != std::errc() || p != at.data() + at.size() || v < 0 || v > 100) return std::nullopt;
     nc.share = v / 100.0;
   } else {
-    nc.after = parse_duration(at);
+    nc.after = ex::parse_duration(at);
     if (!nc.after) return std::nullopt;
   }
   auto local = Endpoint::parse(text.substr(eq + 1));
@@ -181,166 +121,149 @@ void print_usage(std::FILE *out) {
       out);
 }
 
-ParseResult parse_options(int argc, char **argv) {
+ex::Parsed<Options> parse_options(int argc, const char *const *argv) {
   enum : int {
-    kDownload = 256, kNoPreferredAddr, kQlogFile, kQlogDir, kExitFirst, kExitAll, kTimeout, kSni,
-    kMaxData, kMaxStreamDataBidiLocal, kMaxStreamDataUni, kNoDump, kSemantics, kSpaFamily,
+    kHelp, kQuiet, kDownload, kNoPreferredAddr, kQlogFile, kQlogDir, kExitFirst, kExitAll, kTimeout,
+    kSni, kMaxData, kMaxStreamDataBidiLocal, kMaxStreamDataUni, kNoDump, kSemantics, kSpaFamily,
     kPolicySupport, kNetworkChange, kOldPath, kStrategy, kNewPathRate, kIgnoreReset, kSummary,
     kSendPolicySupportRaw, kEnforcement, kCaFile, kInsecure, kLimitRate,
   };
-  static const option long_options[] = {
-      {"download", required_argument, nullptr, kDownload},
-      {"quiet", no_argument, nullptr, 'q'},
-      {"no-preferred-addr", no_argument, nullptr, kNoPreferredAddr},
-      {"qlog-file", required_argument, nullptr, kQlogFile},
-      {"qlog-dir", required_argument, nullptr, kQlogDir},
-      {"exit-on-first-stream-close", no_argument, nullptr, kExitFirst},
-      {"exit-on-all-streams-close", no_argument, nullptr, kExitAll},
-      {"timeout", required_argument, nullptr, kTimeout},
-      {"sni", required_argument, nullptr, kSni},
-      {"max-data", required_argument, nullptr, kMaxData},
-      {"max-stream-data-bidi-local", required_argument, nullptr, kMaxStreamDataBidiLocal},
-      {"max-stream-data-uni", required_argument, nullptr, kMaxStreamDataUni},
-      {"no-quic-dump", no_argument, nullptr, kNoDump},
-      {"no-http-dump", no_argument, nullptr, kNoDump},
-      {"semantics", required_argument, nullptr, kSemantics},
-      {"spa-family", required_argument, nullptr, kSpaFamily},
-      {"policy-support", required_argument, nullptr, kPolicySupport},
-      {"network-change", required_argument, nullptr, kNetworkChange},
-      {"old-path-after-change", required_argument, nullptr, kOldPath},
-      {"strategy", required_argument, nullptr, kStrategy},
-      {"new-path-rate", required_argument, nullptr, kNewPathRate},
-      {"limit-rate", required_argument, nullptr, kLimitRate},
-      {"ignore-reset-on-probe", no_argument, nullptr, kIgnoreReset},
-      {"summary", required_argument, nullptr, kSummary},
-      {"send-policy-support-raw", required_argument, nullptr, kSendPolicySupportRaw},
-      {"enforcement", required_argument, nullptr, kEnforcement},
-      {"ca-file", required_argument, nullptr, kCaFile},
-      {"insecure", no_argument, nullptr, kInsecure},
-      {"help", no_argument, nullptr, 'h'},
-      {nullptr, 0, nullptr, 0},
+  static constexpr ex::FlagSpec flags[] = {
+      {"help", 'h', false, kHelp},
+      {"quiet", 'q', false, kQuiet},
+      {"download", 0, true, kDownload},
+      {"no-preferred-addr", 0, false, kNoPreferredAddr},
+      {"qlog-file", 0, true, kQlogFile},
+      {"qlog-dir", 0, true, kQlogDir},
+      {"exit-on-first-stream-close", 0, false, kExitFirst},
+      {"exit-on-all-streams-close", 0, false, kExitAll},
+      {"timeout", 0, true, kTimeout},
+      {"sni", 0, true, kSni},
+      {"max-data", 0, true, kMaxData},
+      {"max-stream-data-bidi-local", 0, true, kMaxStreamDataBidiLocal},
+      {"max-stream-data-uni", 0, true, kMaxStreamDataUni},
+      {"no-quic-dump", 0, false, kNoDump},
+      {"no-http-dump", 0, false, kNoDump},
+      {"semantics", 0, true, kSemantics},
+      {"spa-family", 0, true, kSpaFamily},
+      {"policy-support", 0, true, kPolicySupport},
+      {"network-change", 0, true, kNetworkChange},
+      {"old-path-after-change", 0, true, kOldPath},
+      {"strategy", 0, true, kStrategy},
+      {"new-path-rate", 0, true, kNewPathRate},
+      {"limit-rate", 0, true, kLimitRate},
+      {"ignore-reset-on-probe", 0, false, kIgnoreReset},
+      {"summary", 0, true, kSummary},
+      {"send-policy-support-raw", 0, true, kSendPolicySupportRaw},
+      {"enforcement", 0, true, kEnforcement},
+      {"ca-file", 0, true, kCaFile},
+      {"insecure", 0, false, kInsecure},
   };
 
   Options o;
-  auto misuse = [](const std::string &why) {
-    std::fprintf(stderr, "qamp-client: %s\n\n", why.c_str());
-    print_usage(stderr);
-    return ParseResult{std::nullopt, 2};
-  };
-  auto bad_value = [&](const char *name, const char *value) {
-    return misuse(std::string("invalid value for --") + name + ": '" + value + "'");
-  };
-
+  using ex::misuse;
+  std::vector<std::string_view> positionals;
   bool semantics_given = false, support_given = false, max_data_given = false;
-  optind = 0;  // glibc: full re-initialisation, so the parser can run more than once
-  opterr = 0;
+  ex::CliParser parser(flags, argc, argv);
   for (;;) {
-    int idx = 0;
-    int c = getopt_long(argc, argv, ":hq", long_options, &idx);
-    if (c == -1) break;
-    const char *arg = optarg;
-    switch (c) {
-      case 'h':
-        print_usage(stdout);
-        return ParseResult{std::nullopt, 0};
-      case 'q': o.quiet = true; break;
-      case kDownload: o.download_dir = arg; break;
+    auto next = parser.next();
+    if (auto *error = std::get_if<ex::CliError>(&next)) return misuse(error->message);
+    auto *a = std::get_if<ex::CliArg>(&next);
+    if (!a) break;
+    std::string_view arg = a->value;
+    auto bad_value = [&] { return ex::bad_value(a->flag, arg); };
+    switch (a->id) {
+      case ex::kPositional: positionals.push_back(arg); break;
+      case kHelp: return ex::help_exit();
+      case kQuiet: o.quiet = true; break;
+      case kDownload: o.download_dir = std::string(arg); break;
       case kNoPreferredAddr: o.no_preferred_addr = true; break;
-      case kQlogFile: o.qlog_file = arg; break;
-      case kQlogDir: o.qlog_dir = arg; break;
+      case kQlogFile: o.qlog_file = std::string(arg); break;
+      case kQlogDir: o.qlog_dir = std::string(arg); break;
       case kExitFirst: o.exit_on_first_stream_close = true; break;
       case kExitAll: o.exit_on_all_streams_close = true; break;
       case kTimeout: {
-        auto d = parse_duration(arg);
-        if (!d || *d == 0) return bad_value("timeout", arg);
+        auto d = ex::parse_duration(arg);
+        if (!d || *d == 0) return bad_value();
         o.timeout = *d;
         break;
       }
-      case kSni: o.sni = arg; break;
+      case kSni: o.sni = std::string(arg); break;
       case kMaxData:
       case kMaxStreamDataBidiLocal:
       case kMaxStreamDataUni: {
-        auto n = parse_size(arg);
-        if (!n) return bad_value(long_options[idx].name, arg);
-        (c == kMaxData ? o.max_data : c == kMaxStreamDataUni ? o.max_stream_data_uni
-                                                             : o.max_stream_data_bidi_local) = *n;
-        max_data_given = max_data_given || c == kMaxData;
+        auto n = ex::parse_size(arg);
+        if (!n) return bad_value();
+        (a->id == kMaxData ? o.max_data : a->id == kMaxStreamDataUni ? o.max_stream_data_uni
+                                                                     : o.max_stream_data_bidi_local) = *n;
+        max_data_given = max_data_given || a->id == kMaxData;
         break;
       }
       case kNoDump: break;
       case kSemantics: {
         auto s = parse_semantics(arg);
-        if (!s) return bad_value("semantics", arg);
+        if (!s) return bad_value();
         o.semantics = *s;
         semantics_given = true;
         break;
       }
       case kSpaFamily: {
         auto f = parse_spa_family(arg);
-        if (!f) return bad_value("spa-family", arg);
+        if (!f) return bad_value();
         o.spa_family = *f;
         break;
       }
       case kPolicySupport: {
         auto list = parse_spelling_list(arg);
-        if (!list) return bad_value("policy-support", arg);
+        if (!list) return bad_value();
         o.policy_support = to_set(*list);
         support_given = true;
         break;
       }
       case kNetworkChange: {
         auto nc = parse_network_change(arg);
-        if (!nc) return bad_value("network-change", arg);
+        if (!nc) return bad_value();
         o.network_change = *nc;
         break;
       }
       case kOldPath: {
         auto p = parse_old_path(arg);
-        if (!p) return bad_value("old-path-after-change", arg);
+        if (!p) return bad_value();
         o.old_path = *p;
         break;
       }
       case kStrategy: {
         auto s = parse_forced_strategy(arg);
-        if (!s) return bad_value("strategy", arg);
+        if (!s) return bad_value();
         o.strategy = *s;
         break;
       }
-      case kNewPathRate: {
-        auto r = parse_rate(arg);
-        if (!r) return bad_value("new-path-rate", arg);
-        o.new_path_rate = *r;
-        break;
-      }
+      case kNewPathRate:
       case kLimitRate: {
-        auto r = parse_rate(arg);
-        if (!r) return bad_value("limit-rate", arg);
-        o.limit_rate = *r;
+        auto r = ex::parse_rate(arg);
+        if (!r) return bad_value();
+        (a->id == kNewPathRate ? o.new_path_rate : o.limit_rate) = *r;
         break;
       }
       case kIgnoreReset: o.ignore_reset_on_probe = true; break;
-      case kSummary: o.summary_file = arg; break;
+      case kSummary: o.summary_file = std::string(arg); break;
       case kSendPolicySupportRaw: {
         auto raw = from_hex(arg, "--send-policy-support-raw");
-        if (!raw) return bad_value("send-policy-support-raw", arg);
+        if (!raw) return bad_value();
         o.send_policy_support_raw = std::move(*raw);
         break;
       }
       case kEnforcement: {
         auto e = ex::parse_enforcement(arg);
-        if (!e) return bad_value("enforcement", arg);
+        if (!e) return bad_value();
         o.enforcement = *e;
         break;
       }
       case kCaFile:
-        if (!*arg) return bad_value("ca-file", arg);
-        o.ca_file = arg;
+        if (arg.empty()) return bad_value();
+        o.ca_file = std::string(arg);
         break;
       case kInsecure: o.insecure = true; break;
-      case ':':
-        return misuse(std::string("option requires an argument: ") + argv[optind - 1]);
-      default:
-        return misuse(std::string("unknown option: ") + argv[optind - 1]);
     }
   }
   if (o.enforcement == ex::Enforcement::native) {
@@ -359,15 +282,15 @@ ParseResult parse_options(int argc, char **argv) {
     o.max_data = std::clamp<std::uint64_t>(static_cast<std::uint64_t>(*o.limit_rate / 10), 64 * 1024, o.max_data);
   if (o.ca_file && o.insecure) return misuse("--ca-file and --insecure are mutually exclusive");
   if (o.qlog_file && o.qlog_dir) return misuse("--qlog-file and --qlog-dir are mutually exclusive");
-  if (argc - optind < 2) return misuse("<HOST> and <PORT> are required");
-  o.host = argv[optind++];
-  o.port = argv[optind++];
+  if (positionals.size() < 2) return misuse("<HOST> and <PORT> are required");
+  o.host = std::string(positionals[0]);
+  o.port = std::string(positionals[1]);
   std::vector<Target> targets;
-  for (; optind < argc; ++optind) {
-    auto t = parse_target(argv[optind]);
-    if (!t) return misuse(std::string("invalid <URI>: '") + argv[optind] + "'");
+  for (std::size_t i = 2; i < positionals.size(); ++i) {
+    auto t = parse_target(positionals[i]);
+    if (!t) return misuse("invalid <URI>: '" + std::string(positionals[i]) + "'");
     targets.push_back(std::move(*t));
-    o.uris.emplace_back(argv[optind]);
+    o.uris.emplace_back(positionals[i]);
   }
   if (o.download_dir) {
     if (auto dup = duplicate_file_name(targets))
@@ -376,7 +299,7 @@ ParseResult parse_options(int argc, char **argv) {
   }
   if (o.network_change && o.uris.empty())
     return misuse("--network-change needs at least one <URI>");
-  return ParseResult{std::move(o), 0};
+  return o;
 }
 
 }  // namespace qamp::client

@@ -11,6 +11,7 @@
 
 #include <ngtcp2/ngtcp2.h>
 
+#include "cli.h"
 #include "enforcement.h"
 #include "net.h"
 #include "qamp/migrator.h"
@@ -34,13 +35,6 @@ struct NetworkChange {
   std::string text;  // as given, for logs
 };
 std::optional<NetworkChange> parse_network_change(std::string_view text);
-
-// "<N>[h|m|s|ms|us|ns]" (no unit: seconds), as gtlsclient's <DURATION>.
-std::optional<ngtcp2_duration> parse_duration(std::string_view text) noexcept;
-// "<N>[K|M|G]" (powers of 1024), as gtlsclient's <SIZE>.
-std::optional<std::uint64_t> parse_size(std::string_view text) noexcept;
-// "<SIZE>/s" or "<SIZE>" in bytes per second.
-std::optional<double> parse_rate(std::string_view text) noexcept;
 
 struct Options {
   std::string host;
@@ -82,14 +76,9 @@ struct Options {
   std::optional<std::vector<std::uint8_t>> send_policy_support_raw;
 };
 
-struct ParseResult {
-  std::optional<Options> options;  // set: run
-  int exit_code = 0;               // otherwise exit with this (0 for --help, 2 for misuse)
-};
-
-// Parses argv. On --help prints usage to stdout; on a bad flag or missing argument prints the
-// reason and usage to stderr.
-ParseResult parse_options(int argc, char **argv);
+// Parses argv (examples/common/cli.h's syntax): the options, or ex::help_exit() for --help, or
+// ex::misuse() naming the bad flag or missing argument. Never prints; main() does.
+ex::Parsed<Options> parse_options(int argc, const char *const *argv);
 void print_usage(std::FILE *out);
 
 }  // namespace qamp::client

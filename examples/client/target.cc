@@ -1,5 +1,7 @@
 #include "target.h"
 
+#include <strings.h>
+
 #include <map>
 
 namespace qamp::client {
@@ -9,6 +11,8 @@ std::optional<Target> parse_target(std::string_view uri) {
   t.uri = std::string(uri);
   std::string_view rest = uri;
   if (auto scheme = rest.find("://"); scheme != std::string_view::npos) {
+    // HTTP/3 is https only (RFC 9114 §3.1); another scheme would be fetched as if it were.
+    if (scheme != 5 || ::strncasecmp(rest.data(), "https", 5) != 0) return std::nullopt;
     rest.remove_prefix(scheme + 3);
     auto slash = rest.find('/');
     t.authority = std::string(rest.substr(0, slash));

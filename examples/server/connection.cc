@@ -190,7 +190,7 @@ ngtcp2_transport_params Connection::transport_params(
   params.initial_max_data = 1024 * 1024;
   params.initial_max_streams_bidi = 100;
   params.initial_max_streams_uni = 3;
-  params.max_idle_timeout = static_cast<ngtcp2_duration>(opts.idle_timeout_s * NGTCP2_SECONDS);
+  params.max_idle_timeout = opts.idle_timeout;
   params.active_connection_id_limit = 8;
   params.original_dcid = retry_odcid ? *retry_odcid : hd.dcid;
   params.original_dcid_present = 1;

@@ -22,7 +22,15 @@ void on_signal(struct ev_loop *, ev_signal *w, int) {
 }  // namespace
 
 int main(int argc, char **argv) {
-  auto options = qamp::ex::parse_server_options(argc, argv);  // exits 2 on bad flags
+  auto parsed = qamp::ex::parse_server_options(argc, argv);
+  if (auto *exit = std::get_if<qamp::ex::Exit>(&parsed)) {
+    if (exit->status == 0)
+      std::cout << qamp::ex::server_usage();
+    else
+      std::cerr << "qamp-server: " << exit->message << "\n\n" << qamp::ex::server_usage();
+    return exit->status;
+  }
+  const auto &options = std::get<qamp::ex::ServerOptions>(parsed);
   std::string error;
   if (!qamp::ex::open_document_root(options.htdocs, &error)) {
     std::cerr << "qamp-server: " << error << std::endl;

@@ -1,9 +1,5 @@
 #include "options.h"
 
-#include <cerrno>
-#include <cstdio>
-#include <cstdlib>
-#include <getopt.h>
 #include <string_view>
 
 namespace qamp::ex {
@@ -27,7 +23,7 @@ Options shared with gtlsserver:
   --preferred-ipv6-addr=[<ADDR>]:<PORT>
                                Offer a preferred address (RFC 9000 §9.6); one socket each.
   --qlog-dir=<PATH>            Write one qlog per connection (ngtcp2's events + qamp's decisions).
-  --timeout=<SECONDS>          Idle timeout (default 30).
+  --timeout=<DURATION>         Idle timeout: 30, 1.5s, 500ms, 2m (default 30 seconds).
 
 Migration policy (DESIGN.md §2), levels any | none | same-ip:
   --handshake-level=<L>        Level of the handshake address (default any).
@@ -64,203 +60,180 @@ New connections (pre-authentication limits; README "Security and robustness"):
   -h, --help                   This text.
 )";
 
-[[noreturn]] void usage_error(const std::string &why) {
-  std::fprintf(stderr, "qamp-server: %s\n\n%s", why.c_str(), kUsage);
-  std::exit(2);
-}
-
-Level level_arg(const char *flag, const char *v) {
-  auto l = parse_level(v);
-  if (!l) usage_error(std::string(flag) + ": unknown level '" + v + "' (any, none, same-ip)");
-  return *l;
-}
-
-Endpoint endpoint_arg(const char *flag, const char *v, int family) {
-  auto e = Endpoint::parse(v);
-  if (!e || e->family() != family)
-    usage_error(std::string(flag) + ": expected " + (family == AF_INET ? "A.B.C.D:PORT" : "[X::Y]:PORT") +
-                ", got '" + v + "'");
-  return *e;
-}
-
-// A count from 1 to 1,000,000 (0 would refuse every client; a bigger cap bounds nothing).
-std::size_t count_arg(const char *flag, const char *v) {
-  char *end = nullptr;
-  errno = 0;
-  long n = std::strtol(v, &end, 10);
-  if (errno || end == v || *end || n < 1 || n > 1'000'000)
-    usage_error(std::string(flag) + ": expected a count from 1 to 1000000, got '" + v + "'");
-  return static_cast<std::size_t>(n);
-}
-
-// Bytes with an optional K, M, G or T suffix (powers of 1024), at most 2^62.
-std::optional<std::uint64_t> size_arg(std::string_view v) {
-  int shift = 0;
-  if (!v.empty()) {
-    switch (v.back()) {
-      case 'K': case 'k': shift = 10; break;
-      case 'M': case 'm': shift = 20; break;
-      case 'G': case 'g': shift = 30; break;
-      case 'T': case 't': shift = 40; break;
-      default: break;
-    }
-    if (shift) v.remove_suffix(1);
-  }
-  if (v.empty() || v.size() > 19) return std::nullopt;
-  std::uint64_t n = 0;
-  for (char c : v) {
-    if (c < '0' || c > '9') return std::nullopt;
-    n = n * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  constexpr std::uint64_t kMax = std::uint64_t{1} << 62;
-  if (n > (kMax >> shift)) return std::nullopt;
-  return n << shift;
+Exit expected(std::string_view flag, std::string_view what, std::string_view value) {
+  return misuse(std::string(flag) + ": " + std::string(what) + " '" + std::string(value) + "'");
 }
 
 }  // namespace
 
-ServerOptions parse_server_options(int argc, char **argv) {
+std::string_view server_usage() noexcept { return kUsage; }
+
+Parsed<ServerOptions> parse_server_options(int argc, const char *const *argv) {
   enum {
-    OPT_PV4 = 256, OPT_PV6, OPT_QLOG, OPT_TIMEOUT, OPT_HS, OPT_SPA, OPT_SPA4, OPT_SPA6, OPT_SPELL,
-    OPT_RESET, OPT_INST, OPT_CLUSTER, OPT_SECRET, OPT_STATS, OPT_GATE, OPT_ENFORCEMENT,
-    OPT_RETRY, OPT_RETRY_THRESHOLD, OPT_MAX_CONN, OPT_MAX_HALF_OPEN,
-    OPT_MAX_GENERATED,
+    OPT_HELP, OPT_HTDOCS, OPT_QUIET, OPT_PV4, OPT_PV6, OPT_QLOG, OPT_TIMEOUT, OPT_HS, OPT_SPA, OPT_SPA4,
+    OPT_SPA6, OPT_SPELL, OPT_RESET, OPT_INST, OPT_CLUSTER, OPT_SECRET, OPT_STATS, OPT_GATE,
+    OPT_ENFORCEMENT, OPT_RETRY, OPT_RETRY_THRESHOLD, OPT_MAX_CONN, OPT_MAX_HALF_OPEN, OPT_MAX_GENERATED,
   };
-  static const option longopts[] = {
-      {"htdocs", required_argument, nullptr, 'd'},
-      {"quiet", no_argument, nullptr, 'q'},
-      {"help", no_argument, nullptr, 'h'},
-      {"preferred-ipv4-addr", required_argument, nullptr, OPT_PV4},
-      {"preferred-ipv6-addr", required_argument, nullptr, OPT_PV6},
-      {"qlog-dir", required_argument, nullptr, OPT_QLOG},
-      {"timeout", required_argument, nullptr, OPT_TIMEOUT},
-      {"handshake-level", required_argument, nullptr, OPT_HS},
-      {"spa-level", required_argument, nullptr, OPT_SPA},
-      {"spa-v4-level", required_argument, nullptr, OPT_SPA4},
-      {"spa-v6-level", required_argument, nullptr, OPT_SPA6},
-      {"policy-spelling", required_argument, nullptr, OPT_SPELL},
-      {"stateless-reset", required_argument, nullptr, OPT_RESET},
-      {"instance-id", required_argument, nullptr, OPT_INST},
-      {"cluster-size", required_argument, nullptr, OPT_CLUSTER},
-      {"static-secret", required_argument, nullptr, OPT_SECRET},
-      {"stats-file", required_argument, nullptr, OPT_STATS},
-      {"gate", required_argument, nullptr, OPT_GATE},
-      {"enforcement", required_argument, nullptr, OPT_ENFORCEMENT},
-      {"retry", required_argument, nullptr, OPT_RETRY},
-      {"retry-threshold", required_argument, nullptr, OPT_RETRY_THRESHOLD},
-      {"max-connections", required_argument, nullptr, OPT_MAX_CONN},
-      {"max-half-open", required_argument, nullptr, OPT_MAX_HALF_OPEN},
-      {"max-generated-bytes", required_argument, nullptr, OPT_MAX_GENERATED},
-      {nullptr, 0, nullptr, 0},
+  static constexpr FlagSpec flags[] = {
+      {"htdocs", 'd', true, OPT_HTDOCS},
+      {"quiet", 'q', false, OPT_QUIET},
+      {"help", 'h', false, OPT_HELP},
+      {"preferred-ipv4-addr", 0, true, OPT_PV4},
+      {"preferred-ipv6-addr", 0, true, OPT_PV6},
+      {"qlog-dir", 0, true, OPT_QLOG},
+      {"timeout", 0, true, OPT_TIMEOUT},
+      {"handshake-level", 0, true, OPT_HS},
+      {"spa-level", 0, true, OPT_SPA},
+      {"spa-v4-level", 0, true, OPT_SPA4},
+      {"spa-v6-level", 0, true, OPT_SPA6},
+      {"policy-spelling", 0, true, OPT_SPELL},
+      {"stateless-reset", 0, true, OPT_RESET},
+      {"instance-id", 0, true, OPT_INST},
+      {"cluster-size", 0, true, OPT_CLUSTER},
+      {"static-secret", 0, true, OPT_SECRET},
+      {"stats-file", 0, true, OPT_STATS},
+      {"gate", 0, true, OPT_GATE},
+      {"enforcement", 0, true, OPT_ENFORCEMENT},
+      {"retry", 0, true, OPT_RETRY},
+      {"retry-threshold", 0, true, OPT_RETRY_THRESHOLD},
+      {"max-connections", 0, true, OPT_MAX_CONN},
+      {"max-half-open", 0, true, OPT_MAX_HALF_OPEN},
+      {"max-generated-bytes", 0, true, OPT_MAX_GENERATED},
   };
   ServerOptions o;
-  opterr = 0;
-  long instance = -1;
+  std::optional<std::uint64_t> instance;
   bool spelling_given = false;
+  std::vector<std::string_view> positionals;
+  CliParser parser(flags, argc, argv);
   for (;;) {
-    int c = getopt_long(argc, argv, ":d:qh", longopts, nullptr);
-    if (c == -1) break;
-    switch (c) {
-      case 'd': o.htdocs = optarg; break;
-      case 'q': o.quiet = true; break;
-      case 'h': std::fputs(kUsage, stdout); std::exit(0);
-      case OPT_PV4: o.preferred_v4 = endpoint_arg("--preferred-ipv4-addr", optarg, AF_INET); break;
-      case OPT_PV6: o.preferred_v6 = endpoint_arg("--preferred-ipv6-addr", optarg, AF_INET6); break;
-      case OPT_QLOG: o.qlog_dir = optarg; break;
+    auto next = parser.next();
+    if (auto *error = std::get_if<CliError>(&next)) return misuse(error->message);
+    auto *a = std::get_if<CliArg>(&next);
+    if (!a) break;
+    const std::string_view v = a->value, flag = a->flag;
+    // Each reader answers the value or the Exit naming the flag (one rule per kind of value).
+    auto level = [&](Level &out) -> std::optional<Exit> {
+      auto l = parse_level(v);
+      if (!l) return misuse(std::string(flag) + ": unknown level '" + std::string(v) + "' (any, none, same-ip)");
+      out = *l;
+      return std::nullopt;
+    };
+    auto endpoint = [&](std::optional<Endpoint> &out, int family) -> std::optional<Exit> {
+      auto e = Endpoint::parse(v);
+      if (!e || e->family() != family)
+        return misuse(std::string(flag) + ": expected " + (family == AF_INET ? "A.B.C.D:PORT" : "[X::Y]:PORT") +
+                      ", got '" + std::string(v) + "'");
+      out = *e;
+      return std::nullopt;
+    };
+    // A count from 1 to 1,000,000 (0 would refuse every client; a bigger cap bounds nothing).
+    auto count = [&](std::size_t &out) -> std::optional<Exit> {
+      auto n = parse_count(v, 1, 1'000'000);
+      if (!n) return misuse(std::string(flag) + ": expected a count from 1 to 1000000, got '" + std::string(v) + "'");
+      out = static_cast<std::size_t>(*n);
+      return std::nullopt;
+    };
+    std::optional<Exit> error;
+    switch (a->id) {
+      case kPositional: positionals.push_back(v); break;
+      case OPT_HELP: return help_exit();
+      case OPT_HTDOCS: o.htdocs = std::string(v); break;
+      case OPT_QUIET: o.quiet = true; break;
+      case OPT_PV4: error = endpoint(o.preferred_v4, AF_INET); break;
+      case OPT_PV6: error = endpoint(o.preferred_v6, AF_INET6); break;
+      case OPT_QLOG: o.qlog_dir = std::string(v); break;
       case OPT_TIMEOUT: {
-        char *end = nullptr;
-        o.idle_timeout_s = std::strtod(optarg, &end);
-        if (*end == 's') ++end;
-        if (*end || o.idle_timeout_s <= 0) usage_error(std::string("--timeout: bad duration '") + optarg + "'");
+        auto d = parse_duration(v);
+        if (!d || *d == 0) return expected(flag, "bad duration", v);
+        o.idle_timeout = *d;
         break;
       }
-      case OPT_HS: o.policy.handshake = level_arg("--handshake-level", optarg); break;
-      case OPT_SPA: o.policy.spa_v4 = o.policy.spa_v6 = level_arg("--spa-level", optarg); break;
-      case OPT_SPA4: o.policy.spa_v4 = level_arg("--spa-v4-level", optarg); break;
-      case OPT_SPA6: o.policy.spa_v6 = level_arg("--spa-v6-level", optarg); break;
+      case OPT_HS: error = level(o.policy.handshake); break;
+      case OPT_SPA:
+        error = level(o.policy.spa_v4);
+        o.policy.spa_v6 = o.policy.spa_v4;
+        break;
+      case OPT_SPA4: error = level(o.policy.spa_v4); break;
+      case OPT_SPA6: error = level(o.policy.spa_v6); break;
       case OPT_SPELL: {
-        auto l = parse_spelling_list(optarg);
-        if (!l) usage_error(std::string("--policy-spelling: bad list '") + optarg + "' (pr3898, ext, dam-values)");
+        auto l = parse_spelling_list(v);
+        if (!l) return misuse(std::string(flag) + ": bad list '" + std::string(v) + "' (pr3898, ext, dam-values)");
         o.spellings = *l;
         spelling_given = true;
         break;
       }
       case OPT_RESET: {
-        auto m = parse_reset_mode(optarg);
-        if (!m) usage_error(std::string("--stateless-reset: unknown mode '") + optarg + "' (auto, always, never)");
+        auto m = parse_reset_mode(v);
+        if (!m) return misuse(std::string(flag) + ": unknown mode '" + std::string(v) + "' (auto, always, never)");
         o.reset_mode = *m;
         break;
       }
-      case OPT_INST: {
-        char *end = nullptr;
-        instance = std::strtol(optarg, &end, 10);
-        if (*end || instance < 0 || instance > 255) usage_error(std::string("--instance-id: bad id '") + optarg + "'");
+      case OPT_INST:
+        instance = parse_count(v, 0, 255);
+        if (!instance) return expected(flag, "bad id", v);
         break;
-      }
       case OPT_CLUSTER: {
-        char *end = nullptr;
-        long m = std::strtol(optarg, &end, 10);
-        if (*end || m < 1 || m > 256) usage_error(std::string("--cluster-size: bad size '") + optarg + "'");
-        o.cluster_size = static_cast<unsigned>(m);
+        auto m = parse_count(v, 1, 256);
+        if (!m) return expected(flag, "bad size", v);
+        o.cluster_size = static_cast<unsigned>(*m);
         break;
       }
-      case OPT_SECRET: o.static_secret_file = optarg; break;
-      case OPT_STATS: o.stats_file = optarg; break;
-      case OPT_GATE:
-        if (std::string_view(optarg) == "on") o.gate = true;
-        else if (std::string_view(optarg) == "off") o.gate = false;
-        else usage_error(std::string("--gate: expected on or off, got '") + optarg + "'");
+      case OPT_SECRET: o.static_secret_file = std::string(v); break;
+      case OPT_STATS: o.stats_file = std::string(v); break;
+      case OPT_GATE: {
+        auto on = parse_on_off(v);
+        if (!on) return misuse(std::string(flag) + ": expected on or off, got '" + std::string(v) + "'");
+        o.gate = *on;
         break;
+      }
       case OPT_ENFORCEMENT: {
-        auto e = parse_enforcement(optarg);
-        if (!e) usage_error(std::string("--enforcement: expected layer or native, got '") + optarg + "'");
+        auto e = parse_enforcement(v);
+        if (!e) return misuse(std::string(flag) + ": expected layer or native, got '" + std::string(v) + "'");
         o.enforcement = *e;
         break;
       }
       case OPT_RETRY: {
-        auto m = parse_retry_mode(optarg);
-        if (!m) usage_error(std::string("--retry: expected off, on or auto, got '") + optarg + "'");
+        auto m = parse_retry_mode(v);
+        if (!m) return misuse(std::string(flag) + ": expected off, on or auto, got '" + std::string(v) + "'");
         o.admission.retry = *m;
         break;
       }
-      case OPT_RETRY_THRESHOLD: o.admission.retry_threshold = count_arg("--retry-threshold", optarg); break;
-      case OPT_MAX_CONN: o.admission.max_connections = count_arg("--max-connections", optarg); break;
-      case OPT_MAX_HALF_OPEN: o.admission.max_half_open = count_arg("--max-half-open", optarg); break;
+      case OPT_RETRY_THRESHOLD: error = count(o.admission.retry_threshold); break;
+      case OPT_MAX_CONN: error = count(o.admission.max_connections); break;
+      case OPT_MAX_HALF_OPEN: error = count(o.admission.max_half_open); break;
       case OPT_MAX_GENERATED: {
-        auto n = size_arg(optarg);
-        if (!n) usage_error(std::string("--max-generated-bytes: bad size '") + optarg + "' (e.g. 1048576, 64M, 4G)");
+        auto n = parse_size(v);
+        if (!n) return misuse(std::string(flag) + ": bad size '" + std::string(v) + "' (e.g. 1048576, 64M, 4G)");
         o.max_generated_bytes = *n;
         break;
       }
-      case ':': usage_error(std::string("option ") + argv[optind - 1] + " needs a value");
-      default: usage_error(std::string("unknown option ") + argv[optind - 1]);
     }
+    if (error) return *error;
   }
-  if (instance >= 0) {
-    if (static_cast<unsigned>(instance) >= o.cluster_size)
-      usage_error("--instance-id " + std::to_string(instance) + " must be below --cluster-size " +
-                  std::to_string(o.cluster_size));
-    o.instance_id = static_cast<std::uint8_t>(instance);
+  if (instance) {
+    if (*instance >= o.cluster_size)
+      return misuse("--instance-id " + std::to_string(*instance) + " must be below --cluster-size " +
+                    std::to_string(o.cluster_size));
+    o.instance_id = static_cast<std::uint8_t>(*instance);
   } else if (o.cluster_size > 1) {
-    usage_error("--cluster-size needs --instance-id");
+    return misuse("--cluster-size needs --instance-id");
   }
   if (o.enforcement == Enforcement::native) {
-    if (!kNativeEnforcementAvailable) usage_error(std::string(native_unavailable_reason()));
-    if (!o.gate) usage_error("--gate=off needs --enforcement=layer (with native enforcement ngtcp2 judges)");
+    if (!kNativeEnforcementAvailable) return misuse(std::string(native_unavailable_reason()));
+    if (!o.gate) return misuse("--gate=off needs --enforcement=layer (with native enforcement ngtcp2 judges)");
     // The patched ngtcp2 speaks the ext spelling only (patches/README.md, "Wire format"); an
     // empty list is a legacy RFC 9000 server, as with the layer.
     if (spelling_given && !o.spellings.empty() && (o.spellings.size() != 1 || o.spellings[0] != Spelling::ext))
-      usage_error("--enforcement=native: ngtcp2 sends the policy in the ext spelling only; "
-                  "--policy-spelling must be ext, empty or left out");
+      return misuse("--enforcement=native: ngtcp2 sends the policy in the ext spelling only; "
+                    "--policy-spelling must be ext, empty or left out");
     if (!spelling_given) o.spellings = {Spelling::ext};
   }
-  if (argc - optind != 4) usage_error("expected <ADDR> <PORT> <PRIVATE_KEY_FILE> <CERTIFICATE_FILE>");
-  std::string_view addr = argv[optind];
-  auto hs = parse_host_port(addr == "*" ? "0.0.0.0" : addr, argv[optind + 1]);
-  if (!hs) usage_error(std::string("bad address ") + argv[optind] + " " + argv[optind + 1]);
+  if (positionals.size() != 4) return misuse("expected <ADDR> <PORT> <PRIVATE_KEY_FILE> <CERTIFICATE_FILE>");
+  auto hs = parse_host_port(positionals[0] == "*" ? "0.0.0.0" : positionals[0], positionals[1]);
+  if (!hs) return misuse("bad address " + std::string(positionals[0]) + " " + std::string(positionals[1]));
   o.handshake = *hs;
-  o.key_file = argv[optind + 2];
-  o.cert_file = argv[optind + 3];
+  o.key_file = std::string(positionals[2]);
+  o.cert_file = std::string(positionals[3]);
   return o;
 }
 

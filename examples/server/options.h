@@ -5,8 +5,12 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include <ngtcp2/ngtcp2.h>
+
+#include "cli.h"
 #include "enforcement.h"
 #include "net.h"
 #include "qamp/admission.h"
@@ -32,14 +36,15 @@ struct ServerOptions {
   std::string stats_file;
   bool gate = true;             // --gate off: baseline without qamp's enforcement
   Enforcement enforcement = Enforcement::layer;  // native: ngtcp2 enforces (patched build)
-  double idle_timeout_s = 30;
+  ngtcp2_duration idle_timeout = 30 * NGTCP2_SECONDS;
   // New-connection admission (qamp/admission.h): Retry mode and caps.
   AdmissionConfig admission{RetryMode::automatic, 64, 4096, 256};
   std::uint64_t max_generated_bytes = std::uint64_t{1} << 30;  // /bytes/N above it: 404
 };
 
-// Parses argv. On --help prints usage to stdout and exits 0; on a bad flag prints the problem
-// and usage to stderr and exits 2.
-ServerOptions parse_server_options(int argc, char **argv);
+// Parses argv (examples/common/cli.h's syntax): the options, or help_exit() for --help, or
+// misuse() naming the bad flag or argument. Never prints; main() does.
+Parsed<ServerOptions> parse_server_options(int argc, const char *const *argv);
+std::string_view server_usage() noexcept;
 
 }  // namespace qamp::ex

@@ -41,6 +41,11 @@ TEST_CASE("parse_target: file names") {
   CHECK_FALSE(parse_target("relative"));
   CHECK_FALSE(parse_target(""));
   CHECK_FALSE(parse_target("https:///x"));
+  // HTTP/3 is https only (RFC 9114 §3.1); the scheme is case-insensitive (RFC 3986 §3.1).
+  CHECK(parse_target("HTTPS://h:1/x"));
+  CHECK_FALSE(parse_target("http://h:1/x"));
+  CHECK_FALSE(parse_target("ftp://h/x"));
+  CHECK_FALSE(parse_target("://h/x"));
 }
 
 TEST_CASE("duplicate_file_name: same basename from different paths or queries") {

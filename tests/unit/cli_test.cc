@@ -1,0 +1,236 @@
+// The one command-line parser (examples/common/cli.h) and the three programs' use of it:
+// getopt_long's syntax without its global state, the shared value readers, and the options or
+// Exit that qamp-client's and qamp-server's parsers return for a table of command lines.
+#include <catch2/catch_test_macros.hpp>
+
+#include <string>
+#include <vector>
+
+#include "cli.h"
+#include "options.h"  // qamp-client's (examples/client)
+#include "../server/options.h"
+
+using namespace qamp::ex;
+
+namespace {
+
+// argv from a string list, with a program name in front.
+struct Argv {
+  explicit Argv(std::vector<std::string> args) : strings(std::move(args)) {
+    strings.insert(strings.begin(), "prog");
+    for (auto &s : strings) pointers.push_back(s.c_str());
+  }
+  int argc() const { return static_cast<int>(pointers.size()); }
+  const char *const *argv() const { return pointers.data(); }
+  std::vector<std::string> strings;
+  std::vector<const char *> pointers;
+};
+
+constexpr FlagSpec kFlags[] = {
+    {"verbose", 'v', false, 1},
+    {"out", 'o', true, 2},
+    {"level", 0, true, 3},
+};
+
+// "id:flag=value" per argument, "error: ..." for an error.
+std::vector<std::string> walk(std::vector<std::string> args) {
+  Argv a(std::move(args));
+  CliParser parser(kFlags, a.argc(), a.argv());
+  std::vector<std::string> out;
+  for (;;) {
+    auto next = parser.next();
+    if (auto *e = std::get_if<CliError>(&next)) {
+      out.push_back("error: " + e->message);
+      continue;  // the parser stops after an error: the next call ends the walk
+    }
+    auto *arg = std::get_if<CliArg>(&next);
+    if (!arg) break;
+    out.push_back(std::to_string(arg->id) + ":" + std::string(arg->flag) + "=" + std::string(arg->value));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("CliParser: getopt_long's syntax") {
+  struct Row {
+    std::vector<std::string> args;
+    std::vector<std::string> expected;
+  };
+  const Row rows[] = {
+      {{}, {}},
+      {{"--verbose"}, {"1:--verbose="}},
+      {{"-v"}, {"1:-v="}},
+      {{"--out=f"}, {"2:--out=f"}},
+      {{"--out", "f"}, {"2:--out=f"}},
+      {{"--out="}, {"2:--out="}},                     // an explicit empty value
+      {{"-o", "f"}, {"2:-o=f"}},
+      {{"-of"}, {"2:-o=f"}},
+      {{"--out", "--verbose"}, {"2:--out=--verbose"}},  // a value may start with '-'
+      {{"a", "--verbose", "b"}, {"-1:=a", "1:--verbose=", "-1:=b"}},  // interleaved, in order
+      {{"--", "--verbose", "-"}, {"-1:=--verbose", "-1:=-"}},
+      {{"-"}, {"-1:=-"}},
+      {{"--level", "3", "x"}, {"3:--level=3", "-1:=x"}},
+      // Errors name the flag, and the walk stops there.
+      {{"--bogus", "x"}, {"error: unknown option --bogus"}},
+      {{"--verb"}, {"error: unknown option --verb"}},  // no abbreviations
+      {{"-x"}, {"error: unknown option -x"}},
+      {{"--out"}, {"error: option --out needs a value"}},
+      {{"-o"}, {"error: option -o needs a value"}},
+      {{"--verbose=1"}, {"error: option --verbose takes no value"}},
+      {{"-vv"}, {"error: option -v takes no value"}},  // no bundling of short flags
+  };
+  for (const auto &row : rows) {
+    CAPTURE(row.args);
+    CHECK(walk(row.args) == row.expected);
+  }
+}
+
+TEST_CASE("value readers: sizes, durations, rates, counts, on/off") {
+  CHECK(parse_size("0") == 0u);
+  CHECK(parse_size("1500") == 1500u);
+  CHECK(parse_size("64k") == 64u * 1024);
+  CHECK(parse_size("16M") == 16u << 20);
+  CHECK(parse_size("4G") == std::uint64_t{4} << 30);
+  CHECK(parse_size("2T") == std::uint64_t{2} << 40);
+  CHECK(parse_size("4194304T") == std::uint64_t{1} << 62);  // the bound itself
+  CHECK_FALSE(parse_size("4194305T"));
+  CHECK_FALSE(parse_size("99999999999999999999"));  // beyond uint64_t
+  for (const char *bad : {"", "K", "12X", "-1", "+1", " 1", "1 ", "1.5M", "0x10"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_size(bad));
+  }
+
+  CHECK(parse_duration("30") == 30'000'000'000u);
+  CHECK(parse_duration("1.5s") == 1'500'000'000u);
+  CHECK(parse_duration("0.25") == 250'000'000u);
+  CHECK(parse_duration("500ms") == 500'000'000u);
+  CHECK(parse_duration("2m") == 120'000'000'000u);
+  CHECK(parse_duration("1h") == 3'600'000'000'000u);
+  CHECK(parse_duration("7us") == 7'000u);
+  CHECK(parse_duration("9ns") == 9u);
+  CHECK(parse_duration("0") == 0u);
+  for (const char *bad : {"", "s", "ms", "1.", ".5", "1.5.2", "-1s", "1d", "1 s", "99999999999h"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_duration(bad));
+  }
+
+  CHECK(parse_rate("16M") == 16.0 * (1 << 20));
+  CHECK(parse_rate("16M/s") == 16.0 * (1 << 20));
+  CHECK_FALSE(parse_rate("0"));
+  CHECK_FALSE(parse_rate("/s"));
+
+  CHECK(parse_count("1", 1, 10) == 1u);
+  CHECK(parse_count("10", 1, 10) == 10u);
+  CHECK_FALSE(parse_count("0", 1, 10));
+  CHECK_FALSE(parse_count("11", 1, 10));
+  CHECK_FALSE(parse_count("1e3", 1, 10000));
+
+  CHECK(parse_on_off("on") == true);
+  CHECK(parse_on_off("off") == false);
+  CHECK_FALSE(parse_on_off("yes"));
+}
+
+namespace {
+
+template <class Options, class Parse>
+std::variant<Options, Exit> run(Parse parse, std::vector<std::string> args) {
+  Argv a(std::move(args));
+  return parse(a.argc(), a.argv());
+}
+
+std::string exit_of(const auto &parsed) {
+  if (auto *e = std::get_if<Exit>(&parsed)) return std::to_string(e->status) + " " + e->message;
+  return "run";
+}
+
+}  // namespace
+
+TEST_CASE("qamp-client's command line") {
+  using qamp::client::Options;
+  auto client = [](std::vector<std::string> args) {
+    return run<Options>(qamp::client::parse_options, std::move(args));
+  };
+  // Options and positionals in any order, as getopt_long allows.
+  auto ok = client({"127.0.0.1", "--download=/tmp/d", "4433", "/a", "--limit-rate", "1M", "-q"});
+  REQUIRE(exit_of(ok) == "run");
+  const auto &o = std::get<Options>(ok);
+  CHECK(o.host == "127.0.0.1");
+  CHECK(o.port == "4433");
+  CHECK(o.uris == std::vector<std::string>{"/a"});
+  CHECK(o.download_dir == "/tmp/d");
+  CHECK(o.quiet);
+  CHECK(o.limit_rate == 1024.0 * 1024);
+  CHECK(o.max_data == 104857u);  // a tenth of a second at the rate (credit_pacer.h)
+
+  struct Row {
+    std::vector<std::string> args;
+    std::string expected;  // exit_of()
+  };
+  const Row rows[] = {
+      {{"--help"}, "0 "},
+      {{"h", "1", "-h"}, "0 "},
+      {{"h"}, "2 <HOST> and <PORT> are required"},
+      {{"--bogus", "h", "1"}, "2 unknown option --bogus"},
+      {{"h", "1", "--timeout"}, "2 option --timeout needs a value"},
+      {{"h", "1", "--timeout=0"}, "2 invalid value for --timeout: '0'"},
+      {{"h", "1", "--max-data=12X"}, "2 invalid value for --max-data: '12X'"},
+      {{"h", "1", "--semantics=maybe"}, "2 invalid value for --semantics: 'maybe'"},
+      {{"h", "1", "--insecure=yes"}, "2 option --insecure takes no value"},
+      {{"h", "1", "--insecure", "--ca-file=x"}, "2 --ca-file and --insecure are mutually exclusive"},
+      {{"h", "1", "--network-change=40%=127.0.0.2:0"}, "2 --network-change needs at least one <URI>"},
+      {{"h", "1", "ftp://x/y"}, "2 invalid <URI>: 'ftp://x/y'"},
+  };
+  for (const auto &row : rows) {
+    CAPTURE(row.args);
+    CHECK(exit_of(client(row.args)) == row.expected);
+  }
+}
+
+TEST_CASE("qamp-server's command line") {
+  using qamp::ex::ServerOptions;
+  auto server = [](std::vector<std::string> args) {
+    return run<ServerOptions>(qamp::ex::parse_server_options, std::move(args));
+  };
+  auto ok = server({"-d", "/srv", "127.0.0.1", "4433", "--timeout=1.5s", "k.pem", "c.pem",
+                    "--spa-level", "none", "--max-generated-bytes=64M"});
+  REQUIRE(exit_of(ok) == "run");
+  const auto &o = std::get<ServerOptions>(ok);
+  CHECK(o.htdocs == "/srv");
+  CHECK(o.handshake.to_string() == "127.0.0.1:4433");
+  CHECK(o.key_file == "k.pem");
+  CHECK(o.cert_file == "c.pem");
+  CHECK(o.idle_timeout == 1'500'000'000u);
+  CHECK(o.policy.spa_v4 == qamp::Level::none);
+  CHECK(o.policy.spa_v6 == qamp::Level::none);
+  CHECK(o.max_generated_bytes == 64u << 20);
+
+  const std::vector<std::string> pos = {"127.0.0.1", "4433", "k", "c"};
+  auto with = [&](std::vector<std::string> flags) {
+    flags.insert(flags.end(), pos.begin(), pos.end());
+    return flags;
+  };
+  struct Row {
+    std::vector<std::string> args;
+    std::string expected;
+  };
+  const Row rows[] = {
+      {{"-h"}, "0 "},
+      {{"127.0.0.1", "4433"}, "2 expected <ADDR> <PORT> <PRIVATE_KEY_FILE> <CERTIFICATE_FILE>"},
+      {with({"--bogus"}), "2 unknown option --bogus"},
+      {with({"--handshake-level=sometimes"}), "2 --handshake-level: unknown level 'sometimes' (any, none, same-ip)"},
+      {with({"--max-connections=0"}), "2 --max-connections: expected a count from 1 to 1000000, got '0'"},
+      {with({"--max-half-open=1000001"}), "2 --max-half-open: expected a count from 1 to 1000000, got '1000001'"},
+      {with({"--max-generated-bytes=12X"}), "2 --max-generated-bytes: bad size '12X' (e.g. 1048576, 64M, 4G)"},
+      {with({"--timeout=soon"}), "2 --timeout: bad duration 'soon'"},
+      {with({"--gate=maybe"}), "2 --gate: expected on or off, got 'maybe'"},
+      {with({"--preferred-ipv4-addr=[::1]:1"}), "2 --preferred-ipv4-addr: expected A.B.C.D:PORT, got '[::1]:1'"},
+      {with({"--instance-id=2", "--cluster-size=2"}), "2 --instance-id 2 must be below --cluster-size 2"},
+      {with({"--cluster-size=2"}), "2 --cluster-size needs --instance-id"},
+      {with({"--instance-id=256"}), "2 --instance-id: bad id '256'"},
+  };
+  for (const auto &row : rows) {
+    CAPTURE(row.args);
+    CHECK(exit_of(server(row.args)) == row.expected);
+  }
+}
