@@ -11,7 +11,7 @@
 
 #include <ngtcp2/ngtcp2.h>
 
-#include "cli.h"
+#include "command_line.h"
 #include "enforcement.h"
 #include "net.h"
 #include "qamp/migrator.h"
@@ -76,7 +76,7 @@ struct Options {
   std::optional<std::vector<std::uint8_t>> send_policy_support_raw;
 };
 
-// Parses argv (examples/common/cli.h's syntax): the options, or ex::help_exit() for --help, or
+// Parses argv (examples/common/command_line.h's syntax): the options, or ex::help_exit() for --help, or
 // ex::misuse() naming the bad flag or missing argument. Never prints; main() does.
 ex::Parsed<Options> parse_options(int argc, const char *const *argv);
 void print_usage(std::FILE *out);

@@ -10,7 +10,7 @@
 
 #include <ngtcp2/ngtcp2.h>
 
-#include "cli.h"
+#include "command_line.h"
 #include "enforcement.h"
 #include "net.h"
 #include "qamp/admission.h"
@@ -42,7 +42,7 @@ struct ServerOptions {
   std::uint64_t max_generated_bytes = std::uint64_t{1} << 30;  // /bytes/N above it: 404
 };
 
-// Parses argv (examples/common/cli.h's syntax): the options, or help_exit() for --help, or
+// Parses argv (examples/common/command_line.h's syntax): the options, or help_exit() for --help, or
 // misuse() naming the bad flag or argument. Never prints; main() does.
 Parsed<ServerOptions> parse_server_options(int argc, const char *const *argv);
 std::string_view server_usage() noexcept;

@@ -3,11 +3,13 @@
 #include <arpa/inet.h>
 
 #include <charconv>
+#include <span>
 #include <vector>
 
+#include "command_line.h"  // examples/common: the one command-line parser
 #include "qamp/hex.h"
 
-namespace qamp_tp {
+namespace qamp::tp {
 
 namespace {
 
@@ -66,40 +68,29 @@ server blob, what the spelling can express (measured by round-tripping all 27 po
 policy a qamp client decodes back.
 )";
 
-// Walks argv of one command: --flag VALUE or --flag=VALUE, and positionals.
-class ArgCursor {
- public:
-  ArgCursor(int argc, const char *const *argv, int start) : args_(argv + start, argv + argc) {}
+using qamp::ex::CliArg;
+using qamp::ex::CliError;
+using qamp::ex::CliParser;
+using qamp::ex::FlagSpec;
+using qamp::ex::kPositional;
 
-  bool done() const noexcept { return pos_ >= args_.size(); }
-  std::string_view next() { return args_[pos_++]; }
-
-  // For a flag `name` (already split off an "--name=value"), the value; nullopt when missing.
-  std::optional<std::string_view> value(std::optional<std::string_view> inline_value) {
-    if (inline_value) return inline_value;
-    if (done()) return std::nullopt;
-    return next();
+// One command's walk over argv (examples/common/command_line.h): calls `on_arg` for each flag or
+// positional; the first usage error (from the parser or from on_arg) ends it.
+template <class OnArg>
+std::optional<UsageError> walk(Command command, std::span<const FlagSpec> flags, int argc,
+                               const char *const *argv, OnArg on_arg) {
+  CliParser parser(flags, argc, argv, 2);
+  for (;;) {
+    auto next = parser.next();
+    if (auto *e = std::get_if<CliError>(&next)) return UsageError{command, e->message};
+    auto *arg = std::get_if<CliArg>(&next);
+    if (!arg) return std::nullopt;
+    if (auto message = on_arg(*arg)) return UsageError{command, std::move(*message)};
   }
-
- private:
-  std::vector<std::string_view> args_;
-  std::size_t pos_ = 0;
-};
-
-struct Flag {
-  std::string_view name;
-  std::optional<std::string_view> inline_value;
-};
-
-// "--name=value" -> {"--name", "value"}; anything else -> {arg, nullopt}.
-Flag split_flag(std::string_view arg) {
-  if (arg.starts_with("--"))
-    if (auto eq = arg.find('='); eq != std::string_view::npos)
-      return {arg.substr(0, eq), arg.substr(eq + 1)};
-  return {arg, std::nullopt};
 }
 
-bool is_help(std::string_view arg) { return arg == "-h" || arg == "--help"; }
+enum : int { kHelp, kFrom, kSpelling, kHandshake, kSpaLevel, kSpaV4Level, kSpaV6Level, kSpaV4, kSpaV6, kFull, kCid, kToken };
+constexpr FlagSpec kHelpFlag{"help", 'h', false, kHelp};
 
 std::optional<std::uint16_t> parse_port(std::string_view text) {
   unsigned value = 0;
@@ -131,90 +122,93 @@ bool parse_v6(std::string_view text, qamp::PreferredAddress &pa) {
   return true;
 }
 
-Invocation parse_decode(ArgCursor &args) {
+Invocation parse_decode(int argc, const char *const *argv) {
+  static constexpr FlagSpec flags[] = {kHelpFlag, {"from", 0, true, kFrom}};
   DecodeArgs out;
   std::optional<std::string_view> hex;
-  auto fail = [](std::string message) { return UsageError{Command::decode, std::move(message)}; };
-  while (!args.done()) {
-    auto arg = args.next();
-    auto flag = split_flag(arg);
-    if (is_help(arg)) return Help{Command::decode};
-    if (flag.name == "--from") {
-      auto v = args.value(flag.inline_value);
-      if (v == "server") out.from_client = false;
-      else if (v == "client") out.from_client = true;
-      else return fail("--from needs server or client");
-    } else if (arg.starts_with("-") && arg != "-") {
-      return fail("unknown option " + std::string(arg));
-    } else if (hex) {
-      return fail("one HEX argument expected");
-    } else {
-      hex = arg;
+  bool help = false;
+  auto error = walk(Command::decode, flags, argc, argv, [&](const CliArg &a) -> std::optional<std::string> {
+    switch (a.id) {
+      case kHelp: help = true; break;
+      case kFrom:
+        if (a.value == "server") out.from_client = false;
+        else if (a.value == "client") out.from_client = true;
+        else return "--from needs server or client";
+        break;
+      default:
+        if (hex) return "one HEX argument expected";
+        hex = a.value;
     }
-  }
-  if (!hex) return fail("missing HEX");
+    return std::nullopt;
+  });
+  if (help) return Help{Command::decode};
+  if (error) return *error;
+  if (!hex) return UsageError{Command::decode, "missing HEX"};
   out.hex = std::string(*hex);
   return out;
 }
 
-Invocation parse_encode(ArgCursor &args) {
+Invocation parse_encode(int argc, const char *const *argv) {
+  static constexpr FlagSpec flags[] = {
+      kHelpFlag,
+      {"spelling", 0, true, kSpelling},
+      {"handshake", 0, true, kHandshake},
+      {"spa-level", 0, true, kSpaLevel},
+      {"spa-v4-level", 0, true, kSpaV4Level},
+      {"spa-v6-level", 0, true, kSpaV6Level},
+      {"spa-v4", 0, true, kSpaV4},
+      {"spa-v6", 0, true, kSpaV6},
+      {"full", 0, false, kFull},
+      {"cid", 0, true, kCid},
+      {"token", 0, true, kToken},
+  };
   auto fail = [](std::string message) { return UsageError{Command::encode, std::move(message)}; };
   EncodeArgs out;
   bool have_spelling = false, have_handshake = false, have_both_level = false, have_one_level = false;
-  bool have_v4 = false, have_v6 = false;
+  bool have_v4 = false, have_v6 = false, help = false;
   std::optional<std::string_view> cid_hex, token_hex;
   qamp::PreferredAddress pa;
 
-  while (!args.done()) {
-    auto arg = args.next();
-    if (is_help(arg)) return Help{Command::encode};
-    auto flag = split_flag(arg);
-    auto level_flag = [&](qamp::Level &level) -> std::optional<UsageError> {
-      auto v = args.value(flag.inline_value);
-      auto l = v ? qamp::parse_level(*v) : std::nullopt;
-      if (!l) return fail(std::string(flag.name) + " needs any, none or same-ip");
-      level = *l;
+  auto error = walk(Command::encode, flags, argc, argv, [&](const CliArg &a) -> std::optional<std::string> {
+    auto level = [&](qamp::Level &out_level) -> std::optional<std::string> {
+      auto l = qamp::parse_level(a.value);
+      if (!l) return std::string(a.flag) + " needs any, none or same-ip";
+      out_level = *l;
       return std::nullopt;
     };
-    std::optional<UsageError> error;
-    if (flag.name == "--spelling") {
-      auto v = args.value(flag.inline_value);
-      if (v == "rfc9000") out.spelling = std::nullopt;
-      else if (auto s = v ? qamp::parse_spelling(*v) : std::nullopt) out.spelling = s;
-      else return fail("--spelling needs pr3898, dam-values, ext or rfc9000");
-      have_spelling = true;
-    } else if (flag.name == "--handshake") {
-      error = level_flag(out.policy.handshake);
-      have_handshake = true;
-    } else if (flag.name == "--spa-level") {
-      error = level_flag(out.policy.spa_v4);
-      out.policy.spa_v6 = out.policy.spa_v4;
-      have_both_level = true;
-    } else if (flag.name == "--spa-v4-level") {
-      error = level_flag(out.policy.spa_v4);
-      have_one_level = true;
-    } else if (flag.name == "--spa-v6-level") {
-      error = level_flag(out.policy.spa_v6);
-      have_one_level = true;
-    } else if (flag.name == "--spa-v4") {
-      auto v = args.value(flag.inline_value);
-      if (!v || !parse_v4(*v, pa)) return fail("--spa-v4 needs A.B.C.D:PORT (port 1-65535)");
-      have_v4 = true;
-    } else if (flag.name == "--spa-v6") {
-      auto v = args.value(flag.inline_value);
-      if (!v || !parse_v6(*v, pa)) return fail("--spa-v6 needs [X::Y]:PORT (port 1-65535)");
-      have_v6 = true;
-    } else if (arg == "--full") {
-      out.full = true;
-    } else if (flag.name == "--cid") {
-      if (!(cid_hex = args.value(flag.inline_value))) return fail("--cid needs HEX");
-    } else if (flag.name == "--token") {
-      if (!(token_hex = args.value(flag.inline_value))) return fail("--token needs HEX");
-    } else {
-      return fail("unknown argument " + std::string(arg));
+    switch (a.id) {
+      case kHelp: help = true; return std::nullopt;
+      case kSpelling:
+        if (a.value == "rfc9000") out.spelling = std::nullopt;
+        else if (auto sp = qamp::parse_spelling(a.value)) out.spelling = sp;
+        else return "--spelling needs pr3898, dam-values, ext or rfc9000";
+        have_spelling = true;
+        return std::nullopt;
+      case kHandshake: have_handshake = true; return level(out.policy.handshake);
+      case kSpaLevel: {
+        have_both_level = true;
+        auto e = level(out.policy.spa_v4);
+        out.policy.spa_v6 = out.policy.spa_v4;
+        return e;
+      }
+      case kSpaV4Level: have_one_level = true; return level(out.policy.spa_v4);
+      case kSpaV6Level: have_one_level = true; return level(out.policy.spa_v6);
+      case kSpaV4:
+        if (!parse_v4(a.value, pa)) return "--spa-v4 needs A.B.C.D:PORT (port 1-65535)";
+        have_v4 = true;
+        return std::nullopt;
+      case kSpaV6:
+        if (!parse_v6(a.value, pa)) return "--spa-v6 needs [X::Y]:PORT (port 1-65535)";
+        have_v6 = true;
+        return std::nullopt;
+      case kFull: out.full = true; return std::nullopt;
+      case kCid: cid_hex = a.value; return std::nullopt;
+      case kToken: token_hex = a.value; return std::nullopt;
+      default: return "unexpected argument " + std::string(a.value);
     }
-    if (error) return *error;
-  }
+  });
+  if (help) return Help{Command::encode};
+  if (error) return *error;
 
   if (!have_spelling) return fail("missing --spelling");
   if (!have_handshake) return fail("missing --handshake");
@@ -236,12 +230,18 @@ Invocation parse_encode(ArgCursor &args) {
   return out;
 }
 
-Invocation parse_compare(ArgCursor &args) {
-  while (!args.done()) {
-    auto arg = args.next();
-    if (is_help(arg)) return Help{Command::compare};
-    return UsageError{Command::compare, "unexpected argument " + std::string(arg)};
-  }
+Invocation parse_compare(int argc, const char *const *argv) {
+  static constexpr FlagSpec flags[] = {kHelpFlag};
+  bool help = false;
+  auto error = walk(Command::compare, flags, argc, argv, [&](const CliArg &a) -> std::optional<std::string> {
+    if (a.id == kHelp) {
+      help = true;
+      return std::nullopt;
+    }
+    return "unexpected argument " + std::string(a.value);
+  });
+  if (help) return Help{Command::compare};
+  if (error) return *error;
   return CompareArgs{};
 }
 
@@ -250,11 +250,10 @@ Invocation parse_compare(ArgCursor &args) {
 Invocation parse_command_line(int argc, const char *const *argv) {
   if (argc < 2) return UsageError{Command::top, "missing command"};
   std::string_view command = argv[1];
-  ArgCursor args(argc, argv, 2);
-  if (is_help(command) || command == "help") return Help{Command::top};
-  if (command == "decode") return parse_decode(args);
-  if (command == "encode") return parse_encode(args);
-  if (command == "compare") return parse_compare(args);
+  if (command == "-h" || command == "--help" || command == "help") return Help{Command::top};
+  if (command == "decode") return parse_decode(argc, argv);
+  if (command == "encode") return parse_encode(argc, argv);
+  if (command == "compare") return parse_compare(argc, argv);
   return UsageError{Command::top, "unknown command " + std::string(command)};
 }
 
@@ -268,4 +267,4 @@ std::string_view usage(Command command) noexcept {
   return kTopUsage;
 }
 
-}  // namespace qamp_tp
+}  // namespace qamp::tp

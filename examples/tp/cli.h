@@ -12,7 +12,7 @@
 #include "qamp/policy.h"
 #include "qamp/tp_codec.h"
 
-namespace qamp_tp {
+namespace qamp::tp {
 
 enum class Command { top, decode, encode, compare };
 
@@ -53,4 +53,4 @@ Invocation parse_command_line(int argc, const char *const *argv);
 // The usage text of one command (Command::top: the whole program).
 std::string_view usage(Command command) noexcept;
 
-}  // namespace qamp_tp
+}  // namespace qamp::tp

@@ -6,10 +6,10 @@
 
 #include "cli.h"
 
-namespace qamp_tp {
+namespace qamp::tp {
 
 int run_decode(const DecodeArgs &args, std::ostream &out, std::ostream &err);
 int run_encode(const EncodeArgs &args, std::ostream &out, std::ostream &err);
 int run_compare(const CompareArgs &args, std::ostream &out, std::ostream &err);
 
-}  // namespace qamp_tp
+}  // namespace qamp::tp

@@ -10,7 +10,7 @@
 #include "commands.h"
 #include "server_tps.h"
 
-namespace qamp_tp {
+namespace qamp::tp {
 
 namespace {
 
@@ -136,4 +136,4 @@ int run_compare(const CompareArgs &, std::ostream &out, std::ostream &err) {
   return 0;
 }
 
-}  // namespace qamp_tp
+}  // namespace qamp::tp

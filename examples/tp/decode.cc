@@ -3,7 +3,7 @@
 #include "qamp/hex.h"
 #include "tp_json.h"
 
-namespace qamp_tp {
+namespace qamp::tp {
 
 int run_decode(const DecodeArgs &args, std::ostream &out, std::ostream &err) {
   auto blob = qamp::from_hex(args.hex, "HEX");
@@ -29,4 +29,4 @@ int run_decode(const DecodeArgs &args, std::ostream &out, std::ostream &err) {
   return 0;
 }
 
-}  // namespace qamp_tp
+}  // namespace qamp::tp

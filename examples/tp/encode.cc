@@ -3,7 +3,7 @@
 #include "qamp/hex.h"
 #include "server_tps.h"
 
-namespace qamp_tp {
+namespace qamp::tp {
 
 namespace {
 
@@ -37,4 +37,4 @@ int run_encode(const EncodeArgs &args, std::ostream &out, std::ostream &err) {
   return 0;
 }
 
-}  // namespace qamp_tp
+}  // namespace qamp::tp

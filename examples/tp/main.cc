@@ -17,7 +17,7 @@ Overloaded(F...) -> Overloaded<F...>;  // clang 14 has no CTAD for aggregates
 }  // namespace
 
 int main(int argc, char **argv) {
-  using namespace qamp_tp;
+  using namespace qamp::tp;
   auto invocation = parse_command_line(argc, argv);
   return std::visit(
       Overloaded{

@@ -7,7 +7,7 @@
 #include <array>
 #include <cstring>
 
-namespace qamp_tp {
+namespace qamp::tp {
 
 namespace {
 
@@ -96,4 +96,4 @@ qamp::Result<std::vector<qamp::RawParam>> qamp_params(qamp::ByteView blob) {
   return std::move(*parsed);
 }
 
-}  // namespace qamp_tp
+}  // namespace qamp::tp

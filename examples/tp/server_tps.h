@@ -7,7 +7,7 @@
 
 #include "qamp/tp_codec.h"
 
-namespace qamp_tp {
+namespace qamp::tp {
 
 // nullopt stands for "rfc9000": a client that announced no spelling.
 using SpellingChoice = std::optional<qamp::Spelling>;
@@ -32,4 +32,4 @@ std::string ngtcp2_rejects(qamp::ByteView blob);
 // The qamp-relevant TPs of `blob` (0x0c, 0x0d, 0x2d50, 0x2d51) in ascending id order.
 qamp::Result<std::vector<qamp::RawParam>> qamp_params(qamp::ByteView blob);
 
-}  // namespace qamp_tp
+}  // namespace qamp::tp

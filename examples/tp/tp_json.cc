@@ -8,7 +8,7 @@
 
 #include "qamp/hex.h"
 
-namespace qamp_tp {
+namespace qamp::tp {
 
 namespace {
 
@@ -72,4 +72,4 @@ void write_json(std::ostream &out, const qamp::ClientDecoding &d) {
                  .set("policy_support", support(d.support)));
 }
 
-}  // namespace qamp_tp
+}  // namespace qamp::tp

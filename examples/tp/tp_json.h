@@ -5,11 +5,11 @@
 
 #include "qamp/tp_codec.h"
 
-namespace qamp_tp {
+namespace qamp::tp {
 
 // {"params": [...], "policy": {...}, "preferred_address": {...} | null, "policy_support": [...]}
 void write_json(std::ostream &out, const qamp::ServerDecoding &decoding);
 // The same keys; "policy" and "preferred_address" are null.
 void write_json(std::ostream &out, const qamp::ClientDecoding &decoding);
 
-}  // namespace qamp_tp
+}  // namespace qamp::tp

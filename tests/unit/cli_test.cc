@@ -1,14 +1,16 @@
-// The one command-line parser (examples/common/cli.h) and the three programs' use of it:
+// The one command-line parser (examples/common/command_line.h) and the three programs' use of it:
 // getopt_long's syntax without its global state, the shared value readers, and the options or
-// Exit that qamp-client's and qamp-server's parsers return for a table of command lines.
+// Exit (or Invocation) that qamp-client's, qamp-server's and qamp-tp's parsers return for a table of
+// command lines.
 #include <catch2/catch_test_macros.hpp>
 
 #include <string>
 #include <vector>
 
-#include "cli.h"
+#include "command_line.h"
 #include "options.h"  // qamp-client's (examples/client)
 #include "../server/options.h"
+#include "../tp/cli.h"
 
 using namespace qamp::ex;
 
@@ -233,4 +235,47 @@ TEST_CASE("qamp-server's command line") {
     CAPTURE(row.args);
     CHECK(exit_of(server(row.args)) == row.expected);
   }
+}
+
+TEST_CASE("qamp-tp's command line") {
+  using namespace qamp::tp;
+  auto tp = [](std::vector<std::string> args) {
+    Argv a(std::move(args));
+    return parse_command_line(a.argc(), a.argv());
+  };
+  auto usage_error = [](const Invocation &i) {
+    auto *e = std::get_if<UsageError>(&i);
+    return e ? e->message : std::string("(no usage error)");
+  };
+  auto enc = tp({"encode", "--spa-v4=1.2.3.4:5", "--spelling", "ext", "--handshake", "none", "--spa-level=same-ip"});
+  REQUIRE(std::holds_alternative<EncodeArgs>(enc));
+  const auto &e = std::get<EncodeArgs>(enc);
+  CHECK(e.spelling == qamp::Spelling::ext);
+  CHECK(e.policy.handshake == qamp::Level::none);
+  CHECK(e.policy.spa_v4 == qamp::Level::same_ip);
+  REQUIRE(e.preferred_address);
+  CHECK(e.preferred_address->ipv4_port == 5);
+
+  auto dec = tp({"decode", "00ff", "--from", "client"});
+  REQUIRE(std::holds_alternative<DecodeArgs>(dec));
+  CHECK(std::get<DecodeArgs>(dec).from_client);
+  CHECK(std::get<DecodeArgs>(dec).hex == "00ff");
+
+  CHECK(std::holds_alternative<Help>(tp({"--help"})));
+  CHECK(std::holds_alternative<Help>(tp({"decode", "-h"})));
+  CHECK(std::holds_alternative<CompareArgs>(tp({"compare"})));
+  CHECK(usage_error(tp({})) == "missing command");
+  CHECK(usage_error(tp({"frobnicate"})) == "unknown command frobnicate");
+  CHECK(usage_error(tp({"decode"})) == "missing HEX");
+  CHECK(usage_error(tp({"decode", "00", "01"})) == "one HEX argument expected");
+  CHECK(usage_error(tp({"decode", "--from=peer", "00"})) == "--from needs server or client");
+  CHECK(usage_error(tp({"decode", "--bogus", "00"})) == "unknown option --bogus");
+  CHECK(usage_error(tp({"encode", "--spelling", "ext"})) == "missing --handshake");
+  CHECK(usage_error(tp({"encode", "--spelling", "ext", "--handshake", "sometimes"})) ==
+        "--handshake needs any, none or same-ip");
+  CHECK(usage_error(tp({"encode", "--spelling", "ext", "--handshake", "any", "--cid"})) ==
+        "option --cid needs a value");
+  CHECK(usage_error(tp({"encode", "--spelling=ext", "--handshake=any", "--spa-level=any", "--spa-v4-level=none"})) ==
+        "--spa-level excludes --spa-v4-level / --spa-v6-level");
+  CHECK(usage_error(tp({"compare", "x"})) == "unexpected argument x");
 }

@@ -1,4 +1,4 @@
-// examples/common/cli.h — the one command-line parser of qamp-client, qamp-server and qamp-tp,
+// examples/common/command_line.h — the one command-line parser of qamp-client, qamp-server and qamp-tp,
 // and the value readers their flags share (sizes, durations, rates, counts, on/off).
 //
 // The syntax is getopt_long's, which gtlsclient and gtlsserver use and their users type:
