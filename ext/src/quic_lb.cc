@@ -145,6 +145,18 @@ Result<std::vector<std::uint8_t>> QuicLbCodec::encode(std::span<const std::uint8
   return cid;
 }
 
+void QuicLbCodec::open(std::span<const std::uint8_t> cid, std::span<std::uint8_t> body) const {
+  std::copy_n(cid.begin() + 1, body.size(), body.begin());
+  if (!schedule_) return;
+  if (body.size() == 16) {
+    std::uint8_t in[16];
+    std::copy(body.begin(), body.end(), in);
+    decrypt_block(in, body.data());
+  } else {
+    feistel(body, true);
+  }
+}
+
 Result<QuicLbPlaintext> QuicLbCodec::decode(std::span<const std::uint8_t> cid) const {
   if (cid.size() < config_.cid_len())
     return config_error("cid", "needs at least " + std::to_string(config_.cid_len()) + " octets, got " +
@@ -153,21 +165,25 @@ Result<QuicLbPlaintext> QuicLbCodec::decode(std::span<const std::uint8_t> cid) c
   if (cr != config_.config_rotation)
     return config_error("cid", "config rotation " + std::to_string(cr) + " is not this configuration's " +
                                    std::to_string(config_.config_rotation));
-  std::vector<std::uint8_t> body(cid.begin() + 1, cid.begin() + static_cast<std::ptrdiff_t>(config_.cid_len()));
-  if (schedule_) {
-    if (body.size() == 16) {
-      std::uint8_t in[16];
-      std::copy(body.begin(), body.end(), in);
-      decrypt_block(in, body.data());
-    } else {
-      feistel(body, true);
-    }
-  }
+  std::array<std::uint8_t, kQuicLbMaxBody> buf;
+  const std::span<std::uint8_t> body(buf.data(), config_.body_len());
+  open(cid, body);
   QuicLbPlaintext p;
   p.config_rotation = cr;
   p.server_id.assign(body.begin(), body.begin() + config_.server_id_len);
   p.nonce.assign(body.begin() + config_.server_id_len, body.end());
   return p;
+}
+
+std::optional<QuicLbServerId> QuicLbCodec::server_id_of(std::span<const std::uint8_t> cid) const noexcept {
+  if (cid.size() < config_.cid_len() || cid[0] >> 5 != config_.config_rotation) return std::nullopt;
+  std::array<std::uint8_t, kQuicLbMaxBody> buf;
+  const std::span<std::uint8_t> body(buf.data(), config_.body_len());
+  open(cid, body);
+  QuicLbServerId id;
+  id.len = config_.server_id_len;
+  std::copy_n(body.begin(), id.len, id.octets.begin());
+  return id;
 }
 
 std::string_view to_string(QuicLbRoute route) noexcept {
@@ -246,6 +262,14 @@ Result<std::vector<std::uint8_t>> unroutable_cid(std::size_t len, const RandomFi
   random(std::span(cid).subspan(1));
   cid[0] = static_cast<std::uint8_t>(kQuicLbUnroutable << 5 | (len - 1));
   return cid;
+}
+
+std::optional<QuicLbServerId> make_quic_lb_server_id(std::span<const std::uint8_t> id) noexcept {
+  if (id.empty() || id.size() > kQuicLbMaxServerIdLen) return std::nullopt;
+  QuicLbServerId out;
+  out.len = static_cast<std::uint8_t>(id.size());
+  std::copy(id.begin(), id.end(), out.octets.begin());
+  return out;
 }
 
 }  // namespace qamp

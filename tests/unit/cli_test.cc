@@ -233,6 +233,10 @@ TEST_CASE("qamp-server's command line") {
       {with({"--instance-id=2", "--cluster-size=2"}), "2 --instance-id 2 must be below --cluster-size 2"},
       {with({"--cluster-size=2"}), "2 --cluster-size needs --instance-id"},
       {with({"--instance-id=256"}), "2 --instance-id: bad id '256'"},
+      {with({"--instance-id=1", "--cluster-size=2", "--quic-lb-nonce-len=3"}), "2 --quic-lb-nonce-len: bad nonce length '3'"},
+      {with({"--instance-id=1", "--cluster-size=2", "--quic-lb-config-rotation=7"}),
+       "2 --quic-lb-config-rotation: bad config rotation '7'"},
+      {with({"--quic-lb-key=k"}), "2 --quic-lb-* configure cluster mode: they need --instance-id"},
   };
   for (const auto &row : rows) {
     CAPTURE(row.args);

@@ -35,6 +35,7 @@ namespace qamp {
 inline constexpr std::uint8_t kQuicLbUnroutable = 0b111;  // reserved config rotation codepoint
 inline constexpr std::size_t kQuicLbKeyLen = 16;
 inline constexpr std::size_t kQuicLbMaxBody = 19;          // server ID + nonce (QUIC v1: CID <= 20)
+inline constexpr std::size_t kQuicLbMaxServerIdLen = 15;
 
 // Fills the span with unpredictable bytes (a CSPRNG in the programs).
 using RandomFill = std::function<void(std::span<std::uint8_t>)>;
@@ -64,6 +65,17 @@ struct QuicLbPlaintext {
   friend bool operator==(const QuicLbPlaintext &, const QuicLbPlaintext &) = default;
 };
 
+// A server ID held without allocation: the reset guard decodes one for every datagram with an
+// unknown CID. Octets past `len` are zero, so == compares IDs.
+struct QuicLbServerId {
+  std::array<std::uint8_t, kQuicLbMaxServerIdLen> octets{};
+  std::uint8_t len = 0;
+  std::span<const std::uint8_t> view() const noexcept { return {octets.data(), len}; }
+  friend bool operator==(const QuicLbServerId &, const QuicLbServerId &) = default;
+};
+// The server ID in `id` (1..15 octets), else nullopt.
+std::optional<QuicLbServerId> make_quic_lb_server_id(std::span<const std::uint8_t> id) noexcept;
+
 // One configuration with its AES key schedule computed once. Cheap to copy (shared schedule).
 class QuicLbCodec {
  public:
@@ -81,11 +93,16 @@ class QuicLbCodec {
   // config rotation bits of another configuration. Octets past cid_len() are the server's own
   // (§5.4) and ignored.
   Result<QuicLbPlaintext> decode(std::span<const std::uint8_t> cid) const;
+  // decode()'s server ID without allocating or naming the error: nullopt when decode() fails.
+  std::optional<QuicLbServerId> server_id_of(std::span<const std::uint8_t> cid) const noexcept;
 
  private:
   void encrypt_block(const std::uint8_t in[16], std::uint8_t out[16]) const;
   void decrypt_block(const std::uint8_t in[16], std::uint8_t out[16]) const;
   void feistel(std::span<std::uint8_t> body, bool decrypt) const;
+  // The plaintext server ID || nonce of `cid` (at least cid_len() octets) into `body`
+  // (body_len() octets).
+  void open(std::span<const std::uint8_t> cid, std::span<std::uint8_t> body) const;
 
   QuicLbConfig config_;
   struct Schedule;

@@ -14,6 +14,7 @@ setup() {
   PROBE=$BUILD/tests/e2e/server/reset_probe
   RELAY=$BUILD/tests/e2e/server/nat_relay
   QCLIENT=$BUILD/examples/client/qamp-client
+  TP=$BUILD/examples/tp/qamp-tp
   e2e_init server
   W=$E2E_DIR
   E2E_CONTEXT=("$W/server.log")
@@ -217,10 +218,23 @@ case_reset_always_baseline() {
   stop_server
 }
 case_reset_cluster() {
-  # Cluster mode: byte 1 of the CID is the instance id; only our own CIDs are reset.
+  # Cluster mode: every CID is a QUIC-LB CID (plaintext by default: config rotation 0, the
+  # server ID in octet 1); only our own CIDs are reset, 0b111 (unroutable) CIDs are not ours.
   start_server --instance-id 0 --cluster-size 2
-  "$PROBE" 127.0.0.1:$PORT 0001223344556677889900aabbccddeeff00 1200 "$W/secret" expect=none || fail "reset for another instance's CID"
-  "$PROBE" 127.0.0.1:$PORT 0000223344556677889900aabbccddeeff00 1200 "$W/secret" expect=reset || fail "no reset for own CID"
+  "$PROBE" 127.0.0.1:$PORT 1101223344556677889900aabbccddeeff00 1200 "$W/secret" expect=none || fail "reset for another instance's CID"
+  "$PROBE" 127.0.0.1:$PORT 1100223344556677889900aabbccddeeff00 1200 "$W/secret" expect=reset || fail "no reset for own CID"
+  "$PROBE" 127.0.0.1:$PORT f100223344556677889900aabbccddeeff00 1200 "$W/secret" expect=none || fail "reset for an unroutable CID"
+  stop_server
+  [ "$(stats_get '.resets_suppressed_by_reason["suppress-other-instance"] // 0')" = 2 ] || fail "other-instance suppressions not counted"
+  # Encrypted: the server ID is only visible to the key's holders; qamp-tp encodes as the server.
+  printf '8f95f09245765f80256934e50c66207f\n' > "$W/lbkey"
+  local other own
+  other=$("$TP" cid encode --server-id 01 --nonce 223344556677889900aabbccddeeff00 --key 8f95f09245765f80256934e50c66207f)
+  own=$("$TP" cid encode --server-id 00 --nonce 223344556677889900aabbccddeeff00 --key 8f95f09245765f80256934e50c66207f)
+  start_server --instance-id 0 --cluster-size 2 --quic-lb-key "$W/lbkey"
+  grep -q 'QUIC-LB' "$W/server.log" || fail "no QUIC-LB configuration line in the server log"
+  "$PROBE" 127.0.0.1:$PORT "$other" 1200 "$W/secret" expect=none || fail "reset for another instance's encrypted CID"
+  "$PROBE" 127.0.0.1:$PORT "$own" 1200 "$W/secret" expect=reset || fail "no reset for own encrypted CID"
   stop_server
   [ "$(stats_get '.resets_suppressed_by_reason["suppress-other-instance"] // 0')" = 1 ] || fail "other-instance suppression not counted"
 }
