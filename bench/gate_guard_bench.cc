@@ -29,6 +29,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -327,12 +329,28 @@ int main(int argc, char **argv) {
                                {qamp::ResetReason::send_unrestricted_address,
                                 qamp::ResetReason::suppress_rate_limited},
                                1000, prefixes));
-  qamp::ResetGuardConfig cluster;
-  cluster.cluster = qamp::ClusterConfig{3, 8};
-  dcid[qamp::kCidInstanceOffset] = 5;  // another instance's CID
-  cases.push_back(reset_case(opts, "ResetGuard::should_reset other instance (cluster)", true, cluster, dcid, 1200,
-                               Level::any, "suppress-other-instance",
-                               {qamp::ResetReason::suppress_other_instance}, 1000));
+  // Cluster mode: the guard decodes the QUIC-LB CID of another instance (server ID 5; we are 3):
+  // plaintext, one AES block (server ID + nonce = 16 octets), four AES passes (1 + 16).
+  const std::uint8_t key[16] = {0x8f, 0x95, 0xf0, 0x92, 0x45, 0x76, 0x5f, 0x80,
+                                0x25, 0x69, 0x34, 0xe5, 0x0c, 0x66, 0x20, 0x7f};
+  struct ClusterCase {
+    const char *name;
+    unsigned nonce_len;
+    bool encrypted;
+  };
+  for (const ClusterCase cc : {ClusterCase{"ResetGuard::should_reset other instance (cluster, QUIC-LB plaintext)", 15, false},
+                               ClusterCase{"ResetGuard::should_reset other instance (cluster, QUIC-LB 1-pass AES)", 15, true},
+                               ClusterCase{"ResetGuard::should_reset other instance (cluster, QUIC-LB 4-pass AES)", 16, true}}) {
+    std::optional<std::span<const std::uint8_t>> k;
+    if (cc.encrypted) k = std::span<const std::uint8_t>(key);
+    const qamp::QuicLbCodec codec(*qamp::make_quic_lb_config(0, 1, cc.nonce_len, true, k));
+    const std::uint8_t own[] = {3}, other[] = {5};
+    qamp::ResetGuardConfig cluster;
+    cluster.cluster = qamp::ClusterConfig{codec, *qamp::make_quic_lb_server_id(own)};
+    const std::vector<std::uint8_t> nonce(dcid.begin(), dcid.begin() + cc.nonce_len);
+    cases.push_back(reset_case(opts, cc.name, true, cluster, *codec.encode(other, nonce), 1200, Level::any,
+                               "suppress-other-instance", {qamp::ResetReason::suppress_other_instance}, 1000));
+  }
 
   const std::string load_before = loadavg();
   for (int b = 0; b < opts.warmup + opts.batches; ++b)

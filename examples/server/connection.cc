@@ -136,7 +136,7 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
 
   ngtcp2_cid scid;
   std::array<std::uint8_t, NGTCP2_STATELESS_RESET_TOKENLEN> token;
-  server_.new_cid(&scid, token.data(), kScidLen);
+  if (!server_.new_cid(&scid, token.data())) return false;
   id_ = to_hex({scid.data, scid.datalen}).substr(0, 8);
 
   ngtcp2_settings settings;
@@ -154,11 +154,12 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
   }
 
   auto params = transport_params(hd, retry_odcid, token);
+  if (!params) return false;
 
   auto local = s.local, peer = remote;
   ngtcp2_path path{local.addr(), peer.addr(), nullptr};
   ngtcp2_conn *conn = nullptr;
-  int rv = ngtcp2_conn_server_new(&conn, &hd.scid, &scid, &path, hd.version, &cb, &settings, &params,
+  int rv = ngtcp2_conn_server_new(&conn, &hd.scid, &scid, &path, hd.version, &cb, &settings, &*params,
                                   nullptr, this);
   if (rv != 0) {
     server_.log("ngtcp2_conn_server_new: " + std::string(ngtcp2_strerror(rv)));
@@ -178,7 +179,7 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
   return true;
 }
 
-ngtcp2_transport_params Connection::transport_params(
+std::optional<ngtcp2_transport_params> Connection::transport_params(
     const ngtcp2_pkt_hd &hd, const ngtcp2_cid *retry_odcid,
     const std::array<std::uint8_t, NGTCP2_STATELESS_RESET_TOKENLEN> &token) {
   auto &opts = server_.options();
@@ -215,7 +216,7 @@ ngtcp2_transport_params Connection::transport_params(
   }
   if (opts.preferred_v4 || opts.preferred_v6) {
     auto &pa = params.preferred_addr;
-    server_.new_cid(&pa.cid, pa.stateless_reset_token, kScidLen);
+    if (!server_.new_cid(&pa.cid, pa.stateless_reset_token)) return std::nullopt;
     if (opts.preferred_v4) {
       auto ep = *opts.preferred_v4;
       std::memcpy(&pa.ipv4, ep.sa(), sizeof pa.ipv4);
@@ -395,7 +396,8 @@ int Connection::on_handshake_completed() {
 }
 
 int Connection::get_new_cid(ngtcp2_cid *cid, uint8_t *token, size_t cidlen) {
-  server_.new_cid(cid, token, cidlen);
+  // ngtcp2 asks for CIDs as long as the SCID we gave it: cid_len().
+  if (cidlen != server_.cid_len() || !server_.new_cid(cid, token)) return NGTCP2_ERR_CALLBACK_FAILURE;
   server_.associate(*cid, this);
   return 0;
 }

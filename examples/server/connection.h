@@ -105,8 +105,9 @@ class Connection {
   void log_refusal(const Stream &st, int status, const std::string &why);
 
   // Our transport parameters for the client Initial `hd` (init's arguments); with preferred
-  // addresses, also that address's CID, associated with this connection.
-  ngtcp2_transport_params transport_params(
+  // addresses, also that address's CID, associated with this connection. nullopt when no CID
+  // could be issued (Server::new_cid).
+  std::optional<ngtcp2_transport_params> transport_params(
       const ngtcp2_pkt_hd &hd, const ngtcp2_cid *retry_odcid,
       const std::array<std::uint8_t, NGTCP2_STATELESS_RESET_TOKENLEN> &token);
   // The GnuTLS session: qamp's transport-parameter glue (layer) or ngtcp2's (native).

@@ -1,6 +1,8 @@
 // qamp-server — HTTP/3 server with a per-address connection-migration policy.
 #include <csignal>
 #include <iostream>
+#include <optional>
+#include <utility>
 
 #include <ev.h>
 
@@ -36,8 +38,13 @@ int main(int argc, char **argv) {
     std::cerr << "qamp-server: " << error << std::endl;
     return 1;
   }
+  std::optional<qamp::ClusterConfig> cluster;
+  if (!qamp::ex::load_cluster_config(options, &cluster, &error)) {
+    std::cerr << "qamp-server: " << error << std::endl;
+    return 1;
+  }
   auto *loop = EV_DEFAULT;
-  qamp::ex::Server server(options, loop);
+  qamp::ex::Server server(options, std::move(cluster), loop);
   if (!server.start(&error)) {
     std::cerr << "qamp-server: " << error << std::endl;
     return 1;

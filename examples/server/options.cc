@@ -43,8 +43,14 @@ Migration policy (DESIGN.md §2), levels any | none | same-ip:
 Stateless resets (RFC 9000 §10.3, §21.11):
   --stateless-reset=<MODE>     auto (default: reset only on 'any' addresses, or only own-instance
                                CIDs in cluster mode) | always | never.
-  --instance-id=<N>            Cluster mode: this instance's id (0..M-1), carried in byte 1 of
-  --cluster-size=<M>           every connection ID the server issues.
+  --instance-id=<N>            Cluster mode: this instance's id (0..M-1) is its QUIC-LB server
+  --cluster-size=<M>           ID (1 octet, draft-ietf-quic-load-balancers-21), carried in every
+                               connection ID the server issues.
+  --quic-lb-config-rotation=<N>  Cluster mode: the QUIC-LB config rotation bits, 0..6 (default 0).
+  --quic-lb-nonce-len=<N>      Cluster mode: nonce octets, 4..18 (default 16: 18-octet CIDs; 15:
+                               17-octet CIDs, encrypted in one AES block).
+  --quic-lb-key=<FILE>         Cluster mode: a file holding the 16-octet AES-128 key in hex;
+                               CIDs are encrypted (default: plaintext, server ID visible).
   --static-secret=<FILE>       Key for stateless reset tokens (shared by a cluster; default:
                                random per process).
   --stats-file=<FILE>          JSON counters, written on exit and on SIGUSR1.
@@ -71,7 +77,7 @@ std::string_view server_usage() noexcept { return kUsage; }
 Parsed<ServerOptions> parse_server_options(int argc, const char *const *argv) {
   enum {
     OPT_HELP, OPT_HTDOCS, OPT_QUIET, OPT_PV4, OPT_PV6, OPT_QLOG, OPT_TIMEOUT, OPT_HS, OPT_SPA, OPT_SPA4,
-    OPT_SPA6, OPT_SPELL, OPT_RESET, OPT_INST, OPT_CLUSTER, OPT_SECRET, OPT_STATS, OPT_GATE,
+    OPT_SPA6, OPT_SPELL, OPT_RESET, OPT_INST, OPT_CLUSTER, OPT_QUIC_LB_CR, OPT_QUIC_LB_NONCE, OPT_QUIC_LB_KEY, OPT_SECRET, OPT_STATS, OPT_GATE,
     OPT_ENFORCEMENT, OPT_RETRY, OPT_RETRY_THRESHOLD, OPT_MAX_CONN, OPT_MAX_HALF_OPEN, OPT_MAX_GENERATED,
   };
   static constexpr FlagSpec flags[] = {
@@ -90,6 +96,9 @@ Parsed<ServerOptions> parse_server_options(int argc, const char *const *argv) {
       {"stateless-reset", 0, true, OPT_RESET},
       {"instance-id", 0, true, OPT_INST},
       {"cluster-size", 0, true, OPT_CLUSTER},
+      {"quic-lb-config-rotation", 0, true, OPT_QUIC_LB_CR},
+      {"quic-lb-nonce-len", 0, true, OPT_QUIC_LB_NONCE},
+      {"quic-lb-key", 0, true, OPT_QUIC_LB_KEY},
       {"static-secret", 0, true, OPT_SECRET},
       {"stats-file", 0, true, OPT_STATS},
       {"gate", 0, true, OPT_GATE},
@@ -102,7 +111,7 @@ Parsed<ServerOptions> parse_server_options(int argc, const char *const *argv) {
   };
   ServerOptions o;
   std::optional<std::uint64_t> instance;
-  bool spelling_given = false;
+  bool spelling_given = false, quic_lb_given = false;
   std::vector<std::string_view> positionals;
   CliParser parser(flags, argc, argv);
   for (;;) {
@@ -178,6 +187,21 @@ Parsed<ServerOptions> parse_server_options(int argc, const char *const *argv) {
         o.cluster_size = static_cast<unsigned>(*m);
         break;
       }
+      case OPT_QUIC_LB_CR: {
+        auto n = parse_count(v, 0, 6);
+        if (!n) return expected(flag, "bad config rotation", v);
+        o.quic_lb_config_rotation = static_cast<unsigned>(*n);
+        quic_lb_given = true;
+        break;
+      }
+      case OPT_QUIC_LB_NONCE: {
+        auto n = parse_count(v, 4, 18);
+        if (!n) return expected(flag, "bad nonce length", v);
+        o.quic_lb_nonce_len = static_cast<unsigned>(*n);
+        quic_lb_given = true;
+        break;
+      }
+      case OPT_QUIC_LB_KEY: o.quic_lb_key_file = std::string(v); quic_lb_given = true; break;
       case OPT_SECRET: o.static_secret_file = std::string(v); break;
       case OPT_STATS: o.stats_file = std::string(v); break;
       case OPT_GATE: {
@@ -217,6 +241,8 @@ Parsed<ServerOptions> parse_server_options(int argc, const char *const *argv) {
     o.instance_id = static_cast<std::uint8_t>(*instance);
   } else if (o.cluster_size > 1) {
     return misuse("--cluster-size needs --instance-id");
+  } else if (quic_lb_given) {
+    return misuse("--quic-lb-* configure cluster mode: they need --instance-id");
   }
   if (o.enforcement == Enforcement::native) {
     if (!kNativeEnforcementAvailable) return misuse(std::string(native_unavailable_reason()));

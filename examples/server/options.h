@@ -30,8 +30,13 @@ struct ServerOptions {
   Policy policy;
   std::vector<Spelling> spellings{kDefaultSpellingPreference.begin(), kDefaultSpellingPreference.end()};
   ResetMode reset_mode = ResetMode::automatic;
-  std::optional<std::uint8_t> instance_id;
+  std::optional<std::uint8_t> instance_id;  // cluster mode: this instance's QUIC-LB server ID
   unsigned cluster_size = 1;
+  // Cluster mode's QUIC-LB configuration (qamp/quic_lb.h), shared by the instances: 1-octet
+  // server IDs, the length self-encoded in the first octet.
+  unsigned quic_lb_config_rotation = 0;  // 0..6
+  unsigned quic_lb_nonce_len = 16;       // 4..18: 18-octet CIDs, as outside cluster mode
+  std::string quic_lb_key_file;          // 32 hex digits: encrypted CIDs; empty: plaintext
   std::string static_secret_file;
   std::string stats_file;
   bool gate = true;             // --gate off: baseline without qamp's enforcement

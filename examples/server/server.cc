@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cctype>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -15,6 +16,7 @@
 
 #include "connection.h"
 #include "qamp/admission.h"
+#include "qamp/hex.h"
 
 namespace qamp::ex {
 
@@ -35,10 +37,10 @@ ngtcp2_tstamp token_clock() {
                                         .count());
 }
 
-ResetGuardConfig guard_config(const ServerOptions &o) {
+ResetGuardConfig guard_config(const ServerOptions &o, std::optional<ClusterConfig> cluster) {
   ResetGuardConfig c;
   c.mode = o.reset_mode;
-  if (o.instance_id) c.cluster = ClusterConfig{*o.instance_id, o.cluster_size};
+  c.cluster = std::move(cluster);
   // Senders must not know which prefixes share a set of the reset guard's prefix table.
   random_bytes({reinterpret_cast<std::uint8_t *>(&c.per_prefix->hash_key), sizeof c.per_prefix->hash_key});
   return c;
@@ -69,10 +71,50 @@ class Lend {
   T *&slot_;
 };
 
+// The CSPRNG behind every nonce and random CID octet.
+void fill_random(std::span<std::uint8_t> out) { random_bytes(out); }
+
 }  // namespace
 
-Server::Server(ServerOptions options, struct ev_loop *loop)
-    : opts_(std::move(options)), loop_(loop), gate_(gate_config(opts_)), reset_guard_(guard_config(opts_)) {
+bool load_cluster_config(const ServerOptions &o, std::optional<ClusterConfig> *out, std::string *error) {
+  out->reset();
+  if (!o.instance_id) return true;
+  std::optional<std::vector<std::uint8_t>> key;
+  if (!o.quic_lb_key_file.empty()) {
+    std::ifstream f(o.quic_lb_key_file);
+    std::string text((std::istreambuf_iterator<char>(f)), {});
+    if (!f.good() && !f.eof()) {
+      *error = "cannot read --quic-lb-key " + o.quic_lb_key_file;
+      return false;
+    }
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    auto bytes = from_hex(text, "--quic-lb-key " + o.quic_lb_key_file);
+    if (!bytes) {
+      *error = bytes.error().message();
+      return false;
+    }
+    key = std::move(*bytes);
+  }
+  std::optional<std::span<const std::uint8_t>> key_view;
+  if (key) key_view = std::span<const std::uint8_t>(*key);
+  auto config = make_quic_lb_config(o.quic_lb_config_rotation, 1, o.quic_lb_nonce_len, true, key_view);
+  if (!config) {
+    *error = "QUIC-LB configuration: " + config.error().message();
+    return false;
+  }
+  const std::uint8_t sid[] = {*o.instance_id};
+  *out = ClusterConfig{QuicLbCodec(*config), *make_quic_lb_server_id(sid)};
+  return true;
+}
+
+Server::Server(ServerOptions options, std::optional<ClusterConfig> cluster, struct ev_loop *loop)
+    : opts_(std::move(options)), loop_(loop), gate_(gate_config(opts_)), reset_guard_(guard_config(opts_, cluster)) {
+  if (cluster) {
+    auto cids = QuicLbCidGenerator::create(cluster->codec, {cluster->server_id.view().begin(), cluster->server_id.view().end()},
+                                           fill_random);
+    // The server ID comes from the configuration's own length: create() cannot refuse it.
+    cids_.emplace(std::move(*cids));
+  }
   stats_.enforcement = std::string(to_string(opts_.enforcement));
   gate_.set_observer([this](const GateEvent &ev) {
     if (gate_client_) gate_client_->on_gate_event(ev);
@@ -129,6 +171,13 @@ bool Server::start(std::string *error) {
     sockets_.push_back(std::move(s));
     return true;
   };
+  if (cids_) {
+    const auto &c = cids_->codec().config();
+    log("cluster mode: QUIC-LB server ID " + to_hex(cids_->server_id()) + ", config rotation " +
+        std::to_string(c.config_rotation) + ", " + std::to_string(c.cid_len()) + "-octet CIDs, " +
+        (!c.key ? "plaintext (the server ID is visible to observers)"
+                : c.body_len() == 16 ? "encrypted (one AES-128 block)" : "encrypted (four-pass AES-128)"));
+  }
   if (!add(opts_.handshake, ServerAddress::handshake)) return false;
   if (opts_.preferred_v4 && !add(*opts_.preferred_v4, ServerAddress::spa_v4)) return false;
   if (opts_.preferred_v6 && !add(*opts_.preferred_v6, ServerAddress::spa_v6)) return false;
@@ -155,17 +204,24 @@ const Socket *Server::socket_for(const ngtcp2_addr &local) const {
   return nullptr;
 }
 
-void Server::new_cid(ngtcp2_cid *cid, std::uint8_t *token, std::size_t cidlen) {
-  std::vector<std::uint8_t> rnd(cidlen);
-  random_bytes(rnd);
-  if (opts_.instance_id) {
-    auto c = make_cluster_cid(*opts_.instance_id, rnd, cidlen);
-    ngtcp2_cid_init(cid, c.data(), c.size());
+std::size_t Server::cid_len() const noexcept { return cids_ ? cids_->codec().config().cid_len() : kScidLen; }
+
+bool Server::new_cid(ngtcp2_cid *cid, std::uint8_t *token) {
+  if (cids_) {
+    auto c = cids_->next();
+    if (!c) {
+      log("cannot issue a connection ID: " + c.error().message() + " (the cluster needs a new QUIC-LB configuration)");
+      return false;
+    }
+    ngtcp2_cid_init(cid, c->data(), c->size());
   } else {
-    ngtcp2_cid_init(cid, rnd.data(), cidlen);
+    std::array<std::uint8_t, kScidLen> rnd;
+    random_bytes(rnd);
+    ngtcp2_cid_init(cid, rnd.data(), rnd.size());
   }
   if (token)
     ngtcp2_crypto_generate_stateless_reset_token(token, static_secret_.data(), static_secret_.size(), cid);
+  return true;
 }
 
 void Server::associate(const ngtcp2_cid &cid, Connection *conn) { by_cid_[key_of(cid.data, cid.datalen)] = conn; }
@@ -261,13 +317,13 @@ void Server::read_socket(Socket &s) {
 }
 
 void Server::dispatch(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data) {
-  auto c = classify_datagram(data, kScidLen, [this](std::span<const std::uint8_t> dcid) {
+  auto c = classify_datagram(data, cid_len(), [this](std::span<const std::uint8_t> dcid) {
     return by_cid_.count(key_of(dcid.data(), dcid.size())) != 0;
   });
   switch (c.kind) {
     case DatagramClass::version_negotiation: {
       ngtcp2_version_cid vc;
-      ngtcp2_pkt_decode_version_cid(&vc, data.data(), data.size(), kScidLen);
+      ngtcp2_pkt_decode_version_cid(&vc, data.data(), data.size(), cid_len());
       // Room for RFC 8999's longest CIDs (255 bytes each): first byte, version, two CIDs, v1.
       std::array<std::uint8_t, 1 + 4 + 1 + 255 + 1 + 255 + 4> out;
       std::uint8_t unused;
@@ -348,7 +404,7 @@ void Server::new_initial(Socket &s, const Endpoint &remote, std::span<const std:
 
 void Server::send_retry(Socket &s, const Endpoint &remote, const ngtcp2_pkt_hd &hd) {
   ngtcp2_cid scid;
-  new_cid(&scid, nullptr, kScidLen);
+  if (!new_cid(&scid, nullptr)) return;
   std::array<std::uint8_t, NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN> token;
   auto tokenlen = ngtcp2_crypto_generate_retry_token(token.data(), static_secret_.data(), static_secret_.size(),
                                                      hd.version, remote.sa(), remote.size(), &scid, &hd.dcid,

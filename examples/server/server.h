@@ -20,6 +20,7 @@
 #include "net.h"
 #include "options.h"
 #include "qamp/gate.h"
+#include "qamp/quic_lb.h"
 #include "qamp/reset_guard.h"
 #include "stats.h"
 #include "tls_creds.h"
@@ -37,11 +38,18 @@ struct Socket {
   Server *server = nullptr;
 };
 
+// The length of the CIDs the server issues outside cluster mode (in cluster mode: the QUIC-LB
+// configuration's).
 inline constexpr std::size_t kScidLen = 18;
+
+// Cluster mode's QUIC-LB configuration and server ID from the options, reading --quic-lb-key's
+// file: nullopt in *out outside cluster mode. False with *error naming the flag when the key
+// file cannot be read or does not hold 32 hex digits.
+bool load_cluster_config(const ServerOptions &options, std::optional<ClusterConfig> *out, std::string *error);
 
 class Server {
  public:
-  Server(ServerOptions options, struct ev_loop *loop);
+  Server(ServerOptions options, std::optional<ClusterConfig> cluster, struct ev_loop *loop);
   ~Server();
   Server(const Server &) = delete;
   Server &operator=(const Server &) = delete;
@@ -63,9 +71,12 @@ class Server {
   GateDecision admit_path(Connection &conn, const PathView &current, const PathView &incoming);
   std::optional<ServerAddress> role_of(const ngtcp2_addr &local) const;
   const Socket *socket_for(const ngtcp2_addr &local) const;
-  // A new connection ID (cluster layout when configured) and its reset token (RFC 9000 §10.3.2:
-  // derived from the static secret and the CID, so instances sharing the secret agree).
-  void new_cid(ngtcp2_cid *cid, std::uint8_t *token, std::size_t cidlen);
+  // A new connection ID of cid_len() octets (a QUIC-LB CID with our server ID in cluster mode)
+  // and its reset token (RFC 9000 §10.3.2: derived from the static secret and the CID, so
+  // instances sharing the secret agree). False when the QUIC-LB nonce counter is exhausted
+  // (logged: the cluster needs a new configuration).
+  bool new_cid(ngtcp2_cid *cid, std::uint8_t *token);
+  std::size_t cid_len() const noexcept;
   void associate(const ngtcp2_cid &cid, Connection *conn);
   void dissociate(const ngtcp2_cid &cid);
   void remove(Connection *conn);  // deferred delete
@@ -111,6 +122,7 @@ class Server {
   // The connection whose datagram the gate is judging (set only inside admit_path): the gate's
   // observer is called synchronously from Gate::admit, and its event belongs to that connection.
   Connection *gate_client_ = nullptr;
+  std::optional<QuicLbCidGenerator> cids_;  // cluster mode
   ResetGuard reset_guard_;
   // The datagram the reset guard is judging (set only inside unknown_short_header), for the
   // observer's log line: the event carries no addresses.

@@ -8,13 +8,15 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "qamp/policy.h"
+#include "qamp/quic_lb.h"
 #include "qamp/tp_codec.h"
 
 namespace qamp::tp {
 
-enum class Command { top, decode, encode, compare };
+enum class Command { top, decode, encode, compare, cid, cid_encode, cid_decode };
 
 // Used by `encode` when a preferred address is given without --cid / --token.
 inline constexpr std::string_view kDefaultCidHex = "0123456789abcdef";
@@ -37,6 +39,17 @@ struct EncodeArgs {
 
 struct CompareArgs {};
 
+// `cid encode`: the QUIC-LB CID for a server ID and nonce under a configuration whose lengths
+// are theirs; `cid decode`: which server a CID names under a configuration (an operator's "which
+// instance does this CID belong to?").
+struct CidArgs {
+  bool encode = true;
+  qamp::QuicLbConfig config;           // checked by make_quic_lb_config
+  std::vector<std::uint8_t> server_id, nonce;  // encode
+  std::uint8_t first_octet_bits = 0;   // encode without length self-encoding: the low 5 bits
+  std::string cid_hex;                 // decode (checked by the command: exit 1 when malformed)
+};
+
 struct Help {
   Command command;
 };
@@ -46,7 +59,7 @@ struct UsageError {
   std::string message;
 };
 
-using Invocation = std::variant<Help, UsageError, DecodeArgs, EncodeArgs, CompareArgs>;
+using Invocation = std::variant<Help, UsageError, DecodeArgs, EncodeArgs, CompareArgs, CidArgs>;
 
 Invocation parse_command_line(int argc, const char *const *argv);
 

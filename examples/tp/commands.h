@@ -11,5 +11,6 @@ namespace qamp::tp {
 int run_decode(const DecodeArgs &args, std::ostream &out, std::ostream &err);
 int run_encode(const EncodeArgs &args, std::ostream &out, std::ostream &err);
 int run_compare(const CompareArgs &args, std::ostream &out, std::ostream &err);
+int run_cid(const CidArgs &args, std::ostream &out, std::ostream &err);
 
 }  // namespace qamp::tp

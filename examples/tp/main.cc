@@ -1,4 +1,5 @@
-// qamp-tp — encode, decode and compare qamp's transport parameters (DESIGN.md §3).
+// qamp-tp — encode, decode and compare qamp's transport parameters (DESIGN.md §3), and
+// encode and decode QUIC-LB connection IDs.
 #include <iostream>
 #include <variant>
 
@@ -32,6 +33,7 @@ int main(int argc, char **argv) {
           [](const DecodeArgs &a) { return run_decode(a, std::cout, std::cerr); },
           [](const EncodeArgs &a) { return run_encode(a, std::cout, std::cerr); },
           [](const CompareArgs &a) { return run_compare(a, std::cout, std::cerr); },
+          [](const CidArgs &a) { return run_cid(a, std::cout, std::cerr); },
       },
       invocation);
 }

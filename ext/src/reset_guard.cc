@@ -41,8 +41,8 @@ std::string_view to_string(ResetReason reason) noexcept {
 
 std::optional<std::string_view> config_error(const ResetGuardConfig &c) noexcept {
   if (c.cluster) {
-    if (c.cluster->size == 0 || c.cluster->size > 256) return "cluster size must be 1..256";
-    if (c.cluster->instance_id >= c.cluster->size) return "instance id must be below cluster size";
+    if (c.cluster->server_id.len != c.cluster->codec.config().server_id_len)
+      return "cluster server id must have the QUIC-LB configuration's server id length";
   }
   if (c.min_reset_len < kMinStatelessResetLen) return "min reset length must be at least 21";
   if (c.max_reset_len < c.min_reset_len) return "max reset length must not be below the minimum";
@@ -162,8 +162,8 @@ std::size_t ResetGuard::prefixes_in_use(ngtcp2_tstamp now) const noexcept {
 
 ResetDecision ResetGuard::should_reset(ByteView dcid, std::size_t datagram_len, Level level,
                                        const Endpoint &source, ngtcp2_tstamp now) {
-  const std::optional<std::uint8_t> instance =
-      config_.cluster ? cid_instance(dcid) : std::nullopt;
+  const std::optional<QuicLbServerId> server_id =
+      config_.cluster ? config_.cluster->codec.server_id_of(dcid) : std::nullopt;
 
   auto by_address = [&]() -> ResetReason {
     switch (config_.mode) {
@@ -173,7 +173,7 @@ ResetDecision ResetGuard::should_reset(ByteView dcid, std::size_t datagram_len, 
     }
     if (const auto &cl = config_.cluster) {
       // Only the instance that issued a CID can know its connection is gone (§21.11).
-      const bool own = instance && *instance == cl->instance_id;
+      const bool own = server_id && *server_id == cl->server_id;
       return own ? ResetReason::send_own_instance : ResetReason::suppress_other_instance;
     }
     return level == Level::any ? ResetReason::send_unrestricted_address
@@ -238,7 +238,7 @@ ResetDecision ResetGuard::should_reset(ByteView dcid, std::size_t datagram_len, 
   } else {
     ++counters_.suppressed;
   }
-  if (observer_) observer_(ResetEvent{d, dcid, datagram_len, level, now, instance});
+  if (observer_) observer_(ResetEvent{d, dcid, datagram_len, level, now, server_id});
   return d;
 }
 
@@ -253,9 +253,9 @@ std::string describe(const ResetEvent &e) {
   out += e.level == Level::any ? "n " : " ";
   out += to_string(e.level);
   out += " address";
-  if (e.cid_instance) {
-    out += ", instance ";
-    out += std::to_string(*e.cid_instance);
+  if (e.cid_server_id) {
+    out += ", server id ";
+    out += to_hex(e.cid_server_id->view());
   }
   if (e.decision.send) {
     out += ", reset ";
@@ -263,22 +263,6 @@ std::string describe(const ResetEvent &e) {
     out += " bytes";
   }
   return out;
-}
-
-Bytes make_cluster_cid(std::uint8_t instance_id, ByteView random, std::size_t len) {
-  if (len < kCidInstanceOffset + 1 || len > NGTCP2_MAX_CIDLEN || random.size() < len - 1)
-    return {};
-  Bytes cid;
-  cid.reserve(len);
-  cid.push_back(random[0]);
-  cid.push_back(instance_id);
-  cid.insert(cid.end(), random.begin() + 1, random.begin() + static_cast<std::ptrdiff_t>(len - 1));
-  return cid;
-}
-
-std::optional<std::uint8_t> cid_instance(ByteView cid) noexcept {
-  if (cid.size() <= kCidInstanceOffset) return std::nullopt;
-  return cid[kCidInstanceOffset];
 }
 
 }  // namespace qamp

@@ -45,7 +45,7 @@ struct Cluster {
       sc.handshake = kServerHandshake;
       sc.policy = {row.level, Level::any, Level::any};
       sc.reset.mode = row.mode;
-      if (row.cluster) sc.reset.cluster = ClusterConfig{id, 2};
+      if (row.cluster) sc.reset.cluster = quic_lb_cluster(id);
       sc.seed = 100 + id;  // own CIDs; the static secret is the cluster's (secret_seed)
       sc.response_size = 500'000;
       servers.push_back(std::make_unique<Server>(w.queue, w.net, sc));

@@ -37,10 +37,10 @@ std::vector<std::uint8_t> short_header(const std::vector<std::uint8_t> &dcid, st
 const std::vector<std::uint8_t> kCid = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
                                         0x99, 0x00, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x00};
 
-std::vector<std::uint8_t> cid_of_instance(std::uint8_t id) {
-  auto c = kCid;
-  c[kCidInstanceOffset] = id;
-  return c;
+// An 18-octet QUIC-LB CID of server ID `id` under quic_lb_cluster()'s configuration.
+std::vector<std::uint8_t> cid_of_instance(std::uint8_t id, bool encrypted = false) {
+  const std::uint8_t sid[] = {id};
+  return *quic_lb_cluster(id, encrypted).codec.encode(sid, std::span(kCid).subspan(2));
 }
 
 }  // namespace
@@ -64,10 +64,17 @@ TEST_CASE("a datagram with an unknown CID: reset or silence, per address level a
        ResetReason::send_unrestricted_address, 29},
       {"RFC 9000 §10.3: 21 octets are too short to answer", Level::any, {}, kCid, 21, ResetReason::suppress_too_short,
        0},
-      {"cluster: another instance's CID draws no reset", Level::any, ClusterConfig{0, 2}, cid_of_instance(1), 1200,
+      {"cluster: another instance's CID draws no reset", Level::any, quic_lb_cluster(0), cid_of_instance(1), 1200,
        ResetReason::suppress_other_instance, 0},
-      {"cluster: our own CID is reset, also on a `none` address", Level::none, ClusterConfig{0, 2},
+      {"cluster: our own CID is reset, also on a `none` address", Level::none, quic_lb_cluster(0),
        cid_of_instance(0), 1200, ResetReason::send_own_instance, 43},
+      {"cluster, encrypted: another instance's CID draws no reset", Level::any, quic_lb_cluster(0, true),
+       cid_of_instance(1, true), 1200, ResetReason::suppress_other_instance, 0},
+      {"cluster, encrypted: our own CID is reset", Level::none, quic_lb_cluster(0, true), cid_of_instance(0, true),
+       1200, ResetReason::send_own_instance, 43},
+      {"cluster: a CID of no QUIC-LB configuration (0b111) draws no reset", Level::any, quic_lb_cluster(0),
+       std::vector<std::uint8_t>{0xf1, 0x00, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, 1200,
+       ResetReason::suppress_other_instance, 0},
   };
   for (const auto &row : rows) {
     CAPTURE(row.name);

@@ -70,7 +70,7 @@ Server::Conn *Server::find(std::span<const std::uint8_t> dcid) const {
 }
 
 void Server::receive(const Datagram &d) {
-  auto c = classify_datagram(d.data, kScidLen, [this](std::span<const std::uint8_t> dcid) { return find(dcid) != nullptr; });
+  auto c = classify_datagram(d.data, cid_len(), [this](std::span<const std::uint8_t> dcid) { return find(dcid) != nullptr; });
   switch (c.kind) {
     case DatagramClass::known_connection: {
       auto &conn = *find(c.dcid);
@@ -102,14 +102,29 @@ void Server::receive(const Datagram &d) {
   }
 }
 
+ClusterConfig quic_lb_cluster(std::uint8_t id, bool encrypted) {
+  static constexpr std::uint8_t kKey[16] = {0x8f, 0x95, 0xf0, 0x92, 0x45, 0x76, 0x5f, 0x80,
+                                            0x25, 0x69, 0x34, 0xe5, 0x0c, 0x66, 0x20, 0x7f};
+  std::optional<std::span<const std::uint8_t>> key;
+  if (encrypted) key = std::span<const std::uint8_t>(kKey);
+  const std::uint8_t sid[] = {id};
+  return ClusterConfig{QuicLbCodec(*make_quic_lb_config(0, 1, 16, true, key)), *make_quic_lb_server_id(sid)};
+}
+
+std::size_t Server::cid_len() const noexcept {
+  return config_.reset.cluster ? config_.reset.cluster->codec.config().cid_len() : kScidLen;
+}
+
 ngtcp2_cid Server::issue_cid() {
-  std::array<std::uint8_t, kScidLen> random;
-  prng_.fill(random);
   ngtcp2_cid cid;
-  if (config_.reset.cluster) {
-    auto b = make_cluster_cid(config_.reset.cluster->instance_id, random, kScidLen);
-    ngtcp2_cid_init(&cid, b.data(), b.size());
+  if (const auto &cl = config_.reset.cluster) {
+    std::array<std::uint8_t, kQuicLbMaxBody> nonce;
+    prng_.fill(nonce);
+    auto b = cl->codec.encode(cl->server_id.view(), std::span(nonce).first(cl->codec.config().nonce_len));
+    ngtcp2_cid_init(&cid, b->data(), b->size());
   } else {
+    std::array<std::uint8_t, kScidLen> random;
+    prng_.fill(random);
     ngtcp2_cid_init(&cid, random.data(), random.size());
   }
   return cid;

@@ -33,6 +33,10 @@ struct ServerConfig {
   std::uint64_t secret_seed = 7;  // the static secret of reset tokens: one per cluster
 };
 
+// A cluster instance's QUIC-LB configuration, as qamp-server's defaults: config rotation 0,
+// 1-octet server ID `id`, 16-octet nonces (18-octet CIDs), plaintext or encrypted with a fixed key.
+ClusterConfig quic_lb_cluster(std::uint8_t id, bool encrypted = false);
+
 struct ServerCounters {
   std::uint64_t connections = 0;
   std::uint64_t resets_sent = 0;
@@ -62,7 +66,8 @@ class Server : public Node {
   struct Conn;
   std::optional<ServerAddress> role_of(const Endpoint &local) const;
   Conn *find(std::span<const std::uint8_t> dcid) const;
-  ngtcp2_cid issue_cid();  // random, or a cluster CID carrying this instance's id
+  ngtcp2_cid issue_cid();  // random, or a QUIC-LB CID carrying this instance's server ID
+  std::size_t cid_len() const noexcept;
   // The Stateless Reset token of `cid`, from the static secret (RFC 9000 §10.3.2).
   void reset_token(const ngtcp2_cid &cid, std::uint8_t *token) const;
   void new_initial(const Datagram &d);

@@ -4,6 +4,8 @@
 // command lines.
 #include <catch2/catch_test_macros.hpp>
 
+#include <sstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,7 @@
 #include "options.h"  // qamp-client's (examples/client)
 #include "../server/options.h"
 #include "../tp/cli.h"
+#include "../tp/commands.h"
 
 using namespace qamp::ex;
 
@@ -230,6 +233,10 @@ TEST_CASE("qamp-server's command line") {
       {with({"--instance-id=2", "--cluster-size=2"}), "2 --instance-id 2 must be below --cluster-size 2"},
       {with({"--cluster-size=2"}), "2 --cluster-size needs --instance-id"},
       {with({"--instance-id=256"}), "2 --instance-id: bad id '256'"},
+      {with({"--instance-id=1", "--cluster-size=2", "--quic-lb-nonce-len=3"}), "2 --quic-lb-nonce-len: bad nonce length '3'"},
+      {with({"--instance-id=1", "--cluster-size=2", "--quic-lb-config-rotation=7"}),
+       "2 --quic-lb-config-rotation: bad config rotation '7'"},
+      {with({"--quic-lb-key=k"}), "2 --quic-lb-* configure cluster mode: they need --instance-id"},
   };
   for (const auto &row : rows) {
     CAPTURE(row.args);
@@ -278,4 +285,77 @@ TEST_CASE("qamp-tp's command line") {
   CHECK(usage_error(tp({"encode", "--spelling=ext", "--handshake=any", "--spa-level=any", "--spa-v4-level=none"})) ==
         "--spa-level excludes --spa-v4-level / --spa-v6-level");
   CHECK(usage_error(tp({"compare", "x"})) == "unexpected argument x");
+}
+
+TEST_CASE("qamp-tp cid encode and decode: an operator's question, answered by the balancer's decoder") {
+  using namespace qamp::tp;
+  auto tp = [](std::vector<std::string> args) {
+    Argv a(std::move(args));
+    return parse_command_line(a.argc(), a.argv());
+  };
+  struct Run {
+    int status;
+    std::string out, err;
+  };
+  auto run = [&](std::vector<std::string> args) {
+    auto inv = tp(std::move(args));
+    if (auto *e = std::get_if<UsageError>(&inv)) return Run{2, "", e->message};
+    REQUIRE(std::holds_alternative<CidArgs>(inv));
+    std::ostringstream out, err;
+    int status = run_cid(std::get<CidArgs>(inv), out, err);
+    return Run{status, out.str(), err.str()};
+  };
+  const std::string key = "--key=8f95f09245765f80256934e50c66207f";
+
+  // Plaintext: first octet 0b000 | 17 (length self-encoded), server ID, nonce.
+  CHECK(run({"cid", "encode", "--server-id=01", "--nonce=00112233445566778899aabbccddeeff"}).out ==
+        "110100112233445566778899aabbccddeeff\n");
+  CHECK(run({"cid", "encode", "--server-id=01", "--nonce=00112233", "--config-rotation=2",
+             "--length-self-encoding=off", "--first-octet-bits=9"}).out == "490100112233\n");
+
+  // Encrypted (single pass: server ID + nonce = 16 octets) and back, as a balancer reads it.
+  auto enc = run({"cid", "encode", "--server-id=01", "--nonce=00112233445566778899aabbccddee", key});
+  REQUIRE(enc.status == 0);
+  REQUIRE(enc.out.size() == 2 * 17 + 1);
+  CHECK(enc.out.find("0100112233") == std::string::npos);  // the server ID does not show
+  const std::string cid = enc.out.substr(0, enc.out.size() - 1);
+  auto dec = run({"cid", "decode", "--server-id-len=1", "--nonce-len=15", key, cid});
+  CHECK(dec.status == 0);
+  CHECK(dec.out.find("\"route\": \"routed\"") != std::string::npos);
+  CHECK(dec.out.find("\"server_id\": \"01\"") != std::string::npos);
+  CHECK(dec.out.find("\"nonce\": \"00112233445566778899aabbccddee\"") != std::string::npos);
+
+  struct Row {
+    std::vector<std::string> args;
+    int status;
+    std::string out_has, err_is;
+  };
+  const std::vector<Row> rows = {
+      {{"cid", "decode", "--server-id-len=1", "--nonce-len=15", "e0112233"}, 0, "\"route\": \"unroutable\"", ""},
+      {{"cid", "decode", "--server-id-len=1", "--nonce-len=15", "4011"}, 0, "\"route\": \"no-config\"", ""},
+      {{"cid", "decode", "--server-id-len=1", "--nonce-len=15", "1101"}, 0, "\"route\": \"too-short\"", ""},
+      {{"cid", "decode", "--server-id-len=1", "--nonce-len=15", "zz"}, 1, "", "error: CID: not a hex digit at offset 0\n"},
+      {{"cid", "decode", "--server-id-len=16", "--nonce-len=4", "00"}, 2, "", "server_id_len: must be 1..15 octets"},
+      {{"cid", "decode", "--server-id-len=1", "--nonce-len=4", "--config-rotation=7", "00"}, 2, "",
+       "config_rotation: 7 (0b111) is reserved for unroutable CIDs (use 0..6)"},
+      {{"cid", "decode", "--server-id-len=1", "--nonce-len=4", "--key=0011", "00"}, 2, "", "key: must be 16 octets (AES-128), got 2"},
+      {{"cid", "decode", "--nonce-len=4", "00"}, 2, "", "missing --server-id-len"},
+      {{"cid", "decode", "--server-id-len=1", "--nonce-len=4"}, 2, "", "missing CID"},
+      {{"cid", "encode", "--nonce=00112233"}, 2, "", "missing --server-id"},
+      {{"cid", "encode", "--server-id=01", "--nonce=0011"}, 2, "", "nonce_len: must be 4..18 octets"},
+      {{"cid", "encode", "--server-id=01", "--nonce=00112233", "--first-octet-bits=3"}, 2, "",
+       "--first-octet-bits needs --length-self-encoding=off (else those bits are the length)"},
+      {{"cid", "encode", "--server-id=0g", "--nonce=00112233"}, 2, "", "--server-id: not a hex digit at offset 1"},
+      {{"cid", "frob"}, 2, "", "unknown cid command frob"},
+      {{"cid"}, 2, "", "missing encode or decode"},
+  };
+  for (const auto &row : rows) {
+    CAPTURE(row.args);
+    auto r = run(row.args);
+    CHECK(r.status == row.status);
+    if (!row.out_has.empty()) CHECK(r.out.find(row.out_has) != std::string::npos);
+    CHECK(r.err == row.err_is);
+  }
+  CHECK(std::holds_alternative<Help>(tp({"cid", "--help"})));
+  CHECK(std::holds_alternative<Help>(tp({"cid", "decode", "-h"})));
 }

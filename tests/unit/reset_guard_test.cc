@@ -2,6 +2,8 @@
 // (RFC 9000 §10.3, §21.11; DESIGN.md §4).
 #include <catch2/catch_test_macros.hpp>
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -21,10 +23,18 @@ constexpr auto NEVER = ResetMode::never;
 using RR = ResetReason;
 constexpr ngtcp2_tstamp kMs = 1'000'000;  // ngtcp2_tstamp is nanoseconds
 
-// This instance is 3 of 8. An 8-octet CID issued by it, and one issued by instance 5.
+// The cluster's QUIC-LB configuration: config rotation 5, 1-octet server IDs, 6-octet nonces,
+// plaintext (8-octet CIDs, first octet 0b101 | 7). This instance is server ID 3. An 8-octet CID
+// issued by it, and one issued by server ID 5.
 constexpr std::uint8_t kOwnId = 3;
-const Bytes kOwnCid = {0xa5, 0x03, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15};
-const Bytes kOtherCid = {0xa5, 0x05, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15};
+const Bytes kOwnCid = {0xa7, 0x03, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15};
+const Bytes kOtherCid = {0xa7, 0x05, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15};
+
+ClusterConfig cluster_of(std::uint8_t id, std::optional<std::span<const std::uint8_t>> key = std::nullopt,
+                         unsigned nonce_len = 6) {
+  const std::uint8_t sid[] = {id};
+  return ClusterConfig{QuicLbCodec(*make_quic_lb_config(5, 1, nonce_len, true, key)), *make_quic_lb_server_id(sid)};
+}
 
 // One source for the rows that are about the global rules (no per-prefix limit).
 const Endpoint kSrc = *Endpoint::parse("192.0.2.1:4433");
@@ -34,7 +44,7 @@ ResetGuardConfig config(ResetMode mode, bool cluster,
   ResetGuardConfig c;
   c.mode = mode;
   c.per_prefix = std::nullopt;
-  if (cluster) c.cluster = ClusterConfig{kOwnId, 8};
+  if (cluster) c.cluster = cluster_of(kOwnId);
   c.rate_limit = rate;
   return c;
 }
@@ -54,9 +64,9 @@ const AddressRow kAddressRows[] = {
     {"auto, no cluster, own-looking CID, any: reset (nothing to protect)", AUTO, false, true, ANY, true, RR::send_unrestricted_address},
     {"auto, no cluster, own-looking CID, none: a misrouted probe must not kill (§21.11)", AUTO, false, true, NONE, false, RR::suppress_restricted_address},
     {"auto, no cluster, own-looking CID, same-ip: a misrouted probe must not kill (§21.11)", AUTO, false, true, SIP, false, RR::suppress_restricted_address},
-    {"auto, no cluster, other-looking CID, any: byte 1 ignored", AUTO, false, false, ANY, true, RR::send_unrestricted_address},
-    {"auto, no cluster, other-looking CID, none: byte 1 ignored", AUTO, false, false, NONE, false, RR::suppress_restricted_address},
-    {"auto, no cluster, other-looking CID, same-ip: byte 1 ignored", AUTO, false, false, SIP, false, RR::suppress_restricted_address},
+    {"auto, no cluster, other-looking CID, any: no server ID to read", AUTO, false, false, ANY, true, RR::send_unrestricted_address},
+    {"auto, no cluster, other-looking CID, none: no server ID to read", AUTO, false, false, NONE, false, RR::suppress_restricted_address},
+    {"auto, no cluster, other-looking CID, same-ip: no server ID to read", AUTO, false, false, SIP, false, RR::suppress_restricted_address},
     // auto with cluster: the instance id decides, whatever the level
     {"auto, cluster, own instance, any: ours and gone", AUTO, true, true, ANY, true, RR::send_own_instance},
     {"auto, cluster, own instance, none: ours and gone, level irrelevant", AUTO, true, true, NONE, true, RR::send_own_instance},
@@ -152,13 +162,21 @@ TEST_CASE("reset guard: precedence, written out") {
       {"always, 43 octets: 42", ALWAYS, false, kOwnCid, SIP, 43, {true, RR::send_always, 42}},
       {"auto on any, 1200 octets: 43", AUTO, false, kOtherCid, ANY, 1200, {true, RR::send_unrestricted_address, 43}},
       {"empty datagram length, always: too short", ALWAYS, false, kOwnCid, ANY, 0, {false, RR::suppress_too_short, 0}},
-      // cluster CIDs that cannot be ours
-      {"cluster, empty CID: no instance id", AUTO, true, Bytes{}, ANY, 1200, {false, RR::suppress_other_instance, 0}},
-      {"cluster, 1-octet CID: no instance id", AUTO, true, Bytes{0x03}, ANY, 1200, {false, RR::suppress_other_instance, 0}},
-      {"cluster, 2-octet CID of ours", AUTO, true, Bytes{0x00, 0x03}, SIP, 1200, {true, RR::send_own_instance, 43}},
-      {"cluster, instance 8 of 8: outside the cluster", AUTO, true, Bytes{0x00, 0x08, 0x01}, ANY, 1200, {false, RR::suppress_other_instance, 0}},
-      {"cluster, instance 255: outside the cluster", AUTO, true, Bytes{0x00, 0xff, 0x01}, ANY, 1200, {false, RR::suppress_other_instance, 0}},
-      {"cluster, our id in octet 0 only", AUTO, true, Bytes{0x03, 0x04, 0x03}, ANY, 1200, {false, RR::suppress_other_instance, 0}},
+      // cluster CIDs that cannot be ours: the QUIC-LB decoder finds no server ID of ours
+      {"cluster, empty CID: no server ID", AUTO, true, Bytes{}, ANY, 1200, {false, RR::suppress_other_instance, 0}},
+      {"cluster, 1-octet CID: no server ID", AUTO, true, Bytes{0x03}, ANY, 1200, {false, RR::suppress_other_instance, 0}},
+      {"cluster, 7 octets: shorter than the configuration's 8", AUTO, true, Bytes{0xa7, 0x03, 1, 2, 3, 4, 5}, ANY, 1200,
+       {false, RR::suppress_other_instance, 0}},
+      {"cluster, our server ID under config rotation 0: another configuration", AUTO, true,
+       Bytes{0x07, 0x03, 1, 2, 3, 4, 5, 6}, ANY, 1200, {false, RR::suppress_other_instance, 0}},
+      {"cluster, our server ID under 0b111: an unroutable CID", AUTO, true, Bytes{0xe7, 0x03, 1, 2, 3, 4, 5, 6}, ANY,
+       1200, {false, RR::suppress_other_instance, 0}},
+      {"cluster, our id in octet 0 only", AUTO, true, Bytes{0x03, 0x04, 0x03, 1, 2, 3, 4, 5}, ANY, 1200,
+       {false, RR::suppress_other_instance, 0}},
+      {"cluster, longer than the configuration's: the extra octets are the server's (§5.4)", AUTO, true,
+       Bytes{0xa7, 0x03, 1, 2, 3, 4, 5, 6, 0xff, 0xff}, SIP, 1200, {true, RR::send_own_instance, 43}},
+      {"cluster, length bits that do not match are not the balancer's concern", AUTO, true,
+       Bytes{0xa0, 0x03, 1, 2, 3, 4, 5, 6}, SIP, 1200, {true, RR::send_own_instance, 43}},
       {"always, cluster, empty CID", ALWAYS, true, Bytes{}, NONE, 100, {true, RR::send_always, 43}},
       {"auto, no cluster, empty CID on any", AUTO, false, Bytes{}, ANY, 30, {true, RR::send_unrestricted_address, 29}},
   };
@@ -380,76 +398,65 @@ TEST_CASE("reset guard: counters and observer") {
   CHECK(events[0].datagram_len == 1200);
   CHECK(events[0].level == NONE);
   CHECK(events[0].now == 7 * kMs);
-  CHECK(events[0].cid_instance == std::optional<std::uint8_t>{3});
-  CHECK(events[1].cid_instance == std::optional<std::uint8_t>{5});
-  CHECK_FALSE(events[5].cid_instance.has_value());
+  REQUIRE(events[0].cid_server_id.has_value());
+  CHECK(events[0].cid_server_id->view()[0] == 3);
+  REQUIRE(events[1].cid_server_id.has_value());
+  CHECK(events[1].cid_server_id->view()[0] == 5);
+  CHECK_FALSE(events[5].cid_server_id.has_value());
   CHECK(lines[0] ==
-        "stateless reset sent (send-own-instance): dcid a503101112131415, 1200 bytes on a none "
-        "address, instance 3, reset 43 bytes");
+        "stateless reset sent (send-own-instance): dcid a703101112131415, 1200 bytes on a none "
+        "address, server id 03, reset 43 bytes");
   CHECK(lines[1] ==
-        "stateless reset suppressed (suppress-other-instance): dcid a505101112131415, 1200 bytes "
-        "on an any address, instance 5");
+        "stateless reset suppressed (suppress-other-instance): dcid a705101112131415, 1200 bytes "
+        "on an any address, server id 05");
   CHECK(lines[5] ==
         "stateless reset suppressed (suppress-other-instance): dcid 07, 1200 bytes on an any "
         "address");
 
-  // Without cluster mode the instance octet means nothing and is not reported.
+  // Without cluster mode the CID has no server ID and none is reported.
   ResetGuard plain(config(AUTO, false));
   std::optional<ResetEvent> last;
   plain.set_observer([&](const ResetEvent &e) { last = e; });
   plain.should_reset(kOwnCid, 1200, SIP, kSrc, 0);
   REQUIRE(last.has_value());
-  CHECK_FALSE(last->cid_instance.has_value());
+  CHECK_FALSE(last->cid_server_id.has_value());
   CHECK(last->decision.reason == RR::suppress_restricted_address);
 }
 
-TEST_CASE("reset guard: cluster connection IDs") {
-  const Bytes random = {0xc0, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xc9,
-                        0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf, 0xd0, 0xd1, 0xd2, 0xd3};
-  struct Row {
-    const char *name;
-    std::uint8_t instance;
-    std::size_t random_len;
-    std::size_t len;
-    Bytes want;
-  };
-  const Row rows[] = {
-      {"8 octets, instance 3", 3, 20, 8, {0xc0, 0x03, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6}},
-      {"2 octets: random first, instance second", 0, 20, 2, {0xc0, 0x00}},
-      {"20 octets (RFC 9000 §17.2 maximum)", 255, 20, 20,
-       {0xc0, 0xff, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8,
-        0xc9, 0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf, 0xd0, 0xd1, 0xd2}},
-      {"exactly len - 1 random octets suffice", 7, 7, 8, {0xc0, 0x07, 0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6}},
-      {"too few random octets", 7, 6, 8, {}},
-      {"1 octet cannot carry an instance id", 1, 20, 1, {}},
-      {"0 octets", 1, 20, 0, {}},
-      {"21 octets: longer than a CID may be", 1, 20, 21, {}},
-  };
-  for (const auto &r : rows) {
-    CAPTURE(r.name);
-    const Bytes cid = make_cluster_cid(r.instance, ByteView(random).first(r.random_len), r.len);
-    CHECK(cid == r.want);
-  }
-
-  struct Instance {
-    const char *name;
-    Bytes cid;
-    std::optional<std::uint8_t> want;
-  };
-  const Instance ids[] = {
-      {"empty", {}, std::nullopt},
-      {"1 octet", {0x09}, std::nullopt},
-      {"2 octets", {0x09, 0x04}, 4},
-      {"8 octets", kOtherCid, 5},
-      {"20 octets", Bytes(20, 0xee), 0xee},
-  };
-  for (const auto &r : ids) {
-    CAPTURE(r.name);
-    CHECK(cid_instance(r.cid) == r.want);
-  }
-  for (unsigned i = 0; i < 256; ++i) {
-    CAPTURE(i);
-    CHECK(cid_instance(make_cluster_cid(static_cast<std::uint8_t>(i), random, 18)) == i);
+TEST_CASE("reset guard: cluster mode reads server IDs with the balancer's QUIC-LB decoder, also encrypted") {
+  // Encrypted CIDs: the server ID is not visible in the CID, so only the decoder can tell ours
+  // from another instance's. Single pass (server ID + nonce = 16) and four passes (1 + 6).
+  const std::uint8_t key[] = {0x8f, 0x95, 0xf0, 0x92, 0x45, 0x76, 0x5f, 0x80,
+                              0x25, 0x69, 0x34, 0xe5, 0x0c, 0x66, 0x20, 0x7f};
+  for (unsigned nonce_len : {6u, 15u}) {
+    CAPTURE(nonce_len);
+    ClusterConfig own = cluster_of(kOwnId, key, nonce_len);
+    ResetGuardConfig c = config(AUTO, true);
+    c.cluster = own;
+    c.rate_limit = std::nullopt;
+    ResetGuard guard(c);
+    std::uint64_t seed = 1;
+    auto fill = [&seed](std::span<std::uint8_t> out) {
+      for (auto &b : out) b = static_cast<std::uint8_t>((seed = seed * 6364136223846793005ULL + 1442695040888963407ULL) >> 56);
+    };
+    for (std::uint8_t id : {std::uint8_t{kOwnId}, std::uint8_t{5}, std::uint8_t{0}, std::uint8_t{255}}) {
+      CAPTURE(unsigned{id});
+      const std::uint8_t sid[] = {id};
+      auto gen = QuicLbCidGenerator::create(own.codec, {sid, sid + 1}, fill);
+      REQUIRE(gen);
+      for (int i = 0; i < 64; ++i) {
+        auto cid = gen->next();
+        REQUIRE(cid);
+        const bool ours = id == kOwnId;
+        CHECK(guard.should_reset(*cid, 1200, NONE, kSrc, 0).reason ==
+              (ours ? RR::send_own_instance : RR::suppress_other_instance));
+      }
+    }
+    // The plaintext layout of our server ID means nothing under the key.
+    std::vector<std::uint8_t> plain(own.codec.config().cid_len(), 0x11);
+    plain[0] = 0xa0;
+    plain[1] = kOwnId;
+    CHECK(own.codec.server_id_of(plain) != own.server_id);
   }
 }
 
@@ -466,11 +473,12 @@ TEST_CASE("reset guard: config checks") {
   };
   const Row rows[] = {
       {"defaults", ResetGuardConfig{}, true},
-      {"cluster 3 of 8", with([](auto &c) { c.cluster = ClusterConfig{3, 8}; }), true},
-      {"cluster 255 of 256", with([](auto &c) { c.cluster = ClusterConfig{255, 256}; }), true},
-      {"instance 8 of 8", with([](auto &c) { c.cluster = ClusterConfig{8, 8}; }), false},
-      {"cluster size 0", with([](auto &c) { c.cluster = ClusterConfig{0, 0}; }), false},
-      {"cluster size 257", with([](auto &c) { c.cluster = ClusterConfig{0, 257}; }), false},
+      {"cluster, server ID 3", with([](auto &c) { c.cluster = cluster_of(3); }), true},
+      {"cluster, server ID 255", with([](auto &c) { c.cluster = cluster_of(255); }), true},
+      {"cluster, 2-octet server ID under a 1-octet configuration", with([](auto &c) {
+         const std::uint8_t sid[] = {0, 3};
+         c.cluster = ClusterConfig{cluster_of(0).codec, *make_quic_lb_server_id(sid)};
+       }), false},
       {"min reset 20", with([](auto &c) { c.min_reset_len = 20; }), false},
       {"max below min", with([](auto &c) { c.min_reset_len = 30; c.max_reset_len = 29; }), false},
       {"min = max = 21", with([](auto &c) { c.max_reset_len = 21; }), true},

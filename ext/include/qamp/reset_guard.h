@@ -5,9 +5,10 @@
 // A reset is the right answer when the connection is really gone, and the wrong one when the
 // datagram is a migration probe that reached an instance which never had the connection (a
 // 4-tuple load balancer, Anycast): the reset carries the connection's token and kills the healthy
-// connection on the old path (RFC 9000 §21.11). Cluster mode puts an instance id in every CID
-// this server issues (the octet after the first, draft-ietf-quic-load-balancers' plaintext
-// layout with a 1-octet server id) so the guard can tell "mine, and gone" from "someone else's".
+// connection on the old path (RFC 9000 §21.11). In cluster mode every CID this server issues is
+// a QUIC-LB CID (draft-ietf-quic-load-balancers-21) carrying its server ID, plaintext or
+// encrypted, and the guard reads it back with the balancer's decoder to tell "mine, and gone"
+// from "someone else's".
 //
 // Pure decision logic: bytes, lengths and timestamps in (ngtcp2_tstamp nanoseconds, the caller's
 // clock), verdicts out.
@@ -28,6 +29,7 @@
 
 #include "qamp/gate.h"  // Endpoint: the one address type
 #include "qamp/policy.h"
+#include "qamp/quic_lb.h"
 
 namespace qamp {
 
@@ -55,9 +57,9 @@ enum class ResetReason : std::uint8_t {
   send_unrestricted_address,    // auto, no cluster: arrived on an `any` address
   send_always,                  // mode always
   suppress_mode_never,          // mode never
-  suppress_other_instance,      // cluster mode: another instance's CID (or one too short to
-                                //   carry an instance id, or an id outside the cluster); the
-                                //   connection may be alive there (RFC 9000 §21.11)
+  suppress_other_instance,      // cluster mode: another server ID, or not a CID of our QUIC-LB
+                                //   configuration (config rotation, 0b111, too short); the
+                                //   connection may be alive elsewhere (RFC 9000 §21.11)
   suppress_restricted_address,  // auto, no cluster: arrived on a `none` / `same-ip` address, where
                                 //   a probe that reached the wrong instance is expected
   suppress_too_short,           // RFC 9000 §10.3: no reset of >= 21 octets fits below the
@@ -77,9 +79,13 @@ inline constexpr std::array<ResetReason, kResetReasonCount> kAllResetReasons = {
     ResetReason::suppress_prefix_rate_limited, ResetReason::suppress_prefix_table_full};
 std::string_view to_string(ResetReason reason) noexcept;  // "send-own-instance", …
 
+// Cluster mode: the instances share one QUIC-LB configuration (qamp/quic_lb.h) and each issues
+// CIDs carrying its own server ID. A CID with another server ID, or of no configuration we know
+// (other config rotation bits, 0b111, too short), belongs to a connection this instance cannot
+// know about: only the issuing instance may reset it (RFC 9000 §21.11).
 struct ClusterConfig {
-  std::uint8_t instance_id = 0;  // this instance, < size
-  unsigned size = 1;             // instances 0 .. size-1, at most 256
+  QuicLbCodec codec;
+  QuicLbServerId server_id;  // this instance's: codec.config().server_id_len octets
 };
 
 // Token bucket: starts full with `burst` tokens, gains `per_second` tokens per second up to
@@ -150,8 +156,8 @@ struct ResetGuardConfig {
   std::size_t min_reset_len = kMinStatelessResetLen;  // clamped to >= 21
   std::size_t max_reset_len = kMaxStatelessResetLen;  // clamped to >= min_reset_len
 };
-// Why a config is unusable (for the CLI), or nullopt: instance id outside the cluster, cluster
-// size 0 or above 256, min_reset_len below 21, max below min, a negative rate or a burst below 1,
+// Why a config is unusable (for the CLI), or nullopt: a cluster server ID whose length is not the
+// QUIC-LB configuration's, min_reset_len below 21, max below min, a negative rate or a burst below 1,
 // a per-prefix rate that does not refill, prefix lengths or a slot count out of range.
 std::optional<std::string_view> config_error(const ResetGuardConfig &config) noexcept;
 
@@ -176,10 +182,10 @@ struct ResetEvent {
   std::size_t datagram_len;
   Level level;
   ngtcp2_tstamp now;
-  std::optional<std::uint8_t> cid_instance;  // cluster mode: the CID's instance octet, if any
+  std::optional<QuicLbServerId> cid_server_id;  // cluster mode: the CID's, if of our configuration
 };
-// One log line: "stateless reset suppressed (suppress-other-instance): dcid 0a03…, 1200 bytes on
-// a none address, instance 3".
+// One log line: "stateless reset suppressed (suppress-other-instance): dcid 1103…, 1200 bytes on
+// a none address, server id 03".
 std::string describe(const ResetEvent &event);
 
 struct ResetCounters {
@@ -244,19 +250,5 @@ class ResetGuard {
   std::size_t ways_ = 0;
   std::uint64_t set_mask_ = 0;  // sets - 1, sets a power of two
 };
-
-// ---- cluster connection IDs ----
-
-// The octet of a cluster CID that carries the instance id (draft-ietf-quic-load-balancers,
-// plaintext, 1-octet server id).
-inline constexpr std::size_t kCidInstanceOffset = 1;
-
-// A CID of `len` octets (2..20, RFC 9000 §17.2): random[0] as the first octet (QUIC-LB's config
-// rotation bits are not used), `instance_id` second, random[1..len-1) after it. Returns an empty
-// Bytes when len is out of range or `random` has fewer than len - 1 octets.
-Bytes make_cluster_cid(std::uint8_t instance_id, ByteView random, std::size_t len);
-
-// The instance id of a cluster CID; nullopt when it is too short to carry one.
-std::optional<std::uint8_t> cid_instance(ByteView cid) noexcept;
 
 }  // namespace qamp

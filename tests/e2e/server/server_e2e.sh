@@ -14,6 +14,7 @@ setup() {
   PROBE=$BUILD/tests/e2e/server/reset_probe
   RELAY=$BUILD/tests/e2e/server/nat_relay
   QCLIENT=$BUILD/examples/client/qamp-client
+  TP=$BUILD/examples/tp/qamp-tp
   e2e_init server
   W=$E2E_DIR
   E2E_CONTEXT=("$W/server.log")
@@ -217,10 +218,23 @@ case_reset_always_baseline() {
   stop_server
 }
 case_reset_cluster() {
-  # Cluster mode: byte 1 of the CID is the instance id; only our own CIDs are reset.
+  # Cluster mode: every CID is a QUIC-LB CID (plaintext by default: config rotation 0, the
+  # server ID in octet 1); only our own CIDs are reset, 0b111 (unroutable) CIDs are not ours.
   start_server --instance-id 0 --cluster-size 2
-  "$PROBE" 127.0.0.1:$PORT 0001223344556677889900aabbccddeeff00 1200 "$W/secret" expect=none || fail "reset for another instance's CID"
-  "$PROBE" 127.0.0.1:$PORT 0000223344556677889900aabbccddeeff00 1200 "$W/secret" expect=reset || fail "no reset for own CID"
+  "$PROBE" 127.0.0.1:$PORT 1101223344556677889900aabbccddeeff00 1200 "$W/secret" expect=none || fail "reset for another instance's CID"
+  "$PROBE" 127.0.0.1:$PORT 1100223344556677889900aabbccddeeff00 1200 "$W/secret" expect=reset || fail "no reset for own CID"
+  "$PROBE" 127.0.0.1:$PORT f100223344556677889900aabbccddeeff00 1200 "$W/secret" expect=none || fail "reset for an unroutable CID"
+  stop_server
+  [ "$(stats_get '.resets_suppressed_by_reason["suppress-other-instance"] // 0')" = 2 ] || fail "other-instance suppressions not counted"
+  # Encrypted: the server ID is only visible to the key's holders; qamp-tp encodes as the server.
+  printf '8f95f09245765f80256934e50c66207f\n' > "$W/lbkey"
+  local other own
+  other=$("$TP" cid encode --server-id 01 --nonce 223344556677889900aabbccddeeff00 --key 8f95f09245765f80256934e50c66207f)
+  own=$("$TP" cid encode --server-id 00 --nonce 223344556677889900aabbccddeeff00 --key 8f95f09245765f80256934e50c66207f)
+  start_server --instance-id 0 --cluster-size 2 --quic-lb-key "$W/lbkey"
+  grep -q 'QUIC-LB' "$W/server.log" || fail "no QUIC-LB configuration line in the server log"
+  "$PROBE" 127.0.0.1:$PORT "$other" 1200 "$W/secret" expect=none || fail "reset for another instance's encrypted CID"
+  "$PROBE" 127.0.0.1:$PORT "$own" 1200 "$W/secret" expect=reset || fail "no reset for own encrypted CID"
   stop_server
   [ "$(stats_get '.resets_suppressed_by_reason["suppress-other-instance"] // 0')" = 1 ] || fail "other-instance suppression not counted"
 }
@@ -560,7 +574,13 @@ case_bad_flags() {
   [ "$rc" = 2 ] && grep -q "unknown level 'sometimes'" "$W/err" || fail "bad level not reported (exit $rc)"
   rc=0; "$SERVER" 127.0.0.1 "$PORT" /nonexistent.pem /nonexistent.pem 2>"$W/err" || rc=$?
   [ "$rc" = 1 ] && grep -q 'cannot load key' "$W/err" || fail "missing key not reported (exit $rc)"
-  "$SERVER" --help | grep -q -- '--stateless-reset' || fail "--help lacks --stateless-reset"
+  # Into a file, not a pipe: `grep -q` would stop reading at the first match and the server's
+  # next write of a help text longer than one stdio buffer would die of SIGPIPE (pipefail).
+  "$SERVER" --help >"$W/help" || fail "--help exit $?"
+  grep -q -- '--stateless-reset' "$W/help" || fail "--help lacks --stateless-reset"
+  for f in --quic-lb-config-rotation --quic-lb-nonce-len --quic-lb-key; do
+    grep -q -- "$f" "$W/help" || fail "--help lacks $f"
+  done
   rc=0; "$SERVER" --enforcement=sometimes 127.0.0.1 1 a b 2>"$W/err" || rc=$?
   [ "$rc" = 2 ] && grep -q "expected layer or native" "$W/err" || fail "bad --enforcement not reported (exit $rc)"
   rc=0; "$SERVER" --retry=maybe 127.0.0.1 1 a b 2>"$W/err" || rc=$?
@@ -568,7 +588,7 @@ case_bad_flags() {
   for f in --max-connections --max-half-open --retry-threshold; do
     rc=0; "$SERVER" $f=0 127.0.0.1 1 a b 2>"$W/err" || rc=$?
     [ "$rc" = 2 ] && grep -q -- "$f: expected a count" "$W/err" || fail "bad $f not reported (exit $rc)"
-    "$SERVER" --help | grep -q -- "$f" || fail "--help lacks $f"
+    grep -q -- "$f" "$W/help" || fail "--help lacks $f"
   done
   if [ "$ENF" = native ]; then
     # Native enforcement leaves no room for the layer's knobs: refused, not ignored.
