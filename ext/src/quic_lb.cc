@@ -79,6 +79,12 @@ QuicLbCodec::QuicLbCodec(QuicLbConfig config) : config_(config) {
   schedule_ = std::move(schedule);
 }
 
+QuicLbCodec::QuicLbCodec(const QuicLbCodec &other) = default;
+QuicLbCodec::QuicLbCodec(QuicLbCodec &&other) noexcept = default;
+QuicLbCodec &QuicLbCodec::operator=(const QuicLbCodec &other) = default;
+QuicLbCodec &QuicLbCodec::operator=(QuicLbCodec &&other) noexcept = default;
+QuicLbCodec::~QuicLbCodec() = default;
+
 void QuicLbCodec::encrypt_block(const std::uint8_t in[16], std::uint8_t out[16]) const {
   aes128_encrypt(&schedule_->encrypt, 16, out, in);
 }

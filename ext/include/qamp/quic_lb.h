@@ -80,6 +80,14 @@ std::optional<QuicLbServerId> make_quic_lb_server_id(std::span<const std::uint8_
 class QuicLbCodec {
  public:
   explicit QuicLbCodec(QuicLbConfig config);
+  // Out of line on purpose: inlined into copies of std::optional<ClusterConfig>, GCC 12 warns
+  // -Wmaybe-uninitialized about the shared_ptr of a disengaged optional (GCC PR 80635) in the
+  // ASan build.
+  QuicLbCodec(const QuicLbCodec &other);
+  QuicLbCodec(QuicLbCodec &&other) noexcept;
+  QuicLbCodec &operator=(const QuicLbCodec &other);
+  QuicLbCodec &operator=(QuicLbCodec &&other) noexcept;
+  ~QuicLbCodec();
 
   const QuicLbConfig &config() const noexcept { return config_; }
 
