@@ -351,6 +351,43 @@ int main(int argc, char **argv) {
     cases.push_back(reset_case(opts, cc.name, true, cluster, *codec.encode(other, nonce), 1200, Level::any,
                                "suppress-other-instance", {qamp::ResetReason::suppress_other_instance}, 1000));
   }
+  // The cost of issuing a CID (QuicLbCidGenerator::next: nonce, encode, encrypt), informational:
+  // a server does it once per NEW_CONNECTION_ID, not per datagram. The nonce's random octets
+  // come from a counter here (the server's CSPRNG is GnuTLS's, timed by GnuTLS).
+  for (const ClusterCase cc : {ClusterCase{"QuicLbCidGenerator::next (QUIC-LB plaintext)", 15, false},
+                               ClusterCase{"QuicLbCidGenerator::next (QUIC-LB 1-pass AES)", 15, true},
+                               ClusterCase{"QuicLbCidGenerator::next (QUIC-LB 4-pass AES)", 16, true}}) {
+    std::optional<std::span<const std::uint8_t>> k;
+    if (cc.encrypted) k = std::span<const std::uint8_t>(key);
+    const qamp::QuicLbCodec codec(*qamp::make_quic_lb_config(0, 1, cc.nonce_len, true, k));
+    auto fill = [n = std::uint64_t{0}](std::span<std::uint8_t> out) mutable {
+      for (auto &b : out) b = static_cast<std::uint8_t>(++n);
+    };
+    auto gen = std::make_shared<qamp::QuicLbCidGenerator>(*qamp::QuicLbCidGenerator::create(codec, {3}, fill));
+    auto ok = std::make_shared<std::uint64_t>(0), bad = std::make_shared<std::uint64_t>(0);
+    Case c;
+    c.result.name = cc.name;
+    c.result.expect = "cid";
+    c.result.targeted = false;
+    c.batch = [gen, ok, bad, calls = opts.calls] {
+      auto one = [&] {
+        auto cid = gen->next();
+        if (cid) {
+          ++*ok;
+          g_sink += (*cid)[1];
+        } else {
+          ++*bad;
+        }
+      };
+      return time_batch(calls, one);
+    };
+    c.finish = [ok, bad](Result &r) {
+      r.outcomes["cid"] = *ok;
+      if (*bad) r.outcomes["error"] = *bad;
+      r.verdict_ok = *bad == 0;
+    };
+    cases.push_back(std::move(c));
+  }
 
   const std::string load_before = loadavg();
   for (int b = 0; b < opts.warmup + opts.batches; ++b)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh BUILD_DIR [gate-guard|download-ratio|idle-memory ...]
+# bench/run.sh BUILD_DIR [gate-guard|download-ratio|idle-memory|workers-ratio ...]
 # Runs the benchmarks (all when none is named), each with its detailed output in
 # BUILD_DIR/bench/<name>.log, then prints one results table and writes BUILD_DIR/bench/results.json.
 # The same three are meson benchmark() entries: `meson test -C BUILD_DIR --benchmark`.
@@ -8,14 +8,14 @@
 # 1 something could not run or failed verification, 2 misuse.
 set -uo pipefail
 
-[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [gate-guard|download-ratio|idle-memory ...]" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [gate-guard|download-ratio|idle-memory|workers-ratio ...]" >&2; exit 2; }
 BUILD=$(realpath "$1"); shift
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$BUILD/bench
 PARTS=("$@")
-[ ${#PARTS[@]} -eq 0 ] && PARTS=(gate-guard download-ratio idle-memory)
+[ ${#PARTS[@]} -eq 0 ] && PARTS=(gate-guard download-ratio idle-memory workers-ratio)
 for p in "${PARTS[@]}"; do
-  case "$p" in gate-guard|download-ratio|idle-memory) ;; *) echo "unknown benchmark: $p" >&2; exit 2 ;; esac
+  case "$p" in gate-guard|download-ratio|idle-memory|workers-ratio) ;; *) echo "unknown benchmark: $p" >&2; exit 2 ;; esac
 done
 [ -f "$BUILD/build.ninja" ] || { echo "run.sh: $BUILD is not a meson build directory" >&2; exit 2; }
 mkdir -p "$OUT"
@@ -33,16 +33,17 @@ for p in "${PARTS[@]}"; do
     gate-guard) "$BUILD/bench/gate_guard_bench" --json "$json" >"$OUT/gate_guard.log" 2>&1 ;;
     download-ratio) bash "$HERE/download_ratio.sh" "$BUILD" >"$OUT/download_ratio.log" 2>&1 ;;
     idle-memory) bash "$HERE/idle_memory.sh" "$BUILD" >"$OUT/idle_memory.log" 2>&1 ;;
+    workers-ratio) bash "$HERE/workers_ratio.sh" "$BUILD" >"$OUT/workers_ratio.log" 2>&1 ;;
   esac
   RC[$p]=$?
   echo "exit ${RC[$p]} after $(( $(date +%s) - start )) s (log: $OUT/${p//-/_}.log)"
 done
 
-python3 - "$BUILD" "$OUT" "${PARTS[*]}" "${RC[gate-guard]:-}" "${RC[download-ratio]:-}" "${RC[idle-memory]:-}" <<'PY'
+python3 - "$BUILD" "$OUT" "${PARTS[*]}" "${RC[gate-guard]:-}" "${RC[download-ratio]:-}" "${RC[idle-memory]:-}" "${RC[workers-ratio]:-}" <<'PY'
 import json, os, subprocess, sys
-build, out, parts, rc_gate, rc_dl, rc_mem = sys.argv[1:7]
+build, out, parts, rc_gate, rc_dl, rc_mem, rc_workers = sys.argv[1:8]
 parts = parts.split()
-rcs = {"gate-guard": rc_gate, "download-ratio": rc_dl, "idle-memory": rc_mem}
+rcs = {"gate-guard": rc_gate, "download-ratio": rc_dl, "idle-memory": rc_mem, "workers-ratio": rc_workers}
 
 def load(name):
     try:
@@ -133,6 +134,22 @@ if "idle-memory" in parts:
                     f"{qv / gv:.3f}" if qv is not None and gv else "-", "-", res)
         if m.get("status", "ok") != "ok":
             row("idle-memory", "-", "-", "-", "-", "-", m["status"])
+
+if "workers-ratio" in parts:
+    m = load("workers_ratio")
+    doc["benchmarks"]["workers_ratio"] = m
+    note(rcs["workers-ratio"])
+    if m is None:
+        row("workers", "-", "-", "-", "-", "-", f"not run (exit {rcs['workers-ratio']}, see workers_ratio.log)")
+    else:
+        for name, p in m["parts"].items():
+            judged = name == "handshakes"
+            r = p["ratio"]
+            res = ("met" if r >= m["target_handshake_ratio"] else "MISSED") if judged and r is not None else "info" if r is not None else m["status"]
+            row("workers", f"{name}: --workers 2 vs --workers 1 ({p['unit']})",
+                f"{p['median_workers_2']}" if p["median_workers_2"] else "-",
+                f"{p['median_workers_1']}" if p["median_workers_1"] else "-",
+                f"{r:.2f}" if r is not None else "-", f">= {m['target_handshake_ratio']}" if judged else "-", res)
 
 doc["table"] = [dict(zip(["benchmark", "case", "qamp", "stock", "ratio", "target", "result"], r)) for r in rows]
 doc["exit_status"] = worst

@@ -7,7 +7,7 @@ BACKPORTS=(libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev catch2 meson
            ngtcp2-client ngtcp2-server
            golang-go golang-github-lucas-clemente-quic-go-dev libcurl4-gnutls-dev)
 MAIN=(g++ git xz-utils python3 jq libgnutls28-dev nettle-dev gnutls-bin libev-dev ninja-build pkg-config iproute2 nftables
-      iputils-ping tcpdump tshark gnuplot-nox clang-14 libclang-rt-14-dev)
+      iputils-ping tcpdump tshark gnuplot-nox clang-14 libclang-rt-14-dev libbpf-dev bpftool)
 
 die() { echo "install-deps: error: $*" >&2; exit 1; }
 

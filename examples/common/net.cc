@@ -21,7 +21,7 @@ std::optional<Endpoint> parse_host_port(std::string_view host, std::string_view 
   return Endpoint::parse(text);
 }
 
-int bind_udp(const Endpoint &local, std::string *error) {
+int bind_udp(const Endpoint &local, std::string *error, bool reuse_port) {
   int fd = socket(local.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     if (error) *error = std::string("socket: ") + std::strerror(errno);
@@ -30,6 +30,11 @@ int bind_udp(const Endpoint &local, std::string *error) {
   int on = 1;
   // Only for a fixed port (quick restarts); with port 0 it could hand out a port in use.
   if (local.port() != 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+    if (error) *error = std::string("SO_REUSEPORT: ") + std::strerror(errno);
+    close(fd);
+    return -1;
+  }
   // Room for a burst (a GSO batch is up to 64 packets): a full buffer is packet loss. The
   // FORCE variants pass net.core.{r,w}mem_max when we may; the plain ones are the fallback.
   int bufsize = 4 << 20;

@@ -24,7 +24,9 @@ namespace qamp::ex {
 std::optional<Endpoint> parse_host_port(std::string_view host, std::string_view port);
 
 // A non-blocking UDP socket bound to `local` (port 0 picks one). Returns the fd or -1 with errno.
-int bind_udp(const Endpoint &local, std::string *error);
+// reuse_port: SO_REUSEPORT before bind, to join the group of sockets bound to `local` by the
+// same user (qamp-server --workers).
+int bind_udp(const Endpoint &local, std::string *error, bool reuse_port = false);
 Endpoint local_endpoint(int fd);  // empty when getsockname fails
 // recvfrom into `buf`; `from` is the sender (empty when it is not IPv4/IPv6). Returns recvfrom's.
 ssize_t recv_from(int fd, std::span<std::uint8_t> buf, Endpoint &from) noexcept;

@@ -9,6 +9,7 @@
 #include "docroot.h"
 #include "options.h"
 #include "server.h"
+#include "workers.h"
 
 namespace {
 
@@ -19,6 +20,33 @@ void on_signal(struct ev_loop *, ev_signal *w, int) {
     return;
   }
   server->shutdown();
+}
+
+// One server (or one worker of --workers): the event loop until SIGINT / SIGTERM.
+int serve(const qamp::ex::ServerOptions &options, qamp::ex::WorkerSetup setup) {
+  std::string error;
+  std::optional<qamp::ClusterConfig> cluster;
+  if (!qamp::ex::load_cluster_config(options, &cluster, &error)) {
+    std::cerr << "qamp-server: " << error << std::endl;
+    return 1;
+  }
+  auto *loop = EV_DEFAULT;
+  qamp::ex::Server server(options, std::move(cluster), loop, std::move(setup));
+  if (!server.start(&error)) {
+    std::cerr << "qamp-server: " << error << std::endl;
+    return 1;
+  }
+  std::signal(SIGPIPE, SIG_IGN);
+  ev_signal sigs[3];
+  int nums[3] = {SIGINT, SIGTERM, SIGUSR1};
+  for (int i = 0; i < 3; ++i) {
+    ev_signal_init(&sigs[i], on_signal, nums[i]);
+    sigs[i].data = &server;
+    ev_signal_start(loop, &sigs[i]);
+  }
+  ev_run(loop, 0);
+  server.write_stats();
+  return 0;
 }
 
 }  // namespace
@@ -38,26 +66,6 @@ int main(int argc, char **argv) {
     std::cerr << "qamp-server: " << error << std::endl;
     return 1;
   }
-  std::optional<qamp::ClusterConfig> cluster;
-  if (!qamp::ex::load_cluster_config(options, &cluster, &error)) {
-    std::cerr << "qamp-server: " << error << std::endl;
-    return 1;
-  }
-  auto *loop = EV_DEFAULT;
-  qamp::ex::Server server(options, std::move(cluster), loop);
-  if (!server.start(&error)) {
-    std::cerr << "qamp-server: " << error << std::endl;
-    return 1;
-  }
-  std::signal(SIGPIPE, SIG_IGN);
-  ev_signal sigs[3];
-  int nums[3] = {SIGINT, SIGTERM, SIGUSR1};
-  for (int i = 0; i < 3; ++i) {
-    ev_signal_init(&sigs[i], on_signal, nums[i]);
-    sigs[i].data = &server;
-    ev_signal_start(loop, &sigs[i]);
-  }
-  ev_run(loop, 0);
-  server.write_stats();
-  return 0;
+  if (options.workers > 1) return qamp::ex::run_workers(options, serve);
+  return serve(options, {});
 }

@@ -2,6 +2,8 @@
 
 #include <string_view>
 
+#include "steering.h"
+
 namespace qamp::ex {
 
 namespace {
@@ -52,8 +54,17 @@ Stateless resets (RFC 9000 §10.3, §21.11):
   --quic-lb-key=<FILE>         Cluster mode: a file holding the 16-octet AES-128 key in hex;
                                CIDs are encrypted (default: plaintext, server ID visible).
   --static-secret=<FILE>       Key for stateless reset tokens (shared by a cluster; default:
-                               random per process).
-  --stats-file=<FILE>          JSON counters, written on exit and on SIGUSR1.
+                               random per server, shared by its workers).
+  --stats-file=<FILE>          JSON counters, written on exit and on SIGUSR1 (with --workers:
+                               <FILE>.worker0, <FILE>.worker1, ... one per worker).
+
+Workers (README "Workers"; Linux, root):
+  --workers=<N>                N worker processes (1..64, default 1) share the addresses
+                               (SO_REUSEPORT); a BPF SK_REUSEPORT program sends each short-header
+                               datagram to the worker named by its CID's QUIC-LB server ID (worker
+                               k is --instance-id + k, default 0 + k), long headers by the kernel's
+                               hash. Plaintext QUIC-LB CIDs only (not with --quic-lb-key). Fails
+                               if the kernel refuses the program; never steers by hash alone.
 
 New connections (pre-authentication limits; README "Security and robustness"):
   --retry=off|on|auto          Address validation with Retry (RFC 9000 §8.1.2), tokens keyed
@@ -74,11 +85,19 @@ Exit expected(std::string_view flag, std::string_view what, std::string_view val
 
 std::string_view server_usage() noexcept { return kUsage; }
 
+ServerOptions worker_options(const ServerOptions &options, unsigned k) {
+  ServerOptions o = options;
+  o.instance_id = static_cast<std::uint8_t>(options.instance_id.value_or(0) + k);
+  if (!o.stats_file.empty()) o.stats_file += ".worker" + std::to_string(k);
+  return o;
+}
+
 Parsed<ServerOptions> parse_server_options(int argc, const char *const *argv) {
   enum {
     OPT_HELP, OPT_HTDOCS, OPT_QUIET, OPT_PV4, OPT_PV6, OPT_QLOG, OPT_TIMEOUT, OPT_HS, OPT_SPA, OPT_SPA4,
     OPT_SPA6, OPT_SPELL, OPT_RESET, OPT_INST, OPT_CLUSTER, OPT_QUIC_LB_CR, OPT_QUIC_LB_NONCE, OPT_QUIC_LB_KEY, OPT_SECRET, OPT_STATS, OPT_GATE,
     OPT_ENFORCEMENT, OPT_RETRY, OPT_RETRY_THRESHOLD, OPT_MAX_CONN, OPT_MAX_HALF_OPEN, OPT_MAX_GENERATED,
+    OPT_WORKERS,
   };
   static constexpr FlagSpec flags[] = {
       {"htdocs", 'd', true, OPT_HTDOCS},
@@ -108,6 +127,7 @@ Parsed<ServerOptions> parse_server_options(int argc, const char *const *argv) {
       {"max-connections", 0, true, OPT_MAX_CONN},
       {"max-half-open", 0, true, OPT_MAX_HALF_OPEN},
       {"max-generated-bytes", 0, true, OPT_MAX_GENERATED},
+      {"workers", 0, true, OPT_WORKERS},
   };
   ServerOptions o;
   std::optional<std::uint64_t> instance;
@@ -181,6 +201,12 @@ Parsed<ServerOptions> parse_server_options(int argc, const char *const *argv) {
         instance = parse_count(v, 0, 255);
         if (!instance) return expected(flag, "bad id", v);
         break;
+      case OPT_WORKERS: {
+        auto n = parse_count(v, 1, kMaxWorkers);
+        if (!n) return expected(flag, "expected 1.." + std::to_string(kMaxWorkers) + ", got", v);
+        o.workers = static_cast<unsigned>(*n);
+        break;
+      }
       case OPT_CLUSTER: {
         auto m = parse_count(v, 1, 256);
         if (!m) return expected(flag, "bad size", v);
@@ -234,7 +260,19 @@ Parsed<ServerOptions> parse_server_options(int argc, const char *const *argv) {
     }
     if (error) return *error;
   }
-  if (instance) {
+  if (o.workers > 1) {
+    if (!o.quic_lb_key_file.empty())
+      return misuse("--workers steers by the plaintext QUIC-LB server ID in the kernel; encrypted CIDs "
+                    "(--quic-lb-key) need a balancer that decrypts them");
+    const auto first = instance.value_or(0);
+    if (first + o.workers - 1 > 255)
+      return misuse("--workers " + std::to_string(o.workers) + " from --instance-id " + std::to_string(first) +
+                    ": server IDs above 255");
+    if (o.cluster_size > 1 && first + o.workers > o.cluster_size)
+      return misuse("--workers " + std::to_string(o.workers) + " from --instance-id " + std::to_string(first) +
+                    " need server IDs below --cluster-size " + std::to_string(o.cluster_size));
+    o.instance_id = static_cast<std::uint8_t>(first);
+  } else if (instance) {
     if (*instance >= o.cluster_size)
       return misuse("--instance-id " + std::to_string(*instance) + " must be below --cluster-size " +
                     std::to_string(o.cluster_size));

@@ -39,6 +39,9 @@ struct ServerOptions {
   std::string quic_lb_key_file;          // 32 hex digits: encrypted CIDs; empty: plaintext
   std::string static_secret_file;
   std::string stats_file;
+  // --workers: worker processes on the same addresses (workers.h), each a QUIC-LB server ID
+  // (instance_id, default 0, plus its index), steered by the kernel. 1: a single process.
+  unsigned workers = 1;
   bool gate = true;             // --gate off: baseline without qamp's enforcement
   Enforcement enforcement = Enforcement::layer;  // native: ngtcp2 enforces (patched build)
   ngtcp2_duration idle_timeout = 30 * NGTCP2_SECONDS;
@@ -46,6 +49,10 @@ struct ServerOptions {
   AdmissionConfig admission{RetryMode::automatic, 64, 4096, 256};
   std::uint64_t max_generated_bytes = std::uint64_t{1} << 30;  // /bytes/N above it: 404
 };
+
+// --workers: worker k's options, server ID instance_id + k (parse_server_options sets
+// instance_id, default 0), stats file "<stats_file>.worker<k>".
+ServerOptions worker_options(const ServerOptions &options, unsigned k);
 
 // Parses argv (examples/common/command_line.h's syntax): the options, or help_exit() for --help, or
 // misuse() naming the bad flag or argument. Never prints; main() does.

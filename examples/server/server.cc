@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <utility>
 #include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -107,8 +108,13 @@ bool load_cluster_config(const ServerOptions &o, std::optional<ClusterConfig> *o
   return true;
 }
 
-Server::Server(ServerOptions options, std::optional<ClusterConfig> cluster, struct ev_loop *loop)
-    : opts_(std::move(options)), loop_(loop), gate_(gate_config(opts_)), reset_guard_(guard_config(opts_, cluster)) {
+Server::Server(ServerOptions options, std::optional<ClusterConfig> cluster, struct ev_loop *loop, WorkerSetup worker)
+    : opts_(std::move(options)),
+      loop_(loop),
+      worker_(std::move(worker)),
+      log_prefix_(worker_.index ? "qamp-server[worker " + std::to_string(*worker_.index) + "]: " : "qamp-server: "),
+      gate_(gate_config(opts_)),
+      reset_guard_(guard_config(opts_, cluster)) {
   if (cluster) {
     auto cids = QuicLbCidGenerator::create(cluster->codec, {cluster->server_id.view().begin(), cluster->server_id.view().end()},
                                            fill_random);
@@ -129,6 +135,8 @@ GateDecision Server::admit_path(Connection &conn, const PathView &current, const
 
 Server::~Server() {
   conns_.clear();
+  for (auto &[role, fd] : worker_.fds)  // those start() did not adopt
+    if (fd >= 0) close(fd);
   for (auto &s : sockets_) {
     ev_io_stop(loop_, &s->watcher);
     close(s->fd);
@@ -139,7 +147,9 @@ Server::~Server() {
 bool Server::start(std::string *error) {
   creds_ = server_creds(opts_.key_file, opts_.cert_file, error);
   if (!creds_) return false;
-  if (!opts_.static_secret_file.empty()) {
+  if (!worker_.static_secret.empty()) {
+    static_secret_ = worker_.static_secret;
+  } else if (!opts_.static_secret_file.empty()) {
     std::ifstream f(opts_.static_secret_file, std::ios::binary);
     static_secret_.assign(std::istreambuf_iterator<char>(f), {});
     if (!f.good() && !f.eof()) {
@@ -157,7 +167,10 @@ bool Server::start(std::string *error) {
   }
   auto add = [&](const Endpoint &ep, ServerAddress role) {
     auto s = std::make_unique<Socket>();
-    s->fd = bind_udp(ep, error);
+    if (auto given = worker_.fds.find(role); given != worker_.fds.end())
+      s->fd = std::exchange(given->second, -1);
+    else
+      s->fd = bind_udp(ep, error);
     if (s->fd < 0) return false;
     s->local = local_endpoint(s->fd);
     s->role = role;
@@ -165,9 +178,6 @@ bool Server::start(std::string *error) {
     ev_io_init(&s->watcher, on_readable, s->fd, EV_READ);
     s->watcher.data = s.get();
     ev_io_start(loop_, &s->watcher);
-    log("listening on " + s->local.to_string() + " (" + std::string(to_string(role)) + ", level " +
-        std::string(to_string(opts_.policy.at(role))) + ", enforced by " +
-        (opts_.enforcement == Enforcement::native ? "ngtcp2" : opts_.gate ? "qamp's gate" : "nobody: --gate=off") + ")");
     sockets_.push_back(std::move(s));
     return true;
   };
@@ -181,12 +191,18 @@ bool Server::start(std::string *error) {
   if (!add(opts_.handshake, ServerAddress::handshake)) return false;
   if (opts_.preferred_v4 && !add(*opts_.preferred_v4, ServerAddress::spa_v4)) return false;
   if (opts_.preferred_v6 && !add(*opts_.preferred_v6, ServerAddress::spa_v6)) return false;
+  // Only once every address is bound: whoever waits for a "listening on" line (tests, scripts)
+  // may then use any of them.
+  for (const auto &s : sockets_)
+    log("listening on " + s->local.to_string() + " (" + std::string(to_string(s->role)) + ", level " +
+        std::string(to_string(opts_.policy.at(s->role))) + ", enforced by " +
+        (opts_.enforcement == Enforcement::native ? "ngtcp2" : opts_.gate ? "qamp's gate" : "nobody: --gate=off") + ")");
   ev_idle_init(&cleanup_, on_cleanup);
   cleanup_.data = this;
   return true;
 }
 
-void Server::log(const std::string &line) const { std::cerr << "qamp-server: " << line << std::endl; }
+void Server::log(const std::string &line) const { std::cerr << log_prefix_ << line << std::endl; }
 
 void Server::debug(const std::string &line) const {
   if (!opts_.quiet) log(line);

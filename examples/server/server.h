@@ -47,9 +47,19 @@ inline constexpr std::size_t kScidLen = 18;
 // file cannot be read or does not hold 32 hex digits.
 bool load_cluster_config(const ServerOptions &options, std::optional<ClusterConfig> *out, std::string *error);
 
+// What --workers' supervisor (workers.h) hands one worker: its sockets, already bound with
+// SO_REUSEPORT and in the steering program's map, and the static secret all workers share (Retry
+// tokens and reset tokens must verify on any worker). Empty: a single server binds its own
+// sockets and reads --static-secret (or draws a random one).
+struct WorkerSetup {
+  std::optional<unsigned> index;             // log lines say "qamp-server[worker N]"
+  std::map<ServerAddress, int> fds;          // owned by the Server from construction on
+  std::vector<std::uint8_t> static_secret;
+};
+
 class Server {
  public:
-  Server(ServerOptions options, std::optional<ClusterConfig> cluster, struct ev_loop *loop);
+  Server(ServerOptions options, std::optional<ClusterConfig> cluster, struct ev_loop *loop, WorkerSetup worker = {});
   ~Server();
   Server(const Server &) = delete;
   Server &operator=(const Server &) = delete;
@@ -110,6 +120,8 @@ class Server {
 
   ServerOptions opts_;
   struct ev_loop *loop_;
+  WorkerSetup worker_;
+  std::string log_prefix_;
   Creds creds_;
   std::vector<std::uint8_t> static_secret_;
   std::vector<std::unique_ptr<Socket>> sockets_;

@@ -209,6 +209,20 @@ TEST_CASE("qamp-server's command line") {
   CHECK(o.policy.spa_v4 == qamp::Level::none);
   CHECK(o.policy.spa_v6 == qamp::Level::none);
   CHECK(o.max_generated_bytes == 64u << 20);
+  CHECK(o.workers == 1);
+  CHECK(!o.instance_id);
+
+  // --workers is cluster mode with server IDs from --instance-id (default 0): worker k is +k.
+  auto workers = server({"--workers=3", "--instance-id=4", "--cluster-size=8", "--stats-file=s.json", "127.0.0.1",
+                         "4433", "k", "c"});
+  REQUIRE(exit_of(workers) == "run");
+  const auto &w = std::get<ServerOptions>(workers);
+  CHECK(w.workers == 3);
+  CHECK(qamp::ex::worker_options(w, 2).instance_id == 6);
+  CHECK(qamp::ex::worker_options(w, 2).stats_file == "s.json.worker2");
+  auto plain_workers = server({"--workers=2", "--quic-lb-nonce-len=8", "127.0.0.1", "4433", "k", "c"});
+  REQUIRE(exit_of(plain_workers) == "run");
+  CHECK(qamp::ex::worker_options(std::get<ServerOptions>(plain_workers), 1).instance_id == 1);
 
   const std::vector<std::string> pos = {"127.0.0.1", "4433", "k", "c"};
   auto with = [&](std::vector<std::string> flags) {
@@ -237,6 +251,14 @@ TEST_CASE("qamp-server's command line") {
       {with({"--instance-id=1", "--cluster-size=2", "--quic-lb-config-rotation=7"}),
        "2 --quic-lb-config-rotation: bad config rotation '7'"},
       {with({"--quic-lb-key=k"}), "2 --quic-lb-* configure cluster mode: they need --instance-id"},
+      {with({"--workers=0"}), "2 --workers: expected 1..64, got '0'"},
+      {with({"--workers=65"}), "2 --workers: expected 1..64, got '65'"},
+      {with({"--workers=2", "--quic-lb-key=k"}),
+       "2 --workers steers by the plaintext QUIC-LB server ID in the kernel; encrypted CIDs (--quic-lb-key) "
+       "need a balancer that decrypts them"},
+      {with({"--workers=2", "--instance-id=255"}), "2 --workers 2 from --instance-id 255: server IDs above 255"},
+      {with({"--workers=3", "--instance-id=1", "--cluster-size=3"}),
+       "2 --workers 3 from --instance-id 1 need server IDs below --cluster-size 3"},
   };
   for (const auto &row : rows) {
     CAPTURE(row.args);

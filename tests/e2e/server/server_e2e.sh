@@ -566,6 +566,73 @@ case_bad_request() {
   [ "$lines" -ge 1 ] && [ "$lines" -lt 100 ] || fail "$lines refusal log lines for 113 refusals (want rate-limited)"
   stop_server
 }
+# --workers N (README "Workers"): the supervisor's exit status, each worker's stats file and the
+# steering counters it logs on exit.
+stop_workers() {  # N
+  kill -TERM "$SERVER_PID"
+  local rc=0 k
+  wait "$SERVER_PID" || rc=$?
+  [ "$rc" = 0 ] || fail "supervisor exit status $rc after SIGTERM"
+  for k in $(seq 0 $(($1 - 1))); do
+    [ -s "$W/stats.json.worker$k" ] || fail "worker $k left no stats file"
+  done
+}
+worker_get() { json_get "$W/stats.json.worker$1" "$2"; }  # K FILTER
+case_workers_migrate() {
+  # --workers 2: a client that migrates to a new local address mid-download still reaches the
+  # worker that holds its connection (the kernel steers short headers by the CID's server ID):
+  # the other worker receives not one datagram; byte-exact.
+  start_server --workers 2
+  qclient --download "$W/dl" --network-change 30%=127.0.0.3:0 --limit-rate=16M -- /bytes/33554432
+  [ "$(sum_get '.complete')" = true ] || fail "download incomplete: $(tail -3 "$W/qclient.log")"
+  [ "$(sum_get '.uris[0].sha256_matches_server')" = true ] || fail "digest header does not match the body"
+  [ "$(sum_get '.uris[0].sha256')" = "$(sha256_of "$W/dl/33554432")" ] || fail "saved bytes differ"
+  [ "$(stat -c %s "$W/dl/33554432")" = 33554432 ] || fail "wrong size $(stat -c %s "$W/dl/33554432")"
+  [ "$(sum_get '.connection.migrations')" = '{"attempted":1,"refused":0,"succeeded":1,"failed":0}' ] ||
+    fail "client migrations $(sum_get '.connection.migrations')"
+  sum_get '.connection.local_address' | grep -q '^127\.0\.0\.3:' || fail "client not on 127.0.0.3 at the end"
+  stop_workers 2
+  local serving other
+  if [ "$(worker_get 0 .connections)" = 1 ]; then serving=0 other=1; else serving=1 other=0; fi
+  [ "$(worker_get $serving .connections)" = 1 ] || fail "no worker served the connection"
+  [ "$(worker_get $other .connections)" = 0 ] || fail "worker $other has a connection too"
+  [ "$(worker_get $other .datagrams_received)" = 0 ] ||
+    fail "worker $other received $(worker_get $other .datagrams_received) datagram(s) of a connection it does not hold"
+  [ "$(worker_get $serving .migrations)" -ge 1 ] || fail "worker $serving validated no new path"
+  grep -Eq "steering on 127\.0\.0\.1:$PORT \(handshake\): [1-9][0-9]* by-cid, [1-9][0-9]* long-header, 0 not-ours, 0 worker-gone" \
+    "$W/server.log" || fail "steering counters: $(grep 'steering on' "$W/server.log")"
+}
+case_workers_reset_steering() {
+  # --workers 2, plaintext QUIC-LB CIDs: each worker's CIDs reach that worker, whatever the
+  # source port (the kernel's hash would scatter them): an unknown CID of worker k is reset by
+  # worker k alone; a CID naming no worker (server ID 7) is hashed to one and never reset.
+  start_server --workers 2
+  local i
+  for i in 1 2 3 4; do
+    "$PROBE" 127.0.0.1:$PORT 1100223344556677889900aabbccddeeff0$i 1200 "$W/secret" expect=reset || fail "no reset for worker 0's CID"
+    "$PROBE" 127.0.0.1:$PORT 1101223344556677889900aabbccddeeff0$i 1200 "$W/secret" expect=reset || fail "no reset for worker 1's CID"
+    "$PROBE" 127.0.0.1:$PORT 1107223344556677889900aabbccddeeff0$i 1200 "$W/secret" expect=none || fail "reset for server ID 7 (no such worker)"
+  done
+  stop_workers 2
+  [ "$(worker_get 0 .resets_sent)" = 4 ] || fail "worker 0 sent $(worker_get 0 .resets_sent) resets, want its 4"
+  [ "$(worker_get 1 .resets_sent)" = 4 ] || fail "worker 1 sent $(worker_get 1 .resets_sent) resets, want its 4"
+  local q='.resets_suppressed_by_reason["suppress-other-instance"] // 0'
+  [ $(( $(worker_get 0 "$q") + $(worker_get 1 "$q") )) = 4 ] || fail "other-instance suppressions: $(worker_get 0 "$q") + $(worker_get 1 "$q"), want 4"
+  grep -q "steering on 127.0.0.1:$PORT (handshake): 8 by-cid, 0 long-header, 4 not-ours, 0 worker-gone, 0 too-short" "$W/server.log" ||
+    fail "steering counters: $(grep 'steering on' "$W/server.log")"
+}
+case_workers_bpf_refused() {
+  # Without the privilege to load BPF the supervisor names the refusal and exits 1: it never
+  # runs workers on the kernel's hash alone (no socket is left listening).
+  command -v setpriv >/dev/null || fail "setpriv missing (package util-linux)"
+  rc=0; setpriv --reuid=nobody --regid=nogroup --clear-groups "$SERVER" -q -d / --workers 2 127.0.0.1 "$PORT" \
+    "$W/key.pem" "$W/cert.pem" 2>"$W/err" || rc=$?
+  [ "$rc" = 1 ] || fail "unprivileged --workers: exit $rc, want 1"
+  grep -q 'the kernel refused the SK_REUSEPORT steering program (load: Operation not permitted)' "$W/err" ||
+    fail "no message naming the refusal: $(tail -2 "$W/err")"
+  ! grep -q 'listening on' "$W/err" || fail "a worker started without steering"
+}
+
 case_bad_flags() {
   rc=0; "$SERVER" --bogus 2>"$W/err" || rc=$?
   [ "$rc" = 2 ] || fail "--bogus exit $rc, want 2"
@@ -578,9 +645,13 @@ case_bad_flags() {
   # next write of a help text longer than one stdio buffer would die of SIGPIPE (pipefail).
   "$SERVER" --help >"$W/help" || fail "--help exit $?"
   grep -q -- '--stateless-reset' "$W/help" || fail "--help lacks --stateless-reset"
-  for f in --quic-lb-config-rotation --quic-lb-nonce-len --quic-lb-key; do
+  for f in --quic-lb-config-rotation --quic-lb-nonce-len --quic-lb-key --workers; do
     grep -q -- "$f" "$W/help" || fail "--help lacks $f"
   done
+  rc=0; "$SERVER" --workers=0 127.0.0.1 1 a b 2>"$W/err" || rc=$?
+  [ "$rc" = 2 ] && grep -q -- "--workers: expected 1..64, got '0'" "$W/err" || fail "bad --workers not reported (exit $rc)"
+  rc=0; "$SERVER" --workers=2 --quic-lb-key=k 127.0.0.1 1 a b 2>"$W/err" || rc=$?
+  [ "$rc" = 2 ] && grep -q -- "encrypted CIDs (--quic-lb-key) need a balancer" "$W/err" || fail "--workers with a key: exit $rc"
   rc=0; "$SERVER" --enforcement=sometimes 127.0.0.1 1 a b 2>"$W/err" || rc=$?
   [ "$rc" = 2 ] && grep -q "expected layer or native" "$W/err" || fail "bad --enforcement not reported (exit $rc)"
   rc=0; "$SERVER" --retry=maybe 127.0.0.1 1 a b 2>"$W/err" || rc=$?
