@@ -564,9 +564,10 @@ def main():
     for name in sorted(f["captures"]):
         log = os.path.join(d, f"cap-{name}.log")
         text = open(log).read() if os.path.exists(log) else ""
-        cap = re.search(r"(\d+) packets captured", text)
-        rcv = re.search(r"(\d+) packets received by filter", text)
-        drop = re.search(r"(\d+) packets dropped by kernel", text)
+        # tcpdump says "1 packet", "0 packets": the singular is as likely as any other count.
+        cap = re.search(r"(\d+) packets? captured", text)
+        rcv = re.search(r"(\d+) packets? received by filter", text)
+        drop = re.search(r"(\d+) packets? dropped by kernel", text)
         # The kernel must have dropped nothing; a packet or two the filter took while tcpdump was
         # being stopped (after the scenario ended) is not missing evidence.
         ok = bool(cap and rcv and drop and drop.group(1) == "0" and int(rcv.group(1)) - int(cap.group(1)) <= 2)
