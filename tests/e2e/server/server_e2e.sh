@@ -582,7 +582,8 @@ case_workers_migrate() {
   # --workers 2: a client that migrates to a new local address mid-download still reaches the
   # worker that holds its connection (the kernel steers short headers by the CID's server ID):
   # the other worker receives not one datagram; byte-exact.
-  start_server --workers 2
+  # It first moves to the preferred address (another SO_REUSEPORT group, steered the same way).
+  start_server --workers 2 --preferred-ipv4-addr=127.0.0.2:$SPORT
   qclient --download "$W/dl" --network-change 30%=127.0.0.3:0 --limit-rate=16M -- /bytes/33554432
   [ "$(sum_get '.complete')" = true ] || fail "download incomplete: $(tail -3 "$W/qclient.log")"
   [ "$(sum_get '.uris[0].sha256_matches_server')" = true ] || fail "digest header does not match the body"
@@ -591,6 +592,7 @@ case_workers_migrate() {
   [ "$(sum_get '.connection.migrations')" = '{"attempted":1,"refused":0,"succeeded":1,"failed":0}' ] ||
     fail "client migrations $(sum_get '.connection.migrations')"
   sum_get '.connection.local_address' | grep -q '^127\.0\.0\.3:' || fail "client not on 127.0.0.3 at the end"
+  [ "$(sum_get '.connection.moved_to_preferred_address')" = true ] || fail "client did not move to the preferred address"
   stop_workers 2
   local serving other
   if [ "$(worker_get 0 .connections)" = 1 ]; then serving=0 other=1; else serving=1 other=0; fi
@@ -599,8 +601,10 @@ case_workers_migrate() {
   [ "$(worker_get $other .datagrams_received)" = 0 ] ||
     fail "worker $other received $(worker_get $other .datagrams_received) datagram(s) of a connection it does not hold"
   [ "$(worker_get $serving .migrations)" -ge 1 ] || fail "worker $serving validated no new path"
-  grep -Eq "steering on 127\.0\.0\.1:$PORT \(handshake\): [1-9][0-9]* by-cid, [1-9][0-9]* long-header, 0 not-ours, 0 worker-gone" \
-    "$W/server.log" || fail "steering counters: $(grep 'steering on' "$W/server.log")"
+  grep -Eq "steering on 127\.0\.0\.1:$PORT \(handshake\): [0-9]+ by-cid, [1-9][0-9]* long-header, 0 not-ours, 0 worker-gone" \
+    "$W/server.log" || fail "handshake steering counters: $(grep 'steering on' "$W/server.log")"
+  grep -Eq "steering on 127\.0\.0\.2:$SPORT \(spa-v4\): [1-9][0-9]{2,} by-cid, 0 long-header, 0 not-ours, 0 worker-gone" \
+    "$W/server.log" || fail "preferred-address steering counters: $(grep 'steering on' "$W/server.log")"
 }
 case_workers_reset_steering() {
   # --workers 2, plaintext QUIC-LB CIDs: each worker's CIDs reach that worker, whatever the
