@@ -20,6 +20,9 @@
 
 namespace qamp::ex {
 
+// Encrypted QUIC-LB CIDs' default nonce: 1-octet server ID + 15 = one AES block (single pass).
+inline constexpr unsigned kEncryptedDefaultNonceLen = 15;
+
 struct ServerOptions {
   Endpoint handshake;  // <ADDR> <PORT>
   std::string key_file, cert_file;
@@ -36,6 +39,7 @@ struct ServerOptions {
   // server IDs, the length self-encoded in the first octet.
   unsigned quic_lb_config_rotation = 0;  // 0..6
   unsigned quic_lb_nonce_len = 16;       // 4..18: 18-octet CIDs, as outside cluster mode
+                                         // (with a key: kEncryptedDefaultNonceLen)
   std::string quic_lb_key_file;          // 32 hex digits: encrypted CIDs; empty: plaintext
   std::string static_secret_file;
   std::string stats_file;

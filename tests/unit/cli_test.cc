@@ -264,6 +264,18 @@ TEST_CASE("qamp-server's command line") {
     CAPTURE(row.args);
     CHECK(exit_of(server(row.args)) == row.expected);
   }
+
+  // QUIC-LB nonce length: 16 (18-octet CIDs) by default, 15 (one AES block) with a key unless
+  // given.
+  auto nonce_of = [&](std::vector<std::string> flags) {
+    auto r = server(with(std::move(flags)));
+    REQUIRE(exit_of(r) == "run");
+    return std::get<ServerOptions>(r).quic_lb_nonce_len;
+  };
+  CHECK(nonce_of({"--instance-id=0"}) == 16);
+  CHECK(nonce_of({"--instance-id=0", "--quic-lb-key=k"}) == 15);
+  CHECK(nonce_of({"--instance-id=0", "--quic-lb-key=k", "--quic-lb-nonce-len=16"}) == 16);
+  CHECK(nonce_of({"--instance-id=0", "--quic-lb-nonce-len=8", "--quic-lb-key=k"}) == 8);
 }
 
 TEST_CASE("qamp-tp's command line") {

@@ -228,15 +228,24 @@ case_reset_cluster() {
   [ "$(stats_get '.resets_suppressed_by_reason["suppress-other-instance"] // 0')" = 2 ] || fail "other-instance suppressions not counted"
   # Encrypted: the server ID is only visible to the key's holders; qamp-tp encodes as the server.
   printf '8f95f09245765f80256934e50c66207f\n' > "$W/lbkey"
-  local other own
-  other=$("$TP" cid encode --server-id 01 --nonce 223344556677889900aabbccddeeff00 --key 8f95f09245765f80256934e50c66207f)
-  own=$("$TP" cid encode --server-id 00 --nonce 223344556677889900aabbccddeeff00 --key 8f95f09245765f80256934e50c66207f)
-  start_server --instance-id 0 --cluster-size 2 --quic-lb-key "$W/lbkey"
-  grep -q 'QUIC-LB' "$W/server.log" || fail "no QUIC-LB configuration line in the server log"
-  "$PROBE" 127.0.0.1:$PORT "$other" 1200 "$W/secret" expect=none || fail "reset for another instance's encrypted CID"
-  "$PROBE" 127.0.0.1:$PORT "$own" 1200 "$W/secret" expect=reset || fail "no reset for own encrypted CID"
-  stop_server
-  [ "$(stats_get '.resets_suppressed_by_reason["suppress-other-instance"] // 0')" = 1 ] || fail "other-instance suppression not counted"
+  # The default with a key: 15-octet nonces, one AES block; 16 octets: the four-pass algorithm.
+  local other own nonce
+  for nonce in 223344556677889900aabbccddeeff 223344556677889900aabbccddeeff00; do
+    other=$("$TP" cid encode --server-id 01 --nonce $nonce --key 8f95f09245765f80256934e50c66207f)
+    own=$("$TP" cid encode --server-id 00 --nonce $nonce --key 8f95f09245765f80256934e50c66207f)
+    if [ ${#nonce} = 30 ]; then
+      start_server --instance-id 0 --cluster-size 2 --quic-lb-key "$W/lbkey"
+      grep -q 'QUIC-LB server ID 00, config rotation 0, 17-octet CIDs, encrypted (one AES-128 block)' "$W/server.log" ||
+        fail "a key without --quic-lb-nonce-len is not single-pass: $(grep QUIC-LB "$W/server.log")"
+    else
+      start_server --instance-id 0 --cluster-size 2 --quic-lb-key "$W/lbkey" --quic-lb-nonce-len 16
+      grep -q '18-octet CIDs, encrypted (four-pass AES-128)' "$W/server.log" || fail "no four-pass line: $(grep QUIC-LB "$W/server.log")"
+    fi
+    "$PROBE" 127.0.0.1:$PORT "$other" 1200 "$W/secret" expect=none || fail "reset for another instance's encrypted CID (nonce ${#nonce} hex digits)"
+    "$PROBE" 127.0.0.1:$PORT "$own" 1200 "$W/secret" expect=reset || fail "no reset for own encrypted CID (nonce ${#nonce} hex digits)"
+    stop_server
+    [ "$(stats_get '.resets_suppressed_by_reason["suppress-other-instance"] // 0')" = 1 ] || fail "other-instance suppression not counted"
+  done
 }
 case_sigterm_closes() {
   # SIGTERM with a live connection: CONNECTION_CLOSE (H3_NO_ERROR 0x100) to the client,
