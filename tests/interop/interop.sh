@@ -235,6 +235,29 @@ case "$CASE" in
     assert_jsons stats.json '.connections == 1'
     ;;
 
+  go-workers | curl-workers)
+    # qamp-server --workers 2: every CID a QUIC-LB CID of one worker, short headers steered to
+    # it by the kernel (SK_REUSEPORT); a peer we did not write downloads 30 files on one
+    # connection byte-exact, one worker serves it, the other sees no datagram, nothing is reset.
+    peer=${CASE%%-*}
+    start_qamp_server --workers 2
+    peer_get "$peer" "-requests 15 -parallel" "--requests 15" "$URL/small.bin" "$URL/file.bin"
+    check_saved 1
+    [ "$RC" = 0 ] || { show_logs; fail "client exit status $RC"; }
+    kill -TERM "$SERVER_PID"
+    rc=0; wait "$SERVER_PID" || rc=$?
+    [ "$rc" = 0 ] || { tail -20 server.log >&2; fail "qamp-server --workers 2 exit status $rc after SIGTERM"; }
+    for k in 0 1; do
+      assert_jsons "stats.json.worker$k" '.transport_parameter_errors == 0' '.resets_sent == 0' \
+        '.connections == .connections_closed'
+    done
+    [ "$(jq -s '.[0].connections + .[1].connections' stats.json.worker0 stats.json.worker1)" = 1 ] ||
+      fail "connections per worker: $(jq -c -s '[.[].connections]' stats.json.worker0 stats.json.worker1), want one in all"
+    [ "$(jq -s '[.[] | select(.connections == 0) | .datagrams_received] | add // 0' stats.json.worker0 stats.json.worker1)" = 0 ] ||
+      fail "the worker without the connection received datagrams"
+    assert_grep "steering on 127\.0\.0\.1:$PORT \\(handshake\\): [1-9][0-9]* by-cid, [1-9][0-9]* long-header, 0 not-ours, 0 worker-gone" server.log
+    ;;
+
   go-stream-limits | curl-stream-limits)
     # Issue 11: a client announcing initial_max_streams_bidi 1000 aborted qamp-server in
     # nghttp3_conn_set_max_client_streams_bidi (fixed in 4c10877). libcurl announces its own
