@@ -204,6 +204,9 @@ const char *type_name(std::uint16_t type) {
     case RTM_DELROUTE: return "RTM_DELROUTE";
     case RTM_NEWLINK: return "RTM_NEWLINK";
     case RTM_DELLINK: return "RTM_DELLINK";
+    case RTM_GETADDR: return "RTM_GETADDR";
+    case RTM_GETROUTE: return "RTM_GETROUTE";
+    case RTM_GETLINK: return "RTM_GETLINK";
     default: return "message";
   }
 }
@@ -222,7 +225,21 @@ void parse_aligned(const nlmsghdr *first, int len, NetlinkParse &out) {
       case RTM_DELROUTE: v = parse_route(nlh, out, why); break;
       case RTM_NEWLINK:
       case RTM_DELLINK: v = parse_link(nlh, out, why); break;
-      default: break;  // NLMSG_NOOP / DONE / ERROR / OVERRUN, neighbours, rules, …
+      case NLMSG_DONE: out.dump_done = true; break;
+      case NLMSG_ERROR: {
+        // The answer to a request: error 0 is an ACK, a negative errno a refusal.
+        if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) {
+          v = Verdict::malformed;
+          why = "nlmsgerr needs " + std::to_string(sizeof(nlmsgerr)) + " bytes";
+          break;
+        }
+        nlmsgerr err;
+        std::memcpy(&err, NLMSG_DATA(nlh), sizeof err);
+        if (err.error < 0 && !out.error)
+          out.error = std::string("netlink: request refused: ") + std::strerror(-err.error);
+        break;
+      }
+      default: break;  // NLMSG_NOOP / OVERRUN, neighbours, rules, …
     }
     if (v == Verdict::ignored) ++out.ignored;
     if (v == Verdict::malformed) {
@@ -264,6 +281,82 @@ unsigned netlink_groups() noexcept {
   return RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE | RTMGRP_LINK;
 }
 
+std::string_view to_string(DumpKind kind) noexcept {
+  switch (kind) {
+    case DumpKind::links: return "links";
+    case DumpKind::addresses: return "addresses";
+    case DumpKind::routes: return "routes";
+  }
+  return "?";
+}
+
+namespace {
+
+std::uint16_t dump_type(DumpKind kind) noexcept {
+  switch (kind) {
+    case DumpKind::links: return RTM_GETLINK;
+    case DumpKind::addresses: return RTM_GETADDR;
+    case DumpKind::routes: return RTM_GETROUTE;
+  }
+  return RTM_GETLINK;
+}
+
+// The fixed struct after the header of each dump request, zeroed but for the family.
+template <class T>
+std::vector<std::uint8_t> request_of(std::uint16_t type, std::uint32_t seq, T body) {
+  std::vector<std::uint8_t> out(NLMSG_SPACE(sizeof(T)), 0);
+  nlmsghdr h{};
+  h.nlmsg_len = NLMSG_LENGTH(sizeof(T));
+  h.nlmsg_type = type;
+  h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  h.nlmsg_seq = seq;
+  std::memcpy(out.data(), &h, sizeof h);
+  std::memcpy(out.data() + NLMSG_HDRLEN, &body, sizeof body);
+  out.resize(h.nlmsg_len);
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> dump_request(DumpKind kind, std::uint32_t seq) {
+  switch (kind) {
+    case DumpKind::links: {
+      ifinfomsg m{};
+      m.ifi_family = AF_UNSPEC;
+      return request_of(dump_type(kind), seq, m);
+    }
+    case DumpKind::addresses: {
+      ifaddrmsg m{};
+      m.ifa_family = AF_UNSPEC;
+      return request_of(dump_type(kind), seq, m);
+    }
+    case DumpKind::routes: {
+      rtmsg m{};
+      m.rtm_family = AF_UNSPEC;
+      return request_of(dump_type(kind), seq, m);
+    }
+  }
+  return {};
+}
+
+bool NetlinkSocket::request_dump(DumpKind kind, std::string *error) {
+  const auto req = dump_request(kind, ++seq_);
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  ssize_t n;
+  do {
+    n = ::sendto(fd_, req.data(), req.size(), 0, reinterpret_cast<const sockaddr *>(&kernel), sizeof kernel);
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(req.size())) {
+    if (error) {
+      *error = std::string("send(") + type_name(dump_type(kind)) + " dump): " +
+               (n < 0 ? std::strerror(errno) : "short write");
+    }
+    return false;
+  }
+  return true;
+}
+
 std::optional<NetlinkSocket> NetlinkSocket::open(std::string *error) {
   const int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd < 0) {
@@ -291,12 +384,13 @@ std::optional<NetlinkSocket> NetlinkSocket::open(std::string *error) {
 NetlinkSocket::NetlinkSocket(int fd) : fd_(fd), buffer_(65536 / sizeof(std::uint32_t)) {}
 
 NetlinkSocket::NetlinkSocket(NetlinkSocket &&other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), buffer_(std::move(other.buffer_)) {}
+    : fd_(std::exchange(other.fd_, -1)), seq_(other.seq_), buffer_(std::move(other.buffer_)) {}
 
 NetlinkSocket &NetlinkSocket::operator=(NetlinkSocket &&other) noexcept {
   if (this != &other) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = std::exchange(other.fd_, -1);
+    seq_ = other.seq_;
     buffer_ = std::move(other.buffer_);
   }
   return *this;
@@ -338,6 +432,7 @@ NetlinkParse NetlinkSocket::read_events() {
     for (auto &e : one.events) all.events.push_back(std::move(e));
     all.ignored += one.ignored;
     all.malformed += one.malformed;
+    all.dump_done = all.dump_done || one.dump_done;
     if (one.error && !all.error) all.error = std::move(one.error);
   }
   return all;

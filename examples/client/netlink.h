@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "qamp/network_events.h"
@@ -22,8 +23,10 @@ struct NetlinkParse {
                          // routes, link/host-scope addresses, tentative or DAD-failed addresses
   unsigned malformed = 0;  // messages inside the buffer whose body or attributes were invalid:
                            // skipped, the next message is still read (its length was valid)
-  std::optional<std::string> error;  // the first problem: a malformed message, or the buffer
-                                     // ending inside a header / a message (parsing stops there)
+  std::optional<std::string> error;  // the first problem: a malformed message, the buffer
+                                     // ending inside a header / a message (parsing stops there),
+                                     // or an NLMSG_ERROR answering a request_dump() with an errno
+  bool dump_done = false;  // an NLMSG_DONE was seen: the dump request_dump() asked for is complete
   bool lost_events = false;  // read_events() only: the kernel dropped events (ENOBUFS); the
                              // caller must re-read the state (a dump) rather than trust deltas
 };
@@ -46,6 +49,14 @@ NetlinkParse parse_netlink(std::span<const std::uint8_t> buffer);
 // The groups NetlinkSocket binds: IPv4 and IPv6 addresses and routes, and links.
 unsigned netlink_groups() noexcept;
 
+// What request_dump() asks the kernel for (the state at start, or again after lost_events).
+enum class DumpKind : std::uint8_t { links, addresses, routes };
+std::string_view to_string(DumpKind kind) noexcept;  // "links", "addresses", "routes"
+
+// The RTM_GETLINK / RTM_GETADDR / RTM_GETROUTE dump request (NLM_F_REQUEST | NLM_F_DUMP, family
+// AF_UNSPEC) with sequence number `seq`: the bytes request_dump() sends, exposed for tests.
+std::vector<std::uint8_t> dump_request(DumpKind kind, std::uint32_t seq);
+
 // An AF_NETLINK / NETLINK_ROUTE socket (non-blocking, close-on-exec) bound to netlink_groups().
 // Move-only; the destructor closes it.
 class NetlinkSocket {
@@ -62,6 +73,12 @@ class NetlinkSocket {
 
   int fd() const noexcept { return fd_; }
 
+  // Asks the kernel for its current links, addresses or routes. The answers arrive on this socket
+  // as the same RTM_NEW* messages as the events and come out of read_events(), which sets
+  // dump_done at the end. One dump at a time per socket (the kernel answers EBUSY otherwise):
+  // request the next kind after dump_done. False with *error ("send(RTM_GETADDR dump): …").
+  bool request_dump(DumpKind kind, std::string *error);
+
   // Reads every queued datagram (until EAGAIN) and parses each; datagrams not sent by the kernel
   // (nl_pid != 0) are ignored. ENOBUFS (the receive queue overflowed) sets lost_events and goes on
   // reading; a datagram larger than the buffer, or another recvmsg error, sets error
@@ -71,6 +88,7 @@ class NetlinkSocket {
  private:
   explicit NetlinkSocket(int fd);
   int fd_ = -1;
+  std::uint32_t seq_ = 0;
   std::vector<std::uint32_t> buffer_;  // 4-byte aligned, as nlmsghdr needs
 };
 

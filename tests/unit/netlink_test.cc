@@ -200,7 +200,7 @@ TEST_CASE("netlink: one message of each kind") {
        message(RTM_NEWLINK, ifi(3, up_running), {{IFLA_OPERSTATE, u8(IF_OPER_DOWN)}}), {LinkDown{3}}, 0},
       {"RTM_NEWLINK administratively down", message(RTM_NEWLINK, ifi(3, 0)), {LinkDown{3}}, 0},
       {"RTM_DELLINK", message(RTM_DELLINK, ifi(3, up_running)), {LinkDown{3}}, 0},
-      {"NLMSG_DONE: ignored", message(NLMSG_DONE, std::uint32_t{0}), {}, 1},
+      {"NLMSG_DONE: no event (ends a dump)", message(NLMSG_DONE, std::uint32_t{0}), {}, 1},
       {"RTM_NEWNEIGH: unknown to us, ignored", message(RTM_NEWNEIGH, ifa(AF_INET, 3)), {}, 1},
       {"empty buffer", {}, {}, 0},
   };
@@ -212,6 +212,44 @@ TEST_CASE("netlink: one message of each kind") {
     CHECK(got.ignored == row.ignored);
     CHECK(got.events == row.events);
   }
+}
+
+TEST_CASE("netlink: dump requests and their answers (NLMSG_DONE, NLMSG_ERROR)") {
+  struct Row {
+    DumpKind kind;
+    const char *name;
+    std::uint16_t type;
+    std::size_t body;
+  };
+  for (const auto &row : std::vector<Row>{{DumpKind::links, "links", RTM_GETLINK, sizeof(ifinfomsg)},
+                                          {DumpKind::addresses, "addresses", RTM_GETADDR, sizeof(ifaddrmsg)},
+                                          {DumpKind::routes, "routes", RTM_GETROUTE, sizeof(rtmsg)}}) {
+    CAPTURE(row.name);
+    CHECK(to_string(row.kind) == row.name);
+    const auto req = dump_request(row.kind, 7);
+    REQUIRE(req.size() == NLMSG_LENGTH(row.body));
+    nlmsghdr h;
+    std::memcpy(&h, req.data(), sizeof h);
+    CHECK(h.nlmsg_len == req.size());
+    CHECK(h.nlmsg_type == row.type);
+    CHECK(h.nlmsg_flags == (NLM_F_REQUEST | NLM_F_DUMP));
+    CHECK(h.nlmsg_seq == 7u);
+    CHECK(req[NLMSG_HDRLEN] == AF_UNSPEC);  // the family, first byte of each body
+  }
+  nlmsgerr busy{};
+  busy.error = -EBUSY;
+  nlmsgerr ack{};
+  const auto done = parse(concat({message(RTM_NEWLINK, ifi(3, IFF_UP | IFF_RUNNING)), message(NLMSG_DONE, std::uint32_t{0})}));
+  CHECK(done.dump_done);
+  CHECK(done.error == std::nullopt);
+  CHECK(done.events.size() == 1);
+  CHECK_FALSE(parse(message(RTM_NEWLINK, ifi(3, IFF_UP))).dump_done);
+  const auto refused = parse(message(NLMSG_ERROR, busy));
+  REQUIRE(refused.error);
+  CHECK(refused.error->find("request refused") != std::string::npos);
+  CHECK(parse(message(NLMSG_ERROR, ack)).error == std::nullopt);
+  const auto short_err = parse(message(NLMSG_ERROR, std::uint16_t{0}));
+  CHECK(short_err.malformed == 1);
 }
 
 TEST_CASE("netlink: several messages in one datagram, in order; unaligned input gives the same") {
@@ -373,7 +411,35 @@ enum ChildExit : int {
   kRouteNotSeen = 14,
   kRemovedNotSeen = 15,
   kParseError = 16,
+  kDumpFailed = 17,
+  kDumpAddressMissing = 18,
+  kDumpRouteMissing = 19,
+  kDumpLinkMissing = 20,
 };
+
+// Requests one dump on a fresh socket and reads until NLMSG_DONE (2 s at most).
+std::optional<std::vector<NetworkEvent>> dump(DumpKind kind) {
+  std::string error;
+  auto sock = NetlinkSocket::open(&error);
+  if (!sock || !sock->request_dump(kind, &error)) return std::nullopt;
+  std::vector<NetworkEvent> events;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < until) {
+    pollfd p{sock->fd(), POLLIN, 0};
+    if (::poll(&p, 1, 200) <= 0) continue;
+    auto got = sock->read_events();
+    if (got.error) return std::nullopt;
+    events.insert(events.end(), got.events.begin(), got.events.end());
+    if (got.dump_done) return events;
+  }
+  return std::nullopt;
+}
+
+bool contains(const std::vector<NetworkEvent> &events, const NetworkEvent &want) {
+  for (const auto &e : events)
+    if (e == want) return true;
+  return false;
+}
 
 // Reads events for up to 2 s until `want` shows up.
 bool wait_for(NetlinkSocket &sock, const NetworkEvent &want, bool &parse_error) {
@@ -402,6 +468,14 @@ int netns_child() {
   if (!wait_for(*sock, LinkUp{1}, parse_error)) return kLinkUpNotSeen;
   if (std::system("ip route add default dev lo") != 0) return kIpFailed;
   if (!wait_for(*sock, DefaultRouteChanged{AF_INET, 1, Endpoint{}, false}, parse_error)) return kRouteNotSeen;
+  // The same state, asked for: what the adapter does at start and after lost events.
+  const auto addrs = dump(DumpKind::addresses);
+  const auto routes = dump(DumpKind::routes);
+  const auto links = dump(DumpKind::links);
+  if (!addrs || !routes || !links) return kDumpFailed;
+  if (!contains(*addrs, added)) return kDumpAddressMissing;
+  if (!contains(*routes, DefaultRouteChanged{AF_INET, 1, Endpoint{}, false})) return kDumpRouteMissing;
+  if (!contains(*links, LinkUp{1})) return kDumpLinkMissing;
   if (std::system("ip addr del 198.18.77.1/32 dev lo") != 0) return kIpFailed;
   if (!wait_for(*sock, AddressRemoved{1, *Endpoint::parse("198.18.77.1:0")}, parse_error)) return kRemovedNotSeen;
   return parse_error ? kParseError : kOk;
