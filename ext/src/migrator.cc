@@ -83,15 +83,36 @@ std::string_view to_string(MigrationCause cause) noexcept {
     case MigrationCause::network_change: return "network-change";
     case MigrationCause::user_request: return "user-request";
     case MigrationCause::path_failed: return "path-failed";
+    case MigrationCause::network_made_default: return "network-made-default";
+    case MigrationCause::network_disconnected: return "network-disconnected";
+    case MigrationCause::path_degrading: return "path-degrading";
+    case MigrationCause::write_error: return "write-error";
+    case MigrationCause::migrate_back_to_default_network: return "migrate-back-to-default-network";
+    case MigrationCause::port_change_on_path_degrading: return "port-change-on-path-degrading";
   }
   return "?";
 }
 
 std::optional<MigrationCause> parse_migration_cause(std::string_view text) noexcept {
-  for (auto c : {MigrationCause::preferred_address_available, MigrationCause::network_change,
-                 MigrationCause::user_request, MigrationCause::path_failed})
+  for (auto c : kAllMigrationCauses)
     if (to_string(c) == text) return c;
   return std::nullopt;
+}
+
+bool changes_network(MigrationCause cause) noexcept {
+  switch (cause) {
+    case MigrationCause::network_change:
+    case MigrationCause::path_failed:
+    case MigrationCause::network_made_default:
+    case MigrationCause::network_disconnected:
+    case MigrationCause::path_degrading:
+    case MigrationCause::write_error:
+    case MigrationCause::migrate_back_to_default_network: return true;
+    case MigrationCause::preferred_address_available:
+    case MigrationCause::user_request:
+    case MigrationCause::port_change_on_path_degrading: return false;
+  }
+  return false;
 }
 
 std::string_view to_string(MigratorState state) noexcept {
@@ -274,8 +295,7 @@ MigrationDecision Migrator::request_migration(Change change, MigrationCause caus
   // validates the preferred address from its new local address instead of migrating on the
   // handshake address (where the server may forbid it). Only for a change of network, not for
   // an explicit user request, which asks for exactly this change.
-  const bool network_moved =
-      cause == MigrationCause::network_change || cause == MigrationCause::path_failed;
+  const bool network_moved = changes_network(cause);
   if (network_moved && state_ == MigratorState::on_handshake_address && spa_tries_ == 0 &&
       config_.use_preferred_address && (offered_v4_ || offered_v6_)) {
     const FamilyChoice choice =
@@ -381,8 +401,7 @@ std::optional<MigrationDecision> Migrator::run_queued_with_preferred_address() {
   const Request &r = *queued_;
   // The same conditions as request_migration()'s §9.6.3 branch, checked before anything runs so
   // that a request it would not turn into a preferred-address validation stays queued.
-  const bool network_moved =
-      r.cause == MigrationCause::network_change || r.cause == MigrationCause::path_failed;
+  const bool network_moved = changes_network(r.cause);
   if (!network_moved || r.change == Change::move_to_spa || state_ != MigratorState::on_handshake_address ||
       spa_tries_ != 0 || !config_.use_preferred_address)
     return std::nullopt;

@@ -116,10 +116,8 @@ std::string_view to_string(Rule rule) noexcept {
   return "?";
 }
 
-namespace {
-
 // The per-address rule of DESIGN.md §2 for an active change on an address with `level`.
-Decision by_level(Level level, Change change) noexcept {
+Decision level_allows(Level level, Change change) noexcept {
   switch (level) {
     case Level::any: return {true, Rule::level_any};
     case Level::none: return {false, Rule::level_none};
@@ -129,8 +127,6 @@ Decision by_level(Level level, Change change) noexcept {
   }
   return {false, Rule::level_none};
 }
-
-}  // namespace
 
 Decision client_may(const MigrationContext &ctx, Change change) noexcept {
   if (change == Change::move_to_spa) {
@@ -149,7 +145,7 @@ Decision client_may(const MigrationContext &ctx, Change change) noexcept {
     case Semantics::rfc9000:
       if (ctx.current != ServerAddress::handshake) return {true, Rule::rfc9000_after_move};
       return dam ? Decision{false, Rule::rfc9000_dam_handshake} : Decision{true, Rule::rfc9000_no_dam};
-    case Semantics::per_address: return by_level(ctx.policy.at(ctx.current), change);
+    case Semantics::per_address: return level_allows(ctx.policy.at(ctx.current), change);
   }
   return {false, Rule::level_none};
 }
@@ -165,7 +161,7 @@ Decision server_accepts(Level local, Change change) noexcept {
     }
     return {true, Rule::nat_rebinding};
   }
-  return by_level(local, change);
+  return level_allows(local, change);
 }
 
 }  // namespace qamp

@@ -189,6 +189,18 @@ TEST_CASE("migrator: §9.6.3 validate the preferred address from the new local a
       {"§9.6.3: no new_local given: the last LocalInfo (default v4) is used", {N, A, A}, true, false, true,
        Prior::nothing, C::network_change, Change::ip_change, true, std::nullopt, redirect, Rule::spa_move_once, v4,
        FamilyReason::same_family},
+      {"§9.6.3: network disconnected (OS event) goes to the SPA", {N, A, A}, true, false, true, Prior::nothing,
+       C::network_disconnected, Change::ip_change, false, kV4Only, redirect, Rule::spa_move_once, v4,
+       FamilyReason::same_family},
+      {"§9.6.3: network made default (OS event) goes to the SPA", {N, A, A}, true, false, true, Prior::nothing,
+       C::network_made_default, Change::ip_change, true, kV4Only, redirect, Rule::spa_move_once, v4,
+       FamilyReason::same_family},
+      {"§9.6.3: write error (OS event) goes to the SPA", {N, A, A}, true, false, true, Prior::nothing,
+       C::write_error, Change::ip_change, false, kV4Only, redirect, Rule::spa_move_once, v4,
+       FamilyReason::same_family},
+      {"not §9.6.3: a port change on a degrading path keeps the network", {N, A, A}, true, false, true,
+       Prior::no_family, C::port_change_on_path_degrading, Change::port_only, true, kV4Only, refused,
+       Rule::level_none, std::nullopt, std::nullopt},
       {"not §9.6.3: a user request asks for exactly this change", {N, A, A}, true, false, true, Prior::no_family,
        C::user_request, Change::ip_change, true, kV4Only, refused, Rule::level_none, std::nullopt, std::nullopt},
       {"not §9.6.3: preferred address disabled by config", {N, A, A}, true, false, false, Prior::nothing,
@@ -643,11 +655,42 @@ TEST_CASE("migrator: names and parsers") {
                                                {"network-change", MigrationCause::network_change},
                                                {"user-request", MigrationCause::user_request},
                                                {"path-failed", MigrationCause::path_failed},
-                                               {"network_change", std::nullopt}}) {
+                                               {"network-made-default", MigrationCause::network_made_default},
+                                               {"network-disconnected", MigrationCause::network_disconnected},
+                                               {"path-degrading", MigrationCause::path_degrading},
+                                               {"write-error", MigrationCause::write_error},
+                                               {"migrate-back-to-default-network",
+                                                MigrationCause::migrate_back_to_default_network},
+                                               {"port-change-on-path-degrading",
+                                                MigrationCause::port_change_on_path_degrading},
+                                               {"network_change", std::nullopt},
+                                               {"path-degraded", std::nullopt}}) {
     CAPTURE(row.text);
     CHECK(parse_migration_cause(row.text) == row.value);
     if (row.value) CHECK(to_string(*row.value) == row.text);
   }
+  // Exactly the causes that move the client to another local IP (the §9.6.3 redirect's causes).
+  struct NetRow {
+    MigrationCause cause;
+    bool changes;
+  };
+  using MC = MigrationCause;
+  for (const auto &row : std::vector<NetRow>{{MC::preferred_address_available, false},
+                                             {MC::network_change, true},
+                                             {MC::user_request, false},
+                                             {MC::path_failed, true},
+                                             {MC::network_made_default, true},
+                                             {MC::network_disconnected, true},
+                                             {MC::path_degrading, true},
+                                             {MC::write_error, true},
+                                             {MC::migrate_back_to_default_network, true},
+                                             {MC::port_change_on_path_degrading, false}}) {
+    CAPTURE(to_string(row.cause));
+    CHECK(changes_network(row.cause) == row.changes);
+  }
+  std::set<std::string_view> cause_names;
+  for (auto c : kAllMigrationCauses) CHECK(cause_names.insert(to_string(c)).second);
+  CHECK(cause_names.size() == 10);
   CHECK(parse_family("v6") == Family::v6);
   CHECK(parse_family("ipv6") == std::nullopt);
 

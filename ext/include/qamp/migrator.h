@@ -14,6 +14,7 @@
 // yet is retried within MigratorConfig's budget (on_start_failed). Every answer is an Outcome.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -80,10 +81,35 @@ enum class MigrationCause : std::uint8_t {
   network_change,               // the client's local address changed (new interface, new IP)
   user_request,                 // asked for explicitly, e.g. a port change from the CLI or a lab
   path_failed,                  // the current path stopped working
+  // The operating system's events (network_events.h), named as QUICHE's MigrationCause names
+  // them (quic_connection_migration_manager): each is decided by MigrationTrigger first.
+  network_made_default,             // the default route moved to another network ("on network
+                                    // made default")
+  network_disconnected,             // the current network's address or link went away
+  path_degrading,                   // the path degrades: move to a better network (level any)
+  write_error,                      // sendmsg failed with a network errno (send_error_from)
+  migrate_back_to_default_network,  // too long on a non-default network: back to the default
+  port_change_on_path_degrading,    // the path degrades: new source port, same address
+                                    // (RFC 9000 §9.3, QUICHE's port migration)
 };
+inline constexpr std::array<MigrationCause, 10> kAllMigrationCauses = {
+    MigrationCause::preferred_address_available, MigrationCause::network_change,
+    MigrationCause::user_request, MigrationCause::path_failed,
+    MigrationCause::network_made_default, MigrationCause::network_disconnected,
+    MigrationCause::path_degrading, MigrationCause::write_error,
+    MigrationCause::migrate_back_to_default_network, MigrationCause::port_change_on_path_degrading};
 std::string_view to_string(MigrationCause cause) noexcept;
-// Accepts "preferred-address-available", "network-change", "user-request", "path-failed".
+// Accepts "preferred-address-available", "network-change", "user-request", "path-failed",
+// "network-made-default", "network-disconnected", "path-degrading", "write-error",
+// "migrate-back-to-default-network", "port-change-on-path-degrading".
 std::optional<MigrationCause> parse_migration_cause(std::string_view text) noexcept;
+// True when the cause moves the client to another local network (a new local IP): network_change,
+// path_failed, network_made_default, network_disconnected, path_degrading, write_error,
+// migrate_back_to_default_network. False for preferred_address_available (the server address
+// changes, not the client's), user_request (the request says what) and
+// port_change_on_path_degrading (same IP). The Migrator's RFC 9000 §9.6.3 redirect (validate the
+// preferred address from the new local address) applies exactly to these causes.
+bool changes_network(MigrationCause cause) noexcept;
 
 enum class MigratorState : std::uint8_t {
   on_handshake_address,

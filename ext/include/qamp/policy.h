@@ -106,6 +106,15 @@ struct MigrationContext {
   bool spa_offered = true;                            // the server sent a preferred address
 };
 
+// The per-address rule of DESIGN.md §2 alone: may a client actively make `change` while it
+// talks to an address of `level`? any → everything (level_any); same-ip → port_only only
+// (same_ip_port_change / same_ip_forbids_ip); none → nothing (level_none; the server still
+// accepts a port change as NAT rebinding, but the client must not make one, see server_accepts).
+// client_may() applies it under Semantics::per_address; components that already know the level
+// of the address they talk to (network_events.h) ask it directly. Not for Change::move_to_spa,
+// which client_may() decides by its own rules (§9.6).
+Decision level_allows(Level level, Change change) noexcept;
+
 // The client's question: may I make this change while talking to ctx.current?
 // Under draft28 and rfc9000 only the presence of 0x0c matters, i.e. whether the handshake level
 // is not any (these semantics cannot tell same-ip from none).
