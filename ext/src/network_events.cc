@@ -299,6 +299,13 @@ TriggerDecision MigrationTrigger::decide(MigrationCause cause, std::optional<Tri
   return d;
 }
 
+TriggerDecision MigrationTrigger::on_request(MigrationCause cause, const TriggerTarget &target,
+                                             const ConnectionView &view) {
+  ConnectionView asked = view;
+  asked.idle = false;
+  return decide(cause, target, asked, std::nullopt);
+}
+
 std::optional<TriggerDecision> MigrationTrigger::on_event(const NetworkEvent &event, Timestamp now,
                                                           const ConnectionView &view) {
   const int family = view.local.family();

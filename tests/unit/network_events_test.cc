@@ -629,3 +629,45 @@ TEST_CASE("network events: defaults, names and the log line") {
         "write-error errno " + std::to_string(ENETUNREACH) + " network-unreachable");
   CHECK(to_string(NetworkEvent{LinkUp{4}}) == "link-up if 4");
 }
+
+// ---------------------------------------------------------------------------------------------
+TEST_CASE("network events: a user request (--network-change) takes the events' rules but the idle one") {
+  const TriggerTarget net2{TargetKind::new_network, kNet2, ep("198.18.2.2:0")};
+  const TriggerTarget port{TargetKind::new_port, kNet1, ep("198.18.1.2:0")};
+  struct Row {
+    const char *why;
+    TriggerTarget target;
+    Level level;
+    bool idle;
+    TriggerAction action;
+    TriggerRule rule;
+  };
+  const Row rows[] = {
+      {"any: a new network is allowed", net2, Level::any, false, TriggerAction::migrate, TriggerRule::allowed_by_policy},
+      {"an idle connection still moves when asked", net2, Level::any, true, TriggerAction::migrate,
+       TriggerRule::allowed_by_policy},
+      {"same-ip: another IP goes to the planner", net2, Level::same_ip, false, TriggerAction::to_planner,
+       TriggerRule::forbidden_by_policy},
+      {"same-ip: a new port is allowed (RFC 9000 §9.3)", port, Level::same_ip, false, TriggerAction::migrate,
+       TriggerRule::allowed_by_policy},
+      {"none: another IP goes to the planner", net2, Level::none, false, TriggerAction::to_planner,
+       TriggerRule::forbidden_by_policy},
+  };
+  for (const auto &row : rows) {
+    CAPTURE(row.why);
+    auto t = two_networks();
+    const auto d = t.on_request(MigrationCause::network_change, row.target, on_net1(row.level, row.idle));
+    CHECK(d.cause == MigrationCause::network_change);
+    CHECK(d.action == row.action);
+    CHECK(d.rule == row.rule);
+    CHECK(t.migrations() == (row.action == TriggerAction::migrate ? 1u : 0u));
+  }
+  // The limits count user requests too.
+  NetworkEventConfig cfg;
+  cfg.max_migrations = 1;
+  auto t = two_networks(cfg);
+  CHECK(t.on_request(MigrationCause::network_change, net2, on_net1(Level::any)).action == TriggerAction::migrate);
+  const auto second = t.on_request(MigrationCause::network_change, net2, on_net1(Level::any));
+  CHECK(second.action == TriggerAction::refused);
+  CHECK(second.rule == TriggerRule::max_migrations);
+}

@@ -273,6 +273,10 @@ class MigrationTrigger {
   // Feeds the DegradingDetector; a decision only on the sample that makes the path degrading.
   std::optional<TriggerDecision> on_path_sample(const PathSample &sample, Timestamp now,
                                                 const ConnectionView &view);
+  // A change asked for by the user (qamp-client --network-change, a lab's scripted move): cause
+  // network_change (or user_request), `target` given. The same rules as an event's, except the
+  // idle rule (an explicit request is not an idle connection's background move).
+  TriggerDecision on_request(MigrationCause cause, const TriggerTarget &target, const ConnectionView &view);
   // The connection now uses `view` (a migration validated, or at start): resets the detector and
   // starts or stops the non-default-network clock.
   void on_path_changed(const ConnectionView &view, Timestamp now);
