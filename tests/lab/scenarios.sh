@@ -742,12 +742,17 @@ sc_e_unknown_server_id_probe() {
   [ ${#A[@]} = 2 ] && [ ${#B[@]} = 2 ] || setup_fail "ports of $LAB_C2 do not hash to both instances"
   nonce=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
   # The first octet as the instances' own CIDs have it (self-encoded length 17), then octet 1.
+  # Net 1 at 16 Mbit/s: the body takes ~4 s, so the probes (a Python start in the client
+  # namespace each, slow on a loaded machine) land while the connection runs; checked below.
+  lab_shape 1 16mbit
   cid_pair --handshake-level any --stateless-reset auto
   client qamp $LAB_VIP $BODY
-  at 0.5 probes-unknown-id lbe_probes "$W/probes.jsonl" unknown-server-id "1107$nonce" "${A[0]}" "${B[0]}"
-  at 0.6 probes-unroutable lbe_probes "$W/probes.jsonl" unroutable "f1$(printf %02x $LAB_SID_A)$nonce" "${A[1]}" "${B[1]}"
+  at 0.3 probes-unknown-id lbe_probes "$W/probes.jsonl" unknown-server-id "1107$nonce" "${A[0]}" "${B[0]}"
+  at 0.4 probes-unroutable lbe_probes "$W/probes.jsonl" unroutable "f1$(printf %02x $LAB_SID_A)$nonce" "${A[1]}" "${B[1]}"
   wait_client
   expect_complete
+  expect "every probe arrived while the connection was carrying the body (client capture)" \
+    "len(f.paths_from('$LAB_C2:')) == 4 and max(p['first_s'] for p in f.paths_from('$LAB_C2:')) + 0.5 < f.path(client='$LAB_C1:')['last_s']"
   expect_no_resets
   expect_server_no_resets a
   expect_server_no_resets b
