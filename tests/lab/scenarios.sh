@@ -635,6 +635,25 @@ sc_c_migrate_any_breaks() {
   expect_no_resets
 }
 
+# The stock client behind the 4-tuple LB at level any (the contrast to e-migrate-any-stock):
+# --change-local-addr's new 4-tuple is hashed to B.
+sc_c_migrate_any_stock_breaks() {
+  need_bin "$GTLSCLIENT" "package ngtcp2-client"
+  lb4_stock_roles
+  cluster_pair --handshake-level any
+  gtls_change $LAB_VIP
+  wait_client
+  expect "partial body: the connection died on the new path (as b-stock-gtls-anycast)" 'f["outcome"] == "partial"'
+  expect "it ended by idle timeout (>= 3 s after the change)" 'f["client"]["elapsed_s"] >= 3.5'
+  expect "the connection lives on A (stats connections)" "f.stat('a', 'connections') == 1 and f.stat('b', 'connections') == 0"
+  expect "the new path's datagrams reached B (capture at b)" "f.path(client='$LAB_C2:', cap='b') != {}"
+  expect_silent b
+  expect "B did not answer A's CIDs (stats: reset suppressed, reason)" "f.stat('b', 'resets_suppressed_by_reason').get('suppress-other-instance', 0) > 0"
+  expect "nothing of the new path reached A (capture at a)" "f.path(client='$LAB_C2:', cap='a') == {}"
+  expect "the client's new path (net 2) was never validated" "not f.path(client='$LAB_C2:').get('client_validated')"
+  expect_no_resets
+}
+
 # ---- (e) CID-routing load balancer (QUIC-LB plaintext server IDs) ----
 # The instances are QUIC-LB server IDs 1 (A) and 2 (B) under one plaintext configuration
 # (config rotation 0, 16-octet nonce): the LB reads octet 1 of every short header's DCID.
@@ -676,8 +695,9 @@ sc_e_migrate_any() {
 }
 
 # The stock client's --change-local-addr opens an unbound socket: the client host's ephemeral
-# range becomes two ports that the 4-tuple hash sends to A from net 1 and to B from net 2.
-lbe_stock_roles() {
+# range becomes two ports that the 4-tuple hash sends to A from net 1 and to B from net 2 (c and
+# e: in e lab_lb_map reads the hash on the probe port).
+lb4_stock_roles() {
   local c1 c2 range
   c1=$(lab_lb_map $LAB_C1 $(seq 40000 40255))
   c2=$(lab_lb_map $LAB_C2 $(seq 40000 40255))
@@ -690,7 +710,7 @@ lbe_stock_roles() {
 
 sc_e_migrate_any_stock() {
   need_bin "$GTLSCLIENT" "package ngtcp2-client"
-  lbe_stock_roles
+  lb4_stock_roles
   cid_pair --handshake-level any
   gtls_change $LAB_VIP
   wait_client
