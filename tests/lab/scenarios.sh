@@ -63,6 +63,19 @@ gtls_change() {
 
 has_client_port() { [ -n "$(client_port)" ]; }
 
+# gtls_change without its race: on a loaded machine the stock client's first socket can appear
+# after the 0.3 s route switch and then starts on net 2 (seen in e-migrate-any-stock: first
+# datagram at 0.72 s). Switch the route only once the client's socket is bound on net 1 (it is
+# connected, so its source stays); --change-local-addr counts from the handshake's end.
+gtls_change_from_net1() {
+  client gtls "$1" "$BODY" --change-local-addr=700ms "${@:2}"
+  wait_for 3 has_client_port || setup_fail "client socket on net 1 not seen"
+  at 0.05 route-to-net2 lab_default_route 2
+}
+expect_started_on_net1() {
+  expect "the connection started on net 1 (client capture: first path)" "f.paths()[0]['client'].startswith('$LAB_C1:')"
+}
+
 # ---- (a) one server ----
 
 sc_a_handshake_only() {
@@ -641,8 +654,9 @@ sc_c_migrate_any_stock_breaks() {
   need_bin "$GTLSCLIENT" "package ngtcp2-client"
   lb4_stock_roles
   cluster_pair --handshake-level any
-  gtls_change $LAB_VIP
+  gtls_change_from_net1 $LAB_VIP
   wait_client
+  expect_started_on_net1
   expect "partial body: the connection died on the new path (as b-stock-gtls-anycast)" 'f["outcome"] == "partial"'
   expect "it ended by idle timeout (>= 3 s after the change)" 'f["client"]["elapsed_s"] >= 3.5'
   expect "the connection lives on A (stats connections)" "f.stat('a', 'connections') == 1 and f.stat('b', 'connections') == 0"
@@ -712,8 +726,9 @@ sc_e_migrate_any_stock() {
   need_bin "$GTLSCLIENT" "package ngtcp2-client"
   lb4_stock_roles
   cid_pair --handshake-level any
-  gtls_change $LAB_VIP
+  gtls_change_from_net1 $LAB_VIP
   wait_client
+  expect_started_on_net1
   expect_complete
   expect_validated "$LAB_VIP:" "$LAB_C2:"
   expect "body bytes arrived on net 2 after the migration" "f.path(server='$LAB_VIP:', client='$LAB_C2:').get('s2c_bytes', 0) > 1000000"
@@ -759,7 +774,7 @@ sc_e_unknown_server_id_probe() {
   pb=$(awk '$2 == "b" {print $1}' <<<"$map" | head -2 | tr '\n' ' ')
   # shellcheck disable=SC2206
   local A=($pa) B=($pb)
-  [ ${#A[@]} = 2 ] && [ ${#B[@]} = 2 ] || setup_fail "ports of $LAB_C2 do not hash to both instances"
+  if [ ${#A[@]} != 2 ] || [ ${#B[@]} != 2 ]; then setup_fail "ports of $LAB_C2 do not hash to both instances"; fi
   nonce=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
   # The first octet as the instances' own CIDs have it (self-encoded length 17), then octet 1.
   # Net 1 at 16 Mbit/s: the body takes ~4 s, so the probes (a Python start in the client
