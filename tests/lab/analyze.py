@@ -433,6 +433,20 @@ class Facts(dict):
         m = re.search(r"chain impair%d \{(.*?)\}" % net, text, re.S)
         return sum(int(x) for x in re.findall(r"counter packets (\d+)", m.group(1))) if m else 0
 
+    def jsonl(self, name):
+        """The JSON lines a scenario wrote to `name` in its directory ([] when absent)."""
+        path = os.path.join(self["dir"], name)
+        return [json.loads(x) for x in open(path) if x.strip()] if os.path.exists(path) else []
+
+    def lb_packets(self, chain):
+        """Packets counted in the load balancer's chain `chain` (nft counters, lb-nft.txt): in
+        topology e cid_a / cid_b (new flows routed by their CID's server ID) and by_hash."""
+        path = os.path.join(self["dir"], "lb-nft.txt")
+        if not os.path.exists(path):
+            return None
+        m = re.search(r"chain %s \{(.*?)\n\t\}" % re.escape(chain), open(path).read(), re.S)
+        return sum(int(x) for x in re.findall(r"counter packets (\d+)", m.group(1))) if m else None
+
     def qamp_has(self, who, pattern):
         """A qamp:* qlog record of `who` (client, a, b) whose JSON text matches `pattern`."""
         return any(re.search(pattern, json.dumps(e, separators=(",", ":"))) for e in

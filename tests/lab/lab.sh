@@ -277,6 +277,8 @@ finish() {
   local tag
   # The router's counters (loss, cut, rebinding rules) are evidence too.
   ip netns exec qlab-r nft list table inet qlab_r >"$W/router-nft.txt" 2>&1
+  # The load balancer's rules with their counters (c, d, e): which rule took each new flow.
+  ip netns list | grep -q '^qlab-l\b' && ip netns exec qlab-l nft list table ip qlab_lb >"$W/lb-nft.txt" 2>&1
   for tag in "${!PIDS[@]}"; do [[ $tag == event-* ]] && { kill "${PIDS[$tag]}" 2>/dev/null; wait "${PIDS[$tag]}" 2>/dev/null; unset "PIDS[$tag]"; }; done
   [ -n "${PIDS[client]:-}" ] && stop client
   stop sampler "${SERVERS[@]}"

@@ -3,7 +3,7 @@
 # no netem, no IPVS; tbf, nftables and policy routing only).
 #
 # Source it (the scenario runner does), or run it by hand:
-#   netlab.sh up a|b|c|d     build a topology and leave it up (inspect with `ip netns`)
+#   netlab.sh up a|b|c|d|e   build a topology and leave it up (inspect with `ip netns`)
 #   netlab.sh down           tear every qlab-* namespace down
 #   netlab.sh selftest TOPO  build, check reachability (ping), tear down; exit status says it all
 #
@@ -18,6 +18,9 @@
 #       unicast SPA on A 198.18.10.2 / [2001:db8:10::2], on B 198.18.10.3 / [2001:db8:10::3]
 #   (c) qlab-l: VIP 198.18.100.1 → dnat to jhash ip saddr . udp sport mod 2 → A 198.18.11.2 | B 198.18.12.2
 #   (d) qlab-l: VIP 198.18.100.1 → dnat to jhash ip saddr mod 2            → A 198.18.11.2 | B 198.18.12.2
+#   (e) qlab-l: VIP 198.18.100.1 → CID-routing LB (QUIC-LB plaintext server IDs, draft-21): a
+#       short-header datagram with server ID 0x01 → A, 0x02 → B; anything else (long headers,
+#       unknown server IDs, config rotation 0b111) by jhash ip saddr . udp sport mod 2 as in (c)
 #   NAT rebinding pool (the router's "public" side): 198.18.3.0/24.
 #
 # The client host's main default route uses network 1; `from <n2 address>` rules send sockets
@@ -38,9 +41,16 @@ LAB_A_IP=198.18.11.2 LAB_B_IP=198.18.12.2 LAB_A_IP6=2001:db8:11::2 LAB_B_IP6=200
 LAB_HS=198.18.10.1 LAB_HS6=2001:db8:10::1 LAB_SPA4=198.18.10.2 LAB_SPA6=2001:db8:10::2
 # Topology (b).
 LAB_ANYCAST=198.18.50.1 LAB_ANYCAST6=2001:db8:50::1 LAB_SPA4_B=198.18.10.3 LAB_SPA6_B=2001:db8:10::3
-# Topologies (c), (d).
+# Topologies (c), (d), (e).
 LAB_VIP=198.18.100.1 LAB_LB_UP=198.18.20.2
+# Topology (e): the QUIC-LB server IDs of A and B (qamp-server --instance-id) the LB routes by.
+LAB_SID_A=1 LAB_SID_B=2
 LAB_PORT=4433
+# Where lab_lb_map sends its datagrams: the service port in (c)/(d); in (e) a second VIP port
+# hashed exactly like the fallback (the hash ignores the port), so the lab's reading of the hash
+# leaves no conntrack entry on the service port (a new 4-tuple's first datagram there must be
+# judged by its CID, not follow a flow the lab's probe created).
+LAB_LB_PROBE_PORT=$LAB_PORT
 LAB_RATE=${LAB_RATE:-40mbit}  # both client networks, both directions, unless a scenario changes it
 
 lab_log() { echo "netlab: $*" >&2; }
@@ -173,14 +183,19 @@ _lab_topo_b() {
   LAB_SERVER_ADDR=$LAB_ANYCAST
 }
 
-# Load balancer namespace in front of two instances; $1 is the jhash key expression.
-_lab_topo_lb() {
+# Load balancer namespace in front of two instances (addresses and routes; the rules follow).
+_lab_lb_net() {
   _lab_newns qlab-l && _lab_router qlab-l || return 1
   _lab_link qlab-r rl qlab-l l0 || return 1
   _lab_addr qlab-r rl 198.18.20.1/24 && _lab_addr qlab-l l0 $LAB_LB_UP/24 || return 1
   lab_ns qlab-r ip route add 198.18.100.0/24 via $LAB_LB_UP && lab_ns qlab-l ip route add default via 198.18.20.1 || return 1
   _lab_instance a qlab-l la 11 && _lab_instance b qlab-l lb 12 || return 1
-  lab_ns qlab-r ip route add 198.18.11.0/24 via $LAB_LB_UP && lab_ns qlab-r ip route add 198.18.12.0/24 via $LAB_LB_UP || return 1
+  lab_ns qlab-r ip route add 198.18.11.0/24 via $LAB_LB_UP && lab_ns qlab-r ip route add 198.18.12.0/24 via $LAB_LB_UP
+}
+
+# 4-tuple or 2-tuple hashing LB; $1 is the jhash key expression.
+_lab_topo_lb() {
+  _lab_lb_net || return 1
   # Conntrack DNAT hashes the first datagram of every new flow (a flow is a 4-tuple), so the
   # key decides which client changes land elsewhere. to_a / to_b record which flows went
   # where (lab_lb_map reads them).
@@ -204,11 +219,58 @@ NFT
 _lab_topo_c() { _lab_topo_lb 'jhash ip saddr . udp sport'; }
 _lab_topo_d() { _lab_topo_lb 'jhash ip saddr'; }
 
+# (e) A CID-routing load balancer (issue 15), nftables only. The instances issue plaintext QUIC-LB
+# CIDs (draft-ietf-quic-load-balancers-21 §5.2, config rotation 0, 1-octet server ID, 16-octet
+# nonce: 18 octets), so a short-header datagram names its instance in clear:
+#   UDP payload octet 0   QUIC first octet: 0x80 set = long header (RFC 9000 §17.2)   @th,64,8
+#   UDP payload octet 1   DCID octet 0: config rotation in the top 3 bits             @th,72,8
+#   UDP payload octet 2   DCID octet 1: the server ID                                 @th,80,8
+# (@th,OFFSET,LEN: bits from the start of the UDP header, which is 8 octets = 64 bits long.)
+# Rules in the nat prerouting hook, i.e. for the first datagram of each new conntrack flow
+# (4-tuple) only; every later datagram of the flow follows that flow's DNAT, and the replies are
+# translated back (source A/B -> the VIP) by the same conntrack entry, as in (c)/(d).
+#   1. a short header whose config rotation is not 0b111 (unroutable, §3.1) and whose server ID
+#      is in the vmap: dnat to that instance (chains cid_a / cid_b; their counters say how
+#      many new flows were routed by CID);
+#   2. everything else (long headers: Initial, 0-RTT, Handshake; an unknown server ID; 0b111)
+#      by the 4-tuple hash of (c), the same seed, so a flow falls where (c) would put it
+#      (chain by_hash counts them; probe_hash is the same hash for LAB_LB_PROBE_PORT).
+# A migrated or NAT-rebound client opens a new 4-tuple with a short-header datagram carrying a
+# CID its server issued: rule 1 sends it to the instance that holds the connection, where the
+# 4-tuple hash of (c) picks either. LAB_LB_PROBE_PORT gets the hash only (lab_lb_map).
+_lab_topo_e() {
+  _lab_lb_net || return 1
+  LAB_LB_PROBE_PORT=$((LAB_PORT + 1))
+  lab_ns qlab-l nft -f - <<NFT || return 1
+table ip qlab_lb {
+  set to_a { type ipv4_addr . inet_service; flags dynamic; size 65535; }
+  set to_b { type ipv4_addr . inet_service; flags dynamic; size 65535; }
+  chain pre {
+    type nat hook prerouting priority dstnat; policy accept;
+    ip daddr $LAB_VIP udp dport $LAB_LB_PROBE_PORT goto probe_hash
+    ip daddr $LAB_VIP udp dport $LAB_PORT @th,64,1 0 @th,72,3 != 7 @th,80,8 vmap { $LAB_SID_A : goto cid_a, $LAB_SID_B : goto cid_b }
+    ip daddr $LAB_VIP udp dport $LAB_PORT goto by_hash
+  }
+  chain cid_a { counter dnat to $LAB_A_IP; }
+  chain cid_b { counter dnat to $LAB_B_IP; }
+  chain by_hash { counter dnat to jhash ip saddr . udp sport mod 2 seed 0x71616d70 map { 0 : $LAB_A_IP, 1 : $LAB_B_IP }; }
+  chain probe_hash { counter dnat to jhash ip saddr . udp sport mod 2 seed 0x71616d70 map { 0 : $LAB_A_IP, 1 : $LAB_B_IP }; }
+  chain post {
+    type filter hook postrouting priority filter; policy accept;
+    ip daddr $LAB_A_IP udp dport { $LAB_PORT, $LAB_LB_PROBE_PORT } update @to_a { ip saddr . udp sport }
+    ip daddr $LAB_B_IP udp dport { $LAB_PORT, $LAB_LB_PROBE_PORT } update @to_b { ip saddr . udp sport }
+  }
+}
+NFT
+  LAB_SERVER_ADDR=$LAB_VIP
+}
+
 # lab_up TOPO: build it from scratch. Sets LAB_TOPO, LAB_SERVER_ADDR (what clients dial).
 lab_up() {
   local topo=$1
-  case "$topo" in a | b | c | d) ;; *) lab_die "unknown topology '$topo'"; return 1 ;; esac
+  case "$topo" in a | b | c | d | e) ;; *) lab_die "unknown topology '$topo'"; return 1 ;; esac
   lab_down
+  LAB_LB_PROBE_PORT=$LAB_PORT
   if ! _lab_base || ! "_lab_topo_$topo"; then
     lab_die "building topology ($topo) failed"
     return 1
@@ -283,18 +345,34 @@ lab_unbind() { lab_ns qlab-r nft flush chain inet qlab_r rebind; }
 lab_client_port_range() { lab_ns qlab-c sysctl -qw net.ipv4.ip_local_port_range="$1 $2" >/dev/null; }
 
 # lab_lb_map SRC_IP PORT...: which instance (a|b) the load balancer picks for each source, one
-# "PORT INSTANCE" line each. Sends one small datagram per port from the client host (nothing
-# listens yet: the instances answer with ICMP port unreachable, which is harmless) and reads the
-# LB's to_a / to_b sets. The conntrack entries stay, with the same choice the real flow gets.
+# "PORT INSTANCE" line each. Sends one small datagram per port from the client host to the VIP's
+# LAB_LB_PROBE_PORT (nothing listens: the instances answer with ICMP port unreachable, which is
+# harmless) and reads the LB's to_a / to_b sets. In (c)/(d) the conntrack entries stay, with the
+# same choice the real flow gets; in (e) they are on the probe port (the hash alone).
 lab_lb_map() {
   local src=$1
   shift
-  lab_ns qlab-c python3 "$LAB_DIR/lbprobe.py" "$src" "$LAB_VIP" "$LAB_PORT" "$@" || return 1
+  lab_ns qlab-c python3 "$LAB_DIR/lbprobe.py" "$src" "$LAB_VIP" "$LAB_LB_PROBE_PORT" "$@" || return 1
   sleep 0.2
-  local set ip port
+  _lab_lb_sets "$src" "$@"
+}
+
+# lab_cid_map SRC_IP DCID_HEX PORT...: as lab_lb_map, but each datagram is a QUIC short header
+# with DCID_HEX to the service port (topology e: where the CID rules send it).
+lab_cid_map() {
+  local src=$1 dcid=$2
+  shift 2
+  lab_ns qlab-c python3 "$LAB_DIR/lbprobe.py" --dcid "$dcid" --wait-ms 50 "$src" "$LAB_VIP" "$LAB_PORT" "$@" >/dev/null || return 1
+  sleep 0.2
+  _lab_lb_sets "$src" "$@"
+}
+
+_lab_lb_sets() {  # SRC_IP PORT...: "PORT INSTANCE" for those source ports of SRC_IP in to_a / to_b
+  local src=$1 set
+  shift
   for set in to_a to_b; do
     lab_ns qlab-l nft list set ip qlab_lb "$set" | tr ',{}' '\n' | sed -n 's/^[[:space:]]*\([0-9.]*\) \. \([0-9]*\).*/\1 \2/p' |
-      while read -r ip port; do [ "$ip" = "$src" ] && echo "$port ${set#to_}"; done
+      awk -v src="$src" -v inst="${set#to_}" -v want=" $* " '$1 == src && index(want, " " $2 " ") { print $2, inst }'
   done | sort -n
 }
 
@@ -313,6 +391,26 @@ lab_selftest() {
        ;;
     c | d) _ping $LAB_C1 $LAB_A_IP; _ping $LAB_C2 $LAB_B_IP
        echo "LB map for $LAB_C1 ports 40000-40007:"; lab_lb_map $LAB_C1 40000 40001 40002 40003 40004 40005 40006 40007 ;;
+    e) _ping $LAB_C1 $LAB_A_IP; _ping $LAB_C2 $LAB_B_IP
+       echo "LB hash map for $LAB_C1 ports 40000-40007 (long headers, unknown server IDs):"
+       lab_lb_map $LAB_C1 40000 40001 40002 40003 40004 40005 40006 40007
+       # The CID rules: the same 8 source ports again (new 4-tuples: other ports), each datagram
+       # a short header naming A, then B, then an unknown server ID and the unroutable 0b111.
+       _cid_check() {  # label first-port dcid expected(a|b|hash)
+         local got want
+         got=$(lab_cid_map $LAB_C1 "$3" $(seq "$2" $(($2 + 7))) | awk '{print $2}' | tr '\n' ' ')
+         want=$4
+         if [ "$want" = hash ]; then
+           want=$(lab_lb_map $LAB_C1 $(seq "$2" $(($2 + 7))) | awk '{print $2}' | tr '\n' ' ')
+         else
+           want=$(printf "$want %.0s" 1 2 3 4 5 6 7 8)
+         fi
+         if [ "$got" = "$want" ]; then echo "ok   $1: $got"; else echo "FAIL $1: got '$got', want '$want'"; ok=1; fi
+       }
+       _cid_check "server ID $LAB_SID_A -> a" 40100 "00$(printf %02x $LAB_SID_A)$(printf '%032d' 0)" a
+       _cid_check "server ID $LAB_SID_B -> b" 40200 "00$(printf %02x $LAB_SID_B)$(printf '%032d' 0)" b
+       _cid_check "unknown server ID 0x07 -> hash" 40300 "0007$(printf '%032d' 0)" hash
+       _cid_check "config rotation 0b111 (server ID octet $LAB_SID_A) -> hash" 40400 "e0$(printf %02x $LAB_SID_A)$(printf '%032d' 0)" hash ;;
   esac
   lab_down
   return $ok
@@ -325,12 +423,12 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   [ "$(id -u)" = 0 ] || { echo "netlab.sh: needs root (network namespaces)" >&2; exit 1; }
   cmd=${1:-}
   case "$cmd" in
-    up) lab_lock 900 && lab_up "${2:?topology a|b|c|d}" ;;
+    up) lab_lock 900 && lab_up "${2:?topology a|b|c|d|e}" ;;
     down) lab_lock 900 && lab_down ;;
     selftest)
       lab_lock 900 || exit 1
       trap lab_down EXIT
-      lab_selftest "${2:?topology a|b|c|d}" ;;
+      lab_selftest "${2:?topology a|b|c|d|e}" ;;
     *) sed -n '2,12p' "$0" >&2; exit 2 ;;
   esac
 fi

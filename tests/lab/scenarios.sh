@@ -8,7 +8,7 @@
 # saved body). A row's expected outcome is what the scenario proves; a baseline that must break
 # passes when it breaks.
 #
-# Topologies (netlab.sh): a one server; b Anycast; c 4-tuple LB; d 2-tuple LB.
+# Topologies (netlab.sh): a one server; b Anycast; c 4-tuple LB; d 2-tuple LB; e CID-routing LB.
 # Timing: both client networks run at 40 Mbit/s (tbf), the body is 8 MB (~1.7 s), changes come
 # at 0.7 s (stock client: route switch at 0.3 s, --change-local-addr=700ms) or at 40 %.
 
@@ -62,6 +62,19 @@ gtls_change() {
 }
 
 has_client_port() { [ -n "$(client_port)" ]; }
+
+# gtls_change without its race: on a loaded machine the stock client's first socket can appear
+# after the 0.3 s route switch and then starts on net 2 (seen in e-migrate-any-stock: first
+# datagram at 0.72 s). Switch the route only once the client's socket is bound on net 1 (it is
+# connected, so its source stays); --change-local-addr counts from the handshake's end.
+gtls_change_from_net1() {
+  client gtls "$1" "$BODY" --change-local-addr=700ms "${@:2}"
+  wait_for 3 has_client_port || setup_fail "client socket on net 1 not seen"
+  at 0.05 route-to-net2 lab_default_route 2
+}
+expect_started_on_net1() {
+  expect "the connection started on net 1 (client capture: first path)" "f.paths()[0]['client'].startswith('$LAB_C1:')"
+}
 
 # ---- (a) one server ----
 
@@ -615,4 +628,174 @@ sc_d_qgo_nat_ip_rebind() {
   expect_silent "$OTHER_INST"
   expect_no_resets
   expect "the other instance did not answer the home instance's CIDs (stats: reset suppressed, reason)" "f.stat('$OTHER_INST', 'resets_suppressed_by_reason').get('suppress-other-instance', 0) > 0"
+}
+
+# The 4-tuple LB breaks a migration even at level any (the contrast to e-migrate-any): the new
+# 4-tuple is hashed to B, which holds no state and drops A's CIDs silently.
+sc_c_migrate_any_breaks() {
+  need_client_flag --network-change
+  lb4_roles $LAB_C2
+  cluster_pair --handshake-level any
+  client qamp $LAB_VIP $BODY --network-change "40%=$LAB_C2:$PORT_TO_B"
+  wait_client
+  expect "the connection lives on A (stats connections)" "f.stat('a', 'connections') == 1 and f.stat('b', 'connections') == 0"
+  expect "the new path's datagrams reached B (capture at b)" "f.path(client='$LAB_C2:$PORT_TO_B', cap='b') != {}"
+  expect_silent b
+  expect "B did not answer A's CIDs (stats: reset suppressed, reason)" "f.stat('b', 'resets_suppressed_by_reason').get('suppress-other-instance', 0) > 0"
+  expect "nothing of the new path reached A (capture at a)" "f.path(client='$LAB_C2:', cap='a') == {}"
+  expect "the new path was never validated" "not f.path(client='$LAB_C2:').get('client_validated')"
+  expect_summary "the migration did not succeed" connection.migrations.succeeded "== 0"
+  expect_no_resets
+}
+
+# The stock client behind the 4-tuple LB at level any (the contrast to e-migrate-any-stock):
+# --change-local-addr's new 4-tuple is hashed to B.
+sc_c_migrate_any_stock_breaks() {
+  need_bin "$GTLSCLIENT" "package ngtcp2-client"
+  lb4_stock_roles
+  cluster_pair --handshake-level any
+  gtls_change_from_net1 $LAB_VIP
+  wait_client
+  expect_started_on_net1
+  expect "partial body: the connection died on the new path (as b-stock-gtls-anycast)" 'f["outcome"] == "partial"'
+  expect "it ended by idle timeout (>= 3 s after the change)" 'f["client"]["elapsed_s"] >= 3.5'
+  expect "the connection lives on A (stats connections)" "f.stat('a', 'connections') == 1 and f.stat('b', 'connections') == 0"
+  expect "the new path's datagrams reached B (capture at b)" "f.path(client='$LAB_C2:', cap='b') != {}"
+  expect_silent b
+  expect "B did not answer A's CIDs (stats: reset suppressed, reason)" "f.stat('b', 'resets_suppressed_by_reason').get('suppress-other-instance', 0) > 0"
+  expect "nothing of the new path reached A (capture at a)" "f.path(client='$LAB_C2:', cap='a') == {}"
+  expect "the client's new path (net 2) was never validated" "not f.path(client='$LAB_C2:').get('client_validated')"
+  expect_no_resets
+}
+
+# ---- (e) CID-routing load balancer (QUIC-LB plaintext server IDs) ----
+# The instances are QUIC-LB server IDs 1 (A) and 2 (B) under one plaintext configuration
+# (config rotation 0, 16-octet nonce): the LB reads octet 1 of every short header's DCID.
+# Each row picks, like the c rows, a new 4-tuple that the 4-tuple hash sends to the OTHER
+# instance: only the CID rule can bring it home, and the same client behind c breaks
+# (c-migrate-any-breaks, c-nat-port-rebind). lab_lb_map reads the hash on a second VIP port
+# (netlab.sh LAB_LB_PROBE_PORT), so no conntrack entry pre-empts the CID rule.
+
+cid_pair() {  # flags for both instances
+  qamp_server a $LAB_A_IP --instance-id $LAB_SID_A --cluster-size 3 --static-secret "$SHARED/secret" "$@"
+  qamp_server b $LAB_B_IP --instance-id $LAB_SID_B --cluster-size 3 --static-secret "$SHARED/secret" "$@"
+}
+
+# Checks of a client that moved to a new 4-tuple TUPLE (client prefix) while its connection
+# lives on A: the CID rule took the new flow to A, B saw nothing at all.
+expect_cid_routed_home() {
+  expect "the connection lives on A (stats connections)" "f.stat('a', 'connections') == 1 and f.stat('b', 'connections') == 0"
+  expect "the new 4-tuple reached A (capture at a)" "f.path(client='$1', cap='a') != {}"
+  expect "B saw no datagram of the client at all (capture at b)" "not f.cap('b').get('missing') and f.cap('b')['from_client'] == 0 and f.cap('b')['to_client'] == 0"
+  expect "the LB routed new flows by CID to A and none to B (nft counters cid_a, cid_b)" "f.lb_packets('cid_a') >= 1 and f.lb_packets('cid_b') == 0"
+  expect_server_no_resets a
+  expect_server_no_resets b
+  expect_no_resets
+}
+
+sc_e_migrate_any() {
+  need_client_flag --network-change
+  lb4_roles $LAB_C2
+  cid_pair --handshake-level any
+  client qamp $LAB_VIP $BODY --network-change "40%=$LAB_C2:$PORT_TO_B"
+  wait_client
+  expect_complete
+  expect_validated "$LAB_VIP:" "$LAB_C2:$PORT_TO_B"
+  expect "body bytes arrived on net 2 after the migration" "f.path(server='$LAB_VIP:', client='$LAB_C2:').get('s2c_bytes', 0) > 1000000"
+  expect_summary "migration succeeded" connection.migrations.succeeded "== 1"
+  expect "A validated the new client path (stats migrations >= 1)" "f.stat('a', 'migrations') >= 1"
+  expect "server qlog (a): qamp:gate_accept ip-change-allowed (level any)" "f.qamp_has('a', r'gate_accept.*ip-change-allowed')"
+  expect_cid_routed_home "$LAB_C2:$PORT_TO_B"
+}
+
+# The stock client's --change-local-addr opens an unbound socket: the client host's ephemeral
+# range becomes two ports that the 4-tuple hash sends to A from net 1 and to B from net 2 (c and
+# e: in e lab_lb_map reads the hash on the probe port).
+lb4_stock_roles() {
+  local c1 c2 range
+  c1=$(lab_lb_map $LAB_C1 $(seq 40000 40255))
+  c2=$(lab_lb_map $LAB_C2 $(seq 40000 40255))
+  range=$(join <(echo "$c1") <(echo "$c2") | awk '$2 == "a" && $3 == "b" { if ($1 == prev + 1) { print prev, $1; exit } prev = $1 }')
+  [ -n "$range" ] || setup_fail "no 2 consecutive ports hash to A from $LAB_C1 and to B from $LAB_C2"
+  # shellcheck disable=SC2086
+  lab_client_port_range $range
+  echo "client ephemeral ports ${range/ /-}: hash to A from $LAB_C1, to B from $LAB_C2" >>"$W/events.log"
+}
+
+sc_e_migrate_any_stock() {
+  need_bin "$GTLSCLIENT" "package ngtcp2-client"
+  lb4_stock_roles
+  cid_pair --handshake-level any
+  gtls_change_from_net1 $LAB_VIP
+  wait_client
+  expect_started_on_net1
+  expect_complete
+  expect_validated "$LAB_VIP:" "$LAB_C2:"
+  expect "body bytes arrived on net 2 after the migration" "f.path(server='$LAB_VIP:', client='$LAB_C2:').get('s2c_bytes', 0) > 1000000"
+  expect "A validated the new client path (stats migrations >= 1)" "f.stat('a', 'migrations') >= 1"
+  expect "server qlog (a): qamp:gate_accept ip-change-allowed (level any)" "f.qamp_has('a', r'gate_accept.*ip-change-allowed')"
+  expect_cid_routed_home "$LAB_C2:"
+}
+
+# As c-nat-port-rebind (the new port hashes to B), through the CID balancer.
+sc_e_nat_rebind() {
+  need_bin "$GTLSCLIENT" "package ngtcp2-client"
+  lb4_roles $LAB_C1 40000
+  local newport
+  newport=$(lab_lb_map $LAB_C1 $(seq 42000 42031) | awk '$2 == "b" {print $1; exit}')
+  [ -n "$newport" ] || setup_fail "no port hashes to B"
+  cid_pair --handshake-level none
+  client gtls $LAB_VIP $BODY
+  wait_for 3 has_client_port || setup_fail "client socket not seen"
+  at 0.7 nat-rebind-port lab_rebind $LAB_C1 "$(client_port)" $LAB_C1 "$newport"
+  wait_client
+  expect_complete
+  expect "A accepted a port-only change at level none (stats)" "f.stat('a', 'path_changes_accepted').get('port-only-rebinding', 0) >= 1"
+  expect "the router rewrote the client's port (nft counters)" "f.log_has('router-nft.txt', r'udp sport set $newport counter packets [1-9]')"
+  expect_cid_routed_home "$LAB_C1:$newport"
+}
+
+# lbe_probes FILE KIND DCID PORT...: crafted short headers from net 2 (lbprobe.py --dcid), one
+# JSON line each call in FILE.
+lbe_probes() {
+  local file=$1 kind=$2 dcid=$3
+  shift 3
+  lab_ns qlab-c python3 "$LAB_DIR/lbprobe.py" --dcid "$dcid" --wait-ms 500 $LAB_C2 $LAB_VIP $LAB_PORT "$@" |
+    sed "s/^{/{\"kind\": \"$kind\", /" >>"$file"
+}
+
+# Probes whose CIDs name no instance: the LB hashes them (one to each instance) and the instance
+# drops them without a Stateless Reset (only the issuer of a CID may reset it, RFC 9000 §21.11).
+sc_e_unknown_server_id_probe() {
+  need_client_flag --summary
+  local map pa pb nonce
+  map=$(lab_lb_map $LAB_C2 $(seq 61000 61031))
+  pa=$(awk '$2 == "a" {print $1}' <<<"$map" | head -2 | tr '\n' ' ')
+  pb=$(awk '$2 == "b" {print $1}' <<<"$map" | head -2 | tr '\n' ' ')
+  # shellcheck disable=SC2206
+  local A=($pa) B=($pb)
+  if [ ${#A[@]} != 2 ] || [ ${#B[@]} != 2 ]; then setup_fail "ports of $LAB_C2 do not hash to both instances"; fi
+  nonce=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  # The first octet as the instances' own CIDs have it (self-encoded length 17), then octet 1.
+  # Net 1 at 16 Mbit/s: the body takes ~4 s, so the probes (a Python start in the client
+  # namespace each, slow on a loaded machine) land while the connection runs; checked below.
+  lab_shape 1 16mbit
+  cid_pair --handshake-level any --stateless-reset auto
+  client qamp $LAB_VIP $BODY
+  at 0.3 probes-unknown-id lbe_probes "$W/probes.jsonl" unknown-server-id "1107$nonce" "${A[0]}" "${B[0]}"
+  at 0.4 probes-unroutable lbe_probes "$W/probes.jsonl" unroutable "f1$(printf %02x $LAB_SID_A)$nonce" "${A[1]}" "${B[1]}"
+  wait_client
+  expect_complete
+  expect "every probe arrived while the connection was carrying the body (client capture)" \
+    "len(f.paths_from('$LAB_C2:')) == 4 and max(p['first_s'] for p in f.paths_from('$LAB_C2:')) + 0.5 < f.path(client='$LAB_C1:')['last_s']"
+  expect_no_resets
+  expect_server_no_resets a
+  expect_server_no_resets b
+  expect "both probe sets ran, 4 probes (probes.jsonl)" "len(f.jsonl('probes.jsonl')) == 2 and sum(len(p['answers']) for p in f.jsonl('probes.jsonl')) == 4"
+  expect "no probe got any answer within 500 ms (lbprobe.py)" "all(n == 0 for p in f.jsonl('probes.jsonl') for n in p['answers'].values())"
+  expect "the client host received no datagram on a probe port (capture)" "len(f.paths_from('$LAB_C2:')) == 4 and all(p['s2c'] == 0 for p in f.paths_from('$LAB_C2:'))"
+  expect "unknown server ID 0x07: the probes reached A and B by hash (captures)" "f.path(client='$LAB_C2:${A[0]}', cap='a') != {} and f.path(client='$LAB_C2:${B[0]}', cap='b') != {}"
+  expect "config rotation 0b111 with A's server ID octet: not routed to A, B got its probe by hash (captures)" "f.path(client='$LAB_C2:${A[1]}', cap='a') != {} and f.path(client='$LAB_C2:${B[1]}', cap='b') != {}"
+  expect "the LB routed no new flow by CID (nft counters cid_a, cid_b == 0; by_hash: the connection + 4 probes)" "f.lb_packets('cid_a') == 0 and f.lb_packets('cid_b') == 0 and f.lb_packets('by_hash') >= 5"
+  expect "A and B each dropped their probes silently (stats: suppress-other-instance)" "f.stat('a', 'resets_suppressed_by_reason').get('suppress-other-instance', 0) >= 2 and f.stat('b', 'resets_suppressed_by_reason').get('suppress-other-instance', 0) >= 2"
 }
