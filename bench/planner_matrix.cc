@@ -15,7 +15,7 @@
 //     within 2x and splitting can pay at all (the oracle split itself beats the best single
 //     strategy by >= 1.25x; at 95 % with 200 ms RTT the old path is done before the new one is up);
 //   - always-stay and always-reconnect each lose more than 2x against the oracle in some cell.
-// Usage: planner_matrix [--verbose]
+// Usage: planner_matrix [--verbose [PERCENT/RESUMABLE/RATIO/RTT_MS]]   e.g. --verbose 95/1/5/50
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -41,6 +41,7 @@ struct Cell {
 
 int main(int argc, char **argv) {
   const bool verbose = argc > 1 && std::strcmp(argv[1], "--verbose") == 0;
+  const char *only = argc > 2 ? argv[2] : nullptr;  // --verbose CELL, e.g. 95/1/5/50
   constexpr double kOldRate = 2e6;
   constexpr std::uint64_t kSize = 20'000'000;
   std::vector<Cell> cells;
@@ -58,6 +59,11 @@ int main(int argc, char **argv) {
   std::uint64_t max_race_dup = 0;
   int bad_files = 0, split_cells = 0;
   for (const auto &c : cells) {
+    if (only) {
+      char name[64];
+      std::snprintf(name, sizeof name, "%d/%d/%g/%g", c.percent, c.resumable ? 1 : 0, c.ratio, c.rtt * 1e3);
+      if (std::strcmp(name, only) != 0) continue;
+    }
     const double ro = kOldRate, rn = kOldRate * c.ratio;
     const std::uint64_t y0 = kSize * static_cast<std::uint64_t>(c.percent) / 100;
     const double R = static_cast<double>(kSize - y0);
@@ -115,6 +121,13 @@ int main(int argc, char **argv) {
                 oracle_is, regret * 100, speedup, static_cast<double>(r.wasted) / 1e6,
                 static_cast<double>(r.file_new) / 1e6, r.actions.size(), r.file_ok ? "" : "  FILE BAD: ",
                 r.file_ok ? "" : r.file_problem.c_str());
+    if (verbose) {
+      std::printf("      old done %.3fs new done %.3fs, file old %.3f MB new %.3f MB\n", r.old_done_at, r.new_done_at,
+                  static_cast<double>(r.file_old) / 1e6, static_cast<double>(r.file_new) / 1e6);
+      for (const auto &[range, path] : r.sources)
+        std::printf("      source [%llu, %llu) %s\n", static_cast<unsigned long long>(range.begin),
+                    static_cast<unsigned long long>(range.end), std::string(to_string(path)).c_str());
+    }
     if (verbose)
       for (const auto &a : r.actions) std::printf("      %s\n", to_string(a).c_str());
   }

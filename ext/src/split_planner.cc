@@ -561,10 +561,12 @@ std::optional<SplitAction> SplitPlanner::decide_split(double now) {
   }
   // Drops, on trusted rates only.
   if (ro_t && rn_t && S > old_pos_) {
+    // Shares of the whole plan (the bytes left at the change), so that the end of a split, where
+    // both paths have little left, is not mistaken for a path not worth having.
     const double M = meet(std::max(Tq, 0.0));
-    const double rem = static_cast<double>(S) - y;
-    const double new_share = (static_cast<double>(S) - M) / rem;
-    const double old_share = (M - y) / rem;
+    const double plan = static_cast<double>(S - std::min(S, y0_));
+    const double new_share = (static_cast<double>(S) - M) / plan;
+    const double old_share = (M - static_cast<double>(y0_)) / plan;
     bool started_chunk = false;
     for (const auto &r : requests_)
       if (r.path == PathId::new_path && r.live() && (r.got > 0 || r.responded)) started_chunk = true;

@@ -20,8 +20,10 @@
 // - Rates: goodput over a sliding window of `rate_window_s`, counting only time a connection
 //   had bytes outstanding; trusted after `min_sample_bytes` over `min_sample_s` (or a whole
 //   window of busy time: a stall is a trusted rate of ~0). Drops wait for trusted rates.
-// - Drop rule: a path whose projected share of the bytes left is below `drop_share` is dropped
-//   (new: stay; old: resume). The old path dying mid-split: the new path fetches every hole.
+// - Drop rule: a path whose projected share of the bytes left at the change (what it carried
+//   plus what it is projected to carry) is below `drop_share` is dropped (new: stay; old:
+//   resume). A path that stalls midway keeps its stream; the meeting point then moves to its
+//   offset and the other path fetches the rest. The old path dying mid-split: the new path fetches every hole.
 //   The new handshake or connection failing: the old stream runs on to the first byte the new
 //   path holds and the holes above are requested on the old connection.
 // - Non-resumable (or a 200 to a Range with the same validator): RACE. The whole body again on
