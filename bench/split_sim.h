@@ -47,6 +47,7 @@ struct Scenario {
   std::uint64_t response_overhead = 400;
   ServerRanges server = ServerRanges::honoured;
   std::optional<double> old_dies_at;
+  std::optional<double> old_stalls_at;  // the old link carries nothing from then on (still open)
   std::optional<double> new_dies_at;
   bool new_handshake_fails = false;
   std::optional<double> hint;
@@ -81,6 +82,7 @@ struct Req {
   PathId path;
   std::uint64_t begin, end;  // body bytes the response carries
   bool whole;                // a 200 (whole body)
+  bool open;                 // an open-ended race resume (unknown length)
   bool same_validator;
   double eligible;           // first byte not before
   double overhead_left;
@@ -159,7 +161,7 @@ inline Result simulate(const Scenario &s) {
       p.on_old_failed(t);
     }
     if (old_alive) {
-      double budget = ro * dt;
+      double budget = s.old_stalls_at && t >= *s.old_stalls_at ? 0 : ro * dt;
       const double stop = std::min(old_stop, static_cast<double>(S));
       if (old_pos < stop) {
         const double adv = std::min(budget, stop - old_pos);
@@ -185,7 +187,7 @@ inline Result simulate(const Scenario &s) {
     }
     if (nstate == up && s.new_dies_at && t >= *s.new_dies_at) {
       nstate = gone;
-      new_q.clear();
+      for (auto &r : new_q) r.cancelled = true;  // what they delivered stays delivered
       p.on_new_failed(t);
     }
     if (nstate == up) detail::serve(new_q, rn * dt, t + dt, p, S, res.new_bytes, res.new_done_at);
@@ -200,7 +202,7 @@ inline Result simulate(const Scenario &s) {
           hs_done = now + s.handshake_rtts * s.new_link.rtt;
           break;
         case SplitActionKind::request: {
-          Req r{a->request, a->path, a->range.begin, a->range.end, false, true, 0, 0};
+          Req r{a->request, a->path, a->range.begin, a->range.end, false, a->open_end, true, 0, 0};
           if (a->whole_body) r.begin = 0;
           if (a->whole_body || a->open_end) r.end = S;
           const bool ranged = !a->whole_body;
@@ -281,7 +283,7 @@ inline Result simulate(const Scenario &s) {
       pieces.push_back({{0, static_cast<std::uint64_t>(old_pos)}, PathId::old_path});
       for (const auto *q : {&old_q, &new_q})
         for (const auto &r : *q)
-          if (!r.whole && r.got > 0)
+          if (!r.whole && !r.open && r.got > 0)  // a losing race copy is not part of the file
             pieces.push_back({{r.begin, r.begin + static_cast<std::uint64_t>(r.got)}, r.path});
     }
     std::sort(pieces.begin(), pieces.end(), [](const auto &a, const auto &b) { return a.first.begin < b.first.begin; });

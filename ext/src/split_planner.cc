@@ -567,10 +567,10 @@ std::optional<SplitAction> SplitPlanner::decide_split(double now) {
     const double plan = static_cast<double>(S - std::min(S, y0_));
     const double new_share = (static_cast<double>(S) - M) / plan;
     const double old_share = (M - static_cast<double>(y0_)) / plan;
-    bool started_chunk = false;
-    for (const auto &r : requests_)
-      if (r.path == PathId::new_path && r.live() && (r.got > 0 || r.responded)) started_chunk = true;
-    if (new_share < cfg_.drop_share && !started_chunk && out == 0) {
+    if (new_share < cfg_.drop_share) {
+      // What the new path already delivered is kept; the old stream runs to it and the holes
+      // its cancelled chunks leave are requested on the old connection (old_only).
+      cancel_live(PathId::new_path, SplitReason::new_contribution_small);
       new_state_ = NewState::gone;
       mode_ = SplitMode::old_only;
       set_old_stop(lowest_new());

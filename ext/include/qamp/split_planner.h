@@ -160,11 +160,11 @@ struct SplitAction {
 std::string to_string(const SplitAction &action);  // one log line
 
 struct SplitStart {
-  std::optional<std::uint64_t> body_size;  // nullopt: unknown length
+  std::optional<std::uint64_t> body_size = std::nullopt;  // nullopt: unknown length
   std::uint64_t received = 0;              // old stream's contiguous body offset at the change
   bool resumable = false;                  // Accept-Ranges: bytes and a strong validator
   double old_rtt = 0;                      // seconds
-  std::optional<double> new_rate_hint;     // bytes/s; seeds chunk sizes only
+  std::optional<double> new_rate_hint = std::nullopt;  // bytes/s; seeds chunk sizes only
 };
 
 class SplitPlanner {
