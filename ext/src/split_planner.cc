@@ -526,15 +526,20 @@ std::optional<SplitAction> SplitPlanner::decide_split(double now) {
   const double y = static_cast<double>(old_pos_);
   const double Ld = static_cast<double>(L);
   const std::uint64_t out = new_outstanding();
-  double Tq = rn > 0 ? static_cast<double>(out) / rn : kInf;
-  bool any_responded = false;
-  double first_sent = kInf;
-  for (const auto &r : requests_)
-    if (r.path == PathId::new_path && r.live()) {
-      any_responded |= r.responded;
-      first_sent = std::min(first_sent, r.sent);
-    }
-  if (out > 0 && !any_responded) Tq += std::max(0.0, first_sent + new_rtt_ - now);
+  // When the new path will have delivered what it has outstanding: responses come in the order
+  // the requests were sent, none before one RTT after its request.
+  double Tq = 0;
+  if (rn <= 0) {
+    Tq = out > 0 ? kInf : 0;
+  } else {
+    double t = now;
+    for (const auto &r : requests_)  // in send order
+      if (r.path == PathId::new_path && r.live()) {
+        if (!r.responded) t = std::max(t, r.sent + new_rtt_);
+        t += static_cast<double>(r.remaining()) / rn;
+      }
+    Tq = t - now;
+  }
   const auto meet = [&](double tq) {
     if (ro <= 0) return y;
     if (rn <= 0) return Ld;
@@ -585,7 +590,10 @@ std::optional<SplitAction> SplitPlanner::decide_split(double now) {
   // The next chunk from the end toward the meeting point.
   if (rn <= 0 || L <= old_pos_) return std::nullopt;
   const std::uint64_t c = chunk_size(rn);
-  const double target = rn * new_rtt_ * cfg_.pipeline_rtts + static_cast<double>(c);
+  // Before the new rate is trusted the pipeline is twice as deep, so a fast path does not idle
+  // while it is measured; too much is cancelled (over_committed) once it is trusted.
+  const double depth = cfg_.pipeline_rtts * (rn_t ? 1 : 2);
+  const double target = rn * new_rtt_ * depth + static_cast<double>(c);
   if (static_cast<double>(out) >= target) return std::nullopt;
   const double M = meet(std::max(Tq, new_rtt_));
   if (M >= Ld) return std::nullopt;

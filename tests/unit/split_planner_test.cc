@@ -81,13 +81,19 @@ TEST_CASE("split planner: event tables — first actions") {
     SplitStart start;
     std::vector<std::string> want;  // the actions after the handshake (rtt 50 ms), in order
   };
+  // Split: no new-path figure yet, so the old path's 2 MB/s sizes the chunks: 2 MB/s x 50 ms =
+  // 100 kB each (under 1/8 of the 5 MB nobody holds); untrusted, the pipeline is 2 x 2 RTT deep:
+  // 2 MB/s x 50 ms x 4 + one chunk = 500 kB = five chunks, from the end downward.
+  // The meeting point (7.55 MB for equal rates) is far below them.
   const std::vector<Row> rows = {
       {"resumable, known size: open the new path, then the tail chunk ending at the body's end, old stops there",
        {.body_size = 10 * MB, .received = 5 * MB, .resumable = true, .old_rtt = 0.05},
        {"open-new (measure-new)", "request #1 on new bytes=9900000-9999999 (tail-chunk)",
         "stop-old-at 9900000 (meeting-point)", "request #2 on new bytes=9800000-9899999 (tail-chunk)",
         "stop-old-at 9800000 (meeting-point)", "request #3 on new bytes=9700000-9799999 (tail-chunk)",
-        "stop-old-at 9700000 (meeting-point)"}},
+        "stop-old-at 9700000 (meeting-point)", "request #4 on new bytes=9600000-9699999 (tail-chunk)",
+        "stop-old-at 9600000 (meeting-point)", "request #5 on new bytes=9500000-9599999 (tail-chunk)",
+        "stop-old-at 9500000 (meeting-point)"}},
       {"non-resumable: race the whole body",
        {.body_size = 10 * MB, .received = 5 * MB, .resumable = false, .old_rtt = 0.05},
        {"open-new (measure-new)", "request #1 on new whole body (race-whole-body)"}},
