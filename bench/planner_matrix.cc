@@ -15,7 +15,8 @@
 //     within 2x and splitting can pay at all (the oracle split itself beats the best single
 //     strategy by >= 1.25x; at 95 % with 200 ms RTT the old path is done before the new one is up);
 //   - always-stay and always-reconnect each lose more than 2x against the oracle in some cell.
-// Usage: planner_matrix [--verbose [PERCENT/RESUMABLE/RATIO/RTT_MS]]   e.g. --verbose 95/1/5/50
+// Usage: planner_matrix [--json FILE] [--verbose [PERCENT/RESUMABLE/RATIO/RTT_MS]]
+//        (e.g. --verbose 95/1/5/50 prints that cell's actions and byte sources)
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -23,6 +24,9 @@
 #include <string>
 #include <vector>
 
+#include <fstream>
+
+#include "json.h"
 #include "qamp/planner.h"
 #include "split_sim.h"
 
@@ -40,8 +44,21 @@ struct Cell {
 }  // namespace
 
 int main(int argc, char **argv) {
-  const bool verbose = argc > 1 && std::strcmp(argv[1], "--verbose") == 0;
-  const char *only = argc > 2 ? argv[2] : nullptr;  // --verbose CELL, e.g. 95/1/5/50
+  bool verbose = false;
+  const char *only = nullptr;
+  const char *json_path = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--verbose") == 0) {
+      verbose = true;
+      if (i + 1 < argc && argv[i + 1][0] != '-') only = argv[++i];
+    } else if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
+      json_path = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: %s [--json FILE] [--verbose [PERCENT/RESUMABLE/RATIO/RTT_MS]]\n", argv[0]);
+      return 2;
+    }
+  }
+  auto json_cells = qamp::ex::Json::array();
   constexpr double kOldRate = 2e6;
   constexpr std::uint64_t kSize = 20'000'000;
   std::vector<Cell> cells;
@@ -121,6 +138,21 @@ int main(int argc, char **argv) {
                 oracle_is, regret * 100, speedup, static_cast<double>(r.wasted) / 1e6,
                 static_cast<double>(r.file_new) / 1e6, r.actions.size(), r.file_ok ? "" : "  FILE BAD: ",
                 r.file_ok ? "" : r.file_problem.c_str());
+    json_cells.push(qamp::ex::Json::object()
+                        .set("progress_percent", c.percent)
+                        .set("resumable", c.resumable)
+                        .set("new_rate_ratio", c.ratio)
+                        .set("rtt_ms", c.rtt * 1e3)
+                        .set("stay_s", stay)
+                        .set("reconnect_s", reconnect)
+                        .set("choose_no_hint_s", choose)
+                        .set("split_planner_s", r.seconds)
+                        .set("oracle_s", oracle)
+                        .set("oracle", oracle_is)
+                        .set("regret", regret)
+                        .set("wasted_bytes", r.wasted)
+                        .set("file_bytes_new", r.file_new)
+                        .set("file_ok", r.file_ok));
     if (verbose) {
       std::printf("      old done %.3fs new done %.3fs, file old %.3f MB new %.3f MB\n", r.old_done_at, r.new_done_at,
                   static_cast<double>(r.file_old) / 1e6, static_cast<double>(r.file_new) / 1e6);
@@ -146,6 +178,21 @@ int main(int argc, char **argv) {
               "undecided race)\n",
               static_cast<double>(max_race_dup) / 1e6, static_cast<double>(SplitConfig{}.race_max_duplicate) / 1e6);
   std::printf("  files byte-exact: %zu of %zu\n", cells.size() - static_cast<std::size_t>(bad_files), cells.size());
+  if (json_path) {
+    auto doc = qamp::ex::Json::object();
+    doc.set("body_bytes", kSize).set("old_rate", kOldRate);
+    doc.set("max_regret", max_regret).set("max_regret_cell", max_regret_cell).set("regret_target", 0.10);
+    doc.set("split_cells", split_cells).set("min_split_speedup", split_cells ? min_split_speedup : 0.0);
+    doc.set("split_target", 1.25).set("worst_stay", worst_stay).set("worst_reconnect", worst_reconnect);
+    doc.set("max_race_wasted_bytes", max_race_dup).set("bad_files", bad_files);
+    doc.set("targets_met", regret_ok && split_ok && discriminates).set("cells", std::move(json_cells));
+    std::ofstream out(json_path);
+    out << doc.dump(2, 2) << '\n';
+    if (!out) {
+      std::fprintf(stderr, "planner_matrix: cannot write %s\n", json_path);
+      return 1;
+    }
+  }
   if (bad_files) return 1;
   return regret_ok && split_ok && discriminates ? 0 : 3;
 }

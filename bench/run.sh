@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
-# bench/run.sh BUILD_DIR [gate-guard|download-ratio|idle-memory ...]
+# bench/run.sh BUILD_DIR [gate-guard|download-ratio|idle-memory|planner-matrix ...]
 # Runs the benchmarks (all when none is named), each with its detailed output in
 # BUILD_DIR/bench/<name>.log, then prints one results table and writes BUILD_DIR/bench/results.json.
-# The same three are meson benchmark() entries: `meson test -C BUILD_DIR --benchmark`.
+# The same ones are meson benchmark() entries: `meson test -C BUILD_DIR --benchmark`.
 # Use a release build (meson setup -Dbuildtype=release); other build types are flagged.
 # Exit status: 0 everything ran and met its target, 3 everything ran but a target was missed,
 # 1 something could not run or failed verification, 2 misuse.
 set -uo pipefail
 
-[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [gate-guard|download-ratio|idle-memory ...]" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [gate-guard|download-ratio|idle-memory|planner-matrix ...]" >&2; exit 2; }
 BUILD=$(realpath "$1"); shift
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$BUILD/bench
 PARTS=("$@")
-[ ${#PARTS[@]} -eq 0 ] && PARTS=(gate-guard download-ratio idle-memory)
+[ ${#PARTS[@]} -eq 0 ] && PARTS=(gate-guard download-ratio idle-memory planner-matrix)
 for p in "${PARTS[@]}"; do
-  case "$p" in gate-guard|download-ratio|idle-memory) ;; *) echo "unknown benchmark: $p" >&2; exit 2 ;; esac
+  case "$p" in gate-guard|download-ratio|idle-memory|planner-matrix) ;; *) echo "unknown benchmark: $p" >&2; exit 2 ;; esac
 done
 [ -f "$BUILD/build.ninja" ] || { echo "run.sh: $BUILD is not a meson build directory" >&2; exit 2; }
 mkdir -p "$OUT"
@@ -33,16 +33,17 @@ for p in "${PARTS[@]}"; do
     gate-guard) "$BUILD/bench/gate_guard_bench" --json "$json" >"$OUT/gate_guard.log" 2>&1 ;;
     download-ratio) bash "$HERE/download_ratio.sh" "$BUILD" >"$OUT/download_ratio.log" 2>&1 ;;
     idle-memory) bash "$HERE/idle_memory.sh" "$BUILD" >"$OUT/idle_memory.log" 2>&1 ;;
+    planner-matrix) "$BUILD/bench/planner_matrix" --json "$json" >"$OUT/planner_matrix.log" 2>&1 ;;
   esac
   RC[$p]=$?
   echo "exit ${RC[$p]} after $(( $(date +%s) - start )) s (log: $OUT/${p//-/_}.log)"
 done
 
-python3 - "$BUILD" "$OUT" "${PARTS[*]}" "${RC[gate-guard]:-}" "${RC[download-ratio]:-}" "${RC[idle-memory]:-}" <<'PY'
+python3 - "$BUILD" "$OUT" "${PARTS[*]}" "${RC[gate-guard]:-}" "${RC[download-ratio]:-}" "${RC[idle-memory]:-}" "${RC[planner-matrix]:-}" <<'PY'
 import json, os, subprocess, sys
-build, out, parts, rc_gate, rc_dl, rc_mem = sys.argv[1:7]
+build, out, parts, rc_gate, rc_dl, rc_mem, rc_plan = sys.argv[1:8]
 parts = parts.split()
-rcs = {"gate-guard": rc_gate, "download-ratio": rc_dl, "idle-memory": rc_mem}
+rcs = {"gate-guard": rc_gate, "download-ratio": rc_dl, "idle-memory": rc_mem, "planner-matrix": rc_plan}
 
 def load(name):
     try:
@@ -133,6 +134,24 @@ if "idle-memory" in parts:
                     f"{qv / gv:.3f}" if qv is not None and gv else "-", "-", res)
         if m.get("status", "ok") != "ok":
             row("idle-memory", "-", "-", "-", "-", "-", m["status"])
+
+if "planner-matrix" in parts:
+    pm = load("planner_matrix")
+    doc["benchmarks"]["planner_matrix"] = pm
+    note(rcs["planner-matrix"])
+    if pm is None:
+        row("planner", "-", "-", "-", "-", "-", f"not run (exit {rcs['planner-matrix']}, see planner_matrix.log)")
+    else:
+        row("planner", f"max regret vs oracle, 54 cells, no hint ({pm['max_regret_cell']})",
+            f"{100 * pm['max_regret']:.1f} %", "-", "-", "<= 10 %", "met" if pm["max_regret"] <= 0.10 else "MISSED")
+        row("planner", f"split speed-up over best single network, rates within 2x ({pm['split_cells']} cells)",
+            f"{pm['min_split_speedup']:.2f}x", "-", "-", ">= 1.25x",
+            "met" if pm["split_cells"] and pm["min_split_speedup"] >= 1.25 else "MISSED")
+        row("planner", "worst-cell loss: always-stay / always-reconnect",
+            f"{pm['worst_stay']:.2f}x / {pm['worst_reconnect']:.2f}x", "-", "-", "> 2x each",
+            "met" if pm["worst_stay"] > 2 and pm["worst_reconnect"] > 2 else "MISSED")
+        row("planner", "files byte-exact", f"{54 - pm['bad_files']} of 54", "-", "-", "all",
+            "met" if pm["bad_files"] == 0 else "FAILED")
 
 doc["table"] = [dict(zip(["benchmark", "case", "qamp", "stock", "ratio", "target", "result"], r)) for r in rows]
 doc["exit_status"] = worst
