@@ -48,6 +48,9 @@ struct Scenario {
   ServerRanges server = ServerRanges::honoured;
   std::optional<double> old_dies_at;
   std::optional<double> old_stalls_at;  // the old link carries nothing from then on (still open)
+  // The links' rates change at a time (e.g. the old cell degrades, the new Wi-Fi gets busy).
+  std::optional<std::pair<double, double>> old_rate_change;  // {at, new rate}
+  std::optional<std::pair<double, double>> new_rate_change;
   std::optional<double> new_dies_at;
   bool new_handshake_fails = false;
   std::optional<double> hint;
@@ -128,7 +131,7 @@ inline Result simulate(const Scenario &s) {
   Result res;
   SplitPlanner p(s.config);
   const std::uint64_t S = s.size;
-  const double ro = s.old_link.rate, rn = s.new_link.rate;
+  double ro = s.old_link.rate, rn = s.new_link.rate;
   const double dt = s.dt > 0 ? s.dt : std::min(1e-3, s.new_link.rtt / 4);
   // History of the old stream before the change.
   const double hist = std::min(1.0, static_cast<double>(s.received) / ro);
@@ -156,6 +159,8 @@ inline Result simulate(const Scenario &s) {
 
   for (double t = 0; t < s.max_time; t += dt) {
     // Links.
+    if (s.old_rate_change && t >= s.old_rate_change->first) ro = s.old_rate_change->second;
+    if (s.new_rate_change && t >= s.new_rate_change->first) rn = s.new_rate_change->second;
     if (old_alive && s.old_dies_at && t >= *s.old_dies_at) {
       old_alive = false;
       p.on_old_failed(t);

@@ -181,9 +181,15 @@ SplitPlanner::Request *SplitPlanner::find(std::uint32_t id) noexcept {
   return nullptr;
 }
 
+const SplitPlanner::Request *SplitPlanner::find(std::uint32_t id) const noexcept {
+  for (const auto &r : requests_)
+    if (r.id == id) return &r;
+  return nullptr;
+}
+
 void SplitPlanner::on_old_progress(double now, std::uint64_t offset, bool finished) {
   if (!old_alive_) return;
-  offset = std::min(std::max(offset, old_pos_), old_stop_);
+  offset = std::max(old_pos_, std::min(offset, old_stop_));  // never backwards, never past the mark
   old_meter_.sample(now, offset, prev_old_busy_);
   old_pos_ = offset;
   if (finished) {
@@ -393,6 +399,7 @@ std::uint64_t SplitPlanner::chunk_size(double rn) const noexcept {
 }
 
 void SplitPlanner::set_old_stop(std::uint64_t stop) {
+  stop = std::max(stop, old_pos_);  // what the old stream delivered stays delivered
   old_stop_ = stop;
   if (!old_alive_ || stop == emitted_stop_) return;
   emitted_stop_ = stop;
@@ -404,7 +411,7 @@ void SplitPlanner::set_old_stop(std::uint64_t stop) {
 
 std::uint64_t SplitPlanner::race_bytes() const noexcept {
   std::uint64_t got = 0;
-  if (const auto *r = const_cast<SplitPlanner *>(this)->find(race_request_)) got = r->got;
+  if (const auto *r = find(race_request_)) got = r->got;
   return got + (old_pos_ - std::min(old_pos_, race_old_start_));
 }
 
@@ -543,7 +550,7 @@ std::optional<SplitAction> SplitPlanner::decide_split(double now) {
   const auto meet = [&](double tq) {
     if (ro <= 0) return y;
     if (rn <= 0) return Ld;
-    return std::clamp((y / ro + tq + Ld / rn) / (1 / ro + 1 / rn), y, Ld);
+    return std::min(std::max((y / ro + tq + Ld / rn) / (1 / ro + 1 / rn), y), std::max(y, Ld));
   };
 
   // A chunk not started yet that the new path would finish after the old one got there.
@@ -692,7 +699,7 @@ std::vector<std::pair<ByteRange, PathId>> SplitPlanner::sources() const {
     else
       out.push_back({r, p});
   };
-  const Request *race = const_cast<SplitPlanner *>(this)->find(race_request_);
+  const Request *race = find(race_request_);
   if (file_path_ == PathId::new_path && race) {
     if (race->open_end) add({0, race->range.begin}, PathId::old_path);
     add({race->range.begin, race->range.begin + race->got}, PathId::new_path);

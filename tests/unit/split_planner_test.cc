@@ -261,6 +261,39 @@ TEST_CASE("split planner: failures, wrong answers and drop rules") {
   }
 }
 
+// The rates move after the split began: the next chunks are placed with the new figures (and
+// unstarted ones cancelled), so both paths still finish close together.
+TEST_CASE("split planner: rebalancing when a rate changes mid-split") {
+  struct Row {
+    const char *name;
+    sim::Scenario s;
+    double close;  // |old done - new done| at most this share of the download time
+  };
+  auto with = [](sim::Scenario s, auto f) {
+    f(s);
+    return s;
+  };
+  const std::vector<Row> rows = {
+      {"old cell degrades to 0.5 MB/s at 2 s", with(cell(5, true, 1, 0.05), [](auto &s) { s.old_rate_change = {{2.0, 0.5e6}}; }), 0.05},
+      {"old path speeds up to 8 MB/s at 1 s", with(cell(5, true, 1, 0.05), [](auto &s) { s.old_rate_change = {{1.0, 8e6}}; }), 0.05},
+      {"new Wi-Fi gets busy: 10 MB/s -> 1 MB/s at 0.5 s",
+       with(cell(5, true, 5, 0.05), [](auto &s) { s.new_rate_change = {{0.5, 1e6}}; }), 0.10},
+      {"new path speeds up 2 -> 10 MB/s at 1 s, 200 ms RTT",
+       with(cell(5, true, 1, 0.2), [](auto &s) { s.new_rate_change = {{1.0, 10e6}}; }), 0.05},
+  };
+  for (const auto &row : rows) {
+    CAPTURE(row.name);
+    const auto r = sim::simulate(row.s);
+    INFO(trace(r));
+    REQUIRE(r.completed);
+    CHECK(r.file_ok);
+    CHECK(r.overlap == 0);
+    CHECK(r.file_new > 0);
+    CHECK(r.file_old > row.s.received);
+    CHECK(std::abs(r.old_done_at - r.new_done_at) <= row.close * r.seconds + row.s.new_link.rtt);
+  }
+}
+
 // Non-resumable bodies race: the one projected to finish first is kept once the projections
 // separate by race_margin; an undecided race stops at race_max_duplicate bytes fetched.
 TEST_CASE("split planner: race decision and its duplicate-byte bound") {

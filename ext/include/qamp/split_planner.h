@@ -224,6 +224,7 @@ class SplitPlanner {
   std::optional<SplitAction> new_request(double now, PathId path, ByteRange range, SplitReason reason,
                                          bool whole, bool open_end);
   Request *find(std::uint32_t id) noexcept;
+  const Request *find(std::uint32_t id) const noexcept;
   void sample_new(double now);
   std::uint64_t new_outstanding() const noexcept;
   std::uint64_t lowest_new() const noexcept;  // lowest byte held or requested on the new path
