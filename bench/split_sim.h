@@ -199,7 +199,13 @@ inline Result simulate(const Scenario &s) {
 
     // Planner.
     const double now = t + dt;
+    int this_step = 0;
     while (auto a = p.next_action(now)) {
+      if (++this_step > 10'000) {  // a planner that never settles is a failure, not a hang
+        res.failed = true;
+        res.file_problem = "more than 10000 actions at one instant";
+        break;
+      }
       res.actions.push_back(*a);
       switch (a->kind) {
         case SplitActionKind::open_new:

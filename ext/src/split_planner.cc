@@ -451,10 +451,6 @@ std::optional<SplitAction> SplitPlanner::decide(double now) {
     done = race->finished && (mode_ == SplitMode::new_only || mode_ == SplitMode::race);
     from = PathId::new_path;
   }
-  if (!done && (mode_ != SplitMode::new_only || file_path_ == PathId::old_path)) {
-    if (size_ ? all_held() : old_finished_) done = true;
-    from = PathId::old_path;
-  }
   if (!done && mode_ == SplitMode::race && race && race->finished) {
     done = true;  // the new connection finished its copy first
     from = PathId::new_path;
@@ -463,6 +459,10 @@ std::optional<SplitAction> SplitPlanner::decide(double now) {
       old_alive_ = false;
       pending_.push_back({SplitActionKind::drop_old, SplitReason::race_new_wins, PathId::old_path});
     }
+  }
+  if (!done && (mode_ != SplitMode::new_only || file_path_ == PathId::old_path)) {
+    if (size_ ? all_held() : old_finished_) done = true;
+    from = PathId::old_path;
   }
   if (done) {
     for (auto &r : requests_)
@@ -559,7 +559,8 @@ std::optional<SplitAction> SplitPlanner::decide_split(double now) {
     for (auto &r : requests_)
       if (r.path == PathId::new_path && r.live() && !r.whole_body && (!low || r.range.begin < low->range.begin))
         low = &r;
-    if (low && low->range.begin == L && low->got == 0 && !low->responded) {
+    // (Never one sent at this instant: a placement and its cancellation cannot alternate.)
+    if (low && low->range.begin == L && low->got == 0 && !low->responded && low->sent < now) {
       const double f1 = std::max(Tq, (Ld - y) / ro);
       const double Tq2 = Tq - static_cast<double>(low->range.size()) / rn;
       const double f2 = std::max(Tq2, (static_cast<double>(low->range.end) - y) / ro);
