@@ -51,6 +51,10 @@ struct Scenario {
   // The links' rates change at a time (e.g. the old cell degrades, the new Wi-Fi gets busy).
   std::optional<std::pair<double, double>> old_rate_change;  // {at, new rate}
   std::optional<std::pair<double, double>> new_rate_change;
+  // Each link's rate is multiplied by a factor drawn uniformly from [1 - jitter, 1 + jitter]
+  // every 10 ms (seeded: the same run every time), so the planner sees noisy samples.
+  double jitter = 0;
+  std::uint32_t seed = 1;
   std::optional<double> new_dies_at;
   bool new_handshake_fails = false;
   std::optional<double> hint;
@@ -156,11 +160,27 @@ inline Result simulate(const Scenario &s) {
   bool old_version_valid = true;  // false after start_over
   std::uint32_t start_over_kept = 0;
   bool old_fin_reported = false;
+  double next_jitter = 0, jo = 1, jn = 1;
+  std::uint32_t rng = s.seed ? s.seed : 1;
+  const auto next_uniform = [&rng] {  // xorshift32
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return static_cast<double>(rng) / 4294967296.0;
+  };
 
   for (double t = 0; t < s.max_time; t += dt) {
     // Links.
     if (s.old_rate_change && t >= s.old_rate_change->first) ro = s.old_rate_change->second;
     if (s.new_rate_change && t >= s.new_rate_change->first) rn = s.new_rate_change->second;
+    if (s.jitter > 0 && t >= next_jitter) {
+      next_jitter = t + 0.01;
+      jo = 1 + s.jitter * (2 * next_uniform() - 1);
+      jn = 1 + s.jitter * (2 * next_uniform() - 1);
+    }
+    const double ro_base = ro, rn_base = rn;
+    ro = ro_base * jo;
+    rn = rn_base * jn;
     if (old_alive && s.old_dies_at && t >= *s.old_dies_at) {
       old_alive = false;
       p.on_old_failed(t);
@@ -196,6 +216,9 @@ inline Result simulate(const Scenario &s) {
       p.on_new_failed(t);
     }
     if (nstate == up) detail::serve(new_q, rn * dt, t + dt, p, S, res.new_bytes, res.new_done_at);
+
+    ro = ro_base;
+    rn = rn_base;
 
     // Planner.
     const double now = t + dt;
