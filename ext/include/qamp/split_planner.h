@@ -10,22 +10,29 @@
 //   (`Range: bytes=a-(b-1)` with If-Range, RFC 9110 §14.2, §13.1.5), several in flight. Each chunk
 //   is placed where the two connections are projected to meet with the rates measured so far:
 //       M = (y/ro + Tq + L/rn) / (1/ro + 1/rn)
-//   (y: old offset, L: lowest byte the new path holds or has requested, Tq: time the new path
-//   needs for what it has outstanding, at least one RTT), so the split point rebalances by
+//   (y: old offset, L: lowest byte the new path holds or has requested, Tq: when the new path
+//   will have delivered what it has outstanding, responses in send order and none before one
+//   RTT after its request; at least one RTT for a chunk sent now), so the split point rebalances by
 //   itself as chunks are placed one by one. The old stream must stop at L (`stop_old_at`);
 //   a chunk not yet started that the new path would finish after the old one reaches it is
 //   cancelled (over_committed), which moves L up again. Both finish within about one chunk.
 //   Chunk size: the new path's rate x RTT x `chunk_rtts`, clamped to [min_chunk, max_chunk] and to
 //   1/`chunk_granularity` of the bytes nobody has yet, so the first, unmeasured chunk is small.
+//   Pipeline: rate x RTT x `pipeline_rtts` plus one chunk outstanding, twice as deep until the
+//   new rate is trusted (the rate before that: what arrived so far, else the hint, else the old
+//   path's rate).
+// - A 200 (or other version) to a hole request on the OLD connection is not handled (the
+//   request stays open and the download does not complete): an adapter should treat it as
+//   the old path failing.
 // - Rates: goodput over a sliding window of `rate_window_s`, counting only time a connection
 //   had bytes outstanding; trusted after `min_sample_bytes` over `min_sample_s` (or a whole
 //   window of busy time: a stall is a trusted rate of ~0). Drops wait for trusted rates.
 // - Drop rule: a path whose projected share of the bytes left at the change (what it carried
 //   plus what it is projected to carry) is below `drop_share` is dropped (new: stay; old:
 //   resume). A path that stalls midway keeps its stream; the meeting point then moves to its
-//   offset and the other path fetches the rest. The old path dying mid-split: the new path fetches every hole.
-//   The new handshake or connection failing: the old stream runs on to the first byte the new
-//   path holds and the holes above are requested on the old connection.
+//   offset and the other path fetches the rest. The old path dying mid-split: the new path
+//   fetches every hole. The new handshake or connection failing: the old stream runs on to the
+//   first byte the new path holds and the holes above are requested on the old connection.
 // - Non-resumable (or a 200 to a Range with the same validator): RACE. The whole body again on
 //   the new connection while the old one continues; once both rates are trusted and the
 //   projected finishes differ by `race_margin`, keep the earlier and drop the other. Bytes
