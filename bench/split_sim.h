@@ -45,7 +45,8 @@ struct Scenario {
   double handshake_rtts = 2;
   double request_rtts = 1;
   std::uint64_t response_overhead = 400;
-  ServerRanges server = ServerRanges::honoured;
+  ServerRanges server = ServerRanges::honoured;  // as seen from the new connection
+  bool old_ignores_range = false;                 // hole requests on the old connection get 200
   std::optional<double> old_dies_at;
   std::optional<double> old_stalls_at;  // the old link carries nothing from then on (still open)
   // The links' rates change at a time (e.g. the old cell degrades, the new Wi-Fi gets busy).
@@ -248,6 +249,11 @@ inline Result simulate(const Scenario &s) {
           if (a->path == PathId::new_path && s.server == ServerRanges::validator_changed) {
             r.whole = true;  // If-Range fails: the new version, whole
             r.same_validator = false;
+            r.begin = 0;
+            r.end = S;
+          }
+          if (a->path == PathId::old_path && s.old_ignores_range) {
+            r.whole = true;
             r.begin = 0;
             r.end = S;
           }

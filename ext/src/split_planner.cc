@@ -244,7 +244,16 @@ void SplitPlanner::on_response(double now, std::uint32_t id, int status, bool sa
     return;
   }
   r->responded = true;
-  if (r->path != PathId::new_path) return;
+  if (r->path != PathId::new_path) {
+    // A hole request on the old connection answered with the whole body or another version:
+    // its bytes cannot be placed; the old connection is treated as failed (never stitched).
+    if (status != 206 || !same_validator) {
+      r->cancelled = true;
+      pending_.push_back({SplitActionKind::cancel_request, SplitReason::old_path_failed, r->path, r->id});
+      on_old_failed(now);
+    }
+    return;
+  }
   if (!same_validator) {
     // Another version: never stitch. Keep a 200 (the new version from byte 0), drop the rest.
     const bool keep = status == 200;

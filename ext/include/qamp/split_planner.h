@@ -21,9 +21,8 @@
 //   Pipeline: rate x RTT x `pipeline_rtts` plus one chunk outstanding, twice as deep until the
 //   new rate is trusted (the rate before that: what arrived so far, else the hint, else the old
 //   path's rate).
-// - A 200 (or other version) to a hole request on the OLD connection is not handled (the
-//   request stays open and the download does not complete): an adapter should treat it as
-//   the old path failing.
+// - A 200 (or another version) to a hole request on the OLD connection: that request is
+//   cancelled and the old path counts as failed (its bytes cannot be placed; never stitched).
 // - Rates: goodput over a sliding window of `rate_window_s`, counting only time a connection
 //   had bytes outstanding; trusted after `min_sample_bytes` over `min_sample_s` (or a whole
 //   window of busy time: a stall is a trusted rate of ~0). Drops wait for trusted rates.
