@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  auto json_cells = qamp::ex::Json::array();
+  auto json_cells = qamp::common::Json::array();
   constexpr double kOldRate = 2e6;
   constexpr std::uint64_t kSize = 20'000'000;
   std::vector<Cell> cells;
@@ -149,7 +149,7 @@ int main(int argc, char **argv) {
                 oracle_is, regret * 100, speedup, static_cast<double>(r.wasted) / 1e6,
                 static_cast<double>(r.file_new) / 1e6, r.actions.size(), r.file_ok ? "" : "  FILE BAD: ",
                 r.file_ok ? "" : r.file_problem.c_str());
-    json_cells.push(qamp::ex::Json::object()
+    json_cells.push(qamp::common::Json::object()
                         .set("progress_percent", c.percent)
                         .set("resumable", c.resumable)
                         .set("new_rate_ratio", c.ratio)
@@ -194,7 +194,7 @@ int main(int argc, char **argv) {
   std::printf("  files byte-exact: %zu of %zu (smooth and noisy runs)\n",
               2 * cells.size() - static_cast<std::size_t>(bad_files), 2 * cells.size());
   if (json_path) {
-    auto doc = qamp::ex::Json::object();
+    auto doc = qamp::common::Json::object();
     doc.set("body_bytes", kSize).set("old_rate", kOldRate);
     doc.set("max_regret", max_regret).set("max_regret_cell", max_regret_cell).set("regret_target", 0.10);
     doc.set("split_cells", split_cells).set("min_split_speedup", split_cells ? min_split_speedup : 0.0);
