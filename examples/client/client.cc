@@ -77,6 +77,13 @@ Client::Client(struct ev_loop *loop, const Options &options)
                        follower_.on_timer();
                        arm_trigger_timer();
                      }),
+      write_error_timer_(loop,
+                         [this] {
+                           auto errors = std::move(write_errors_);
+                           write_errors_.clear();
+                           for (int e : errors) follower_.on_write_error(e);
+                           if (quic_ && !quic_->closed()) quic_->write();
+                         }),
       reaper_(loop, [this] { retired_.clear(); }),
       change_timer_(loop, [this] { fire_network_change(); }),
       done_timer_(loop, [this] { check_done(); }),
@@ -105,7 +112,12 @@ bool Client::start() {
     trace_.error("--follow-network: %s (--follow-network=off runs without the system's events)", error.c_str());
     return false;
   }
-  sockets_.set_send_error_observer([this](int e) { follower_.on_write_error(e); });
+  // Inside QuicConnection::write: ngtcp2 is mid-write with its timestamp; the follower's
+  // decision (which calls ngtcp2) waits for the next loop iteration.
+  sockets_.set_send_error_observer([this](int e) {
+    if (write_errors_.size() < 8) write_errors_.push_back(e);
+    if (!write_error_timer_.armed()) write_error_timer_.arm(0);
+  });
   scripted_fired_.assign(opt_.network_events.size(), false);
   if (opt_.insecure)
     trace_.warning(
@@ -205,6 +217,7 @@ void Client::release_credit() {
 
 void Client::on_handshake_completed() {
   handshake_seen_ = true;
+  follower_.on_path_changed();  // a new connection (a reconnect): its path is the current one
   if (const auto *st = quic_->tp_state()) {
     run_.policy = policy_json(*st);
     if (opt_.send_policy_support_raw) run_.policy.set("raw_support_sent", to_hex(*opt_.send_policy_support_raw));
@@ -256,7 +269,10 @@ int Client::on_select_preferred_addr(ngtcp2_path *dest, const ngtcp2_preferred_a
 void Client::on_path_validation(std::uint32_t flags, const ngtcp2_path &path, const ngtcp2_path *old_path,
                                 bool success) {
   migration_.path_validated(flags, path, old_path, success);
-  if (success) follower_.on_path_changed();
+  if (success)
+    follower_.on_path_changed();
+  else
+    follower_.on_move_failed();
 }
 
 bool Client::admit_datagram(const UdpSocket &socket, const Endpoint &from, std::span<const std::uint8_t> data) {

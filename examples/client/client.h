@@ -119,6 +119,8 @@ class Client final : public ConnectionObserver, public MigrationHost, public Fol
   ev_io netlink_watcher_{};
   Timer sample_timer_;
   Timer trigger_timer_;
+  Timer write_error_timer_;  // hands send errors to the follower outside the write path
+  std::vector<int> write_errors_;
   std::vector<std::unique_ptr<Timer>> scripted_timers_;  // --network-event AT=2s ...
   std::vector<bool> scripted_fired_;
   Endpoint last_rx_local_;        // the socket of the last datagram read

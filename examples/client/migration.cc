@@ -324,7 +324,9 @@ MigrationDecision MigrationAdapter::submit_network_change(MigrationCause cause) 
       .set("to", new_local_->to_string())
       .set("server", host_.remote().to_string())
       .set("old_path", to_string(opt_.old_path));
-  return migrator_->submit_migration(change, cause, opt_.old_path == OldPath::keep, local_info(family_of(*new_local_)));
+  old_path_gone_ = cause == MigrationCause::network_disconnected || cause == MigrationCause::write_error ||
+                   cause == MigrationCause::path_degrading || cause == MigrationCause::port_change_on_path_degrading;
+  return migrator_->submit_migration(change, cause, old_path_usable(), local_info(family_of(*new_local_)));
 }
 
 void MigrationAdapter::run_queued() {
@@ -437,7 +439,7 @@ bool MigrationAdapter::native() const noexcept { return opt_.enforcement == comm
 
 void MigrationAdapter::plan_after_refusal(const std::string &refusal) {
   auto in = host_.transfer();
-  in.old_path_usable = opt_.old_path == OldPath::keep;
+  in.old_path_usable = old_path_usable();
   in.new_rate = opt_.new_path_rate;
   in.forced = opt_.strategy;
   auto plan = Planner{}.choose(in);

@@ -182,6 +182,11 @@ class MigrationAdapter {
   std::optional<bool> validation_result_;          // for the validation_ended timer
   common::Json context_ = common::Json::object();  // addresses for the next decision line
 
+  // The last change's cause says the old path is gone (its address or link went away, sendmsg
+  // fails on it, it stopped answering): an immediate migration, and a planner told so.
+  bool old_path_gone_ = false;
+  bool old_path_usable() const noexcept { return opt_.old_path == OldPath::keep && !old_path_gone_; }
+
   // the network change (once per run)
   std::optional<Endpoint> new_local_;  // the new network's socket
   Endpoint old_local_;

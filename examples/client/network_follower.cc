@@ -44,7 +44,7 @@ void NetworkFollower::on_event(const NetworkEvent &event, std::string_view sourc
 }
 
 void NetworkFollower::on_write_error(int error) {
-  if (!send_error_from(error) ||
+  if (moving_ || !send_error_from(error) ||
       std::find(write_errors_seen_.begin(), write_errors_seen_.end(), error) != write_errors_seen_.end())
     return;
   write_errors_seen_.push_back(error);
@@ -67,6 +67,7 @@ void NetworkFollower::request(const Endpoint &local) {
 }
 
 void NetworkFollower::on_path_changed() {
+  moving_ = false;
   write_errors_seen_.clear();
   if (host_.connection_open()) trigger_.on_path_changed(view(), clock_.now());
 }
@@ -102,6 +103,7 @@ void NetworkFollower::act(const std::optional<TriggerDecision> &decision, const 
   if (d.action == TriggerAction::refused || !d.target) return;
   const auto old_local = host_.local();
   if (!pending_ && !event_to_first_byte_ms_) pending_ = Pending{now, old_local, *d.target};
+  moving_ = d.action == TriggerAction::migrate;
   // Event targets hold port 0 (a new socket, any port); a --network-change keeps the port it
   // names (the lab picks ports the balancers hash to a given instance).
   host_.change_network(d.target->address, d.cause);

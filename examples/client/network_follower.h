@@ -48,7 +48,10 @@ class NetworkFollower {
   // and carried out. Without an open connection the event is only learnt.
   void on_event(const NetworkEvent &event, std::string_view source);
   // sendmsg() on the connection's socket failed with `error`: a WriteError event when
-  // send_error_from() counts it (once per distinct errno until the path changes).
+  // send_error_from() counts it (once per distinct errno until the path changes), and not while
+  // a move this follower started is being validated (the old path failing then is the reason
+  // for the move, not a new one). Call it from the event loop, never from inside a write: the
+  // decision calls into ngtcp2.
   void on_write_error(int error);
   // A sample of ngtcp2's path health (the client samples every 100 ms while bytes are in flight).
   void on_path_sample(const PathSample &sample);
@@ -56,6 +59,8 @@ class NetworkFollower {
   void request(const Endpoint &local);
   // The connection now uses another path (a validated migration, a new connection).
   void on_path_changed();
+  // A path validation failed: the move this follower started (if any) is over.
+  void on_move_failed() noexcept { moving_ = false; }
   // The trigger's timer (migrate back to the default network).
   std::optional<ngtcp2_tstamp> next_deadline() const noexcept { return trigger_.next_deadline(); }
   void on_timer();
@@ -78,6 +83,7 @@ class NetworkFollower {
   ngtcp2_tstamp start_ = 0;
   common::Json decisions_ = common::Json::array();
   std::vector<int> write_errors_seen_;  // since the last path change
+  bool moving_ = false;                 // a move this follower started is being validated
   struct Pending {                      // a moving decision waiting for its first byte
     ngtcp2_tstamp at;
     Endpoint old_local;

@@ -435,3 +435,28 @@ TEST_CASE("adapter: the preferred address, and a change queued before it (RFC 90
           "start-path-validation impossible-address-family validation-failed-stayed");
   }
 }
+
+TEST_CASE("adapter: a cause that says the old path is gone migrates at once and tells the planner") {
+  struct Row {
+    MigrationCause cause;
+    const char *first_call;  // the ngtcp2 call the change makes
+  };
+  const Row rows[] = {
+      {MigrationCause::network_change, "initiate "},
+      {MigrationCause::network_made_default, "initiate "},
+      {MigrationCause::network_disconnected, "immediate "},
+      {MigrationCause::write_error, "immediate "},
+      {MigrationCause::path_degrading, "immediate "},
+      {MigrationCause::port_change_on_path_degrading, "immediate "},
+  };
+  for (const auto &row : rows) {
+    CAPTURE(to_string(row.cause));
+    Rig rig(Policy{A, A, A});
+    rig.adapter->handshake_confirmed();
+    rig.adapter->network_changed(kNewIp, row.cause);
+    std::string call;
+    for (const auto &c : rig.host.calls)
+      if (c.rfind("initiate ", 0) == 0 || c.rfind("immediate ", 0) == 0) call = c;
+    CHECK(call.rfind(row.first_call, 0) == 0);
+  }
+}

@@ -487,7 +487,9 @@ TEST_CASE("network events: degrading detector fires once per degradation (hyster
       {"loss is not a signal by default", 15'500 * kMs, {0, 4 * r, r, 500}, std::nullopt, false},
       {"no min_rtt yet (UINT64_MAX): no RTT signal", 17 * kSecond, {0, 4 * r, UINT64_MAX, 0}, std::nullopt, false},
   };
-  DegradingDetector det;
+  DegradingConfig rtt3;  // RTT growth is off by default: on, as a client could set it
+  rtt3.rtt_factor = 3.0;
+  DegradingDetector det(rtt3);
   for (const auto &row : rows) {
     CAPTURE(row.name);
     CHECK(det.on_sample(row.sample, row.at) == row.fired);
@@ -510,7 +512,9 @@ TEST_CASE("network events: degrading detector thresholds from the config") {
   DegradingConfig loss_on;
   loss_on.lost_packets = 10;
   DegradingConfig rtt_now;
+  rtt_now.rtt_factor = 3.0;
   rtt_now.rtt_hold = 0;
+  const DegradingConfig defaults;
   DegradingConfig rtt_off;
   rtt_off.rtt_factor = 0;
   rtt_off.rtt_hold = 0;
@@ -523,6 +527,7 @@ TEST_CASE("network events: degrading detector thresholds from the config") {
       {"PTO wins over loss when both", loss_on, {4, r, r, 10}, DegradingSignal::pto_count},
       {"rtt hold 0: fires on the first high sample", rtt_now, {0, 4 * r, r, 0}, DegradingSignal::rtt_growth},
       {"rtt factor 0: RTT never fires", rtt_off, {0, 100 * r, r, 0}, std::nullopt},
+      {"the default: RTT growth is no signal (a bulk download's queue)", defaults, {0, 100 * r, r, 0}, std::nullopt},
   };
   for (const auto &row : rows) {
     CAPTURE(row.name);

@@ -115,8 +115,12 @@ struct DegradingConfig {
   // loopback path are ~60 ms, which a loaded machine stalls for) explains; the lab's blackholed
   // 4-tuple reaches it in well under a second.
   unsigned pto_count = 4;
-  // smoothed_rtt > rtt_factor × min_rtt, held for rtt_hold, makes it degrading (0: never).
-  double rtt_factor = 3.0;
+  // smoothed_rtt > rtt_factor × min_rtt, held for rtt_hold, makes it degrading (0: never, the
+  // default). Off by default for the reason loss is: a bulk download fills the bottleneck's
+  // queue, so srtt grows to many times min_rtt on a healthy path (the lab's tbf links: srtt
+  // 186 ms over a 22 ms min_rtt), and a port change or a new connection would be answers to a
+  // problem that is not there. 3 is a value for a client that wants it.
+  double rtt_factor = 0;
   Duration rtt_hold = 2'000'000'000;  // 2 s
   // Packets lost in one sample that make it degrading (0: loss is not a signal, the default).
   std::uint64_t lost_packets = 0;
