@@ -816,7 +816,7 @@ net_event() { meta NET_EVENT "$1"; }
 
 expect_decided() {  # CAUSE ACTION
   expect "client decision $2 on cause $1 (summary .network.decisions)" "f.decided('$1', '$2')"
-  expect "client qlog: qamp:network-event $2 / $1" "any(e['data'].get('cause') == '$1' and e['data'].get('action', '$2') == '$2' for e in f.qamp_events('client', 'qamp:network-event'))"
+  expect "client qlog: qamp:network-event $2 / $1" "any(e['data'].get('outcome') == '$2' and (e['data'].get('detail') or {}).get('cause') == '$1' for e in f.qamp_events('client', 'qamp:network-event'))"
   expect "client stderr: one 'qamp: network-event: $2' line" "f.log_has('client.log', r'^qamp: network-event: $2 \(reason: ')"
 }
 expect_moved_figures() {  # LABEL: both event -> first body byte figures exist
@@ -906,7 +906,9 @@ sc_a_default_route_net2_none() {
 sc_b_net1_address_removed() {
   need_client_flag --follow-network
   net_event net1-address-removed
-  anycast_qamp_pair --handshake-level none --spa-level any --preferred-ipv4-addr=$LAB_SPA4:$LAB_PORT
+  # Each instance offers its own unicast SPA (B cannot bind A's).
+  qamp_server a $LAB_ANYCAST --static-secret "$SHARED/secret" --handshake-level none --spa-level any --preferred-ipv4-addr=$LAB_SPA4:$LAB_PORT
+  qamp_server b $LAB_ANYCAST --static-secret "$SHARED/secret" --handshake-level none --spa-level any --preferred-ipv4-addr=$LAB_SPA4_B:$LAB_PORT
   client qamp $LAB_ANYCAST $BODY
   at_bytes $NET_EVENT_BYTES net1-address-removed lab_addr_del 1
   wait_client
