@@ -935,6 +935,7 @@ sc_b_net1_address_removed_none() {
   wait_client
   expect_complete
   expect_decided network-disconnected to-planner
+  expect "client summary: the planner resumed (the old network is gone)" "'resume' in f.summ('connection.planner.decision', '')"
   expect "client summary: no migration probed (policy none)" "f.summ('connection.migrations.succeeded', 0) == 0"
   expect "instance B served a new connection (stats connections)" "f.stat('b', 'connections') == 1"
   expect "the rest of the body came from B over net 2 (capture at b)" "f.path(client='$LAB_C2:', cap='b').get('c2s', 0) > 0 and f.path(client='$LAB_C2:').get('s2c_bytes', 0) > 1000000"
