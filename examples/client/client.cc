@@ -1,6 +1,10 @@
 #include "qamp/hex.h"
 #include "client.h"
 
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <poll.h>
+
 #include <netdb.h>
 
 #include <algorithm>
@@ -65,6 +69,12 @@ Client::Client(struct ev_loop *loop, const Options &options)
           [this] { on_batch_end(); }),
       migration_timers_(loop, [this](AdapterTimer id) { migration_.on_timer(id); }),
       migration_(opt_, trace_, run_, *this, migration_timers_, migration_timers_),
+      follower_(opt_.network_config, trace_, *this, migration_timers_),
+      sample_timer_(loop, [this] { sample_path(); }),
+      trigger_timer_(loop, [this] {
+        follower_.on_timer();
+        arm_trigger_timer();
+      }),
       reaper_(loop, [this] { retired_.clear(); }),
       change_timer_(loop, [this] { fire_network_change(); }),
       done_timer_(loop, [this] { check_done(); }),
@@ -75,7 +85,9 @@ Client::Client(struct ev_loop *loop, const Options &options)
   if (opt_.limit_rate) pacer_.emplace(*opt_.limit_rate, std::max<std::uint64_t>(opt_.max_data / 4, 4096));
 }
 
-Client::~Client() = default;
+Client::~Client() {
+  if (netlink_) ev_io_stop(loop_, &netlink_watcher_);
+}
 
 bool Client::start() {
   start_ts_ = ex::now_ns();
@@ -87,6 +99,12 @@ bool Client::start() {
   }
   server_ = *server;
   run_.handshake_server = server_;
+  if (opt_.follow_network && !start_following(&error)) {
+    trace_.error("--follow-network: %s (--follow-network=off runs without the system's events)", error.c_str());
+    return false;
+  }
+  sockets_.set_send_error_observer([this](int e) { follower_.on_write_error(e); });
+  scripted_fired_.assign(opt_.network_events.size(), false);
   if (opt_.insecure)
     trace_.warning("--insecure: the server certificate is NOT verified; anyone on the path can "
                  "impersonate %s and serve any bytes (with a matching x-qamp-body-sha256)",
@@ -207,10 +225,17 @@ void Client::on_handshake_completed() {
       // acted on at the confirmation.
       change_fired_ = true;
       trace_.info("network change: %s", opt_.network_change->text.c_str());
-      migration_.network_changed(opt_.network_change->local);
+      follower_.request(opt_.network_change->local);
     } else {
       change_timer_.arm(static_cast<double>(*opt_.network_change->after) / 1e9);
     }
+  }
+  for (std::size_t i = 0; i < opt_.network_events.size(); ++i) {
+    const auto &e = opt_.network_events[i];
+    if (!e.after || scripted_fired_[i] || scripted_timers_.size() > i) continue;
+    while (scripted_timers_.size() < i) scripted_timers_.push_back(nullptr);
+    scripted_timers_.push_back(std::make_unique<Timer>(loop_, [this, i] { fire_scripted(i); }));
+    scripted_timers_.back()->arm(static_cast<double>(*e.after) / 1e9);
   }
   if (downloads_.empty()) done_timer_.arm(0);
 }
@@ -227,6 +252,7 @@ int Client::on_select_preferred_addr(ngtcp2_path *dest, const ngtcp2_preferred_a
 void Client::on_path_validation(std::uint32_t flags, const ngtcp2_path &path, const ngtcp2_path *old_path,
                                 bool success) {
   migration_.path_validated(flags, path, old_path, success);
+  if (success) follower_.on_path_changed();
 }
 
 bool Client::admit_datagram(const UdpSocket &socket, const Endpoint &from, std::span<const std::uint8_t> data) {
@@ -357,6 +383,8 @@ PlannerInput Client::transfer() {
 }
 
 void Client::on_datagram(UdpSocket &socket, const Endpoint &from, std::span<const std::uint8_t> data) {
+  last_rx_local_ = socket.local();
+  last_rx_ts_ = ex::now_ns();
   if (quic_ && !quic_->closed()) quic_->read(socket, from, data);
 }
 
@@ -371,11 +399,16 @@ void Client::on_progress() {
     conn_rate_start_bytes_ = 0;
     for (const auto &d : downloads_) conn_rate_start_bytes_ += d->received();
   }
+  follower_.on_body_bytes(last_rx_local_);
   check_network_change_share();
 }
 
 void Client::check_network_change_share() {
-  if (!opt_.network_change || !opt_.network_change->share || change_fired_ || change_timer_.armed()) return;
+  const bool change_waits = opt_.network_change && opt_.network_change->share && !change_fired_ && !change_timer_.armed();
+  bool event_waits = false;
+  for (std::size_t i = 0; i < opt_.network_events.size(); ++i)
+    event_waits |= opt_.network_events[i].share && !scripted_fired_[i];
+  if (!change_waits && !event_waits) return;
   std::uint64_t total = 0, received = 0;
   // The share of the bodies whose length is known so far (a server may answer one request
   // after the other); failed responses (a 404) have no body to share.
@@ -385,15 +418,121 @@ void Client::check_network_change_share() {
     received += d->received();
   }
   if (total == 0) return;
-  if (static_cast<double>(received) >= *opt_.network_change->share * static_cast<double>(total))
-    change_timer_.arm(0);  // out of the HTTP/3 callback first
+  auto reached = [&](double share) { return static_cast<double>(received) >= share * static_cast<double>(total); };
+  if (change_waits && reached(*opt_.network_change->share)) change_timer_.arm(0);  // out of the HTTP/3 callback first
+  for (std::size_t i = 0; i < opt_.network_events.size(); ++i) {
+    const auto &e = opt_.network_events[i];
+    if (!e.share || scripted_fired_[i] || !reached(*e.share)) continue;
+    while (scripted_timers_.size() <= i) scripted_timers_.push_back(nullptr);
+    if (!scripted_timers_[i]) scripted_timers_[i] = std::make_unique<Timer>(loop_, [this, i] { fire_scripted(i); });
+    if (!scripted_timers_[i]->armed()) scripted_timers_[i]->arm(0);
+  }
+}
+
+void Client::fire_scripted(std::size_t i) {
+  if (scripted_fired_[i]) return;
+  scripted_fired_[i] = true;
+  trace_.info("network event (scripted): %s", opt_.network_events[i].text.c_str());
+  follower_.on_event(opt_.network_events[i].event, "script");
+  if (quic_ && !quic_->closed()) quic_->write();
 }
 
 void Client::fire_network_change() {
   if (change_fired_ || !quic_ || quic_->closed()) return;
   change_fired_ = true;
   trace_.info("network change: %s", opt_.network_change->text.c_str());
-  migration_.network_changed(opt_.network_change->local);
+  follower_.request(opt_.network_change->local);
+  if (quic_ && !quic_->closed()) quic_->write();
+}
+
+Level Client::level() {
+  const auto *m = migration_.migrator();
+  return m ? m->policy().at(m->current()) : Level::any;
+}
+
+unsigned Client::ifindex_of(const Endpoint &ip) {
+  ifaddrs *list = nullptr;
+  if (getifaddrs(&list) != 0) return 0;
+  unsigned found = 0;
+  for (auto *a = list; a && !found; a = a->ifa_next) {
+    auto ep = a->ifa_addr ? Endpoint::from(a->ifa_addr) : std::nullopt;
+    if (ep && ep->same_ip(ip)) found = if_nametoindex(a->ifa_name);
+  }
+  freeifaddrs(list);
+  return found;
+}
+
+void Client::change_network(const Endpoint &local, MigrationCause cause) {
+  migration_.network_changed(local, cause);
+  if (quic_ && !quic_->closed()) quic_->write();
+}
+
+bool Client::start_following(std::string *error) {
+  netlink_ = NetlinkSocket::open(error);
+  if (!netlink_) return false;
+  // The state at start, one dump after the other (the kernel answers one at a time per socket).
+  std::vector<NetworkEvent> state;
+  for (DumpKind kind : {DumpKind::links, DumpKind::addresses, DumpKind::routes}) {
+    if (!netlink_->request_dump(kind, error)) return false;
+    for (int waited_ms = 0;; waited_ms += 10) {
+      auto parsed = netlink_->read_events();
+      if (parsed.error) {
+        *error = "rtnetlink " + std::string(to_string(kind)) + " dump: " + *parsed.error;
+        return false;
+      }
+      state.insert(state.end(), parsed.events.begin(), parsed.events.end());
+      if (parsed.dump_done) break;
+      if (waited_ms >= 2000) {
+        *error = "rtnetlink " + std::string(to_string(kind)) + " dump: no answer within 2 s";
+        return false;
+      }
+      pollfd p{netlink_->fd(), POLLIN, 0};
+      poll(&p, 1, 10);
+    }
+  }
+  follower_.seed(state);
+  ev_io_init(&netlink_watcher_, on_netlink, netlink_->fd(), EV_READ);
+  netlink_watcher_.data = this;
+  ev_io_start(loop_, &netlink_watcher_);
+  sample_timer_.arm(0.1);
+  return true;
+}
+
+void Client::on_netlink(struct ev_loop *, ev_io *w, int) {
+  auto *self = static_cast<Client *>(w->data);
+  auto parsed = self->netlink_->read_events();
+  if (parsed.lost_events)
+    self->trace_.warning("rtnetlink: the kernel dropped events (ENOBUFS); decisions rest on the events that arrived");
+  if (parsed.error) self->trace_.warning("rtnetlink: %s", parsed.error->c_str());
+  for (const auto &e : parsed.events) self->follower_.on_event(e, "rtnetlink");
+  self->arm_trigger_timer();
+  if (self->quic_ && !self->quic_->closed()) self->quic_->write();
+}
+
+void Client::arm_trigger_timer() {
+  if (auto at = follower_.next_deadline()) {
+    const auto now = ex::now_ns();
+    trigger_timer_.arm(*at > now ? static_cast<double>(*at - now) / 1e9 : 0.0);
+  } else {
+    trigger_timer_.cancel();
+  }
+}
+
+// ngtcp2's path health every 100 ms (network_events.h "Which signals and why"): whole PTO periods
+// since the last datagram from the server while ack-eliciting bytes are in flight, and the RTTs.
+void Client::sample_path() {
+  sample_timer_.arm(0.1);
+  if (!quic_ || quic_->closed() || !handshake_seen_) return;
+  ngtcp2_conn_info info;
+  ngtcp2_conn_get_conn_info(quic_->conn(), &info);
+  const auto now = ex::now_ns();
+  const auto pto = ngtcp2_conn_get_pto(quic_->conn());
+  PathSample sample;
+  if (info.bytes_in_flight > 0 && pto > 0 && now > last_rx_ts_) sample.pto_count = static_cast<unsigned>((now - last_rx_ts_) / pto);
+  sample.smoothed_rtt = info.smoothed_rtt;
+  sample.min_rtt = info.min_rtt == UINT64_MAX ? 0 : info.min_rtt;
+  follower_.on_path_sample(sample);
+  arm_trigger_timer();
   if (quic_ && !quic_->closed()) quic_->write();
 }
 
@@ -434,6 +573,7 @@ void Client::stop() {
 
 int Client::finish() {
   run_.run_time_s = seconds_since(start_ts_);
+  run_.network = follower_.json();
   auto ms = migration_.migrator_stats();
   run_.migrator = ex::Json::object()
                       .set("attempted", ms.attempted)

@@ -16,6 +16,8 @@
 #include "download.h"
 #include "h3_session.h"
 #include "migration.h"
+#include "netlink.h"
+#include "network_follower.h"
 #include "options.h"
 #include "quic_connection.h"
 #include "sockets.h"
@@ -37,7 +39,7 @@ class EvMigrationTimers final : public Clock, public Scheduler {
   std::array<std::unique_ptr<Timer>, kAdapterTimers> timers_;
 };
 
-class Client final : public ConnectionObserver, public MigrationHost {
+class Client final : public ConnectionObserver, public MigrationHost, public FollowerHost {
  public:
   Client(struct ev_loop *loop, const Options &options);
   ~Client() override;
@@ -78,6 +80,12 @@ class Client final : public ConnectionObserver, public MigrationHost {
   void reconnect(std::optional<Endpoint> from, bool resume) override;
   PlannerInput transfer() override;
 
+  // FollowerHost (connection_open, local: above)
+  Level level() override;
+  bool idle() override { return all_closed(); }
+  unsigned ifindex_of(const Endpoint &ip) override;
+  void change_network(const Endpoint &local, MigrationCause cause) override;
+
  private:
   bool connect(UdpSocket *socket, bool resume);
   void on_datagram(UdpSocket &socket, const Endpoint &from, std::span<const std::uint8_t> data);
@@ -86,6 +94,12 @@ class Client final : public ConnectionObserver, public MigrationHost {
   void check_done();
   void check_network_change_share();
   void fire_network_change();
+  // --follow-network: the rtnetlink socket, its state at start, its events; ngtcp2's samples.
+  bool start_following(std::string *error);
+  static void on_netlink(struct ev_loop *loop, ev_io *w, int revents);
+  void sample_path();
+  void arm_trigger_timer();
+  void fire_scripted(std::size_t i);
   void do_reconnect();
   void retire_connection();
   void pace_credit(std::size_t n);
@@ -101,6 +115,15 @@ class Client final : public ConnectionObserver, public MigrationHost {
   RunRecord run_;
   EvMigrationTimers migration_timers_;
   MigrationAdapter migration_;
+  NetworkFollower follower_;
+  std::optional<NetlinkSocket> netlink_;
+  ev_io netlink_watcher_{};
+  Timer sample_timer_;
+  Timer trigger_timer_;
+  std::vector<std::unique_ptr<Timer>> scripted_timers_;  // --network-event AT=2s ...
+  std::vector<bool> scripted_fired_;
+  Endpoint last_rx_local_;        // the socket of the last datagram read
+  ngtcp2_tstamp last_rx_ts_ = 0;  // and when
   Endpoint server_;
   std::string authority_;
   std::vector<std::unique_ptr<Download>> downloads_;

@@ -306,7 +306,7 @@ bool MigrationAdapter::admit_datagram(const Endpoint &local, const Endpoint &fro
   return true;
 }
 
-void MigrationAdapter::network_changed(const Endpoint &local) {
+void MigrationAdapter::network_changed(const Endpoint &local, MigrationCause cause) {
   if (!host_.connection_open()) return;
   ensure_migrator();
   std::string error;
@@ -317,10 +317,10 @@ void MigrationAdapter::network_changed(const Endpoint &local) {
     return;
   }
   old_local_ = host_.local();
-  act(submit_network_change());
+  act(submit_network_change(cause));
 }
 
-MigrationDecision MigrationAdapter::submit_network_change() {
+MigrationDecision MigrationAdapter::submit_network_change(MigrationCause cause) {
   // The server's gate classifies with the same rule (qamp/endpoint.h), so both sides agree.
   // A "change" to the same address keeps the IP: it is judged as a port-only one.
   const auto kind = classify_change(old_local_.sa(), new_local_->sa());
@@ -329,7 +329,7 @@ MigrationDecision MigrationAdapter::submit_network_change() {
       .set("to", new_local_->to_string())
       .set("server", host_.remote().to_string())
       .set("old_path", to_string(opt_.old_path));
-  return migrator_->submit_migration(change, MigrationCause::network_change, opt_.old_path == OldPath::keep,
+  return migrator_->submit_migration(change, cause, opt_.old_path == OldPath::keep,
                                      local_info(family_of(*new_local_)));
 }
 

@@ -129,8 +129,10 @@ class MigrationAdapter {
   // Migrator's ignore_reset_on_probe hardening says so). `local`: the socket it arrived on.
   bool admit_datagram(const Endpoint &local, const Endpoint &from, std::span<const std::uint8_t> data);
 
-  // The client's network changed to `local` (--network-change fired).
-  void network_changed(const Endpoint &local);
+  // The client's network changed to `local` (port 0: any port; the current IP with port 0: a new
+  // port), for `cause`: a NetworkFollower decision (network_follower.h), which --network-change
+  // goes through too.
+  void network_changed(const Endpoint &local, MigrationCause cause = MigrationCause::network_change);
 
   // The Scheduler's timer `id` fired.
   void on_timer(AdapterTimer id);
@@ -155,7 +157,7 @@ class MigrationAdapter {
   void after_now(AdapterTimer id);
 
   // The network moved from old_local_ to new_local_: submit it to the Migrator (one log line).
-  MigrationDecision submit_network_change();
+  MigrationDecision submit_network_change(MigrationCause cause);
   void run_queued();
   void act(const MigrationDecision &decision);
   void initiate(Start start);

@@ -2,6 +2,7 @@
 #include "options.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -20,26 +21,98 @@ std::optional<OldPath> parse_old_path(std::string_view text) noexcept {
   return std::nullopt;
 }
 
+namespace {
+bool parse_at(std::string_view at, std::optional<ngtcp2_duration> &after, std::optional<double> &share);
+}  // namespace
+
 std::optional<NetworkChange> parse_network_change(std::string_view text) {
   auto eq = text.find('=');
   if (eq == std::string_view::npos) return std::nullopt;
   NetworkChange nc;
   nc.text = std::string(text);
-  auto at = text.substr(0, eq);
-  if (at.ends_with('%')) {
-    at.remove_suffix(1);
-    double v = 0;
-    auto [p, ec] = std::from_chars(at.data(), at.data() + at.size(), v);
-    if (at.empty() || ec != std::errc() || p != at.data() + at.size() || v < 0 || v > 100) return std::nullopt;
-    nc.share = v / 100.0;
-  } else {
-    nc.after = ex::parse_duration(at);
-    if (!nc.after) return std::nullopt;
-  }
+  if (!parse_at(text.substr(0, eq), nc.after, nc.share)) return std::nullopt;
   auto local = Endpoint::parse(text.substr(eq + 1));
   if (!local) return std::nullopt;
   nc.local = *local;
   return nc;
+}
+
+namespace {
+
+// "40%" or "2s": a share of the bodies or a delay after the handshake.
+bool parse_at(std::string_view at, std::optional<ngtcp2_duration> &after, std::optional<double> &share) {
+  if (at.ends_with('%')) {
+    at.remove_suffix(1);
+    double v = 0;
+    auto [p, ec] = std::from_chars(at.data(), at.data() + at.size(), v);
+    if (at.empty() || ec != std::errc() || p != at.data() + at.size() || v < 0 || v > 100) return false;
+    share = v / 100.0;
+    return true;
+  }
+  after = ex::parse_duration(at);
+  return after.has_value();
+}
+
+std::optional<unsigned> parse_ifindex(std::string_view text) {
+  auto n = ex::parse_count(text, 1, 1u << 30);
+  if (!n) return std::nullopt;
+  return static_cast<unsigned>(*n);
+}
+
+std::optional<Endpoint> parse_ip(std::string_view text) {
+  const std::string t(text);
+  return Endpoint::parse(t.find(':') != std::string::npos ? "[" + t + "]:0" : t + ":0");
+}
+
+}  // namespace
+
+std::optional<ScriptedEvent> parse_scripted_event(std::string_view text) {
+  auto eq = text.find('=');
+  if (eq == std::string_view::npos) return std::nullopt;
+  ScriptedEvent se;
+  se.text = std::string(text);
+  if (!parse_at(text.substr(0, eq), se.after, se.share)) return std::nullopt;
+  std::vector<std::string_view> f;
+  for (auto rest = text.substr(eq + 1);;) {
+    // An IPv6 address is the last field: it may hold colons.
+    auto c = f.size() == 2 ? std::string_view::npos : rest.find(':');
+    f.push_back(rest.substr(0, c));
+    if (c == std::string_view::npos) break;
+    rest = rest.substr(c + 1);
+  }
+  const auto kind = f[0];
+  if ((kind == "address-added" || kind == "address-removed") && f.size() == 3) {
+    auto ifindex = parse_ifindex(f[1]);
+    auto ip = parse_ip(f[2]);
+    if (!ifindex || !ip) return std::nullopt;
+    if (kind == "address-added")
+      se.event = AddressAdded{*ifindex, *ip};
+    else
+      se.event = AddressRemoved{*ifindex, *ip};
+    return se;
+  }
+  if (f.size() != 2) return std::nullopt;
+  if (kind == "write-error") {
+    static constexpr std::pair<std::string_view, int> kErrors[] = {
+        {"ENETUNREACH", ENETUNREACH}, {"EADDRNOTAVAIL", EADDRNOTAVAIL}, {"EHOSTUNREACH", EHOSTUNREACH}, {"ENETDOWN", ENETDOWN}};
+    for (auto [name, value] : kErrors)
+      if (f[1] == name) {
+        se.event = WriteError{value};
+        return se;
+      }
+    return std::nullopt;
+  }
+  auto ifindex = parse_ifindex(f[1]);
+  if (!ifindex) return std::nullopt;
+  if (kind == "default-route-v4" || kind == "default-route-v6")
+    se.event = DefaultRouteChanged{kind == "default-route-v4" ? AF_INET : AF_INET6, *ifindex, Endpoint{}, false};
+  else if (kind == "link-down")
+    se.event = LinkDown{*ifindex};
+  else if (kind == "link-up")
+    se.event = LinkUp{*ifindex};
+  else
+    return std::nullopt;
+  return se;
 }
 
 void print_usage(std::FILE *out) {
@@ -91,6 +164,26 @@ void print_usage(std::FILE *out) {
       "                          0s: as the handshake completes, before the preferred address\n"
       "                          is used: it is validated from LOCALADDR (RFC 9000 §9.6.3)\n"
       "  --old-path-after-change=<keep|drop>  Keep the old socket or close it. Default: keep\n"
+      "\n"
+      "Network events (README \"Following the network\"; every decision one log line):\n"
+      "  --follow-network=<on|off>  Migrate on the system's events: rtnetlink (an address removed,\n"
+      "                          the default route moved, a link down or up), write errors\n"
+      "                          (ENETUNREACH, EADDRNOTAVAIL, EHOSTUNREACH, ENETDOWN) and a degrading\n"
+      "                          path (PTOs without progress), each gated by the server's\n"
+      "                          per-address policy. Default: on\n"
+      "  --network-event=<AT>=<EVENT>  A scripted event at AT (as --network-change), repeatable:\n"
+      "                          address-added:IFINDEX:IP, address-removed:IFINDEX:IP,\n"
+      "                          default-route-v4:IFINDEX, default-route-v6:IFINDEX,\n"
+      "                          link-down:IFINDEX, link-up:IFINDEX, write-error:ENETUNREACH|\n"
+      "                          EADDRNOTAVAIL|EHOSTUNREACH|ENETDOWN\n"
+      "  --max-migrations=<N>    Migrations one connection may start, all causes. Default: 10\n"
+      "  --max-migrations-per-cause=<N>  ... per cause. Default: 5\n"
+      "  --max-port-migrations=<N>  Port-only migrations per connection. Default: 4\n"
+      "  --max-time-on-non-default=<DURATION>  Then migrate back to the default network\n"
+      "                          (0: never). Default: 128s\n"
+      "  --migrate-idle=<on|off> Migrate a connection with no request outstanding. Default: off\n"
+      "  --degrading-pto=<N>     PTO periods without progress that make the path degrading\n"
+      "                          (0: never). Default: 4\n"
       "  --strategy=<auto|stay|reconnect>  On a refused migration: ask the planner (auto) or\n"
       "                          force its answer. Default: auto\n"
       "  --new-path-rate=<BYTES/s>  Expected throughput of the new path (planner input; K/M/G)\n"
@@ -127,6 +220,8 @@ ex::Parsed<Options> parse_options(int argc, const char *const *argv) {
     kSni, kMaxData, kMaxStreamDataBidiLocal, kMaxStreamDataUni, kNoDump, kSemantics, kSpaFamily,
     kPolicySupport, kNetworkChange, kOldPath, kStrategy, kNewPathRate, kIgnoreReset, kSummary,
     kSendPolicySupportRaw, kEnforcement, kCaFile, kInsecure, kLimitRate,
+    kFollowNetwork, kNetworkEvent, kMaxMigrations, kMaxPerCause, kMaxPortMigrations, kMaxNonDefault,
+    kMigrateIdle, kDegradingPto,
   };
   static constexpr ex::FlagSpec flags[] = {
       {"help", 'h', false, kHelp},
@@ -158,6 +253,14 @@ ex::Parsed<Options> parse_options(int argc, const char *const *argv) {
       {"enforcement", 0, true, kEnforcement},
       {"ca-file", 0, true, kCaFile},
       {"insecure", 0, false, kInsecure},
+      {"follow-network", 0, true, kFollowNetwork},
+      {"network-event", 0, true, kNetworkEvent},
+      {"max-migrations", 0, true, kMaxMigrations},
+      {"max-migrations-per-cause", 0, true, kMaxPerCause},
+      {"max-port-migrations", 0, true, kMaxPortMigrations},
+      {"max-time-on-non-default", 0, true, kMaxNonDefault},
+      {"migrate-idle", 0, true, kMigrateIdle},
+      {"degrading-pto", 0, true, kDegradingPto},
   };
 
   Options o;
@@ -264,6 +367,38 @@ ex::Parsed<Options> parse_options(int argc, const char *const *argv) {
         o.ca_file = std::string(arg);
         break;
       case kInsecure: o.insecure = true; break;
+      case kFollowNetwork:
+      case kMigrateIdle: {
+        auto on = ex::parse_on_off(arg);
+        if (!on) return bad_value();
+        (a->id == kFollowNetwork ? o.follow_network : o.network_config.migrate_idle_connections) = *on;
+        break;
+      }
+      case kNetworkEvent: {
+        auto e = parse_scripted_event(arg);
+        if (!e) return bad_value();
+        o.network_events.push_back(std::move(*e));
+        break;
+      }
+      case kMaxMigrations:
+      case kMaxPerCause:
+      case kMaxPortMigrations:
+      case kDegradingPto: {
+        auto n = ex::parse_count(arg, 0, 1000);
+        if (!n) return bad_value();
+        auto &c = o.network_config;
+        (a->id == kMaxMigrations ? c.max_migrations
+         : a->id == kMaxPerCause ? c.max_migrations_per_cause
+         : a->id == kMaxPortMigrations ? c.max_port_migrations
+                                       : c.degrading.pto_count) = static_cast<unsigned>(*n);
+        break;
+      }
+      case kMaxNonDefault: {
+        auto d = ex::parse_duration(arg);
+        if (!d) return bad_value();
+        o.network_config.max_time_on_non_default_network = *d;
+        break;
+      }
     }
   }
   if (o.enforcement == ex::Enforcement::native) {
@@ -299,6 +434,8 @@ ex::Parsed<Options> parse_options(int argc, const char *const *argv) {
   }
   if (o.network_change && o.uris.empty())
     return misuse("--network-change needs at least one <URI>");
+  if (!o.network_events.empty() && o.uris.empty())
+    return misuse("--network-event needs at least one <URI>");
   return o;
 }
 

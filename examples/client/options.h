@@ -15,6 +15,7 @@
 #include "enforcement.h"
 #include "net.h"
 #include "qamp/migrator.h"
+#include "qamp/network_events.h"
 #include "qamp/planner.h"
 #include "qamp/policy.h"
 #include "qamp/tp_codec.h"
@@ -35,6 +36,20 @@ struct NetworkChange {
   std::string text;  // as given, for logs
 };
 std::optional<NetworkChange> parse_network_change(std::string_view text);
+
+// --network-event AT=EVENT: a scripted operating-system event (tests and labs without a real
+// network change), fed to the same MigrationTrigger as rtnetlink's. EVENT is one of
+//   address-added:IFINDEX:IP  address-removed:IFINDEX:IP  default-route-v4:IFINDEX
+//   default-route-v6:IFINDEX  link-down:IFINDEX  link-up:IFINDEX  write-error:ENETUNREACH|
+//   EADDRNOTAVAIL|EHOSTUNREACH|ENETDOWN
+// AT as for --network-change.
+struct ScriptedEvent {
+  std::optional<ngtcp2_duration> after;
+  std::optional<double> share;
+  NetworkEvent event;
+  std::string text;
+};
+std::optional<ScriptedEvent> parse_scripted_event(std::string_view text);
 
 struct Options {
   std::string host;
@@ -64,6 +79,12 @@ struct Options {
   SpaFamily spa_family = SpaFamily::automatic;  // qamp/migrator.h
   SpellingSet policy_support = kAllSpellings;
   std::optional<NetworkChange> network_change;
+  // Event-driven migration (issue 14, network_follower.h): rtnetlink and write errors, path
+  // degrading from ngtcp2's signals, with these limits; --follow-network=off: none of it (only
+  // --network-change and --network-event, which go through the same trigger).
+  bool follow_network = true;
+  std::vector<ScriptedEvent> network_events;
+  NetworkEventConfig network_config;
   OldPath old_path = OldPath::keep;
   ForcedStrategy strategy = ForcedStrategy::automatic;  // qamp/planner.h
   std::optional<double> new_path_rate;  // bytes/s, planner input

@@ -118,6 +118,7 @@ SendResult Sockets::send(const ngtcp2_path &path, std::span<const std::uint8_t> 
       blocked_ = s;
       return SendResult::blocked;
     }
+    if (send_error_) send_error_(errno);
     return SendResult::failed;  // e.g. EMSGSIZE for a PMTUD probe: ngtcp2 sees it as lost
   }
 }

@@ -56,6 +56,9 @@ class Sockets {
   // Sends from the socket bound to path.local to path.remote. A path whose socket is gone (the
   // old network was dropped) fails quietly: ngtcp2 treats it as loss.
   SendResult send(const ngtcp2_path &path, std::span<const std::uint8_t> data);
+  // Called with errno for every send that failed other than by a full buffer (the network
+  // follower reads ENETUNREACH, EADDRNOTAVAIL, ... as a migration cause).
+  void set_send_error_observer(std::function<void(int)> observer) { send_error_ = std::move(observer); }
   // Calls `ready` once when some blocked socket becomes writable.
   void wait_writable(std::function<void()> ready);
 
@@ -72,6 +75,7 @@ class Sockets {
   std::function<void()> writable_;
   std::vector<std::unique_ptr<UdpSocket>> sockets_;
   UdpSocket *blocked_ = nullptr;
+  std::function<void(int)> send_error_;
   std::unique_ptr<std::uint8_t[]> rbuf_;  // one 64 KiB read buffer, allocated on first use
 };
 

@@ -88,7 +88,7 @@ bool write_summary(const std::string &path, const RunRecord &run, const std::vec
   ex::Json uris = ex::Json::array();
   for (const auto &d : downloads) uris.push(d);
   ex::Json root = ex::Json::object();
-  root.set("complete", complete).set("exit_code", exit_code).set("uris", std::move(uris)).set("connection", std::move(conn));
+  root.set("complete", complete).set("exit_code", exit_code).set("uris", std::move(uris)).set("connection", std::move(conn)).set("network", run.network);
 
   std::FILE *f = std::fopen(path.c_str(), "w");
   if (!f) return false;

@@ -37,6 +37,8 @@ struct RunRecord {
   // How the last connection ended: null while open, else {by, kind, error_code, error_code_hex,
   // error_name, reason_phrase, text} (see close_json).
   ex::Json close;
+  // The network follower's decisions and event-to-first-byte figure (NetworkFollower::json).
+  ex::Json network;
 };
 
 // The summary's record of a connection's end: by "server" / "client" / "idle-timeout" /

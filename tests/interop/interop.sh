@@ -286,7 +286,7 @@ case "$CASE" in
   qamp-client-qgo-plain)
     start_go_server
     # shellcheck disable=SC2086
-    timeout 60 "$CLIENT" $QAMP_CLIENT_TLS --exit-on-all-streams-close --download dl --summary sum.json \
+    timeout 60 "$CLIENT" $QAMP_CLIENT_TLS --follow-network=off --exit-on-all-streams-close --download dl --summary sum.json \
       127.0.0.1 "$PORT" "$URL/file.bin" >client.log 2>&1
     RC=$?
     same_file dl/file.bin htdocs/file.bin
@@ -307,7 +307,7 @@ case "$CASE" in
     [ "$CASE" = qamp-client-qgo-reconnect ] && extra=(--strategy reconnect)
     start_go_server
     # shellcheck disable=SC2086
-    timeout 90 "$CLIENT" $QAMP_CLIENT_TLS "${extra[@]}" --network-change 40%=127.0.0.3:0 --exit-on-all-streams-close \
+    timeout 90 "$CLIENT" $QAMP_CLIENT_TLS --follow-network=off "${extra[@]}" --network-change 40%=127.0.0.3:0 --exit-on-all-streams-close \
       --download dl --summary sum.json 127.0.0.1 "$PORT" "$URL/big.bin" >client.log 2>&1
     RC=$?
     same_file dl/big.bin htdocs/big.bin
@@ -353,7 +353,7 @@ case "$CASE" in
     start_qamp_server --handshake-level none --preferred-ipv4-addr "127.0.0.2:$SPORT" --spa-level same-ip \
       --policy-spelling "$spelling"
     # shellcheck disable=SC2086
-    timeout 60 "$CLIENT" $QAMP_CLIENT_TLS --policy-support "$spelling" --no-preferred-addr --exit-on-all-streams-close \
+    timeout 60 "$CLIENT" $QAMP_CLIENT_TLS --follow-network=off --policy-support "$spelling" --no-preferred-addr --exit-on-all-streams-close \
       --download dl --summary sum.json 127.0.0.1 "$PORT" "$URL/small.bin" >client.log 2>&1
     RC=$?
     same_file dl/small.bin htdocs/small.bin

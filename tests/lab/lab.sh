@@ -165,6 +165,9 @@ client() {
     fi
     meta ENFORCEMENT_CLIENT "$enf"
     set -- --enforcement="$enf" "$@"
+    # Rows about the system's network events say --follow-network=on; the others keep their
+    # subject alone (a scripted --network-change, a NAT rebinding) without it.
+    [[ " $* " == *" --follow-network"* ]] || set -- --follow-network=off "$@"
     SSLKEYLOGFILE=$W/keys.log spawn client qlab-c "$CLIENT_BIN" -q --insecure --timeout 3s --exit-on-all-streams-close \
       --download "$W/dl" --summary "$W/summary.json" --qlog-file "$W/client.sqlog" "$@" "$host" "$LAB_PORT" "$url"
   else

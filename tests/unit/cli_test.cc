@@ -4,7 +4,7 @@
 // command lines.
 #include <catch2/catch_test_macros.hpp>
 
-#include <sstream>
+#include <cerrno>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -167,6 +167,29 @@ TEST_CASE("qamp-client's command line") {
   CHECK(o.quiet);
   CHECK(o.limit_rate == 1024.0 * 1024);
   CHECK(o.max_data == 104857u);  // a tenth of a second at the rate (credit_pacer.h)
+  CHECK(o.follow_network);  // the default: follow the system's network events
+  CHECK(o.network_config.degrading.pto_count == 4);
+
+  // --network-event: each kind of scripted event, and the limits.
+  auto ev = client({"h", "1", "/a", "--follow-network=off", "--network-event=2s=address-added:3:198.18.2.2",
+                    "--network-event=40%=address-removed:2:2001:db8:1::2", "--network-event=1s=default-route-v6:3",
+                    "--network-event=10%=write-error:ENETUNREACH", "--max-migrations=3", "--max-port-migrations=0",
+                    "--max-time-on-non-default=0", "--migrate-idle=on", "--degrading-pto=0"});
+  REQUIRE(exit_of(ev) == "run");
+  const auto &e = std::get<Options>(ev);
+  CHECK_FALSE(e.follow_network);
+  REQUIRE(e.network_events.size() == 4);
+  CHECK(e.network_events[0].after == 2'000'000'000u);
+  CHECK(qamp::to_string(e.network_events[0].event) == qamp::to_string(qamp::NetworkEvent{qamp::AddressAdded{3, *qamp::Endpoint::parse("198.18.2.2:0")}}));
+  CHECK(e.network_events[1].share == 0.4);
+  CHECK(std::get<qamp::AddressRemoved>(e.network_events[1].event).address == *qamp::Endpoint::parse("[2001:db8:1::2]:0"));
+  CHECK(std::get<qamp::DefaultRouteChanged>(e.network_events[2].event).family == AF_INET6);
+  CHECK(std::get<qamp::WriteError>(e.network_events[3].event).error == ENETUNREACH);
+  CHECK(e.network_config.max_migrations == 3);
+  CHECK(e.network_config.max_port_migrations == 0);
+  CHECK(e.network_config.max_time_on_non_default_network == 0);
+  CHECK(e.network_config.migrate_idle_connections);
+  CHECK(e.network_config.degrading.pto_count == 0);
 
   struct Row {
     std::vector<std::string> args;
@@ -185,6 +208,14 @@ TEST_CASE("qamp-client's command line") {
       {{"h", "1", "--insecure", "--ca-file=x"}, "2 --ca-file and --insecure are mutually exclusive"},
       {{"h", "1", "--network-change=40%=127.0.0.2:0"}, "2 --network-change needs at least one <URI>"},
       {{"h", "1", "ftp://x/y"}, "2 invalid <URI>: 'ftp://x/y'"},
+      {{"h", "1", "--network-event=40%=link-down:1"}, "2 --network-event needs at least one <URI>"},
+      {{"h", "1", "/a", "--network-event=40%=link-down:0"}, "2 invalid value for --network-event: '40%=link-down:0'"},
+      {{"h", "1", "/a", "--network-event=40%=link-sideways:1"}, "2 invalid value for --network-event: '40%=link-sideways:1'"},
+      {{"h", "1", "/a", "--network-event=40%=write-error:EAGAIN"}, "2 invalid value for --network-event: '40%=write-error:EAGAIN'"},
+      {{"h", "1", "/a", "--network-event=101%=link-up:1"}, "2 invalid value for --network-event: '101%=link-up:1'"},
+      {{"h", "1", "--follow-network=maybe"}, "2 invalid value for --follow-network: 'maybe'"},
+      {{"h", "1", "--max-migrations=x"}, "2 invalid value for --max-migrations: 'x'"},
+      {{"h", "1", "--max-time-on-non-default=soon"}, "2 invalid value for --max-time-on-non-default: 'soon'"},
   };
   for (const auto &row : rows) {
     CAPTURE(row.args);

@@ -45,7 +45,7 @@ ConnectionView on_net2(Level level, bool idle = false) {
 }
 
 const PathSample kHealthy{0, 20 * kMs, 20 * kMs, 0};
-const PathSample kTwoPtos{2, 20 * kMs, 20 * kMs, 0};
+const PathSample kDegradingPtos{4, 20 * kMs, 20 * kMs, 0};  // the default threshold
 
 // Each trigger as the call that produces its decision from a fresh two-network client at t=10 s.
 enum class Trigger {
@@ -53,8 +53,8 @@ enum class Trigger {
   link_down,         // net 1's link goes down
   default_moved,     // the default route moves to net 2
   write_error,       // sendmsg: ENETUNREACH
-  degrading,         // two PTOs without progress, net 2 available
-  degrading_alone,   // two PTOs without progress, net 2 gone
+  degrading,         // four PTOs without progress, net 2 available
+  degrading_alone,   // four PTOs without progress, net 2 gone
   migrate_back,      // on net 2 (not default) for 128 s
 };
 const char *name(Trigger t) {
@@ -78,10 +78,10 @@ std::optional<TriggerDecision> fire(MigrationTrigger &t, Trigger trigger, Level 
     case Trigger::link_down: return t.on_event(LinkDown{kNet1}, now, view);
     case Trigger::default_moved: return t.on_event(DefaultRouteChanged{AF_INET, kNet2, ep("198.18.2.1:0"), false}, now, view);
     case Trigger::write_error: return t.on_event(WriteError{ENETUNREACH}, now, view);
-    case Trigger::degrading: return t.on_path_sample(kTwoPtos, now, view);
+    case Trigger::degrading: return t.on_path_sample(kDegradingPtos, now, view);
     case Trigger::degrading_alone:
       REQUIRE_FALSE(t.on_event(AddressRemoved{kNet2, ep("198.18.2.2:0")}, now, view));
-      return t.on_path_sample(kTwoPtos, now, view);
+      return t.on_path_sample(kDegradingPtos, now, view);
     case Trigger::migrate_back: {
       const auto off = on_net2(level, idle);
       t.on_path_changed(off, now);
@@ -290,7 +290,7 @@ TEST_CASE("network events: limits are counted per connection, per cause and for 
       {"link up again: net 1 is where the connection is, nothing to do",
        [&] { return t.on_event(LinkUp{kNet1}, kSecond, view); }, MC::network_disconnected, TriggerAction::migrate,
        TriggerRule::allowed_by_policy},
-      {"same-ip degrading: port change 1", [&] { return t.on_path_sample(kTwoPtos, kSecond, on_net1(Level::same_ip)); },
+      {"same-ip degrading: port change 1", [&] { return t.on_path_sample(kDegradingPtos, kSecond, on_net1(Level::same_ip)); },
        MC::port_change_on_path_degrading, TriggerAction::migrate, TriggerRule::allowed_by_policy},
   };
   // Steps with a decision; the LinkUp step must give none.
@@ -313,7 +313,7 @@ TEST_CASE("network events: limits are counted per connection, per cause and for 
   // Recover, degrade again: the port budget (1) and the connection budget (4) are both used up;
   // the connection limit is named first.
   CHECK_FALSE(t.on_path_sample(kHealthy, 2 * kSecond, on_net1(Level::same_ip)));
-  const auto d = t.on_path_sample(kTwoPtos, 3 * kSecond, on_net1(Level::same_ip));
+  const auto d = t.on_path_sample(kDegradingPtos, 3 * kSecond, on_net1(Level::same_ip));
   REQUIRE(d);
   CHECK(d->action == TriggerAction::refused);
   CHECK(d->rule == TriggerRule::max_migrations);
@@ -329,7 +329,7 @@ TEST_CASE("network events: port migration limit on its own") {
   for (int i = 0; i < 4; ++i) {
     const Timestamp now = static_cast<Timestamp>(i) * kSecond;
     REQUIRE_FALSE(t.on_path_sample(kHealthy, now, view));
-    const auto d = t.on_path_sample(kTwoPtos, now + kMs, view);
+    const auto d = t.on_path_sample(kDegradingPtos, now + kMs, view);
     REQUIRE(d);
     got.push_back(d->action);
     if (d->action == TriggerAction::refused) CHECK(d->rule == TriggerRule::max_port_migrations);
@@ -429,7 +429,7 @@ TEST_CASE("network events: the current address goes, another IP on the same inte
   auto t2 = MigrationTrigger{};
   t2.on_event(AddressAdded{kNet1, ep("198.18.1.2:0")}, 0, view);
   t2.on_event(AddressAdded{kNet1, ep("198.18.1.3:0")}, 0, view);
-  const auto p = t2.on_path_sample(kTwoPtos, kSecond, view);
+  const auto p = t2.on_path_sample(kDegradingPtos, kSecond, view);
   REQUIRE(p);
   CHECK(p->cause == MigrationCause::port_change_on_path_degrading);
 }
@@ -469,12 +469,13 @@ TEST_CASE("network events: degrading detector fires once per degradation (hyster
   const std::vector<Row> rows = {
       {"healthy", 0, {0, r, r, 0}, std::nullopt, false},
       {"one PTO: a single loss, not degrading", 1 * kSecond, {1, r, r, 0}, std::nullopt, false},
-      {"two PTOs without progress: QUICHE's path degrading", 2 * kSecond, {2, r, r, 0}, S::pto_count, true},
+      {"three PTOs: not yet (the default is four)", 1'500 * kMs, {3, r, r, 0}, std::nullopt, false},
+      {"four PTOs without progress: path degrading", 2 * kSecond, {4, r, r, 0}, S::pto_count, true},
       {"three PTOs: still the same degradation, no second fire", 3 * kSecond, {3, r, r, 0}, std::nullopt, true},
       {"progress again but RTT 2x min: not recovered (needs <= 1.5x)", 4 * kSecond, {0, 2 * r, r, 0}, std::nullopt,
        true},
       {"RTT 1.5x min, no PTO: recovered", 5 * kSecond, {0, 30 * kMs, r, 0}, std::nullopt, false},
-      {"two PTOs again: a new degradation fires again", 6 * kSecond, {2, r, r, 0}, S::pto_count, true},
+      {"four PTOs again: a new degradation fires again", 6 * kSecond, {4, r, r, 0}, S::pto_count, true},
       {"recovered", 7 * kSecond, {0, r, r, 0}, std::nullopt, false},
       {"RTT 4x min: the excursion starts", 8 * kSecond, {0, 4 * r, r, 0}, std::nullopt, false},
       {"RTT 4x min for 1.9 s: not held long enough", 9'900 * kMs, {0, 4 * r, r, 0}, std::nullopt, false},
@@ -520,7 +521,7 @@ TEST_CASE("network events: degrading detector thresholds from the config") {
       {"pto threshold 3: three are", pto_three, {3, r, r, 0}, DegradingSignal::pto_count},
       {"loss threshold 10: 9 lost", loss_on, {0, r, r, 9}, std::nullopt},
       {"loss threshold 10: 10 lost", loss_on, {0, r, r, 10}, DegradingSignal::packet_loss},
-      {"PTO wins over loss when both", loss_on, {2, r, r, 10}, DegradingSignal::pto_count},
+      {"PTO wins over loss when both", loss_on, {4, r, r, 10}, DegradingSignal::pto_count},
       {"rtt hold 0: fires on the first high sample", rtt_now, {0, 4 * r, r, 0}, DegradingSignal::rtt_growth},
       {"rtt factor 0: RTT never fires", rtt_off, {0, 100 * r, r, 0}, std::nullopt},
   };
@@ -534,10 +535,10 @@ TEST_CASE("network events: degrading detector thresholds from the config") {
 TEST_CASE("network events: a new path resets the detector") {
   auto t = two_networks();
   const auto view = on_net1(Level::same_ip);
-  REQUIRE(t.on_path_sample(kTwoPtos, kSecond, view));
-  CHECK_FALSE(t.on_path_sample(kTwoPtos, 2 * kSecond, view));  // same degradation
+  REQUIRE(t.on_path_sample(kDegradingPtos, kSecond, view));
+  CHECK_FALSE(t.on_path_sample(kDegradingPtos, 2 * kSecond, view));  // same degradation
   t.on_path_changed(view, 3 * kSecond);                          // moved to a new port
-  const auto d = t.on_path_sample(kTwoPtos, 4 * kSecond, view);  // the new path degrades too
+  const auto d = t.on_path_sample(kDegradingPtos, 4 * kSecond, view);  // the new path degrades too
   REQUIRE(d);
   CHECK(d->cause == MigrationCause::port_change_on_path_degrading);
   CHECK(t.port_migrations() == 2);
@@ -604,7 +605,7 @@ TEST_CASE("network events: defaults, names and the log line") {
   CHECK(cfg.max_port_migrations == 4);
   CHECK(cfg.max_time_on_non_default_network == 128 * kSecond);
   CHECK_FALSE(cfg.migrate_idle_connections);
-  CHECK(cfg.degrading.pto_count == 2);
+  CHECK(cfg.degrading.pto_count == 4);
 
   std::set<std::string_view> names;
   for (int i = 0; i <= static_cast<int>(TriggerRule::forbidden_by_policy); ++i)
@@ -617,7 +618,7 @@ TEST_CASE("network events: defaults, names and the log line") {
   CHECK(to_string(*d) ==
         "network-disconnected: migrate to new-network if 3 198.18.2.2:0 (rule allowed-by-policy, policy level-any)");
   auto u = two_networks();
-  const auto p = u.on_path_sample(kTwoPtos, kSecond, on_net1(Level::none));
+  const auto p = u.on_path_sample(kDegradingPtos, kSecond, on_net1(Level::none));
   REQUIRE(p);
   CHECK(to_string(*p) ==
         "port-change-on-path-degrading: to-planner to new-port if 2 198.18.1.2:0 (rule forbidden-by-policy, policy "

@@ -491,3 +491,33 @@ TEST_CASE("server_accepts vs client_may: the server accepts everything a per-add
       if (client_may(ctx, change).allowed) CHECK(server_accepts(l, change).allowed);
     }
 }
+
+// level_allows(): the per-address rule alone (DESIGN.md §2), which client_may() applies under
+// per_address and MigrationTrigger (network_events.h) asks directly.
+TEST_CASE("level_allows: the per-address rule for a client's active change", "[policy][level_allows]") {
+  struct Row {
+    const char *name;
+    Level level;
+    Change change;
+    bool allowed;
+    Rule rule;
+  };
+  const std::vector<Row> rows = {
+      {"any: port change", Level::any, Change::port_only, true, Rule::level_any},
+      {"any: IP change", Level::any, Change::ip_change, true, Rule::level_any},
+      {"same-ip: port change (2-tuple LB keeps the flow)", Level::same_ip, Change::port_only, true,
+       Rule::same_ip_port_change},
+      {"same-ip: IP change", Level::same_ip, Change::ip_change, false, Rule::same_ip_forbids_ip},
+      {"none: port change (the server tolerates NAT rebinding, the client must not cause one)", Level::none,
+       Change::port_only, false, Rule::level_none},
+      {"none: IP change", Level::none, Change::ip_change, false, Rule::level_none},
+  };
+  for (const auto &row : rows) {
+    CAPTURE(row.name);
+    CHECK(level_allows(row.level, row.change) == Decision{row.allowed, row.rule});
+    // The same answer client_may() gives on that address under per_address.
+    MigrationContext ctx;
+    ctx.policy = Policy{row.level, Level::any, Level::any};
+    CHECK(client_may(ctx, row.change) == Decision{row.allowed, row.rule});
+  }
+}

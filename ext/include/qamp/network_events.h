@@ -112,8 +112,10 @@ std::string_view to_string(DegradingSignal signal) noexcept;
 
 struct DegradingConfig {
   // PTO periods without forward progress that make the path degrading (0: never by PTO).
-  // 2: two back-to-back probes went unanswered, which one lost packet does not explain.
-  unsigned pto_count = 2;
+  // 4: more than a lost packet (one period) or a host busy for a moment (two periods of a
+  // loopback path are ~60 ms, which a loaded machine stalls for) explains; the lab's blackholed
+  // 4-tuple reaches it in well under a second.
+  unsigned pto_count = 4;
   // smoothed_rtt > rtt_factor × min_rtt, held for rtt_hold, makes it degrading (0: never).
   double rtt_factor = 3.0;
   Duration rtt_hold = 2'000'000'000;  // 2 s

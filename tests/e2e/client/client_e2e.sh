@@ -98,10 +98,16 @@ reference_download() {
   [ -f "ref/$2" ] || fail "gtlsclient saved no ref/$2"
 }
 
+# The cases that are not about following the system's network run without it (a loaded CI host
+# stalling for four PTOs would otherwise be a degrading path): --follow-network=off unless the
+# case says otherwise.
+follow_off() { [[ " $* " == *" --follow-network"* ]] || echo --follow-network=off; }
+
 run_client() {  # run_client LOG ARGS... ; sets RC
   local log=$1
   shift
-  timeout 60 "$CLIENT" "$(client_enf "$@")" "${CLIENT_TLS[@]}" "$@" >"$log.out" 2>"$log"
+  # shellcheck disable=SC2046
+  timeout 60 "$CLIENT" "$(client_enf "$@")" $(follow_off "$@") "${CLIENT_TLS[@]}" "$@" >"$log.out" 2>"$log"
   RC=$?
 }
 
@@ -111,7 +117,8 @@ run_client_tls() {
   local log=$1 tls=$2
   shift 2
   # shellcheck disable=SC2086
-  timeout 60 "$CLIENT" "$(client_enf "$@")" $tls "$@" >"$log.out" 2>"$log"
+  # shellcheck disable=SC2046
+  timeout 60 "$CLIENT" "$(client_enf "$@")" $(follow_off "$@") $tls "$@" >"$log.out" 2>"$log"
   RC=$?
 }
 
@@ -240,6 +247,62 @@ case_network_change_after_spa() {
   pass "gtlsserver (rfc9000, no 0x0c): migration to 127.0.0.3 after the SPA move under per-address, rfc9000 and draft28, byte-exact"
 }
 
+# Issue 14: the system's network events, from a fake event source (--network-event, the same
+# MigrationTrigger as rtnetlink's), gated by the server's per-address policy. lo (ifindex 1)
+# gains 127.0.0.3, then loses 127.0.0.1 (the connection's address): network-disconnected.
+network_event() {
+  local lo_added=10%=address-added:1:127.0.0.3
+  case "$CASE" in
+    network-event-any)  # handshake any, no preferred address move: migrate to 127.0.0.3
+      start_qampserver --handshake-level any
+      run_client client.log --no-preferred-addr --network-event "$lo_added" --network-event 30%=address-removed:1:127.0.0.1 \
+        --limit-rate=16M --download dl --exit-on-all-streams-close --summary sum.json --qlog-file client.sqlog \
+        127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/bytes/33554432"
+      assert_grep '^qamp: network-event: migrate \(reason: allowed-by-policy\) \{"cause":"network-disconnected","event":"script: address-removed if 1 127.0.0.1:0","target":"new-network 127.0.0.3:0 if 1","policy_rule":"level-any"' client.log
+      assert_grep '^qamp: migration: start-path-validation \(reason: level-any\) .*"cause":"network-disconnected"' client.log
+      assert_grep '"name":"qamp:network-event"' client.sqlog
+      assert_jsons sum.json \
+        '.connection.migrations == {"attempted": 1, "refused": 0, "succeeded": 1, "failed": 0}' \
+        '(.connection.local_address | startswith("127.0.0.3:"))' \
+        '[.network.decisions[] | [.cause, .action, .rule]] == [["network-disconnected", "migrate", "allowed-by-policy"]]' \
+        '.network.event_to_first_byte_ms > 0 and .network.event_to_first_byte_ms < 2000'
+      ;;
+    network-event-none)  # handshake none: forbidden, to the planner, which resumes from 127.0.0.3
+      start_qampserver --handshake-level none
+      run_client client.log --no-preferred-addr --strategy reconnect --network-event "$lo_added" \
+        --network-event 30%=write-error:EADDRNOTAVAIL --limit-rate=16M --download dl --exit-on-all-streams-close \
+        --summary sum.json 127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/bytes/33554432"
+      assert_grep '^qamp: network-event: to-planner \(reason: forbidden-by-policy\) \{"cause":"write-error","event":"script: write-error' client.log
+      assert_grep '^qamp: planner: ' client.log
+      assert_jsons sum.json \
+        '.connection.migrations.attempted == 0 and .connection.migrations.refused == 1' \
+        '.connection.reconnects == 1' \
+        '(.connection.local_address | startswith("127.0.0.3:"))' \
+        '[.network.decisions[] | [.cause, .action, .rule]] == [["write-error", "to-planner", "forbidden-by-policy"]]' \
+        '.network.event_to_first_byte_ms > 0'
+      ;;
+    network-event-limit)  # --max-migrations 0: refused by the limit, finishes on 127.0.0.1
+      start_qampserver --handshake-level any
+      run_client client.log --no-preferred-addr --max-migrations 0 --network-event "$lo_added" \
+        --network-event 30%=address-removed:1:127.0.0.1 --limit-rate=16M --download dl --exit-on-all-streams-close \
+        --summary sum.json 127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/bytes/33554432"
+      assert_grep '^qamp: network-event: refused \(reason: max-migrations\) \{"cause":"network-disconnected"' client.log
+      assert_jsons sum.json \
+        '.connection.migrations.attempted == 0' \
+        '(.connection.local_address | startswith("127.0.0.1:"))' \
+        '.network.event_to_first_byte_ms == null'
+      ;;
+  esac
+  assert_jsons sum.json '.complete == true and .uris[0].sha256_matches_server == true'
+  [ "$(sha256_of dl/33554432)" = "$(jq -r '.uris[0].sha256' sum.json)" ] || fail "saved bytes differ from the summary's digest"
+  [ "$(stat -c %s dl/33554432)" = 33554432 ] || fail "wrong size"
+  [ "$RC" = 0 ] || fail "exit status $RC"
+  pass "$CASE: network event handled by the policy, body byte-exact"
+}
+case_network_event_any() { network_event; }
+case_network_event_none() { network_event; }
+case_network_event_limit() { network_event; }
+
 case_bad_flags() {
   # (4) misuse exits 2 with usage on stderr; --help exits 0 with usage on stdout.
   for args in "--bogus 127.0.0.1 4433" "127.0.0.1" "" "--semantics nope 127.0.0.1 4433" \
@@ -247,6 +310,9 @@ case_bad_flags() {
     "--timeout 127.0.0.1 4433 --strategy" "--spa-family v5 127.0.0.1 4433" \
     "--send-policy-support-raw 0g 127.0.0.1 4433" "--send-policy-support-raw abc 127.0.0.1 4433" \
     "--enforcement sometimes 127.0.0.1 4433" \
+    "--network-event 40%%=address-removed:x:127.0.0.1 127.0.0.1 4433 /x" "--network-event 40%%=flood:1 127.0.0.1 4433 /x" \
+    "--network-event 40%%=link-down:1 127.0.0.1 4433" "--follow-network maybe 127.0.0.1 4433" \
+    "--max-migrations -1 127.0.0.1 4433" "--migrate-idle yes 127.0.0.1 4433" \
     "$(if [ "$ENF" = native ]; then
       echo "--enforcement native --semantics draft28 127.0.0.1 4433"
     else
@@ -263,6 +329,10 @@ case_bad_flags() {
   rc=$?
   [ "$rc" = 0 ] || fail "--help exited $rc"
   grep -q '^Usage: qamp-client' out.txt || fail "--help: no usage on stdout"
+  for f in --follow-network --network-event --max-migrations --max-migrations-per-cause --max-port-migrations \
+    --max-time-on-non-default --migrate-idle --degrading-pto; do
+    grep -q -- "$f" out.txt || fail "--help lacks $f"
+  done
   pass "bad flags exit 2, --help exits 0"
 }
 
@@ -271,7 +341,7 @@ case_truncated_download() {
   # and say why. A sparse 1 GiB file keeps the transfer running long enough.
   truncate -s 1G htdocs/big
   start_gtlsserver
-  bg_start client.log timeout 60 "$CLIENT" "$(client_enf)" "${CLIENT_TLS[@]}" --timeout 2s --download dl --exit-on-all-streams-close --summary sum.json \
+  bg_start client.log timeout 60 "$CLIENT" "$(client_enf)" --follow-network=off "${CLIENT_TLS[@]}" --timeout 2s --download dl --exit-on-all-streams-close --summary sum.json \
     127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/big"
   CLIENT_PID=$BG_PID
   # Wait for body bytes to arrive (in qamp-client's temporary file), then kill the server
@@ -673,7 +743,7 @@ case_resume_corrupt_prefix() {
   bg_start relay.log "$THROTTLE_RELAY" 127.0.0.1:"$PORT" 127.0.0.1:"$SPORT" 4194304 131072 60000 relay.json
   RELAY_PID=$BG_PID
   wait_udp_port 127.0.0.1 "$PORT"
-  bg_start client.log timeout 60 "$CLIENT" "$(client_enf)" "${CLIENT_TLS[@]}" --network-change 50%=127.0.0.3:0 --new-path-rate 20M \
+  bg_start client.log timeout 60 "$CLIENT" "$(client_enf)" --follow-network=off "${CLIENT_TLS[@]}" --network-change 50%=127.0.0.3:0 --new-path-rate 20M \
     --download dl --max-data 2M --max-stream-data-bidi-local 2M --exit-on-all-streams-close \
     --summary sum.json 127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/bytes/$N"
   CLIENT_PID=$BG_PID
