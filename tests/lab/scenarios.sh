@@ -802,7 +802,7 @@ sc_e_unknown_server_id_probe() {
 
 # ---- the client host's network really changes (issue 14 item 5) ----
 # No --network-change in these rows: qamp-client follows the kernel's rtnetlink events, its own
-# sendmsg errors and ngtcp2's PTO periods (--follow-network, on by default) and logs every
+# sendmsg errors and ngtcp2's PTO periods (--follow-network=on, said explicitly: lab.sh gives the other rows =off) and logs every
 # decision (`qamp: network-event: ...`, qlog qamp:network-event, summary .network.decisions).
 # The event fires at a byte count of the saved body (at_bytes), so it is during the download
 # whatever the machine's load. The result records the event time and two figures of "event ->
@@ -833,7 +833,7 @@ net_event_spa_any() {  # LABEL CMD...: the (a) SPA-any rows, qamp-client
   need_client_flag --follow-network
   net_event "$label"
   qamp_server a $LAB_HS --handshake-level none --spa-level any --preferred-ipv4-addr=$LAB_SPA4:$LAB_PORT
-  client qamp $LAB_HS $BODY
+  client qamp $LAB_HS $BODY --follow-network=on
   at_bytes $NET_EVENT_BYTES "$label" "$@"
   wait_client
   expect_complete
@@ -887,7 +887,7 @@ sc_a_default_route_net2_none() {
   lab_shape 1 16mbit
   lab_shape 2 100mbit
   qamp_server a $LAB_HS --handshake-level none
-  client qamp $LAB_HS $BODY --strategy auto --new-path-rate 10M
+  client qamp $LAB_HS $BODY --follow-network=on --strategy auto --new-path-rate 10M
   at_bytes 2000000 default-route-net2 lab_default_route 2
   wait_client
   expect_complete
@@ -909,7 +909,7 @@ sc_b_net1_address_removed() {
   # Each instance offers its own unicast SPA (B cannot bind A's).
   qamp_server a $LAB_ANYCAST --static-secret "$SHARED/secret" --handshake-level none --spa-level any --preferred-ipv4-addr=$LAB_SPA4:$LAB_PORT
   qamp_server b $LAB_ANYCAST --static-secret "$SHARED/secret" --handshake-level none --spa-level any --preferred-ipv4-addr=$LAB_SPA4_B:$LAB_PORT
-  client qamp $LAB_ANYCAST $BODY
+  client qamp $LAB_ANYCAST $BODY --follow-network=on
   at_bytes $NET_EVENT_BYTES net1-address-removed lab_addr_del 1
   wait_client
   expect_complete
@@ -930,7 +930,7 @@ sc_b_net1_address_removed_none() {
   need_client_flag --follow-network
   net_event net1-address-removed
   anycast_qamp_pair --handshake-level none
-  client qamp $LAB_ANYCAST $BODY --no-preferred-addr
+  client qamp $LAB_ANYCAST $BODY --follow-network=on --no-preferred-addr
   at_bytes $NET_EVENT_BYTES net1-address-removed lab_addr_del 1
   wait_client
   expect_complete
@@ -960,7 +960,7 @@ sc_d_degrading_port_change() {
   net_event flow-blackholed
   lb2_roles
   cluster_pair --handshake-level same-ip
-  client qamp $LAB_VIP $BODY
+  client qamp $LAB_VIP $BODY --follow-network=on
   at_bytes $NET_EVENT_BYTES flow-blackholed drop_client_flow
   wait_client
   expect_complete
