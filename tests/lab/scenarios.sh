@@ -884,8 +884,9 @@ sc_a_net1_link_down_stock() { net_event_spa_any_stock net1-link-down lab_link_do
 sc_a_default_route_net2_none() {
   need_client_flag --follow-network
   net_event default-route-net2
+  # Net 1 slow; net 2 at the lab's 40 Mbit/s (at 100 Mbit/s the client host's tcpdump lost a few
+  # percent of the resumed body's datagrams on the loaded 2-core machine: incomplete evidence).
   lab_shape 1 16mbit
-  lab_shape 2 100mbit
   qamp_server a $LAB_HS --handshake-level none
   client qamp $LAB_HS $BODY --follow-network=on --strategy auto --new-path-rate 10M
   at_bytes 2000000 default-route-net2 lab_default_route 2
