@@ -967,6 +967,8 @@ sc_d_degrading_port_change() {
   expect_complete
   expect "the router dropped the old 4-tuple's datagrams (nft counters)" "f.router_drops(1) > 0"
   expect_decided port-change-on-path-degrading migrate
+  expect "the port change answered the dead 4-tuple: signal pto-count (PTO periods without progress), not an RTT rise (qlog qamp:network-event)" \
+    "any((e['data'].get('detail') or {}).get('signal') == 'pto-count' for e in f.qamp_events('client', 'qamp:network-event') if (e['data'].get('detail') or {}).get('cause') == 'port-change-on-path-degrading')"
   expect "a second path from net 1 with a new port, validated" "len(f.paths_from('$LAB_C1:')) >= 2 and f.validated(server='$LAB_VIP:', client=f.paths_from('$LAB_C1:')[-1]['client'])"
   expect "the new port's first datagram is the client's PATH_CHALLENGE" "f.first_challenge(server='$LAB_VIP:', client=f.paths_from('$LAB_C1:')[-1]['client'])"
   expect "nothing left from net 2" "f.paths_from('$LAB_C2:') == []"
