@@ -46,7 +46,7 @@
 namespace {
 
 using qamp::Endpoint;
-using qamp::ex::now_ns;
+using qamp::common::now_ns;
 
 struct Options {
   std::string host, port;
@@ -67,7 +67,7 @@ enum class State { idle, handshaking, confirmed, failed };
 struct Client {
   int fd = -1;
   ngtcp2_conn *conn = nullptr;
-  qamp::ex::Session session;
+  qamp::common::Session session;
   ngtcp2_crypto_conn_ref ref{};
   Endpoint local, remote;
   State state = State::idle;
@@ -83,13 +83,13 @@ struct Client {
 
 ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref) { return static_cast<Client *>(ref->user_data)->conn; }
 
-void rand_cb(uint8_t *dest, size_t destlen, const ngtcp2_rand_ctx *) { qamp::ex::random_bytes({dest, destlen}); }
+void rand_cb(uint8_t *dest, size_t destlen, const ngtcp2_rand_ctx *) { qamp::common::random_bytes({dest, destlen}); }
 
 int get_new_connection_id(ngtcp2_conn *, ngtcp2_cid *cid, uint8_t *token, size_t cidlen, void *) {
   std::array<uint8_t, NGTCP2_MAX_CIDLEN> buf;
-  qamp::ex::random_bytes({buf.data(), cidlen});
+  qamp::common::random_bytes({buf.data(), cidlen});
   ngtcp2_cid_init(cid, buf.data(), cidlen);
-  qamp::ex::random_bytes({token, NGTCP2_STATELESS_RESET_TOKENLEN});
+  qamp::common::random_bytes({token, NGTCP2_STATELESS_RESET_TOKENLEN});
   return 0;
 }
 
@@ -101,7 +101,7 @@ int handshake_confirmed(ngtcp2_conn *, void *user_data) {
 }
 
 ngtcp2_callbacks callbacks() {
-  auto cb = qamp::ex::crypto_callbacks(false);
+  auto cb = qamp::common::crypto_callbacks(false);
   cb.rand = rand_cb;
   cb.get_new_connection_id = get_new_connection_id;
   cb.handshake_confirmed = handshake_confirmed;
@@ -120,21 +120,21 @@ class Driver {
     c.started = now_ns();
     c.state = State::handshaking;
     Endpoint local;
-    auto parsed = qamp::ex::parse_host_port(
+    auto parsed = qamp::common::parse_host_port(
         opts_.local_ip.empty() ? (server_.family() == AF_INET6 ? "::1" : "127.0.0.1") : opts_.local_ip, "0");
     if (!parsed) return fail(c, "bad --local-ip");
     local = *parsed;
-    // Not qamp::ex::bind_udp: it sets SO_REUSEADDR, and with that on every socket Linux may give
+    // Not qamp::common::bind_udp: it sets SO_REUSEADDR, and with that on every socket Linux may give
     // two of them the same ephemeral port; the second connection then never hears the server.
     c.fd = socket(local.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c.fd < 0) return fail(c, std::string("socket: ") + strerror(errno));
     if (bind(c.fd, local.sa(), local.size()) != 0) return fail(c, std::string("bind: ") + strerror(errno));
     if (connect(c.fd, server_.sa(), server_.size()) != 0) return fail(c, std::string("connect: ") + strerror(errno));
-    c.local = qamp::ex::local_endpoint(c.fd);
+    c.local = qamp::common::local_endpoint(c.fd);
     c.remote = server_;
 
     std::string err;
-    c.session = qamp::ex::make_session(false, creds_, "localhost", &err);
+    c.session = qamp::common::make_session(false, creds_, "localhost", &err);
     if (!c.session) return fail(c, err);
     if (ngtcp2_crypto_gnutls_configure_client_session(c.session.get()) != 0)
       return fail(c, "ngtcp2_crypto_gnutls_configure_client_session failed");
@@ -144,8 +144,8 @@ class Driver {
 
     std::array<uint8_t, 18> dcid_buf;
     std::array<uint8_t, 17> scid_buf;
-    qamp::ex::random_bytes(dcid_buf);
-    qamp::ex::random_bytes(scid_buf);
+    qamp::common::random_bytes(dcid_buf);
+    qamp::common::random_bytes(scid_buf);
     ngtcp2_cid dcid, scid;
     ngtcp2_cid_init(&dcid, dcid_buf.data(), dcid_buf.size());
     ngtcp2_cid_init(&scid, scid_buf.data(), scid_buf.size());
@@ -343,13 +343,13 @@ bool parse_options(int argc, char **argv, Options &o) {
 int main(int argc, char **argv) {
   Options opts;
   if (!parse_options(argc, argv, opts)) return usage(argv[0], 2);
-  auto server = qamp::ex::parse_host_port(opts.host, opts.port);
+  auto server = qamp::common::parse_host_port(opts.host, opts.port);
   if (!server) {
     std::fprintf(stderr, "idle_clients: bad address %s %s\n", opts.host.c_str(), opts.port.c_str());
     return 2;
   }
   // A load generator against the bench's own self-signed server: no certificate verification.
-  auto creds = qamp::ex::client_creds(qamp::ex::ClientTrust{true, {}}, nullptr);
+  auto creds = qamp::common::client_creds(qamp::common::ClientTrust{true, {}}, nullptr);
   int epfd = epoll_create1(EPOLL_CLOEXEC);
   if (!creds || epfd < 0) {
     std::fprintf(stderr, "idle_clients: setup failed\n");

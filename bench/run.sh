@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
-# bench/run.sh BUILD_DIR [gate-guard|download-ratio|idle-memory|workers-ratio ...]
+# bench/run.sh BUILD_DIR [gate-guard|download-ratio|idle-memory|workers-ratio|planner-matrix ...]
 # Runs the benchmarks (all when none is named), each with its detailed output in
 # BUILD_DIR/bench/<name>.log, then prints one results table and writes BUILD_DIR/bench/results.json.
-# The same three are meson benchmark() entries: `meson test -C BUILD_DIR --benchmark`.
+# The same ones are meson benchmark() entries: `meson test -C BUILD_DIR --benchmark`.
 # Use a release build (meson setup -Dbuildtype=release); other build types are flagged.
 # Exit status: 0 everything ran and met its target, 3 everything ran but a target was missed,
 # 1 something could not run or failed verification, 2 misuse.
 set -uo pipefail
 
-[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [gate-guard|download-ratio|idle-memory|workers-ratio ...]" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [gate-guard|download-ratio|idle-memory|workers-ratio|planner-matrix ...]" >&2; exit 2; }
 BUILD=$(realpath "$1"); shift
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$BUILD/bench
 PARTS=("$@")
-[ ${#PARTS[@]} -eq 0 ] && PARTS=(gate-guard download-ratio idle-memory workers-ratio)
+[ ${#PARTS[@]} -eq 0 ] && PARTS=(gate-guard download-ratio idle-memory workers-ratio planner-matrix)
 for p in "${PARTS[@]}"; do
-  case "$p" in gate-guard|download-ratio|idle-memory|workers-ratio) ;; *) echo "unknown benchmark: $p" >&2; exit 2 ;; esac
+  case "$p" in gate-guard|download-ratio|idle-memory|workers-ratio|planner-matrix) ;; *) echo "unknown benchmark: $p" >&2; exit 2 ;; esac
 done
 [ -f "$BUILD/build.ninja" ] || { echo "run.sh: $BUILD is not a meson build directory" >&2; exit 2; }
 mkdir -p "$OUT"
@@ -34,16 +34,17 @@ for p in "${PARTS[@]}"; do
     download-ratio) bash "$HERE/download_ratio.sh" "$BUILD" >"$OUT/download_ratio.log" 2>&1 ;;
     idle-memory) bash "$HERE/idle_memory.sh" "$BUILD" >"$OUT/idle_memory.log" 2>&1 ;;
     workers-ratio) bash "$HERE/workers_ratio.sh" "$BUILD" >"$OUT/workers_ratio.log" 2>&1 ;;
+    planner-matrix) "$BUILD/bench/planner_matrix" --json "$json" >"$OUT/planner_matrix.log" 2>&1 ;;
   esac
   RC[$p]=$?
   echo "exit ${RC[$p]} after $(( $(date +%s) - start )) s (log: $OUT/${p//-/_}.log)"
 done
 
-python3 - "$BUILD" "$OUT" "${PARTS[*]}" "${RC[gate-guard]:-}" "${RC[download-ratio]:-}" "${RC[idle-memory]:-}" "${RC[workers-ratio]:-}" <<'PY'
+python3 - "$BUILD" "$OUT" "${PARTS[*]}" "${RC[gate-guard]:-}" "${RC[download-ratio]:-}" "${RC[idle-memory]:-}" "${RC[workers-ratio]:-}" "${RC[planner-matrix]:-}" <<'PY'
 import json, os, subprocess, sys
-build, out, parts, rc_gate, rc_dl, rc_mem, rc_workers = sys.argv[1:8]
+build, out, parts, rc_gate, rc_dl, rc_mem, rc_workers, rc_plan = sys.argv[1:9]
 parts = parts.split()
-rcs = {"gate-guard": rc_gate, "download-ratio": rc_dl, "idle-memory": rc_mem, "workers-ratio": rc_workers}
+rcs = {"gate-guard": rc_gate, "download-ratio": rc_dl, "idle-memory": rc_mem, "workers-ratio": rc_workers, "planner-matrix": rc_plan}
 
 def load(name):
     try:
@@ -150,6 +151,25 @@ if "workers-ratio" in parts:
                 f"{p['median_workers_2']}" if p["median_workers_2"] else "-",
                 f"{p['median_workers_1']}" if p["median_workers_1"] else "-",
                 f"{r:.2f}" if r is not None else "-", f">= {m['target_handshake_ratio']}" if judged else "-", res)
+if "planner-matrix" in parts:
+    pm = load("planner_matrix")
+    doc["benchmarks"]["planner_matrix"] = pm
+    note(rcs["planner-matrix"])
+    if pm is None:
+        row("planner", "-", "-", "-", "-", "-", f"not run (exit {rcs['planner-matrix']}, see planner_matrix.log)")
+    else:
+        row("planner", f"max regret vs oracle, 54 cells, no hint ({pm['max_regret_cell']})",
+            f"{100 * pm['max_regret']:.1f} %", "-", "-", "<= 10 %", "met" if pm["max_regret"] <= 0.10 else "MISSED")
+        row("planner", f"split speed-up over best single network, rates within 2x ({pm['split_cells']} cells)",
+            f"{pm['min_split_speedup']:.2f}x", "-", "-", ">= 1.25x",
+            "met" if pm["split_cells"] and pm["min_split_speedup"] >= 1.25 else "MISSED")
+        row("planner", "worst-cell loss: always-stay / always-reconnect",
+            f"{pm['worst_stay']:.2f}x / {pm['worst_reconnect']:.2f}x", "-", "-", "> 2x each",
+            "met" if pm["worst_stay"] > 2 and pm["worst_reconnect"] > 2 else "MISSED")
+        row("planner", "max regret with noisy links (+-30 % / 10 ms), informational",
+            f"{100 * pm['max_noisy_regret']:.1f} %", "-", "-", "-", "info")
+        row("planner", "files byte-exact (smooth and noisy runs)", f"{108 - pm['bad_files']} of 108", "-", "-", "all",
+            "met" if pm["bad_files"] == 0 else "FAILED")
 
 doc["table"] = [dict(zip(["benchmark", "case", "qamp", "stock", "ratio", "target", "result"], r)) for r in rows]
 doc["exit_status"] = worst

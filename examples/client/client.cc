@@ -14,7 +14,7 @@ namespace qamp::client {
 
 namespace {
 
-double seconds_since(ngtcp2_tstamp t) { return static_cast<double>(ex::now_ns() - t) / 1e9; }
+double seconds_since(ngtcp2_tstamp t) { return static_cast<double>(common::now_ns() - t) / 1e9; }
 
 // HOST:PORT as it goes into :authority (IPv6 literals bracketed).
 std::string authority_of(const std::string &host, const std::string &port) {
@@ -23,7 +23,7 @@ std::string authority_of(const std::string &host, const std::string &port) {
 }
 
 std::optional<Endpoint> resolve(const std::string &host, const std::string &port, std::string *error) {
-  if (auto ep = ex::parse_host_port(host, port)) return ep;
+  if (auto ep = common::parse_host_port(host, port)) return ep;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_DGRAM;
@@ -54,7 +54,7 @@ EvMigrationTimers::EvMigrationTimers(struct ev_loop *loop, std::function<void(Ad
 }
 
 void EvMigrationTimers::arm(AdapterTimer id, ngtcp2_tstamp at) {
-  const ngtcp2_tstamp now = ex::now_ns();
+  const ngtcp2_tstamp now = common::now_ns();
   timers_[static_cast<std::size_t>(id)]->arm(at > now ? static_cast<double>(at - now) / 1e9 : 0.0);
 }
 
@@ -90,7 +90,7 @@ Client::~Client() {
 }
 
 bool Client::start() {
-  start_ts_ = ex::now_ns();
+  start_ts_ = common::now_ns();
   std::string error;
   auto server = resolve(opt_.host, opt_.port, &error);
   if (!server) {
@@ -138,18 +138,18 @@ bool Client::connect(UdpSocket *socket, bool resume) {
   cfg.remote = server_;
   cfg.socket = socket;
   cfg.sni = opt_.sni;
-  if (cfg.sni.empty() && !ex::parse_host_port(opt_.host, "0")) cfg.sni = opt_.host;
+  if (cfg.sni.empty() && !common::parse_host_port(opt_.host, "0")) cfg.sni = opt_.host;
   cfg.trust.insecure = opt_.insecure;
   cfg.trust.ca_file = opt_.ca_file.value_or("");
   cfg.verify_name = verify_name_of(opt_);
   cfg.policy_support = opt_.policy_support;
   cfg.policy_support_raw = opt_.send_policy_support_raw;
-  cfg.native = opt_.enforcement == ex::Enforcement::native;
+  cfg.native = opt_.enforcement == common::Enforcement::native;
   if (cfg.policy_support_raw && run_.policy.is_null())
-    run_.policy = ex::Json::object().set("raw_support_sent", to_hex(*cfg.policy_support_raw));
+    run_.policy = common::Json::object().set("raw_support_sent", to_hex(*cfg.policy_support_raw));
   if (cfg.policy_support_raw)
     trace_.decision("policy", "send-raw-support", "testing knob --send-policy-support-raw",
-                    ex::Json::object().set("tp", "0x2d50").set("value_hex", to_hex(*cfg.policy_support_raw)));
+                    common::Json::object().set("tp", "0x2d50").set("value_hex", to_hex(*cfg.policy_support_raw)));
   cfg.idle_timeout = opt_.timeout;
   cfg.max_data = opt_.max_data;
   cfg.max_stream_data_bidi_local = opt_.max_stream_data_bidi_local;
@@ -165,7 +165,7 @@ bool Client::connect(UdpSocket *socket, bool resume) {
   }
   h3_ = std::make_unique<H3Session>(*quic_);
   if (pacer_) {
-    pacer_->restart(ex::now_ns());  // the new connection's window is fresh; nothing is owed
+    pacer_->restart(common::now_ns());  // the new connection's window is fresh; nothing is owed
     pace_timer_.cancel();
     h3_->set_connection_credit([this](std::size_t n) { pace_credit(n); });
   }
@@ -186,17 +186,17 @@ bool Client::connect(UdpSocket *socket, bool resume) {
 // Called from ngtcp2's stream-data callback (inside read), so it only extends the window; the
 // write that follows the read carries MAX_DATA.
 void Client::pace_credit(std::size_t n) {
-  if (auto give = pacer_->consumed(ex::now_ns(), n)) ngtcp2_conn_extend_max_offset(quic_->conn(), give);
-  if (auto due = pacer_->due(ex::now_ns()); due && !pace_timer_.armed()) pace_timer_.arm(static_cast<double>(*due) / 1e9);
+  if (auto give = pacer_->consumed(common::now_ns(), n)) ngtcp2_conn_extend_max_offset(quic_->conn(), give);
+  if (auto due = pacer_->due(common::now_ns()); due && !pace_timer_.armed()) pace_timer_.arm(static_cast<double>(*due) / 1e9);
 }
 
 void Client::release_credit() {
   if (!quic_ || !pacer_) return;
-  if (auto give = pacer_->release(ex::now_ns())) {
+  if (auto give = pacer_->release(common::now_ns())) {
     ngtcp2_conn_extend_max_offset(quic_->conn(), give);
     quic_->write();
   }
-  if (auto due = pacer_->due(ex::now_ns())) pace_timer_.arm(static_cast<double>(*due) / 1e9);
+  if (auto due = pacer_->due(common::now_ns())) pace_timer_.arm(static_cast<double>(*due) / 1e9);
 }
 
 void Client::on_handshake_completed() {
@@ -304,7 +304,7 @@ std::vector<ResetToken> Client::peer_reset_tokens() {
 
 std::string Client::native_migration_level() {
 #ifdef NGTCP2_TRANSPORT_PARAMS_V2
-  return std::string(to_string(ex::from_ngtcp2(ngtcp2_conn_get_migration_level(quic_->conn()))));
+  return std::string(to_string(common::from_ngtcp2(ngtcp2_conn_get_migration_level(quic_->conn()))));
 #else
   return "?";
 #endif
@@ -341,7 +341,7 @@ void Client::do_reconnect() {
   // The old connection's sockets carry nothing the new one wants.
   sockets_.close_all_except(socket);
   ++run_.reconnects;
-  trace_.event("reconnect", ex::Json::object().set("local", socket->local().to_string()).set("resume", reconnect_resume_));
+  trace_.event("reconnect", common::Json::object().set("local", socket->local().to_string()).set("resume", reconnect_resume_));
   if (!connect(socket, reconnect_resume_)) stop();
 }
 
@@ -384,7 +384,7 @@ PlannerInput Client::transfer() {
 
 void Client::on_datagram(UdpSocket &socket, const Endpoint &from, std::span<const std::uint8_t> data) {
   last_rx_local_ = socket.local();
-  last_rx_ts_ = ex::now_ns();
+  last_rx_ts_ = common::now_ns();
   if (quic_ && !quic_->closed()) quic_->read(socket, from, data);
 }
 
@@ -395,7 +395,7 @@ void Client::on_batch_end() {
 
 void Client::on_progress() {
   if (!conn_rate_start_ts_) {
-    conn_rate_start_ts_ = ex::now_ns();
+    conn_rate_start_ts_ = common::now_ns();
     conn_rate_start_bytes_ = 0;
     for (const auto &d : downloads_) conn_rate_start_bytes_ += d->received();
   }
@@ -511,7 +511,7 @@ void Client::on_netlink(struct ev_loop *, ev_io *w, int) {
 
 void Client::arm_trigger_timer() {
   if (auto at = follower_.next_deadline()) {
-    const auto now = ex::now_ns();
+    const auto now = common::now_ns();
     trigger_timer_.arm(*at > now ? static_cast<double>(*at - now) / 1e9 : 0.0);
   } else {
     trigger_timer_.cancel();
@@ -525,7 +525,7 @@ void Client::sample_path() {
   if (!quic_ || quic_->closed() || !handshake_seen_) return;
   ngtcp2_conn_info info;
   ngtcp2_conn_get_conn_info(quic_->conn(), &info);
-  const auto now = ex::now_ns();
+  const auto now = common::now_ns();
   const auto pto = ngtcp2_conn_get_pto(quic_->conn());
   PathSample sample;
   if (info.bytes_in_flight > 0 && pto > 0 && now > last_rx_ts_) sample.pto_count = static_cast<unsigned>((now - last_rx_ts_) / pto);
@@ -575,7 +575,7 @@ int Client::finish() {
   run_.run_time_s = seconds_since(start_ts_);
   run_.network = follower_.json();
   auto ms = migration_.migrator_stats();
-  run_.migrator = ex::Json::object()
+  run_.migrator = common::Json::object()
                       .set("attempted", ms.attempted)
                       .set("refused", ms.refused)
                       .set("succeeded", ms.succeeded)
@@ -586,7 +586,7 @@ int Client::finish() {
     run_.final_local = quic_->local();
   }
   bool complete = handshake_seen_;
-  std::vector<ex::Json> summaries;
+  std::vector<common::Json> summaries;
   for (auto &d : downloads_) {
     d->verify();
     if (d->complete()) {

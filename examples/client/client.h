@@ -26,12 +26,12 @@
 
 namespace qamp::client {
 
-// The migration adapter's clock and timers on libev: ngtcp2's clock (ex::now_ns) and one
+// The migration adapter's clock and timers on libev: ngtcp2's clock (common::now_ns) and one
 // one-shot Timer per AdapterTimer, which calls `fire(id)`.
 class EvMigrationTimers final : public Clock, public Scheduler {
  public:
   EvMigrationTimers(struct ev_loop *loop, std::function<void(AdapterTimer)> fire);
-  ngtcp2_tstamp now() const override { return ex::now_ns(); }
+  ngtcp2_tstamp now() const override { return common::now_ns(); }
   void arm(AdapterTimer id, ngtcp2_tstamp at) override;
   void cancel(AdapterTimer id) override;
 

@@ -114,9 +114,9 @@ Request Download::request(const std::string &authority, bool resume) {
 
 void Download::on_header(std::string_view name, std::string_view value) {
   if (name == ":status") {
-    status_ = static_cast<int>(ex::parse_decimal(value).value_or(0));
+    status_ = static_cast<int>(common::parse_decimal(value).value_or(0));
   } else if (name == "content-length") {
-    content_length_ = ex::parse_decimal(value);
+    content_length_ = common::parse_decimal(value);
   } else if (name == "content-range") {
     content_range_ = std::string(value);
   } else if (name == "etag") {
@@ -136,24 +136,24 @@ void Download::on_headers_end() {
                                                                        : std::string(" whole")));
   if (!first_response_seen_) {
     first_response_seen_ = true;
-    first_validator_ = ex::if_range_validator(etag_, last_modified_);
-    first_resumable_ = ex::response_allows_resume(status_, accept_ranges_, first_validator_);
+    first_validator_ = common::if_range_validator(etag_, last_modified_);
+    first_resumable_ = common::response_allows_resume(status_, accept_ranges_, first_validator_);
   }
-  auto v = ex::judge_response(status_, resume_requested_ ? std::optional<std::uint64_t>(range_start_) : std::nullopt,
+  auto v = common::judge_response(status_, resume_requested_ ? std::optional<std::uint64_t>(range_start_) : std::nullopt,
                               total_, content_length_, content_range_);
   switch (v.action) {
-    case ex::ResponseAction::restart:
+    case common::ResponseAction::restart:
       // The validator no longer matched (or the range was ignored): the server sent the whole
       // body, so start over from offset zero.
       reset_body();
       resume_requested_ = false;
       range_start_ = 0;
       [[fallthrough]];
-    case ex::ResponseAction::take_whole:
-    case ex::ResponseAction::take_range:
+    case common::ResponseAction::take_whole:
+    case common::ResponseAction::take_range:
       if (v.total) total_ = v.total;
       return;
-    case ex::ResponseAction::fail:
+    case common::ResponseAction::fail:
       return set_error(std::move(v.error));
   }
 }
@@ -283,28 +283,28 @@ void Download::commit() {
   temp_path_.clear();
 }
 
-ex::Json Download::summary() const {
-  ex::Json j = ex::Json::object();
+common::Json Download::summary() const {
+  common::Json j = common::Json::object();
   j.set("uri", target_.uri);
-  j.set("file", file_path_.empty() ? ex::Json() : ex::Json(file_path_));
+  j.set("file", file_path_.empty() ? common::Json() : common::Json(file_path_));
   j.set("saved", saved_);  // the file was replaced by this body (only when complete)
   j.set("status", status_);
   j.set("bytes", received_);
   j.set("expected_bytes", total_);
-  j.set("sha256", sha256_.empty() ? ex::Json() : ex::Json(sha256_));
+  j.set("sha256", sha256_.empty() ? common::Json() : common::Json(sha256_));
   j.set("server_sha256", server_sha256_);
   j.set("sha256_matches_server", sha_matches_);
   // How the body was checked: "sha256" (the server's digest matched), or "size" only (the
   // server sent no x-qamp-body-sha256: nothing to compare the bytes with).
-  j.set("verified_by", complete_ ? ex::Json(server_sha256_ ? "sha256" : "size") : ex::Json());
+  j.set("verified_by", complete_ ? common::Json(server_sha256_ ? "sha256" : "size") : common::Json());
   j.set("complete", complete_);
   j.set("resumable", first_resumable_);
-  j.set("validator", first_validator_.empty() ? ex::Json() : ex::Json(first_validator_));
+  j.set("validator", first_validator_.empty() ? common::Json() : common::Json(first_validator_));
   j.set("attempts", attempts_);
-  ex::Json log = ex::Json::array();
+  common::Json log = common::Json::array();
   for (const auto &a : attempt_log_) log.push(a);
   j.set("responses", std::move(log));
-  j.set("error", error_.empty() ? ex::Json() : ex::Json(error_));
+  j.set("error", error_.empty() ? common::Json() : common::Json(error_));
   return j;
 }
 

@@ -82,7 +82,7 @@ class Download final : public ResponseSink {
   const std::string &sha256() const noexcept { return sha256_; }
   bool sha256_matches_server() const noexcept { return sha_matches_.value_or(false); }
   bool server_sent_digest() const noexcept { return server_sha256_.has_value(); }
-  ex::Json summary() const;
+  common::Json summary() const;
 
  private:
   void reset_body();

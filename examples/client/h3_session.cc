@@ -34,7 +34,7 @@ struct H3Session::Callbacks {
   // The shared barrier (callback_barrier.h); these callbacks have no result of their own.
   template <class F>
   static int guarded(F &&f) noexcept {
-    return ex::nghttp3_barrier("nghttp3 (client)", [&] {
+    return common::nghttp3_barrier("nghttp3 (client)", [&] {
       f();
       return 0;
     });

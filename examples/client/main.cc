@@ -16,7 +16,7 @@ void on_sigint(struct ev_loop *, ev_signal *w, int) { static_cast<qamp::client::
 
 int main(int argc, char **argv) {
   auto parsed = qamp::client::parse_options(argc, argv);
-  if (auto *exit = std::get_if<qamp::ex::Exit>(&parsed)) {
+  if (auto *exit = std::get_if<qamp::common::Exit>(&parsed)) {
     if (exit->status == 0) {
       qamp::client::print_usage(stdout);
     } else {

@@ -11,8 +11,8 @@ namespace {
 
 Endpoint endpoint_of(const ngtcp2_addr &a) { return Endpoint::of(a); }
 
-ex::Json path_json(const ngtcp2_path &p) {
-  return ex::Json::object().set("local", endpoint_of(p.local).to_string()).set("remote", endpoint_of(p.remote).to_string());
+common::Json path_json(const ngtcp2_path &p) {
+  return common::Json::object().set("local", endpoint_of(p.local).to_string()).set("remote", endpoint_of(p.remote).to_string());
 }
 
 Family family_of(const Endpoint &e) { return e.family() == AF_INET6 ? Family::v6 : Family::v4; }
@@ -39,7 +39,7 @@ StartError start_error_of(int rv) {
 }
 
 // Infinity (an impossible plan) has no JSON spelling: null.
-ex::Json seconds(double s) { return std::isfinite(s) ? ex::Json(s) : ex::Json(); }
+common::Json seconds(double s) { return std::isfinite(s) ? common::Json(s) : common::Json(); }
 
 }  // namespace
 
@@ -141,8 +141,8 @@ void MigrationAdapter::on_event(const MigrationEvent &e) {
                        : d.rule                               ? std::string(to_string(*d.rule))
                        : d.family_reason ? std::string(to_string(*d.family_reason))
                                          : std::string(to_string(d.outcome));
-  ex::Json data = std::move(context_);
-  context_ = ex::Json::object();
+  common::Json data = std::move(context_);
+  context_ = common::Json::object();
   data.set("cause", to_string(e.cause));
   if (e.change) data.set("change", to_string(*e.change));
   if (d.target) data.set("target", to_string(*d.target));
@@ -192,8 +192,8 @@ std::optional<Endpoint> MigrationAdapter::socket_towards(const Endpoint &remote,
 std::optional<PathChoice> MigrationAdapter::select_preferred_addr() {
   ensure_migrator();
   auto local = host_.local();
-  context_.set("ipv4", spa_v4_ ? ex::Json(spa_v4_->to_string()) : ex::Json())
-      .set("ipv6", spa_v6_ ? ex::Json(spa_v6_->to_string()) : ex::Json())
+  context_.set("ipv4", spa_v4_ ? common::Json(spa_v4_->to_string()) : common::Json())
+      .set("ipv6", spa_v6_ ? common::Json(spa_v6_->to_string()) : common::Json())
       .set("spa_family", to_string(opt_.spa_family))
       .set("local", local.to_string());
   if (new_local_ && migrator_->has_queued()) {
@@ -219,7 +219,7 @@ std::optional<PathChoice> MigrationAdapter::select_preferred_addr() {
       if (opt_.old_path == OldPath::drop) after_now(AdapterTimer::drop_old_path);  // not inside ngtcp2
       return PathChoice{*new_local_, *remote};
     }
-    context_ = ex::Json::object();
+    context_ = common::Json::object();
   }
   auto d = migrator_->on_preferred_address(local_info());
   if (d.outcome != Outcome::start_preferred_validation || !d.target) return std::nullopt;  // stays; logged
@@ -241,8 +241,8 @@ std::optional<PathChoice> MigrationAdapter::select_preferred_addr() {
 
 void MigrationAdapter::path_validated(std::uint32_t flags, const ngtcp2_path &path, const ngtcp2_path *old_path,
                                       bool success) {
-  ex::Json data = ex::Json::object();
-  data.set("path", path_json(path)).set("old_path", old_path ? path_json(*old_path) : ex::Json()).set("success", success);
+  common::Json data = common::Json::object();
+  data.set("path", path_json(path)).set("old_path", old_path ? path_json(*old_path) : common::Json()).set("success", success);
   trace_.event("path_validation", std::move(data));
   bool ours = (flags & NGTCP2_PATH_VALIDATION_FLAG_PREFERRED_ADDR) ||
               (probing_ && endpoint_of(path.local) == probing_->local && endpoint_of(path.remote) == probing_->remote);
@@ -302,7 +302,7 @@ bool MigrationAdapter::admit_datagram(const Endpoint &local, const Endpoint &fro
   bool on_active = local == host_.local() && from == host_.remote();
   context_.set("local", local.to_string()).set("from", from.to_string()).set("bytes", data.size());
   if (migrator_->should_ignore_stateless_reset(on_active)) return false;
-  context_ = ex::Json::object();
+  context_ = common::Json::object();
   return true;
 }
 
@@ -345,7 +345,7 @@ void MigrationAdapter::run_queued() {
   if (auto d = migrator_->run_queued()) {
     act(*d);
   } else {
-    context_ = ex::Json::object();
+    context_ = common::Json::object();
   }
 }
 
@@ -429,7 +429,7 @@ void MigrationAdapter::initiate(Start start) {
   migrator_->on_started();
   probing_ = start;
   if (network_move_) ++run_.migrations.attempted;
-  trace_.event("path_validation_started", ex::Json::object()
+  trace_.event("path_validation_started", common::Json::object()
                                               .set("local", start.local.to_string())
                                               .set("remote", start.remote.to_string())
                                               .set("immediate", start.immediate)
@@ -439,7 +439,7 @@ void MigrationAdapter::initiate(Start start) {
   if (network_move_ && opt_.old_path == OldPath::drop) drop_old_path();
 }
 
-bool MigrationAdapter::native() const noexcept { return opt_.enforcement == ex::Enforcement::native; }
+bool MigrationAdapter::native() const noexcept { return opt_.enforcement == common::Enforcement::native; }
 
 void MigrationAdapter::plan_after_refusal(const std::string &refusal) {
   auto in = host_.transfer();
@@ -447,7 +447,7 @@ void MigrationAdapter::plan_after_refusal(const std::string &refusal) {
   in.new_rate = opt_.new_path_rate;
   in.forced = opt_.strategy;
   auto plan = Planner{}.choose(in);
-  ex::Json figures = ex::Json::object();
+  common::Json figures = common::Json::object();
   figures.set("body_size", in.body_size)
       .set("received", in.received)
       .set("resumable", in.resumable)
@@ -460,7 +460,7 @@ void MigrationAdapter::plan_after_refusal(const std::string &refusal) {
       .set("resume_s", seconds(plan.resume_s))
       .set("restart_s", seconds(plan.restart_s))
       .set("size_estimated", plan.size_estimated);
-  ex::Json record = ex::Json::object();
+  common::Json record = common::Json::object();
   record.set("decision", to_string(plan.chosen))
       .set("reason", to_string(plan.reason))
       .set("refusal", refusal)

@@ -181,7 +181,7 @@ class MigrationAdapter {
   bool network_move_ = false;              // the running validation answers the network change
   std::optional<Start> retry_;             // initiate() again at the retry_start timer
   std::optional<bool> validation_result_;  // for the validation_ended timer
-  ex::Json context_ = ex::Json::object();          // addresses for the next decision line
+  common::Json context_ = common::Json::object();          // addresses for the next decision line
 
   // the network change (once per run)
   std::optional<Endpoint> new_local_;  // the new network's socket

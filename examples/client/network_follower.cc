@@ -78,18 +78,18 @@ void NetworkFollower::act(const std::optional<TriggerDecision> &decision, const 
   if (!decision) return;
   const auto &d = *decision;
   const auto now = clock_.now();
-  ex::Json data = ex::Json::object();
+  common::Json data = common::Json::object();
   data.set("cause", to_string(d.cause))
       .set("event", event)
       .set("target", target_text(d.target))
-      .set("policy_rule", d.policy_rule ? ex::Json(to_string(*d.policy_rule)) : ex::Json())
-      .set("signal", d.signal ? ex::Json(to_string(*d.signal)) : ex::Json())
+      .set("policy_rule", d.policy_rule ? common::Json(to_string(*d.policy_rule)) : common::Json())
+      .set("signal", d.signal ? common::Json(to_string(*d.signal)) : common::Json())
       .set("from", host_.local().to_string());
   // The trigger's verdict is checked again by the Migrator, which may still redirect a network
   // change to the preferred address (RFC 9000 §9.6.3) or refuse it: its own line follows.
   if (d.action != TriggerAction::refused) data.set("next", "migrator");
   trace_.decision("network-event", to_string(d.action), to_string(d.rule), data);
-  ex::Json rec = ex::Json::object();
+  common::Json rec = common::Json::object();
   rec.set("t_s", static_cast<double>(now - start_) / 1e9)
       .set("event", event)
       .set("cause", to_string(d.cause))
@@ -100,9 +100,9 @@ void NetworkFollower::act(const std::optional<TriggerDecision> &decision, const 
   if (d.action == TriggerAction::refused || !d.target) return;
   const auto old_local = host_.local();
   if (!pending_ && !event_to_first_byte_ms_) pending_ = Pending{now, old_local, *d.target};
-  Endpoint to = d.target->address;
-  to.set_port(0);  // a new socket: a new port, on the target's address
-  host_.change_network(to, d.cause);
+  // Event targets hold port 0 (a new socket, any port); a --network-change keeps the port it
+  // names (the lab picks ports the balancers hash to a given instance).
+  host_.change_network(d.target->address, d.cause);
 }
 
 void NetworkFollower::on_body_bytes(const Endpoint &rx_local) {
@@ -115,8 +115,8 @@ void NetworkFollower::on_body_bytes(const Endpoint &rx_local) {
   pending_.reset();
 }
 
-ex::Json NetworkFollower::json() const {
-  ex::Json j = ex::Json::object();
+common::Json NetworkFollower::json() const {
+  common::Json j = common::Json::object();
   j.set("decisions", decisions_).set("event_to_first_byte_ms", event_to_first_byte_ms_);
   return j;
 }

@@ -64,7 +64,7 @@ class NetworkFollower {
   void on_body_bytes(const Endpoint &rx_local);
 
   // The summary's "network": {"decisions": [...], "event_to_first_byte_ms": N | null}.
-  ex::Json json() const;
+  common::Json json() const;
   const MigrationTrigger &trigger() const noexcept { return trigger_; }
 
  private:
@@ -76,7 +76,7 @@ class NetworkFollower {
   const Clock &clock_;
   MigrationTrigger trigger_;
   ngtcp2_tstamp start_ = 0;
-  ex::Json decisions_ = ex::Json::array();
+  common::Json decisions_ = common::Json::array();
   std::vector<int> write_errors_seen_;  // since the last path change
   struct Pending {                      // a moving decision waiting for its first byte
     ngtcp2_tstamp at;

@@ -49,12 +49,12 @@ bool parse_at(std::string_view at, std::optional<ngtcp2_duration> &after, std::o
     share = v / 100.0;
     return true;
   }
-  after = ex::parse_duration(at);
+  after = common::parse_duration(at);
   return after.has_value();
 }
 
 std::optional<unsigned> parse_ifindex(std::string_view text) {
-  auto n = ex::parse_count(text, 1, 1u << 30);
+  auto n = common::parse_count(text, 1, 1u << 30);
   if (!n) return std::nullopt;
   return static_cast<unsigned>(*n);
 }
@@ -214,7 +214,7 @@ void print_usage(std::FILE *out) {
       out);
 }
 
-ex::Parsed<Options> parse_options(int argc, const char *const *argv) {
+common::Parsed<Options> parse_options(int argc, const char *const *argv) {
   enum : int {
     kHelp, kQuiet, kDownload, kNoPreferredAddr, kQlogFile, kQlogDir, kExitFirst, kExitAll, kTimeout,
     kSni, kMaxData, kMaxStreamDataBidiLocal, kMaxStreamDataUni, kNoDump, kSemantics, kSpaFamily,
@@ -223,7 +223,7 @@ ex::Parsed<Options> parse_options(int argc, const char *const *argv) {
     kFollowNetwork, kNetworkEvent, kMaxMigrations, kMaxPerCause, kMaxPortMigrations, kMaxNonDefault,
     kMigrateIdle, kDegradingPto,
   };
-  static constexpr ex::FlagSpec flags[] = {
+  static constexpr common::FlagSpec flags[] = {
       {"help", 'h', false, kHelp},
       {"quiet", 'q', false, kQuiet},
       {"download", 0, true, kDownload},
@@ -264,20 +264,20 @@ ex::Parsed<Options> parse_options(int argc, const char *const *argv) {
   };
 
   Options o;
-  using ex::misuse;
+  using common::misuse;
   std::vector<std::string_view> positionals;
   bool semantics_given = false, support_given = false, max_data_given = false;
-  ex::CliParser parser(flags, argc, argv);
+  common::CliParser parser(flags, argc, argv);
   for (;;) {
     auto next = parser.next();
-    if (auto *error = std::get_if<ex::CliError>(&next)) return misuse(error->message);
-    auto *a = std::get_if<ex::CliArg>(&next);
+    if (auto *error = std::get_if<common::CliError>(&next)) return misuse(error->message);
+    auto *a = std::get_if<common::CliArg>(&next);
     if (!a) break;
     std::string_view arg = a->value;
-    auto bad_value = [&] { return ex::bad_value(a->flag, arg); };
+    auto bad_value = [&] { return common::bad_value(a->flag, arg); };
     switch (a->id) {
-      case ex::kPositional: positionals.push_back(arg); break;
-      case kHelp: return ex::help_exit();
+      case common::kPositional: positionals.push_back(arg); break;
+      case kHelp: return common::help_exit();
       case kQuiet: o.quiet = true; break;
       case kDownload: o.download_dir = std::string(arg); break;
       case kNoPreferredAddr: o.no_preferred_addr = true; break;
@@ -286,7 +286,7 @@ ex::Parsed<Options> parse_options(int argc, const char *const *argv) {
       case kExitFirst: o.exit_on_first_stream_close = true; break;
       case kExitAll: o.exit_on_all_streams_close = true; break;
       case kTimeout: {
-        auto d = ex::parse_duration(arg);
+        auto d = common::parse_duration(arg);
         if (!d || *d == 0) return bad_value();
         o.timeout = *d;
         break;
@@ -295,7 +295,7 @@ ex::Parsed<Options> parse_options(int argc, const char *const *argv) {
       case kMaxData:
       case kMaxStreamDataBidiLocal:
       case kMaxStreamDataUni: {
-        auto n = ex::parse_size(arg);
+        auto n = common::parse_size(arg);
         if (!n) return bad_value();
         (a->id == kMaxData ? o.max_data : a->id == kMaxStreamDataUni ? o.max_stream_data_uni
                                                                      : o.max_stream_data_bidi_local) = *n;
@@ -343,7 +343,7 @@ ex::Parsed<Options> parse_options(int argc, const char *const *argv) {
       }
       case kNewPathRate:
       case kLimitRate: {
-        auto r = ex::parse_rate(arg);
+        auto r = common::parse_rate(arg);
         if (!r) return bad_value();
         (a->id == kNewPathRate ? o.new_path_rate : o.limit_rate) = *r;
         break;
@@ -357,7 +357,7 @@ ex::Parsed<Options> parse_options(int argc, const char *const *argv) {
         break;
       }
       case kEnforcement: {
-        auto e = ex::parse_enforcement(arg);
+        auto e = common::parse_enforcement(arg);
         if (!e) return bad_value();
         o.enforcement = *e;
         break;
@@ -369,7 +369,7 @@ ex::Parsed<Options> parse_options(int argc, const char *const *argv) {
       case kInsecure: o.insecure = true; break;
       case kFollowNetwork:
       case kMigrateIdle: {
-        auto on = ex::parse_on_off(arg);
+        auto on = common::parse_on_off(arg);
         if (!on) return bad_value();
         (a->id == kFollowNetwork ? o.follow_network : o.network_config.migrate_idle_connections) = *on;
         break;
@@ -384,7 +384,7 @@ ex::Parsed<Options> parse_options(int argc, const char *const *argv) {
       case kMaxPerCause:
       case kMaxPortMigrations:
       case kDegradingPto: {
-        auto n = ex::parse_count(arg, 0, 1000);
+        auto n = common::parse_count(arg, 0, 1000);
         if (!n) return bad_value();
         auto &c = o.network_config;
         (a->id == kMaxMigrations ? c.max_migrations
@@ -394,15 +394,15 @@ ex::Parsed<Options> parse_options(int argc, const char *const *argv) {
         break;
       }
       case kMaxNonDefault: {
-        auto d = ex::parse_duration(arg);
+        auto d = common::parse_duration(arg);
         if (!d) return bad_value();
         o.network_config.max_time_on_non_default_network = *d;
         break;
       }
     }
   }
-  if (o.enforcement == ex::Enforcement::native) {
-    if (!ex::kNativeEnforcementAvailable) return misuse(std::string(ex::native_unavailable_reason()));
+  if (o.enforcement == common::Enforcement::native) {
+    if (!common::kNativeEnforcementAvailable) return misuse(std::string(common::native_unavailable_reason()));
     if (semantics_given && o.semantics != Semantics::per_address)
       return misuse("--enforcement=native: ngtcp2 reads the policy with per-address semantics (RFC 9000 "
                     "for a server without one); --semantics " + std::string(to_string(o.semantics)) +

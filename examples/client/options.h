@@ -91,15 +91,15 @@ struct Options {
   std::optional<double> limit_rate;     // bytes/s: pace the returned MAX_DATA credit (credit_pacer.h)
   bool ignore_reset_on_probe = false;
   std::optional<std::string> summary_file;
-  ex::Enforcement enforcement = ex::Enforcement::layer;  // native: ngtcp2 enforces (patched build)
+  common::Enforcement enforcement = common::Enforcement::layer;  // native: ngtcp2 enforces (patched build)
   // Testing knob: the value of migration_policy_support (0x2d50) sent verbatim instead of the
   // encoded --policy-support, e.g. a malformed one to see the server's TRANSPORT_PARAMETER_ERROR.
   std::optional<std::vector<std::uint8_t>> send_policy_support_raw;
 };
 
-// Parses argv (examples/common/command_line.h's syntax): the options, or ex::help_exit() for --help, or
-// ex::misuse() naming the bad flag or missing argument. Never prints; main() does.
-ex::Parsed<Options> parse_options(int argc, const char *const *argv);
+// Parses argv (examples/common/command_line.h's syntax): the options, or common::help_exit() for --help, or
+// common::misuse() naming the bad flag or missing argument. Never prints; main() does.
+common::Parsed<Options> parse_options(int argc, const char *const *argv);
 void print_usage(std::FILE *out);
 
 }  // namespace qamp::client

@@ -110,7 +110,7 @@ struct Callbacks {
   // The shared barrier (callback_barrier.h).
   template <class F>
   static int guarded(F &&f) noexcept {
-    return ex::ngtcp2_barrier("ngtcp2 (client)", std::forward<F>(f));
+    return common::ngtcp2_barrier("ngtcp2 (client)", std::forward<F>(f));
   }
 
   static int handshake_completed(ngtcp2_conn *, void *user_data) {
@@ -189,14 +189,14 @@ struct Callbacks {
   }
 
   static void rand(uint8_t *dest, size_t destlen, const ngtcp2_rand_ctx *) {
-    ex::random_bytes({dest, destlen});
+    common::random_bytes({dest, destlen});
   }
 
   static int get_new_connection_id(ngtcp2_conn *, ngtcp2_cid *cid, uint8_t *token, size_t cidlen, void *) {
     std::array<uint8_t, NGTCP2_MAX_CIDLEN> buf;
-    ex::random_bytes({buf.data(), cidlen});
+    common::random_bytes({buf.data(), cidlen});
     ngtcp2_cid_init(cid, buf.data(), cidlen);
-    ex::random_bytes({token, NGTCP2_STATELESS_RESET_TOKENLEN});
+    common::random_bytes({token, NGTCP2_STATELESS_RESET_TOKENLEN});
     return 0;
   }
 
@@ -246,10 +246,10 @@ std::unique_ptr<QuicConnection> QuicConnection::connect(Sockets &sockets, Trace 
 }
 
 int QuicConnection::init(const QuicConfig &config, std::string *error) {
-  creds_ = ex::client_creds(config.trust, error);
+  creds_ = common::client_creds(config.trust, error);
   if (!creds_) return -1;
   if (!config.trust.insecure) verify_name_ = config.verify_name;
-  session_ = ex::make_session(false, creds_.get(), config.sni, error, verify_name_);
+  session_ = common::make_session(false, creds_.get(), config.sni, error, verify_name_);
   if (!session_) return -1;
   native_ = config.native;
   if (native_) {
@@ -273,7 +273,7 @@ int QuicConnection::init(const QuicConfig &config, std::string *error) {
   conn_ref_.user_data = this;
   gnutls_session_set_ptr(session_.get(), &conn_ref_);
 
-  auto cb = ex::crypto_callbacks(false);
+  auto cb = common::crypto_callbacks(false);
   cb.handshake_completed = Callbacks::handshake_completed;
   cb.handshake_confirmed = Callbacks::handshake_confirmed;
   cb.recv_stream_data = Callbacks::recv_stream_data;
@@ -291,8 +291,8 @@ int QuicConnection::init(const QuicConfig &config, std::string *error) {
 
   std::array<uint8_t, kScidLen> scid_bytes;
   std::array<uint8_t, kDcidLen> dcid_bytes;
-  ex::random_bytes(scid_bytes);
-  ex::random_bytes(dcid_bytes);
+  common::random_bytes(scid_bytes);
+  common::random_bytes(dcid_bytes);
   ngtcp2_cid scid, dcid;
   ngtcp2_cid_init(&scid, scid_bytes.data(), scid_bytes.size());
   ngtcp2_cid_init(&dcid, dcid_bytes.data(), dcid_bytes.size());
@@ -300,7 +300,7 @@ int QuicConnection::init(const QuicConfig &config, std::string *error) {
 
   ngtcp2_settings settings;
   ngtcp2_settings_default(&settings);
-  settings.initial_ts = ex::now_ns();
+  settings.initial_ts = common::now_ns();
   if (trace_.qlog_enabled()) settings.qlog_write = Callbacks::qlog_write;
   if (!trace_.connection_started(scid_hex_, settings.initial_ts, error)) return -1;
 
@@ -344,7 +344,7 @@ const ClientTpState *QuicConnection::tp_state() const noexcept {
   d.echoed = rp->migration_policy_support;
   if (rp->migration_policy_present) {
     d.spelling = Spelling::ext;
-    d.policy = ex::from_ngtcp2(rp->migration_policy);
+    d.policy = common::from_ngtcp2(rp->migration_policy);
   } else {
     d.policy = Policy{rp->disable_active_migration ? Level::none : Level::any, Level::any, Level::any};
   }
@@ -392,7 +392,7 @@ void QuicConnection::read(UdpSocket &socket, const Endpoint &from, std::span<con
   auto remote = from;
   ngtcp2_path path{local.addr(), remote.addr(), &socket};
   ngtcp2_pkt_info pi{};
-  int rv = ngtcp2_conn_read_pkt(conn_, &path, &pi, data.data(), data.size(), ex::now_ns());
+  int rv = ngtcp2_conn_read_pkt(conn_, &path, &pi, data.data(), data.size(), common::now_ns());
   if (rv == 0) return;
   switch (rv) {
     case NGTCP2_ERR_DRAINING: {
@@ -419,7 +419,7 @@ void QuicConnection::read(UdpSocket &socket, const Endpoint &from, std::span<con
       break;
   }
   auto why = std::string("ngtcp2_conn_read_pkt: ") + ngtcp2_strerror(rv);
-  if (auto cert = ex::verify_failure(session_.get()); !cert.empty()) why = cert + " (" + why + ")";
+  if (auto cert = common::verify_failure(session_.get()); !cert.empty()) why = cert + " (" + why + ")";
   if (const auto *st = tp_state(); st && st->error) why += " (" + st->error->message() + ")";
   fail(rv, why);
 }
@@ -444,7 +444,7 @@ void QuicConnection::write_close() {
   ngtcp2_path_storage ps;
   ngtcp2_path_storage_zero(&ps);
   ngtcp2_pkt_info pi;
-  auto n = ngtcp2_conn_write_connection_close(conn_, &ps.path, &pi, buf.data(), buf.size(), &ccerr_, ex::now_ns());
+  auto n = ngtcp2_conn_write_connection_close(conn_, &ps.path, &pi, buf.data(), buf.size(), &ccerr_, common::now_ns());
   if (n > 0) sockets_.send(ps.path, {buf.data(), static_cast<size_t>(n)});
 }
 
@@ -492,7 +492,7 @@ int QuicConnection::write_streams() {
   ngtcp2_path_storage ps;
   ngtcp2_path_storage_zero(&ps);
   ngtcp2_pkt_info pi;
-  auto ts = ex::now_ns();
+  auto ts = common::now_ns();
   auto path_udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_);
   auto max_pkts = std::clamp<std::size_t>(ngtcp2_conn_get_send_quantum(conn_) / path_udp, 1, kMaxPacketsPerWrite);
   // Room for the largest datagram, not the path's current size: ngtcp2 writes a PMTUD probe only
@@ -560,14 +560,14 @@ int QuicConnection::write_streams() {
 void QuicConnection::arm_expiry() {
   if (closed_) return;
   auto expiry = ngtcp2_conn_get_expiry(conn_);
-  auto now = ex::now_ns();
+  auto now = common::now_ns();
   double t = expiry <= now ? 0.0 : static_cast<double>(expiry - now) / 1e9;
   expiry_.arm(t);
 }
 
 void QuicConnection::on_expiry() {
   if (closed_) return;
-  int rv = ngtcp2_conn_handle_expiry(conn_, ex::now_ns());
+  int rv = ngtcp2_conn_handle_expiry(conn_, common::now_ns());
   if (rv != 0) {
     if (rv == NGTCP2_ERR_IDLE_CLOSE) {
       finish(CloseInfo{true, true, false, "idle timeout", std::nullopt});

@@ -88,7 +88,7 @@ struct QuicConfig {
   Endpoint remote;
   UdpSocket *socket = nullptr;  // the local side of the first path
   std::string sni;
-  ex::ClientTrust trust;
+  common::ClientTrust trust;
   std::string verify_name;  // the name or IP the certificate must carry (empty with --insecure)
   SpellingSet policy_support = kAllSpellings;
   ngtcp2_duration idle_timeout = 30 * NGTCP2_SECONDS;
@@ -154,11 +154,11 @@ class QuicConnection {
   Trace &trace_;
   ConnectionObserver &observer_;
   StreamApp *app_ = nullptr;
-  ex::Creds creds_;
+  common::Creds creds_;
   // GnuTLS keeps a pointer to the name to verify (gnutls_session_set_verify_cert): it must outlive
   // session_, so it is declared (and destroyed) before it.
   std::string verify_name_;
-  ex::Session session_;
+  common::Session session_;
   ngtcp2_crypto_conn_ref conn_ref_{};
   ngtcp2_conn *conn_ = nullptr;
   ngtcp2_ccerr ccerr_{};

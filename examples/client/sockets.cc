@@ -52,7 +52,7 @@ Sockets::~Sockets() {
 }
 
 UdpSocket *Sockets::open(const Endpoint &local, std::string *error) {
-  int fd = ex::bind_udp(local, error);
+  int fd = common::bind_udp(local, error);
   if (fd < 0) return nullptr;
   // Loopback downloads burst faster than the default buffers drain.
   int size = 4 * 1024 * 1024;
@@ -67,7 +67,7 @@ UdpSocket *Sockets::open(const Endpoint &local, std::string *error) {
 #endif
   auto s = std::unique_ptr<UdpSocket>(new UdpSocket);
   s->fd_ = fd;
-  s->local_ = ex::local_endpoint(fd);
+  s->local_ = common::local_endpoint(fd);
   s->owner_ = this;
   ev_io_init(&s->rev_, on_readable, fd, EV_READ);
   s->rev_.data = s.get();
@@ -204,7 +204,7 @@ std::optional<Endpoint> route_source(const Endpoint &remote, std::string *error)
     ::close(fd);
     return std::nullopt;
   }
-  auto local = ex::local_endpoint(fd);
+  auto local = common::local_endpoint(fd);
   ::close(fd);
   local.set_port(0);
   return local;

@@ -12,9 +12,9 @@ std::string family_name(int family) {
   }
 }
 
-ex::Json policy_json(const ClientTpState &state) {
-  ex::Json j = ex::Json::object();
-  ex::Json announced = ex::Json::array();
+common::Json policy_json(const ClientTpState &state) {
+  common::Json j = common::Json::object();
+  common::Json announced = common::Json::array();
   for (auto s : spellings_in(state.announced)) announced.push(to_string(s));
   j.set("announced", std::move(announced));
   if (state.error) j.set("error", state.error->message());
@@ -22,25 +22,25 @@ ex::Json policy_json(const ClientTpState &state) {
   const auto &d = *state.server;
   j.set("spelling", to_string(d.spelling));
   j.set("echoed", d.echoed);
-  ex::Json levels = ex::Json::object();
+  common::Json levels = common::Json::object();
   levels.set("handshake", to_string(d.policy.handshake))
       .set("spa_v4", to_string(d.policy.spa_v4))
       .set("spa_v6", to_string(d.policy.spa_v6));
   j.set("levels", std::move(levels));
   j.set("disable_active_migration", d.disable_active_migration);
   if (d.preferred_address) {
-    ex::Json pa = ex::Json::object();
-    pa.set("ipv4", d.preferred_address->ipv4_present() ? ex::Json(d.preferred_address->ipv4_string()) : ex::Json());
-    pa.set("ipv6", d.preferred_address->ipv6_present() ? ex::Json(d.preferred_address->ipv6_string()) : ex::Json());
+    common::Json pa = common::Json::object();
+    pa.set("ipv4", d.preferred_address->ipv4_present() ? common::Json(d.preferred_address->ipv4_string()) : common::Json());
+    pa.set("ipv6", d.preferred_address->ipv6_present() ? common::Json(d.preferred_address->ipv6_string()) : common::Json());
     j.set("preferred_address", std::move(pa));
   } else {
-    j.set("preferred_address", ex::Json());
+    j.set("preferred_address", common::Json());
   }
   return j;
 }
 
-ex::Json close_json(const CloseInfo &info) {
-  ex::Json j = ex::Json::object();
+common::Json close_json(const CloseInfo &info) {
+  common::Json j = common::Json::object();
   std::string by = info.stateless_reset ? "stateless-reset"
                    : info.idle_timeout  ? "idle-timeout"
                    : info.close_error   ? (info.close_error->by_peer ? "server" : "client")
@@ -53,22 +53,22 @@ ex::Json close_json(const CloseInfo &info) {
     j.set("kind", e->application ? "application" : "transport")
         .set("error_code", e->code)
         .set("error_code_hex", std::string(hex))
-        .set("error_name", name.empty() ? ex::Json() : ex::Json(name))
+        .set("error_name", name.empty() ? common::Json() : common::Json(name))
         .set("reason_phrase", e->reason);
   }
   return j;
 }
 
-bool write_summary(const std::string &path, const RunRecord &run, const std::vector<ex::Json> &downloads, bool complete,
+bool write_summary(const std::string &path, const RunRecord &run, const std::vector<common::Json> &downloads, bool complete,
                    int exit_code) {
-  ex::Json conn = ex::Json::object();
+  common::Json conn = common::Json::object();
   conn.set("handshake_server_address", run.handshake_server.to_string());
-  conn.set("server_address", run.final_server ? ex::Json(run.final_server->to_string()) : ex::Json());
-  conn.set("server_family", run.final_server ? ex::Json(family_name(run.final_server->family())) : ex::Json());
-  conn.set("local_address", run.final_local ? ex::Json(run.final_local->to_string()) : ex::Json());
+  conn.set("server_address", run.final_server ? common::Json(run.final_server->to_string()) : common::Json());
+  conn.set("server_family", run.final_server ? common::Json(family_name(run.final_server->family())) : common::Json());
+  conn.set("local_address", run.final_local ? common::Json(run.final_local->to_string()) : common::Json());
   conn.set("moved_to_preferred_address", run.moved_to_preferred_address);
-  conn.set("preferred_address_chosen", run.preferred_address ? ex::Json(run.preferred_address->to_string()) : ex::Json());
-  ex::Json m = ex::Json::object();
+  conn.set("preferred_address_chosen", run.preferred_address ? common::Json(run.preferred_address->to_string()) : common::Json());
+  common::Json m = common::Json::object();
   m.set("attempted", run.migrations.attempted)
       .set("refused", run.migrations.refused)
       .set("succeeded", run.migrations.succeeded)
@@ -80,14 +80,14 @@ bool write_summary(const std::string &path, const RunRecord &run, const std::vec
   conn.set("completion_time_s", run.completion_time_s);
   conn.set("run_time_s", run.run_time_s);
   conn.set("policy", run.policy);
-  ex::Json errors = ex::Json::array();
+  common::Json errors = common::Json::array();
   for (const auto &e : run.connection_errors) errors.push(e);
   conn.set("errors", std::move(errors));
   conn.set("close", run.close);
 
-  ex::Json uris = ex::Json::array();
+  common::Json uris = common::Json::array();
   for (const auto &d : downloads) uris.push(d);
-  ex::Json root = ex::Json::object();
+  common::Json root = common::Json::object();
   root.set("complete", complete).set("exit_code", exit_code).set("uris", std::move(uris)).set("connection", std::move(conn)).set("network", run.network);
 
   std::FILE *f = std::fopen(path.c_str(), "w");

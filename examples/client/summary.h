@@ -27,32 +27,32 @@ struct RunRecord {
   bool moved_to_preferred_address = false;
   std::optional<Endpoint> preferred_address;  // the one chosen
   MigrationCounts migrations;  // client-initiated (network change) only
-  ex::Json migrator;               // qamp::MigratorStats summed over the run (includes the SPA move)
-  ex::Json planner;  // null, or {decision, reason, figures}
+  common::Json migrator;               // qamp::MigratorStats summed over the run (includes the SPA move)
+  common::Json planner;  // null, or {decision, reason, figures}
   int reconnects = 0;
   std::optional<double> completion_time_s;  // all bodies complete
   double run_time_s = 0;
-  ex::Json policy;  // what the server's transport parameters said
+  common::Json policy;  // what the server's transport parameters said
   std::vector<std::string> connection_errors;
   // How the last connection ended: null while open, else {by, kind, error_code, error_code_hex,
   // error_name, reason_phrase, text} (see close_json).
-  ex::Json close;
+  common::Json close;
   // The network follower's decisions and event-to-first-byte figure (NetworkFollower::json).
-  ex::Json network;
+  common::Json network;
 };
 
 // The summary's record of a connection's end: by "server" / "client" / "idle-timeout" /
 // "stateless-reset"; for a CONNECTION_CLOSE its kind ("transport" 0x1c / "application" 0x1d),
 // code as a number and in hex, RFC 9000 §20.1 name, reason phrase.
-ex::Json close_json(const CloseInfo &info);
+common::Json close_json(const CloseInfo &info);
 
 // What the client learnt from the server's transport parameters, for logs and the summary.
-ex::Json policy_json(const ClientTpState &state);
+common::Json policy_json(const ClientTpState &state);
 
 std::string family_name(int family);
 
 // Writes the summary; false on an I/O error.
-bool write_summary(const std::string &path, const RunRecord &run, const std::vector<ex::Json> &downloads, bool complete,
+bool write_summary(const std::string &path, const RunRecord &run, const std::vector<common::Json> &downloads, bool complete,
                    int exit_code);
 
 }  // namespace qamp::client

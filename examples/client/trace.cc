@@ -49,19 +49,19 @@ void Trace::warning(const char *fmt, ...) {
   va_end(ap);
 }
 
-void Trace::decision(std::string_view name, std::string_view outcome, std::string_view reason, ex::Json data) {
+void Trace::decision(std::string_view name, std::string_view outcome, std::string_view reason, common::Json data) {
   auto line = "qamp: " + std::string(name) + ": " + std::string(outcome) + " (reason: " +
               std::string(reason) + ") " + data.dump();
   std::fprintf(stderr, "%s\n", line.c_str());
   std::fflush(stderr);
-  ex::Json ev = ex::Json::object();
+  common::Json ev = common::Json::object();
   ev.set("outcome", outcome).set("reason", reason).set("detail", std::move(data));
   event(name, std::move(ev));
 }
 
-void Trace::event(std::string_view name, ex::Json data) {
+void Trace::event(std::string_view name, common::Json data) {
   if (!qlog_.is_open()) return;
-  auto now = ex::now_ns();
+  auto now = common::now_ns();
   double ms = now >= reference_ts_ ? static_cast<double>(now - reference_ts_) / 1e6 : 0.0;
   qlog_.event(ms, "qamp:" + std::string(name), data);
 }

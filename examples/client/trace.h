@@ -41,15 +41,15 @@ class Trace {
   // A policy decision: one stderr line "qamp: <name>: <outcome> (reason: <reason>) <data>"
   // whatever -q says, and a qlog event "qamp:<name>" with outcome, reason and data.
   void decision(std::string_view name, std::string_view outcome, std::string_view reason,
-                ex::Json data = ex::Json::object());
+                common::Json data = common::Json::object());
   // A qlog-only event (state changes that are not decisions).
-  void event(std::string_view name, ex::Json data);
+  void event(std::string_view name, common::Json data);
 
  private:
   bool quiet_;
   std::optional<std::string> qlog_file_;
   std::optional<std::string> qlog_dir_;
-  ex::QlogFile qlog_;
+  common::QlogFile qlog_;
   bool qlog_file_open_ = false;  // --qlog-file: opened once for the whole run
   ngtcp2_tstamp reference_ts_ = 0;
 };

@@ -13,7 +13,7 @@
 #include <nghttp3/nghttp3.h>
 #include <ngtcp2/ngtcp2.h>
 
-namespace qamp::ex {
+namespace qamp::common {
 
 namespace detail {
 
@@ -52,4 +52,4 @@ auto nghttp3_barrier(const char *callback, F &&body) noexcept {
   return detail::run_barrier<NGHTTP3_ERR_CALLBACK_FAILURE>(callback, std::forward<F>(body));
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::common

@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-namespace qamp::ex {
+namespace qamp::common {
 
 namespace {
 
@@ -147,4 +147,4 @@ std::optional<bool> parse_on_off(std::string_view text) noexcept {
   return std::nullopt;
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::common

@@ -19,7 +19,7 @@
 #include <variant>
 #include <vector>
 
-namespace qamp::ex {
+namespace qamp::common {
 
 // One flag a program accepts.
 struct FlagSpec {
@@ -93,4 +93,4 @@ std::optional<double> parse_rate(std::string_view text) noexcept;
 // "on" or "off".
 std::optional<bool> parse_on_off(std::string_view text) noexcept;
 
-}  // namespace qamp::ex
+}  // namespace qamp::common

@@ -18,7 +18,7 @@
 
 #include "qamp/policy.h"
 
-namespace qamp::ex {
+namespace qamp::common {
 
 enum class Enforcement : std::uint8_t { layer, native };
 
@@ -76,4 +76,4 @@ inline Policy from_ngtcp2(const ngtcp2_migration_policy &p) noexcept {
 }
 #endif
 
-}  // namespace qamp::ex
+}  // namespace qamp::common

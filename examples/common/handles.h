@@ -8,7 +8,7 @@
 #include <nghttp3/nghttp3.h>
 #include <ngtcp2/ngtcp2.h>
 
-namespace qamp::ex {
+namespace qamp::common {
 
 struct NgtcpConnDeleter {
   void operator()(ngtcp2_conn *conn) const noexcept { ngtcp2_conn_del(conn); }
@@ -27,4 +27,4 @@ using NgtcpConn = std::unique_ptr<ngtcp2_conn, NgtcpConnDeleter>;
 using Nghttp3Conn = std::unique_ptr<nghttp3_conn, Nghttp3ConnDeleter>;
 using File = std::unique_ptr<std::FILE, FileCloser>;
 
-}  // namespace qamp::ex
+}  // namespace qamp::common

@@ -4,7 +4,7 @@
 #include <charconv>
 #include <vector>
 
-namespace qamp::ex {
+namespace qamp::common {
 
 namespace {
 
@@ -101,4 +101,4 @@ std::span<const std::uint8_t> pattern_at(std::uint64_t offset, std::size_t want)
 
 std::uint8_t pattern_byte(std::uint64_t offset) noexcept { return table()[offset % kPatternPeriod]; }
 
-}  // namespace qamp::ex
+}  // namespace qamp::common

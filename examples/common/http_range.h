@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace qamp::ex {
+namespace qamp::common {
 
 struct ByteRange {
   std::uint64_t first;  // inclusive
@@ -48,4 +48,4 @@ inline constexpr std::size_t kPatternPeriod = 1048573;  // prime, ~1 MiB
 std::span<const std::uint8_t> pattern_at(std::uint64_t offset, std::size_t want) noexcept;
 std::uint8_t pattern_byte(std::uint64_t offset) noexcept;
 
-}  // namespace qamp::ex
+}  // namespace qamp::common

@@ -4,7 +4,7 @@
 
 #include "http_range.h"
 
-namespace qamp::ex {
+namespace qamp::common {
 
 bool if_range_allows_range(std::string_view if_range, std::string_view etag) {
   if (if_range.empty()) return true;
@@ -64,4 +64,4 @@ ResponseVerdict judge_response(int status, std::optional<std::uint64_t> range_st
   return v;
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::common

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace qamp::ex {
+namespace qamp::common {
 
 // Server, RFC 9110 §13.1.5 If-Range: does a Range apply to a representation whose strong ETag is
 // `etag` (and which has no Last-Modified)? True when If-Range is absent; when it is present
@@ -58,4 +58,4 @@ ResponseVerdict judge_response(int status, std::optional<std::uint64_t> range_st
                                std::optional<std::uint64_t> known_total,
                                std::optional<std::uint64_t> content_length, std::string_view content_range);
 
-}  // namespace qamp::ex
+}  // namespace qamp::common

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
-namespace qamp::ex {
+namespace qamp::common {
 
 std::string json_quote(std::string_view s) {
   std::string out;
@@ -126,4 +126,4 @@ void Json::dump_to(std::string &out, int indent, int expand_depth, int depth) co
   std::visit(Visitor{out, indent, expand_depth, depth, newline}, v_);
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::common

@@ -13,7 +13,7 @@
 #include <variant>
 #include <vector>
 
-namespace qamp::ex {
+namespace qamp::common {
 
 // A JSON value built in code; objects keep insertion order so output reads in a fixed order.
 class Json {
@@ -58,4 +58,4 @@ class Json {
 
 std::string json_quote(std::string_view s);
 
-}  // namespace qamp::ex
+}  // namespace qamp::common

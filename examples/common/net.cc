@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-namespace qamp::ex {
+namespace qamp::common {
 
 std::optional<Endpoint> parse_host_port(std::string_view host, std::string_view port) {
   if (!host.empty() && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
@@ -84,4 +84,4 @@ void random_bytes(std::span<std::uint8_t> out) noexcept {
   }
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::common

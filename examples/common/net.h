@@ -15,7 +15,7 @@
 
 #include "qamp/endpoint.h"
 
-namespace qamp::ex {
+namespace qamp::common {
 
 // Addresses are qamp::Endpoint (qamp/endpoint.h): one type and one equality for the library
 // and the programs. "A.B.C.D:PORT" / "[X::Y]:PORT" text is Endpoint::parse.
@@ -34,4 +34,4 @@ ssize_t recv_from(int fd, std::span<std::uint8_t> buf, Endpoint &from) noexcept;
 ngtcp2_tstamp now_ns() noexcept;
 void random_bytes(std::span<std::uint8_t> out) noexcept;
 
-}  // namespace qamp::ex
+}  // namespace qamp::common

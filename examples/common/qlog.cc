@@ -3,7 +3,7 @@
 
 #include <ngtcp2/ngtcp2.h>
 
-namespace qamp::ex {
+namespace qamp::common {
 
 bool QlogFile::open(const std::string &path, std::string *error) {
   close();
@@ -49,4 +49,4 @@ void QlogFile::flush_pending() {
   pending_.clear();
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::common

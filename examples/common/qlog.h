@@ -13,7 +13,7 @@
 #include "handles.h"
 #include "json.h"
 
-namespace qamp::ex {
+namespace qamp::common {
 
 class QlogFile {
  public:
@@ -40,4 +40,4 @@ class QlogFile {
   std::string pending_;             // qamp records waiting for a record boundary
 };
 
-}  // namespace qamp::ex
+}  // namespace qamp::common

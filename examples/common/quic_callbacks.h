@@ -5,7 +5,7 @@
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
 
-namespace qamp::ex {
+namespace qamp::common {
 
 inline ngtcp2_callbacks crypto_callbacks(bool server) noexcept {
   ngtcp2_callbacks cb{};
@@ -27,4 +27,4 @@ inline ngtcp2_callbacks crypto_callbacks(bool server) noexcept {
   return cb;
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::common

@@ -3,7 +3,7 @@
 #include <gnutls/x509.h>
 
 
-namespace qamp::ex {
+namespace qamp::common {
 
 Creds server_creds(const std::string &key_file, const std::string &cert_file, std::string *error) {
   gnutls_certificate_credentials_t c = nullptr;
@@ -89,4 +89,4 @@ void enable_keylog(gnutls_session_t session) {
   (void)session;
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::common

@@ -7,7 +7,7 @@
 
 #include <gnutls/gnutls.h>
 
-namespace qamp::ex {
+namespace qamp::common {
 
 struct CredsDeleter {
   void operator()(gnutls_certificate_credentials_t c) const noexcept { gnutls_certificate_free_credentials(c); }
@@ -51,4 +51,4 @@ std::string verify_failure(gnutls_session_t session);
 // Writes SSLKEYLOGFILE lines when the variable is set (so tshark can decode captures).
 void enable_keylog(gnutls_session_t session);
 
-}  // namespace qamp::ex
+}  // namespace qamp::common

@@ -18,7 +18,9 @@
 #include "quic_callbacks.h"
 #include "server.h"
 
-namespace qamp::ex {
+namespace qamp::server {
+
+using namespace qamp::common;  // the programs' shared code (examples/common)
 
 namespace {
 
@@ -414,4 +416,4 @@ void Connection::qlog_event(std::string_view name, const Json &data) {
   qlog_.event(static_cast<double>(now_ns() - created_) / NGTCP2_MILLISECONDS, name, data);
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

@@ -33,7 +33,9 @@
 #include "response.h"
 #include "tls_creds.h"
 
-namespace qamp::ex {
+namespace qamp::server {
+
+using namespace qamp::common;  // the programs' shared code (examples/common)
 
 class Server;
 struct Socket;
@@ -178,4 +180,4 @@ class Connection {
   bool closed_ = false;
 };
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

@@ -12,7 +12,9 @@
 #include "request.h"
 #include "server.h"
 
-namespace qamp::ex {
+namespace qamp::server {
+
+using namespace qamp::common;  // the programs' shared code (examples/common)
 
 namespace {
 
@@ -148,13 +150,13 @@ int Connection::on_extend_max_stream_data(int64_t stream_id) {
 
 bool Connection::setup_http3() {
   nghttp3_callbacks cb{};
-  cb.acked_stream_data = ::qamp::ex::h3_acked_stream_data;
-  cb.stream_close = ::qamp::ex::h3_stream_close;
+  cb.acked_stream_data = ::qamp::server::h3_acked_stream_data;
+  cb.stream_close = ::qamp::server::h3_stream_close;
   cb.deferred_consume = h3_deferred_consume;
-  cb.recv_header = ::qamp::ex::h3_recv_header;
-  cb.end_headers = ::qamp::ex::h3_end_headers;
-  cb.stop_sending = ::qamp::ex::h3_stop_sending;
-  cb.reset_stream = ::qamp::ex::h3_reset_stream;
+  cb.recv_header = ::qamp::server::h3_recv_header;
+  cb.end_headers = ::qamp::server::h3_end_headers;
+  cb.stop_sending = ::qamp::server::h3_stop_sending;
+  cb.reset_stream = ::qamp::server::h3_reset_stream;
   nghttp3_settings settings;
   nghttp3_settings_default(&settings);
   settings.qpack_max_dtable_capacity = 4096;
@@ -258,7 +260,7 @@ int Connection::submit_response(int64_t stream_id, Stream &st) {
   add(kstatus, status);
   add(kserver, server_name);
   for (auto &[n, v] : r.headers) add(n, v);
-  nghttp3_data_reader dr{::qamp::ex::h3_read_data};
+  nghttp3_data_reader dr{::qamp::server::h3_read_data};
   int rv = nghttp3_conn_submit_response(h3_.get(), stream_id, nva.data(), nva.size(), r.body_length ? &dr : nullptr);
   if (rv != 0) return NGHTTP3_ERR_CALLBACK_FAILURE;
   return 0;
@@ -306,4 +308,4 @@ int Connection::h3_reset_stream(int64_t stream_id, uint64_t app_error_code) {
   return rv == 0 || rv == NGTCP2_ERR_STREAM_NOT_FOUND ? 0 : NGHTTP3_ERR_CALLBACK_FAILURE;
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

@@ -10,7 +10,9 @@
 #include "connection.h"
 #include "server.h"
 
-namespace qamp::ex {
+namespace qamp::server {
+
+using namespace qamp::common;  // the programs' shared code (examples/common)
 
 namespace {
 
@@ -190,4 +192,4 @@ void Connection::log_native_policy() {
 #endif
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

@@ -7,7 +7,9 @@
 #include "connection.h"
 #include "server.h"
 
-namespace qamp::ex {
+namespace qamp::server {
+
+using namespace qamp::common;  // the programs' shared code (examples/common)
 
 void Connection::write() {
   if (closed_ || draining_) return;
@@ -126,4 +128,4 @@ void Connection::on_writable(struct ev_loop *loop, ev_io *w, int) {
   c->write();
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

@@ -6,7 +6,9 @@
 
 #include "net.h"
 
-namespace qamp::ex {
+namespace qamp::server {
+
+using namespace qamp::common;  // the programs' shared code (examples/common)
 
 DigestWorker::DigestWorker(struct ev_loop *loop, Limits limits) : loop_(loop), limits_(limits) {
   ev_async_init(&async_, on_async);
@@ -145,4 +147,4 @@ void DigestWorker::run() {
     if (a.h) gnutls_hash_deinit(a.h, nullptr);
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

@@ -27,7 +27,7 @@
 
 #include "response.h"
 
-namespace qamp::ex {
+namespace qamp::server {
 
 class DigestWorker {
  public:
@@ -84,4 +84,4 @@ class DigestWorker {
   std::thread thread_;
 };
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

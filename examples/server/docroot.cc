@@ -7,7 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-namespace qamp::ex {
+namespace qamp::server {
 
 Fd::~Fd() {
   if (fd_ >= 0) ::close(fd_);
@@ -98,4 +98,4 @@ OpenedFile DocRoot::open_file(const std::string &rel) const {
   return f;
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

@@ -8,7 +8,7 @@
 #include <string>
 #include <sys/stat.h>
 
-namespace qamp::ex {
+namespace qamp::server {
 
 // An owned file descriptor (one RAII owner per handle, STYLE.md "C boundaries").
 class Fd {
@@ -61,4 +61,4 @@ class DocRoot {
 bool open_document_root(const std::string &dir, std::string *error);
 const DocRoot &document_root();
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

@@ -14,7 +14,7 @@
 namespace {
 
 void on_signal(struct ev_loop *, ev_signal *w, int) {
-  auto *server = static_cast<qamp::ex::Server *>(w->data);
+  auto *server = static_cast<qamp::server::Server *>(w->data);
   if (w->signum == SIGUSR1) {
     server->write_stats();
     return;
@@ -23,15 +23,15 @@ void on_signal(struct ev_loop *, ev_signal *w, int) {
 }
 
 // One server (or one worker of --workers): the event loop until SIGINT / SIGTERM.
-int serve(const qamp::ex::ServerOptions &options, qamp::ex::WorkerSetup setup) {
+int serve(const qamp::server::ServerOptions &options, qamp::server::WorkerSetup setup) {
   std::string error;
   std::optional<qamp::ClusterConfig> cluster;
-  if (!qamp::ex::load_cluster_config(options, &cluster, &error)) {
+  if (!qamp::server::load_cluster_config(options, &cluster, &error)) {
     std::cerr << "qamp-server: " << error << std::endl;
     return 1;
   }
   auto *loop = EV_DEFAULT;
-  qamp::ex::Server server(options, std::move(cluster), loop, std::move(setup));
+  qamp::server::Server server(options, std::move(cluster), loop, std::move(setup));
   if (!server.start(&error)) {
     std::cerr << "qamp-server: " << error << std::endl;
     return 1;
@@ -52,20 +52,20 @@ int serve(const qamp::ex::ServerOptions &options, qamp::ex::WorkerSetup setup) {
 }  // namespace
 
 int main(int argc, char **argv) {
-  auto parsed = qamp::ex::parse_server_options(argc, argv);
-  if (auto *exit = std::get_if<qamp::ex::Exit>(&parsed)) {
+  auto parsed = qamp::server::parse_server_options(argc, argv);
+  if (auto *exit = std::get_if<qamp::server::Exit>(&parsed)) {
     if (exit->status == 0)
-      std::cout << qamp::ex::server_usage();
+      std::cout << qamp::server::server_usage();
     else
-      std::cerr << "qamp-server: " << exit->message << "\n\n" << qamp::ex::server_usage();
+      std::cerr << "qamp-server: " << exit->message << "\n\n" << qamp::server::server_usage();
     return exit->status;
   }
-  const auto &options = std::get<qamp::ex::ServerOptions>(parsed);
+  const auto &options = std::get<qamp::server::ServerOptions>(parsed);
   std::string error;
-  if (!qamp::ex::open_document_root(options.htdocs, &error)) {
+  if (!qamp::server::open_document_root(options.htdocs, &error)) {
     std::cerr << "qamp-server: " << error << std::endl;
     return 1;
   }
-  if (options.workers > 1) return qamp::ex::run_workers(options, serve);
+  if (options.workers > 1) return qamp::server::run_workers(options, serve);
   return serve(options, {});
 }

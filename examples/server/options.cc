@@ -4,7 +4,9 @@
 
 #include "steering.h"
 
-namespace qamp::ex {
+namespace qamp::server {
+
+using namespace qamp::common;  // the programs' shared code (examples/common)
 
 namespace {
 
@@ -305,4 +307,4 @@ Parsed<ServerOptions> parse_server_options(int argc, const char *const *argv) {
   return o;
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

@@ -18,7 +18,9 @@
 #include "qamp/reset_guard.h"
 #include "qamp/tp_codec.h"
 
-namespace qamp::ex {
+namespace qamp::server {
+
+using namespace qamp::common;  // the programs' shared code (examples/common)
 
 // Encrypted QUIC-LB CIDs' default nonce: 1-octet server ID + 15 = one AES block (single pass).
 inline constexpr unsigned kEncryptedDefaultNonceLen = 15;
@@ -63,4 +65,4 @@ ServerOptions worker_options(const ServerOptions &options, unsigned k);
 Parsed<ServerOptions> parse_server_options(int argc, const char *const *argv);
 std::string_view server_usage() noexcept;
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

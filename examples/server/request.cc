@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
-namespace qamp::ex {
+namespace qamp::server {
+
+using namespace qamp::common;  // the programs' shared code (examples/common)
 
 namespace {
 
@@ -99,4 +101,4 @@ LogLimiter::Verdict LogLimiter::allow(std::uint64_t now_ns) {
   return v;
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

@@ -12,7 +12,9 @@
 #include "http_rules.h"
 #include "qamp/reset_guard.h"
 
-namespace qamp::ex {
+namespace qamp::server {
+
+using namespace qamp::common;  // the programs' shared code (examples/common)
 
 // What a server bounds per request (item 5 of issue 10). The header budget counts name + value
 // bytes of every field of one request (RFC 9114 §4.2.2, SETTINGS_MAX_FIELD_SECTION_SIZE counts
@@ -68,4 +70,4 @@ class LogLimiter {
   std::uint64_t suppressed_ = 0;
 };
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

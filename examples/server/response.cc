@@ -11,7 +11,9 @@
 #include "net.h"
 #include "request.h"
 
-namespace qamp::ex {
+namespace qamp::server {
+
+using namespace qamp::common;  // the programs' shared code (examples/common)
 
 namespace {
 
@@ -211,4 +213,4 @@ Response respond(const DocRoot &root, const Request &req, std::uint64_t max_gene
   return r;
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-namespace qamp::ex {
+namespace qamp::server {
 
 class DocRoot;
 
@@ -55,4 +55,4 @@ void add_digest(Response &r, const std::string &hex);
 // A small text/plain response (refusals, 503 when the digest queue is full).
 Response text_response(int status, std::string msg);
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

@@ -19,7 +19,9 @@
 #include "qamp/admission.h"
 #include "qamp/hex.h"
 
-namespace qamp::ex {
+namespace qamp::server {
+
+using namespace qamp::common;  // the programs' shared code (examples/common)
 
 namespace {
 
@@ -481,4 +483,4 @@ void Server::write_stats() {
   if (!stats_.write(opts_.stats_file, gate_.counters(), reset_guard_.counters())) log("cannot write --stats-file " + opts_.stats_file);
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

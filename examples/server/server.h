@@ -25,7 +25,9 @@
 #include "stats.h"
 #include "tls_creds.h"
 
-namespace qamp::ex {
+namespace qamp::server {
+
+using namespace qamp::common;  // the programs' shared code (examples/common)
 
 class Connection;
 class Server;
@@ -145,4 +147,4 @@ class Server {
   ServerStats stats_;
 };
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

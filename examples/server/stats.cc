@@ -7,7 +7,9 @@
 
 #include "json.h"
 
-namespace qamp::ex {
+namespace qamp::server {
+
+using namespace qamp::common;  // the programs' shared code (examples/common)
 
 namespace {
 
@@ -88,4 +90,4 @@ bool ServerStats::write(const std::string &path, const GateCounters &gate,
   return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

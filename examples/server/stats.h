@@ -19,7 +19,7 @@
 #include "qamp/reset_guard.h"
 #include "qamp/tp_codec.h"
 
-namespace qamp::ex {
+namespace qamp::server {
 
 struct ServerStats {
   std::uint64_t datagrams_received = 0;
@@ -53,4 +53,4 @@ struct ServerStats {
   bool write(const std::string &path, const GateCounters &gate, const ResetCounters &resets) const;
 };
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

@@ -9,7 +9,7 @@
 
 #include "steering.skel.h"
 
-namespace qamp::ex {
+namespace qamp::server {
 
 namespace {
 
@@ -97,4 +97,4 @@ std::string ReuseportSteering::describe_counters() const {
   return out;
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

@@ -20,7 +20,7 @@
 
 struct qamp_steering;  // bpftool's skeleton (steering.skel.h)
 
-namespace qamp::ex {
+namespace qamp::server {
 
 // What the program did with a datagram; the indexes of its `steering` counter array.
 enum class SteeringCounter : std::uint8_t {
@@ -64,4 +64,4 @@ class ReuseportSteering {
   std::unique_ptr<qamp_steering, Destroy> skel_;
 };
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

@@ -13,7 +13,9 @@
 
 #include "steering.h"
 
-namespace qamp::ex {
+namespace qamp::server {
+
+using namespace qamp::common;  // the programs' shared code (examples/common)
 
 namespace {
 
@@ -172,4 +174,4 @@ int run_workers(const ServerOptions &options, ServeFn serve) {
   return failed ? 1 : 0;
 }
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

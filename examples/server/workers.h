@@ -17,7 +17,9 @@
 #include "options.h"
 #include "server.h"
 
-namespace qamp::ex {
+namespace qamp::server {
+
+using namespace qamp::common;  // the programs' shared code (examples/common)
 
 // Runs one worker: what main() does for a single server, with the worker's options (its
 // server ID, its stats file) and sockets. Returns the process exit status.
@@ -27,4 +29,4 @@ using ServeFn = int (*)(const ServerOptions &options, WorkerSetup setup);
 // every worker exited 0; 1 when setup failed (message on stderr) or a worker failed.
 int run_workers(const ServerOptions &options, ServeFn serve);
 
-}  // namespace qamp::ex
+}  // namespace qamp::server

@@ -30,7 +30,7 @@ int decode(const CidArgs &args, std::ostream &out, std::ostream &err) {
   // The balancer's answer first (route_cid), then what the server put in for a routed CID.
   const std::array<qamp::QuicLbCodec, 1> configs{qamp::QuicLbCodec(args.config)};
   const auto routing = qamp::route_cid(configs, *cid);
-  auto json = qamp::ex::Json::object().set("route", qamp::to_string(routing.route));
+  auto json = qamp::common::Json::object().set("route", qamp::to_string(routing.route));
   if (!cid->empty()) json.set("config_rotation", unsigned{routing.config_rotation});
   if (routing.route == qamp::QuicLbRoute::routed) {
     auto plain = configs[0].decode(*cid);

@@ -109,11 +109,11 @@ and for a routed CID its server ID and nonce.
 A bad configuration: exit 2 naming the field. CID not hex: exit 1 with "error: CID: REASON".
 )";
 
-using qamp::ex::CliArg;
-using qamp::ex::CliError;
-using qamp::ex::CliParser;
-using qamp::ex::FlagSpec;
-using qamp::ex::kPositional;
+using qamp::common::CliArg;
+using qamp::common::CliError;
+using qamp::common::CliParser;
+using qamp::common::FlagSpec;
+using qamp::common::kPositional;
 
 // One command's walk over argv (examples/common/command_line.h): calls `on_arg` for each flag or
 // positional; the first usage error (from the parser or from on_arg) ends it.
@@ -332,7 +332,7 @@ Invocation parse_cid(int argc, const char *const *argv) {
       return std::nullopt;
     };
     auto number = [&](std::optional<std::uint64_t> &slot, std::uint64_t max) -> std::optional<std::string> {
-      slot = qamp::ex::parse_count(a.value, 0, max);
+      slot = qamp::common::parse_count(a.value, 0, max);
       if (!slot) return std::string(a.flag) + ": expected a number 0-" + std::to_string(max) + ", got '" +
                         std::string(a.value) + "'";
       return std::nullopt;
@@ -348,7 +348,7 @@ Invocation parse_cid(int argc, const char *const *argv) {
       case kConfigRotation: return number(config_rotation, 255);
       case kFirstOctetBits: return number(first_octet_bits, 31);
       case kSelfEncoding: {
-        auto on = qamp::ex::parse_on_off(a.value);
+        auto on = qamp::common::parse_on_off(a.value);
         if (!on) return std::string(a.flag) + ": expected on or off, got '" + std::string(a.value) + "'";
         self_encode = *on;
         return std::nullopt;

@@ -12,7 +12,7 @@ namespace qamp::tp {
 
 namespace {
 
-using qamp::ex::Json;
+using qamp::common::Json;
 
 // "0x0c", "0x2d50": at least two digits, like the codec's error messages.
 std::string hex_id(std::uint64_t id) {

@@ -154,7 +154,11 @@ wait_grep() {
 bg_start() {
   local log=$1
   shift
-  "$@" >"$log" 2>&1 &
+  # Truncated here, not by the background job's redirection: that runs after the fork, so a
+  # caller's wait_grep could still read the previous process's "listening" line from the same
+  # log (a restarted server) and go on before the new one is up.
+  : >"$log"
+  "$@" >>"$log" 2>&1 &
   BG_PID=$!
   E2E_PIDS+=("$BG_PID")
 }

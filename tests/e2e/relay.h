@@ -9,7 +9,7 @@
 
 #include "net.h"
 
-namespace qamp::ex::relay {
+namespace qamp::common::relay {
 
 inline volatile std::sig_atomic_t g_stop = 0;
 
@@ -37,4 +37,4 @@ inline Endpoint loopback_any(const Endpoint &like) {
   return *parse_host_port(like.family() == AF_INET6 ? "::1" : "127.0.0.1", "0");
 }
 
-}  // namespace qamp::ex::relay
+}  // namespace qamp::common::relay

@@ -17,7 +17,7 @@
 
 namespace {
 
-using namespace qamp::ex;
+using namespace qamp::common;
 
 void expect(bool ok, const char *promise) {
   if (ok) return;

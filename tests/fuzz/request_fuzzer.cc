@@ -26,7 +26,8 @@
 
 namespace {
 
-using namespace qamp::ex;
+using namespace qamp::common;
+using namespace qamp::server;
 
 void expect(bool ok, const char *promise) {
   if (ok) return;

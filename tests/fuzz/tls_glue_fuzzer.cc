@@ -81,7 +81,7 @@ struct Handshake {
                                   nullptr, &client) == 0,
            "the client connection is created");
     std::string err;
-    auto session = ex::make_session(false, sim::credentials().client, "localhost", &err);
+    auto session = common::make_session(false, sim::credentials().client, "localhost", &err);
     expect(!!session, "the client session is created");
     client.attach(std::move(session));
     ClientTpConfig cc;
@@ -109,7 +109,7 @@ struct Handshake {
                                   nullptr, &server) == 0,
            "the server connection is created");
     std::string err;
-    auto session = ex::make_session(true, sim::credentials().server, "", &err);
+    auto session = common::make_session(true, sim::credentials().server, "", &err);
     expect(!!session, "the server session is created");
     server.attach(std::move(session));
     ServerTpConfig sc2;

@@ -283,9 +283,14 @@ sc_a_forbidden_change_auto_late() {
 
 # ---- (b) Anycast ----
 
-anycast_qamp_pair() {  # flags for both instances
+anycast_qamp_pair() {  # flags for both instances; a preferred address is each instance's own
+  # unicast one (netlab.sh: A holds $LAB_SPA4 / $LAB_SPA6, B $LAB_SPA4_B / $LAB_SPA6_B). Until
+  # qamp-server logged "listening" only once every address was bound, B died on binding A's
+  # SPA right after the handshake line, and rows that need B silent passed with B gone.
   qamp_server a $LAB_ANYCAST "$@" --static-secret "$SHARED/secret"
-  qamp_server b $LAB_ANYCAST "$@" --static-secret "$SHARED/secret"
+  local flags=("${@//$LAB_SPA4:/$LAB_SPA4_B:}")
+  flags=("${flags[@]//\[$LAB_SPA6\]:/[$LAB_SPA6_B]:}")
+  qamp_server b $LAB_ANYCAST "${flags[@]}" --static-secret "$SHARED/secret"
 }
 
 ignore_probe() {  # extra client flags

@@ -87,7 +87,7 @@ void Client::start() {
     return;
   }
   std::string err;
-  auto session = ex::make_session(false, credentials().client, "localhost", &err);
+  auto session = common::make_session(false, credentials().client, "localhost", &err);
   if (!session) {
     closed_ = true;
     return;

@@ -49,7 +49,7 @@ Peer::~Peer() {
 
 void Peer::fill_random(std::span<std::uint8_t> out) {
   if (random) random(out);
-  else ex::random_bytes(out);
+  else common::random_bytes(out);
 }
 
 namespace {
@@ -60,7 +60,7 @@ Peer &peer_of(void *user_data) { return *static_cast<Peer *>(user_data); }
 
 }  // namespace
 
-void Peer::attach(ex::Session s) {
+void Peer::attach(common::Session s) {
   session = std::move(s);
   ref = {get_conn, conn};
   gnutls_session_set_ptr(session.get(), &ref);
@@ -76,7 +76,7 @@ ngtcp2_cid random_cid(Peer &peer, std::size_t len) {
 }
 
 ngtcp2_callbacks peer_callbacks(bool server) {
-  auto cb = ex::crypto_callbacks(server);
+  auto cb = common::crypto_callbacks(server);
   cb.rand = [](std::uint8_t *dest, std::size_t len, const ngtcp2_rand_ctx *ctx) {
     peer_of(ctx->native_handle).fill_random({dest, len});
   };

@@ -24,7 +24,7 @@ namespace qamp::sim {
 
 // One self-signed ECDSA P-256 certificate for "localhost", made once per process (generating a
 // key per connection would dominate every run). The client credentials trust nothing: the
-// sessions made from them do not verify the chain (ex::make_session without verify_name).
+// sessions made from them do not verify the chain (common::make_session without verify_name).
 struct Credentials {
   gnutls_certificate_credentials_t server = nullptr, client = nullptr;
   Credentials();
@@ -45,7 +45,7 @@ struct Datagram {
 // state derives from Peer and static_casts the user_data back.
 struct Peer {
   ngtcp2_conn *conn = nullptr;
-  ex::Session session;
+  common::Session session;
   ngtcp2_crypto_conn_ref ref{};
   Endpoint local;
   bool handshake_done = false;
@@ -54,7 +54,7 @@ struct Peer {
   int migration_results = 0;         // other path validations that succeeded
   int rv = 0;                        // the first ngtcp2 error; a failed peer does nothing more
   // Where the peer's randomness comes from (CIDs, tokens, ngtcp2's rand callback); empty:
-  // ex::random_bytes. The simulator installs a seeded generator so runs repeat exactly.
+  // common::random_bytes. The simulator installs a seeded generator so runs repeat exactly.
   std::function<void(std::span<std::uint8_t>)> random;
 
   Peer() = default;
@@ -64,7 +64,7 @@ struct Peer {
 
   void fill_random(std::span<std::uint8_t> out);
   // Takes ownership of `s` and ties it to `conn` both ways (conn must exist).
-  void attach(ex::Session s);
+  void attach(common::Session s);
 };
 
 // ngtcp2_crypto's callbacks plus rand, get_new_connection_id (random CID and token),

@@ -211,7 +211,7 @@ void Server::new_initial(const Datagram &d) {
                              static_cast<Peer *>(&c)) != 0)
     return;
   std::string err;
-  auto session = ex::make_session(true, credentials().server, "", &err);
+  auto session = common::make_session(true, credentials().server, "", &err);
   if (!session) return;
   c.attach(std::move(session));
   ServerTpConfig tc;

@@ -15,7 +15,8 @@
 #include "../tp/cli.h"
 #include "../tp/commands.h"
 
-using namespace qamp::ex;
+using namespace qamp::common;
+using namespace qamp::server;
 
 namespace {
 
@@ -224,9 +225,9 @@ TEST_CASE("qamp-client's command line") {
 }
 
 TEST_CASE("qamp-server's command line") {
-  using qamp::ex::ServerOptions;
+  using qamp::server::ServerOptions;
   auto server = [](std::vector<std::string> args) {
-    return run<ServerOptions>(qamp::ex::parse_server_options, std::move(args));
+    return run<ServerOptions>(qamp::server::parse_server_options, std::move(args));
   };
   auto ok = server({"-d", "/srv", "127.0.0.1", "4433", "--timeout=1.5s", "k.pem", "c.pem",
                     "--spa-level", "none", "--max-generated-bytes=64M"});
@@ -249,11 +250,11 @@ TEST_CASE("qamp-server's command line") {
   REQUIRE(exit_of(workers) == "run");
   const auto &w = std::get<ServerOptions>(workers);
   CHECK(w.workers == 3);
-  CHECK(qamp::ex::worker_options(w, 2).instance_id == 6);
-  CHECK(qamp::ex::worker_options(w, 2).stats_file == "s.json.worker2");
+  CHECK(qamp::server::worker_options(w, 2).instance_id == 6);
+  CHECK(qamp::server::worker_options(w, 2).stats_file == "s.json.worker2");
   auto plain_workers = server({"--workers=2", "--quic-lb-nonce-len=8", "127.0.0.1", "4433", "k", "c"});
   REQUIRE(exit_of(plain_workers) == "run");
-  CHECK(qamp::ex::worker_options(std::get<ServerOptions>(plain_workers), 1).instance_id == 1);
+  CHECK(qamp::server::worker_options(std::get<ServerOptions>(plain_workers), 1).instance_id == 1);
 
   const std::vector<std::string> pos = {"127.0.0.1", "4433", "k", "c"};
   auto with = [&](std::vector<std::string> flags) {

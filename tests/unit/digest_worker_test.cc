@@ -11,7 +11,8 @@
 #include "digest_worker.h"
 #include "net.h"
 
-using namespace qamp::ex;
+using namespace qamp::common;
+using namespace qamp::server;
 
 namespace {
 

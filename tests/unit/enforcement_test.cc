@@ -6,7 +6,7 @@
 #include "qamp/tp_codec.h"
 
 using namespace qamp;
-using namespace qamp::ex;
+using namespace qamp::common;
 
 TEST_CASE("enforcement: parse and print") {
   CHECK(parse_enforcement("layer") == Enforcement::layer);

@@ -6,7 +6,7 @@
 
 #include "http_range.h"
 
-using namespace qamp::ex;
+using namespace qamp::common;
 
 TEST_CASE("parse_range: one row per RFC 9110 §14.1.2 form") {
   struct Row {

@@ -8,7 +8,7 @@
 
 #include "http_rules.h"
 
-using namespace qamp::ex;
+using namespace qamp::common;
 
 TEST_CASE("if_range_allows_range: RFC 9110 §13.1.5") {
   struct Row {

@@ -7,8 +7,8 @@
 
 #include "json.h"
 
-using qamp::ex::Json;
-using qamp::ex::json_quote;
+using qamp::common::Json;
+using qamp::common::json_quote;
 
 TEST_CASE("json_quote: RFC 8259 §7 escapes") {
   struct Row {

@@ -12,8 +12,8 @@
 
 #include "qlog.h"
 
-using qamp::ex::Json;
-using qamp::ex::QlogFile;
+using qamp::common::Json;
+using qamp::common::QlogFile;
 
 namespace {
 std::string slurp(const std::string &path) {

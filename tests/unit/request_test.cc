@@ -7,7 +7,8 @@
 
 #include "request.h"
 
-using namespace qamp::ex;
+using namespace qamp::common;
+using namespace qamp::server;
 
 TEST_CASE("classify_request: request-target rules") {
   struct Row {

@@ -16,7 +16,7 @@
 #include "docroot.h"
 #include "response.h"
 
-using namespace qamp::ex;
+using namespace qamp::server;
 namespace fs = std::filesystem;
 
 namespace {

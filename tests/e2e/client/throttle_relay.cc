@@ -22,7 +22,7 @@
 #include "../relay.h"
 #include "net.h"
 
-using namespace qamp::ex;
+using namespace qamp::common;
 using qamp::Endpoint;
 using relay::stopped;
 

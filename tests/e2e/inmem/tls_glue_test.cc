@@ -63,7 +63,7 @@ struct Pair {
     REQUIRE(ngtcp2_conn_client_new(&client.conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &settings,
                                    &params, nullptr, &client) == 0);
     std::string err;
-    auto session = ex::make_session(false, sim::credentials().client, "localhost", &err);
+    auto session = common::make_session(false, sim::credentials().client, "localhost", &err);
     REQUIRE(session);
     client.attach(std::move(session));
     if (setup.stock_client) {
@@ -94,7 +94,7 @@ struct Pair {
     REQUIRE(ngtcp2_conn_server_new(&server.conn, &hd.scid, &scid, &path, hd.version, &cb, &settings, &params,
                                    nullptr, &server) == 0);
     std::string err;
-    auto session = ex::make_session(true, sim::credentials().server, "", &err);
+    auto session = common::make_session(true, sim::credentials().server, "", &err);
     REQUIRE(session);
     server.attach(std::move(session));
     ServerTpConfig sc2;

@@ -29,7 +29,7 @@
 #include "tls_creds.h"
 
 using namespace qamp;
-using namespace qamp::ex;
+using namespace qamp::common;
 
 namespace {
 

@@ -19,7 +19,7 @@
 #include "../relay.h"
 #include "net.h"
 
-using namespace qamp::ex;
+using namespace qamp::common;
 using qamp::Endpoint;
 
 int main(int argc, char **argv) {
