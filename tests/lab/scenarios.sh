@@ -912,9 +912,7 @@ sc_a_default_route_net2_none() {
 sc_b_net1_address_removed() {
   need_client_flag --follow-network
   net_event net1-address-removed
-  # Each instance offers its own unicast SPA (B cannot bind A's).
-  qamp_server a $LAB_ANYCAST --static-secret "$SHARED/secret" --handshake-level none --spa-level any --preferred-ipv4-addr=$LAB_SPA4:$LAB_PORT
-  qamp_server b $LAB_ANYCAST --static-secret "$SHARED/secret" --handshake-level none --spa-level any --preferred-ipv4-addr=$LAB_SPA4_B:$LAB_PORT
+  anycast_qamp_pair --handshake-level none --spa-level any --preferred-ipv4-addr=$LAB_SPA4:$LAB_PORT  # B: its own SPA
   client qamp $LAB_ANYCAST $BODY --follow-network=on
   at_bytes $NET_EVENT_BYTES net1-address-removed lab_addr_del 1
   wait_client
