@@ -61,7 +61,7 @@ struct Options {
 
 struct Result {
   std::string name;
-  std::string expect;  // the verdict / reason every call must return
+  std::string expect;    // the verdict / reason every call must return
   bool targeted = true;  // counted against the target
   double median_ns = 0;
   double p90_ns = 0;
@@ -121,9 +121,8 @@ std::uint64_t g_sink = 0;  // every result is folded in; printed at the end
 
 // One Gate::admit case: `current` is the connection's path, every call sees `incoming` (both
 // point at sockaddrs that outlive the case).
-Case gate_case(const Options &opts, std::string name, bool targeted, qamp::Policy policy,
-               qamp::PathView current, qamp::PathView incoming, qamp::GateReason expect,
-               bool with_observer) {
+Case gate_case(const Options &opts, std::string name, bool targeted, qamp::Policy policy, qamp::PathView current,
+               qamp::PathView incoming, qamp::GateReason expect, bool with_observer) {
   struct State {
     explicit State(qamp::Policy p) : gate(qamp::GateConfig{p, true}) {}
     qamp::Gate gate;
@@ -169,8 +168,8 @@ Case gate_case(const Options &opts, std::string name, bool targeted, qamp::Polic
 // datagrams' source addresses, in turn (one address, or many prefixes to make the guard search
 // its whole prefix table).
 Case reset_case(const Options &opts, std::string name, bool targeted, qamp::ResetGuardConfig config,
-                std::vector<std::uint8_t> dcid, std::size_t datagram_len, qamp::Level level,
-                std::string expect, std::vector<qamp::ResetReason> allowed, std::uint64_t step_ns,
+                std::vector<std::uint8_t> dcid, std::size_t datagram_len, qamp::Level level, std::string expect,
+                std::vector<qamp::ResetReason> allowed, std::uint64_t step_ns,
                 std::vector<qamp::Endpoint> sources = {*qamp::Endpoint::parse("192.0.2.10:50000")}) {
   struct State {
     explicit State(qamp::ResetGuardConfig cfg) : guard(std::move(cfg)) {}
@@ -269,13 +268,20 @@ int main(int argc, char **argv) {
       if (i + 1 >= argc) std::exit(usage(argv[0], 2));
       return argv[++i];
     };
-    if (a == "--batches") opts.batches = std::atoi(value());
-    else if (a == "--calls") opts.calls = std::atoi(value());
-    else if (a == "--warmup") opts.warmup = std::atoi(value());
-    else if (a == "--target-ns") opts.target_ns = std::atof(value());
-    else if (a == "--json") opts.json = value();
-    else if (a == "-h" || a == "--help") return usage(argv[0], 0);
-    else return usage(argv[0], 2);
+    if (a == "--batches")
+      opts.batches = std::atoi(value());
+    else if (a == "--calls")
+      opts.calls = std::atoi(value());
+    else if (a == "--warmup")
+      opts.warmup = std::atoi(value());
+    else if (a == "--target-ns")
+      opts.target_ns = std::atof(value());
+    else if (a == "--json")
+      opts.json = value();
+    else if (a == "-h" || a == "--help")
+      return usage(argv[0], 0);
+    else
+      return usage(argv[0], 2);
   }
   if (opts.batches < 1 || opts.calls < 1 || opts.warmup < 0) return usage(argv[0], 2);
 
@@ -295,40 +301,38 @@ int main(int argc, char **argv) {
   const qamp::PathView hs6_ip{ServerAddress::handshake, sa(client6_new_ip)};
 
   std::vector<Case> cases;
-  cases.push_back(gate_case(opts, "Gate::admit same path (v4)", true, restricted, hs, hs,
-                              qamp::GateReason::same_path, false));
+  cases.push_back(
+      gate_case(opts, "Gate::admit same path (v4)", true, restricted, hs, hs, qamp::GateReason::same_path, false));
   cases.push_back(gate_case(opts, "Gate::admit forbidden IP change (v4, none)", true, restricted, hs, hs_ip,
-                              qamp::GateReason::ip_change_forbidden_none, false));
+                            qamp::GateReason::ip_change_forbidden_none, false));
   cases.push_back(gate_case(opts, "Gate::admit forbidden IP change (v6, none)", true, restricted, hs6, hs6_ip,
-                              qamp::GateReason::ip_change_forbidden_none, false));
+                            qamp::GateReason::ip_change_forbidden_none, false));
   cases.push_back(gate_case(opts, "Gate::admit port-only rebinding (v4)", true, restricted, hs, hs_port,
-                              qamp::GateReason::port_only_rebinding, false));
+                            qamp::GateReason::port_only_rebinding, false));
   cases.push_back(gate_case(opts, "Gate::admit forbidden IP change + observer", false, restricted, hs, hs_ip,
-                              qamp::GateReason::ip_change_forbidden_none, true));
+                            qamp::GateReason::ip_change_forbidden_none, true));
 
   std::vector<std::uint8_t> dcid(17);
   for (std::size_t i = 0; i < dcid.size(); ++i) dcid[i] = static_cast<std::uint8_t>(0x40 + i * 7);
   qamp::ResetGuardConfig automatic;  // auto, no cluster, default rate limits (10/s burst 20; per /24 2/s burst 5)
   cases.push_back(reset_case(opts, "ResetGuard::should_reset restricted address", true, automatic, dcid, 1200,
-                               Level::none, "suppress-restricted-address",
-                               {qamp::ResetReason::suppress_restricted_address}, 1000));
-  cases.push_back(reset_case(opts, "ResetGuard::should_reset any address (rate limit)", true, automatic, dcid,
-                               1200, Level::any,
-                               "send-unrestricted-address | suppress-rate-limited | suppress-prefix-rate-limited",
-                               {qamp::ResetReason::send_unrestricted_address,
-                                qamp::ResetReason::suppress_rate_limited,
-                                qamp::ResetReason::suppress_prefix_rate_limited},
-                               1000));
+                             Level::none, "suppress-restricted-address",
+                             {qamp::ResetReason::suppress_restricted_address}, 1000));
+  cases.push_back(reset_case(opts, "ResetGuard::should_reset any address (rate limit)", true, automatic, dcid, 1200,
+                             Level::any,
+                             "send-unrestricted-address | suppress-rate-limited | suppress-prefix-rate-limited",
+                             {qamp::ResetReason::send_unrestricted_address, qamp::ResetReason::suppress_rate_limited,
+                              qamp::ResetReason::suppress_prefix_rate_limited},
+                             1000));
   // The worst case of the prefix table: a new /24 every call, so every call hashes and searches
   // a whole set of 8 (up to 45 entries in use under the global bucket).
   std::vector<qamp::Endpoint> prefixes;
   for (int i = 0; i < 256; ++i)  // 256 /24s in turn: 32 KiB of addresses, cache-resident
     prefixes.push_back(*qamp::Endpoint::parse("10.0." + std::to_string(i) + ".1:4433"));
-  cases.push_back(reset_case(opts, "ResetGuard::should_reset any address, a new /24 each call", true, automatic,
-                               dcid, 1200, Level::any, "send-unrestricted-address | suppress-rate-limited",
-                               {qamp::ResetReason::send_unrestricted_address,
-                                qamp::ResetReason::suppress_rate_limited},
-                               1000, prefixes));
+  cases.push_back(reset_case(opts, "ResetGuard::should_reset any address, a new /24 each call", true, automatic, dcid,
+                             1200, Level::any, "send-unrestricted-address | suppress-rate-limited",
+                             {qamp::ResetReason::send_unrestricted_address, qamp::ResetReason::suppress_rate_limited},
+                             1000, prefixes));
   // Cluster mode: the guard decodes the QUIC-LB CID of another instance (server ID 5; we are 3):
   // plaintext, one AES block (server ID + nonce = 16 octets), four AES passes (1 + 16).
   const std::uint8_t key[16] = {0x8f, 0x95, 0xf0, 0x92, 0x45, 0x76, 0x5f, 0x80,
@@ -338,9 +342,10 @@ int main(int argc, char **argv) {
     unsigned nonce_len;
     bool encrypted;
   };
-  for (const ClusterCase cc : {ClusterCase{"ResetGuard::should_reset other instance (cluster, QUIC-LB plaintext)", 15, false},
-                               ClusterCase{"ResetGuard::should_reset other instance (cluster, QUIC-LB 1-pass AES)", 15, true},
-                               ClusterCase{"ResetGuard::should_reset other instance (cluster, QUIC-LB 4-pass AES)", 16, true}}) {
+  for (const ClusterCase cc :
+       {ClusterCase{"ResetGuard::should_reset other instance (cluster, QUIC-LB plaintext)", 15, false},
+        ClusterCase{"ResetGuard::should_reset other instance (cluster, QUIC-LB 1-pass AES)", 15, true},
+        ClusterCase{"ResetGuard::should_reset other instance (cluster, QUIC-LB 4-pass AES)", 16, true}}) {
     std::optional<std::span<const std::uint8_t>> k;
     if (cc.encrypted) k = std::span<const std::uint8_t>(key);
     const qamp::QuicLbCodec codec(*qamp::make_quic_lb_config(0, 1, cc.nonce_len, true, k));
@@ -350,8 +355,9 @@ int main(int argc, char **argv) {
     const std::vector<std::uint8_t> nonce(dcid.begin(), dcid.begin() + cc.nonce_len);
     // The four-pass case is informational: the server's encrypted default is one AES block
     // (--quic-lb-nonce-len 15); four passes are an operator's explicit choice of another length.
-    cases.push_back(reset_case(opts, cc.name, cc.nonce_len == 15, cluster, *codec.encode(other, nonce), 1200, Level::any,
-                               "suppress-other-instance", {qamp::ResetReason::suppress_other_instance}, 1000));
+    cases.push_back(reset_case(opts, cc.name, cc.nonce_len == 15, cluster, *codec.encode(other, nonce), 1200,
+                               Level::any, "suppress-other-instance", {qamp::ResetReason::suppress_other_instance},
+                               1000));
   }
   // The cost of issuing a CID (QuicLbCidGenerator::next: nonce, encode, encrypt), informational:
   // a server does it once per NEW_CONNECTION_ID, not per datagram. The nonce's random octets
@@ -408,8 +414,8 @@ int main(int argc, char **argv) {
   const std::string cpu = cpu_model();
   utsname un{};
   uname(&un);
-  std::printf("gate_guard_bench: %d batches x %d calls per case (+%d warm-up batches), ns per call\n",
-              opts.batches, opts.calls, opts.warmup);
+  std::printf("gate_guard_bench: %d batches x %d calls per case (+%d warm-up batches), ns per call\n", opts.batches,
+              opts.calls, opts.warmup);
   std::printf("cpu: %s (%ld online), kernel %s, compiler %s, load average %s -> %s\n", cpu.c_str(),
               sysconf(_SC_NPROCESSORS_ONLN), un.release, __VERSION__, load_before.c_str(), load_after.c_str());
   std::printf("%-52s %9s %9s %9s  %s\n", "case", "median", "p90", "min", "verdict");
@@ -417,25 +423,30 @@ int main(int argc, char **argv) {
   for (const auto &r : results) {
     std::string verdict;
     for (const auto &[k, v] : r.outcomes) verdict += (verdict.empty() ? "" : ", ") + k + " " + std::to_string(v);
-    const char *mark = !r.verdict_ok ? "  UNEXPECTED VERDICT"
-                       : !r.targeted ? "  (informational)"
-                       : r.median_ns < opts.target_ns ? "" : "  ABOVE TARGET";
-    std::printf("%-52s %9.1f %9.1f %9.1f  %s%s\n", r.name.c_str(), r.median_ns, r.p90_ns, r.min_ns,
-                verdict.c_str(), mark);
-    if (!r.verdict_ok) rc = 1;
-    else if (r.targeted && r.median_ns >= opts.target_ns && rc == 0) rc = 3;
+    const char *mark = !r.verdict_ok                  ? "  UNEXPECTED VERDICT"
+                       : !r.targeted                  ? "  (informational)"
+                       : r.median_ns < opts.target_ns ? ""
+                                                      : "  ABOVE TARGET";
+    std::printf("%-52s %9.1f %9.1f %9.1f  %s%s\n", r.name.c_str(), r.median_ns, r.p90_ns, r.min_ns, verdict.c_str(),
+                mark);
+    if (!r.verdict_ok)
+      rc = 1;
+    else if (r.targeted && r.median_ns >= opts.target_ns && rc == 0)
+      rc = 3;
   }
   std::printf("target: median < %.0f ns per call: %s   (sink %llu)\n", opts.target_ns,
-              rc == 0 ? "met" : rc == 3 ? "MISSED" : "not judged (unexpected verdict)",
+              rc == 0   ? "met"
+              : rc == 3 ? "MISSED"
+                        : "not judged (unexpected verdict)",
               static_cast<unsigned long long>(g_sink));
 
   if (!opts.json.empty()) {
     std::ofstream out(opts.json);
-    out << "{\n  \"benchmark\": \"gate_guard\",\n  \"method\": \"steady_clock timing loop, median/p90 over batches, cases interleaved batch by batch\",\n"
-        << "  \"machine\": {\"cpu\": \"" << json_escape(cpu) << "\", \"cpus_online\": "
-        << sysconf(_SC_NPROCESSORS_ONLN) << ", \"kernel\": \"" << json_escape(un.release)
-        << "\", \"compiler\": \"" << json_escape(__VERSION__) << "\", \"loadavg_before\": \"" << load_before
-        << "\", \"loadavg_after\": \"" << load_after << "\"},\n"
+    out << "{\n  \"benchmark\": \"gate_guard\",\n  \"method\": \"steady_clock timing loop, median/p90 over batches, "
+           "cases interleaved batch by batch\",\n"
+        << "  \"machine\": {\"cpu\": \"" << json_escape(cpu) << "\", \"cpus_online\": " << sysconf(_SC_NPROCESSORS_ONLN)
+        << ", \"kernel\": \"" << json_escape(un.release) << "\", \"compiler\": \"" << json_escape(__VERSION__)
+        << "\", \"loadavg_before\": \"" << load_before << "\", \"loadavg_after\": \"" << load_after << "\"},\n"
         << "  \"batches\": " << opts.batches << ", \"calls_per_batch\": " << opts.calls
         << ", \"warmup_batches\": " << opts.warmup << ", \"target_median_ns\": " << opts.target_ns << ",\n"
         << "  \"cases\": [\n";

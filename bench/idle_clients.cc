@@ -311,9 +311,12 @@ bool parse_options(int argc, char **argv, Options &o) {
     auto num = [&](std::string_view name, double &out) {
       if (!a.starts_with(name)) return false;
       auto v = a.substr(name.size());
-      if (v.empty() && i + 1 < argc) v = argv[++i];
-      else if (v.starts_with("=")) v.remove_prefix(1);
-      else return false;
+      if (v.empty() && i + 1 < argc)
+        v = argv[++i];
+      else if (v.starts_with("="))
+        v.remove_prefix(1);
+      else
+        return false;
       char *end = nullptr;
       std::string s(v);
       out = std::strtod(s.c_str(), &end);
@@ -321,15 +324,21 @@ bool parse_options(int argc, char **argv, Options &o) {
       return true;
     };
     double par = o.parallel;
-    if (num("--parallel", par)) o.parallel = static_cast<int>(par);
+    if (num("--parallel", par))
+      o.parallel = static_cast<int>(par);
     else if (num("--hold", o.hold_s) || num("--connect-timeout", o.connect_timeout_s) ||
              num("--handshake-timeout", o.handshake_timeout_s) || num("--idle-timeout", o.idle_timeout_s) ||
              num("--keep-alive", o.keep_alive_s) || num("--max-seconds", o.max_s)) {
-    } else if (a.starts_with("--local-ip=")) o.local_ip = std::string(a.substr(11));
-    else if (a == "--no-close") o.close = false;
-    else if (a == "-h" || a == "--help") std::exit(usage(argv[0], 0));
-    else if (a.starts_with("-")) return false;
-    else pos.push_back(a);
+    } else if (a.starts_with("--local-ip="))
+      o.local_ip = std::string(a.substr(11));
+    else if (a == "--no-close")
+      o.close = false;
+    else if (a == "-h" || a == "--help")
+      std::exit(usage(argv[0], 0));
+    else if (a.starts_with("-"))
+      return false;
+    else
+      pos.push_back(a);
   }
   if (pos.size() != 3) return false;
   o.host = pos[0];
@@ -369,7 +378,8 @@ int main(int argc, char **argv) {
     auto now = now_ns();
     int wait_ms = 50;
     if (next_expiry != UINT64_MAX)
-      wait_ms = next_expiry <= now ? 0 : static_cast<int>(std::min<ngtcp2_tstamp>(50, (next_expiry - now) / 1000000 + 1));
+      wait_ms =
+          next_expiry <= now ? 0 : static_cast<int>(std::min<ngtcp2_tstamp>(50, (next_expiry - now) / 1000000 + 1));
     int n = epoll_wait(epfd, events.data(), static_cast<int>(events.size()), wait_ms);
     for (int i = 0; i < n; ++i) {
       auto *c = static_cast<Client *>(events[i].data.ptr);

@@ -67,9 +67,9 @@ int main(int argc, char **argv) {
       for (double ratio : {0.2, 1.0, 5.0})
         for (double rtt : {0.001, 0.05, 0.2}) cells.push_back({pct, res, ratio, rtt});
 
-  std::printf("%-4s %-5s %-5s %-6s | %8s %8s %8s %8s | %8s %-7s | %7s %8s %7s %7s %s\n", "prog", "res", "new",
-              "rtt", "stay", "reconn", "choose", "planner", "oracle", "(is)", "regret", "vs-best1", "dupMB",
-              "newMB", "actions");
+  std::printf("%-4s %-5s %-5s %-6s | %8s %8s %8s %8s | %8s %-7s | %7s %8s %7s %7s %s\n", "prog", "res", "new", "rtt",
+              "stay", "reconn", "choose", "planner", "oracle", "(is)", "regret", "vs-best1", "dupMB", "newMB",
+              "actions");
   double max_regret = 0, worst_stay = 0, worst_reconnect = 0, max_noisy_regret = 0;
   double min_split_speedup = 1e9, min_split_speedup_all = 1e9;
   std::string max_regret_cell, max_noisy_cell;
@@ -91,9 +91,10 @@ int main(int argc, char **argv) {
     const double split = c.resumable ? (stay <= t0 ? stay : (R + rn * t0) / (ro + rn)) : INFINITY;
     const double reconnect = c.resumable ? resume : restart;
     double oracle = std::min({stay, resume, restart, split});
-    const char *oracle_is = oracle == split && split < stay ? "split" : oracle == stay ? "stay"
-                            : oracle == resume                ? "resume"
-                                                              : "restart";
+    const char *oracle_is = oracle == split && split < stay ? "split"
+                            : oracle == stay                ? "stay"
+                            : oracle == resume              ? "resume"
+                                                            : "restart";
     const double best_single = std::min({stay, resume, restart});
 
     PlannerInput in;
@@ -103,7 +104,9 @@ int main(int argc, char **argv) {
     in.old_rate = ro;
     in.old_rtt = c.rtt;
     const Plan plan = Planner{}.choose(in);
-    const double choose = plan.chosen == Strategy::stay ? stay : plan.chosen == Strategy::reconnect_resume ? resume : restart;
+    const double choose = plan.chosen == Strategy::stay               ? stay
+                          : plan.chosen == Strategy::reconnect_resume ? resume
+                                                                      : restart;
 
     sim::Scenario s;
     s.size = kSize;
@@ -120,16 +123,16 @@ int main(int argc, char **argv) {
     if (noisy.seconds / oracle - 1 > max_noisy_regret) {
       max_noisy_regret = noisy.seconds / oracle - 1;
       char buf[96];
-      std::snprintf(buf, sizeof buf, "%d%% %s %gx %gms", c.percent, c.resumable ? "resumable" : "non-resumable", c.ratio,
-                    c.rtt * 1e3);
+      std::snprintf(buf, sizeof buf, "%d%% %s %gx %gms", c.percent, c.resumable ? "resumable" : "non-resumable",
+                    c.ratio, c.rtt * 1e3);
       max_noisy_cell = buf;
     }
     if (!r.file_ok) ++bad_files;
     if (regret > max_regret) {
       max_regret = regret;
       char buf[96];
-      std::snprintf(buf, sizeof buf, "%d%% %s %gx %gms", c.percent, c.resumable ? "resumable" : "non-resumable", c.ratio,
-                    c.rtt * 1e3);
+      std::snprintf(buf, sizeof buf, "%d%% %s %gx %gms", c.percent, c.resumable ? "resumable" : "non-resumable",
+                    c.ratio, c.rtt * 1e3);
       max_regret_cell = buf;
     }
     worst_stay = std::max(worst_stay, stay / oracle);
@@ -144,11 +147,11 @@ int main(int argc, char **argv) {
       }
     }
     if (!c.resumable) max_race_dup = std::max(max_race_dup, r.wasted);
-    std::printf("%3d%% %-5s %4.1fx %4.0fms | %7.2fs %7.2fs %7.2fs %7.2fs | %7.2fs %-7s | %6.1f%% %7.2fx %7.2f %7.2f %zu%s%s\n",
-                c.percent, c.resumable ? "yes" : "no", c.ratio, c.rtt * 1e3, stay, reconnect, choose, r.seconds, oracle,
-                oracle_is, regret * 100, speedup, static_cast<double>(r.wasted) / 1e6,
-                static_cast<double>(r.file_new) / 1e6, r.actions.size(), r.file_ok ? "" : "  FILE BAD: ",
-                r.file_ok ? "" : r.file_problem.c_str());
+    std::printf(
+        "%3d%% %-5s %4.1fx %4.0fms | %7.2fs %7.2fs %7.2fs %7.2fs | %7.2fs %-7s | %6.1f%% %7.2fx %7.2f %7.2f %zu%s%s\n",
+        c.percent, c.resumable ? "yes" : "no", c.ratio, c.rtt * 1e3, stay, reconnect, choose, r.seconds, oracle,
+        oracle_is, regret * 100, speedup, static_cast<double>(r.wasted) / 1e6, static_cast<double>(r.file_new) / 1e6,
+        r.actions.size(), r.file_ok ? "" : "  FILE BAD: ", r.file_ok ? "" : r.file_problem.c_str());
     json_cells.push(qamp::common::Json::object()
                         .set("progress_percent", c.percent)
                         .set("resumable", c.resumable)
@@ -180,17 +183,20 @@ int main(int argc, char **argv) {
   std::printf("\nsummary (%zu cells, body 20 MB, old path 2 MB/s, no hint):\n", cells.size());
   std::printf("  max regret of the split planner vs the oracle: %.1f %% (%s)  target <= 10 %%: %s\n", max_regret * 100,
               max_regret_cell.c_str(), regret_ok ? "met" : "MISSED");
-  std::printf("  split speed-up over the best single-network strategy, rates within 2x, where splitting can pay "
-              "(%d cells): min %.2fx  target >= 1.25x: %s (min over all such cells incl. 95%%/200ms: %.2fx)\n",
-              split_cells, min_split_speedup, split_ok ? "met" : "MISSED", min_split_speedup_all);
+  std::printf(
+      "  split speed-up over the best single-network strategy, rates within 2x, where splitting can pay "
+      "(%d cells): min %.2fx  target >= 1.25x: %s (min over all such cells incl. 95%%/200ms: %.2fx)\n",
+      split_cells, min_split_speedup, split_ok ? "met" : "MISSED", min_split_speedup_all);
   std::printf("  worst-cell loss vs the oracle: always-stay %.2fx, always-reconnect %.2fx  target > 2x each: %s\n",
               worst_stay, worst_reconnect, discriminates ? "met" : "MISSED");
-  std::printf("  largest race cost (bytes fetched and not kept, non-resumable cells): %.2f MB (budget %.2f MB of "
-              "undecided race)\n",
-              static_cast<double>(max_race_dup) / 1e6, static_cast<double>(SplitConfig{}.race_max_duplicate) / 1e6);
-  std::printf("  informational: max regret with noisy links (each rate +-30 %% every 10 ms) vs the smooth oracle: "
-              "%.1f %% (%s)\n",
-              max_noisy_regret * 100, max_noisy_cell.c_str());
+  std::printf(
+      "  largest race cost (bytes fetched and not kept, non-resumable cells): %.2f MB (budget %.2f MB of "
+      "undecided race)\n",
+      static_cast<double>(max_race_dup) / 1e6, static_cast<double>(SplitConfig{}.race_max_duplicate) / 1e6);
+  std::printf(
+      "  informational: max regret with noisy links (each rate +-30 %% every 10 ms) vs the smooth oracle: "
+      "%.1f %% (%s)\n",
+      max_noisy_regret * 100, max_noisy_cell.c_str());
   std::printf("  files byte-exact: %zu of %zu (smooth and noisy runs)\n",
               2 * cells.size() - static_cast<std::size_t>(bad_files), 2 * cells.size());
   if (json_path) {

@@ -29,8 +29,8 @@
 namespace qamp::sim {
 
 struct Link {
-  double rate = 2e6;   // bytes/s
-  double rtt = 0.05;   // seconds
+  double rate = 2e6;  // bytes/s
+  double rtt = 0.05;  // seconds
 };
 
 enum class ServerRanges : std::uint8_t { honoured, ignored, validator_changed };
@@ -46,7 +46,7 @@ struct Scenario {
   double request_rtts = 1;
   std::uint64_t response_overhead = 400;
   ServerRanges server = ServerRanges::honoured;  // as seen from the new connection
-  bool old_ignores_range = false;                 // hole requests on the old connection get 200
+  bool old_ignores_range = false;                // hole requests on the old connection get 200
   std::optional<double> old_dies_at;
   std::optional<double> old_stalls_at;  // the old link carries nothing from then on (still open)
   // The links' rates change at a time (e.g. the old cell degrades, the new Wi-Fi gets busy).
@@ -69,15 +69,15 @@ struct Result {
   bool failed = false;
   double seconds = std::numeric_limits<double>::infinity();
   PathId file_from = PathId::old_path;
-  bool file_ok = false;          // the assembled file is [0, size) of one version, each byte once
-  std::string file_problem;      // why not
-  std::uint64_t old_bytes = 0;   // body bytes each link delivered after the change
+  bool file_ok = false;         // the assembled file is [0, size) of one version, each byte once
+  std::string file_problem;     // why not
+  std::uint64_t old_bytes = 0;  // body bytes each link delivered after the change
   std::uint64_t new_bytes = 0;
-  std::uint64_t wasted = 0;      // delivered after the change but not in the file
-  std::uint64_t overlap = 0;     // bytes of the split file delivered twice
-  std::uint64_t file_old = 0;    // bytes of the file from each connection (pre-change bytes: old)
+  std::uint64_t wasted = 0;    // delivered after the change but not in the file
+  std::uint64_t overlap = 0;   // bytes of the split file delivered twice
+  std::uint64_t file_old = 0;  // bytes of the file from each connection (pre-change bytes: old)
   std::uint64_t file_new = 0;
-  double old_done_at = -1;       // when each path delivered its last byte of the file
+  double old_done_at = -1;  // when each path delivered its last byte of the file
   double new_done_at = -1;
   std::vector<SplitAction> actions;
   std::vector<std::pair<ByteRange, PathId>> sources;  // the planner's account at the end
@@ -92,7 +92,7 @@ struct Req {
   bool whole;                // a 200 (whole body)
   bool open;                 // an open-ended race resume (unknown length)
   bool same_validator;
-  double eligible;           // first byte not before
+  double eligible;  // first byte not before
   double overhead_left;
   double got = 0;
   bool responded = false;

@@ -65,16 +65,18 @@ Client::Client(struct ev_loop *loop, const Options &options)
       opt_(options),
       trace_(options.quiet, options.qlog_file, options.qlog_dir),
       sockets_(
-          loop, [this](UdpSocket &s, const Endpoint &from, std::span<const std::uint8_t> d) { on_datagram(s, from, d); },
+          loop,
+          [this](UdpSocket &s, const Endpoint &from, std::span<const std::uint8_t> d) { on_datagram(s, from, d); },
           [this] { on_batch_end(); }),
       migration_timers_(loop, [this](AdapterTimer id) { migration_.on_timer(id); }),
       migration_(opt_, trace_, run_, *this, migration_timers_, migration_timers_),
       follower_(opt_.network_config, trace_, *this, migration_timers_),
       sample_timer_(loop, [this] { sample_path(); }),
-      trigger_timer_(loop, [this] {
-        follower_.on_timer();
-        arm_trigger_timer();
-      }),
+      trigger_timer_(loop,
+                     [this] {
+                       follower_.on_timer();
+                       arm_trigger_timer();
+                     }),
       reaper_(loop, [this] { retired_.clear(); }),
       change_timer_(loop, [this] { fire_network_change(); }),
       done_timer_(loop, [this] { check_done(); }),
@@ -106,13 +108,14 @@ bool Client::start() {
   sockets_.set_send_error_observer([this](int e) { follower_.on_write_error(e); });
   scripted_fired_.assign(opt_.network_events.size(), false);
   if (opt_.insecure)
-    trace_.warning("--insecure: the server certificate is NOT verified; anyone on the path can "
-                 "impersonate %s and serve any bytes (with a matching x-qamp-body-sha256)",
-                 opt_.host.c_str());
+    trace_.warning(
+        "--insecure: the server certificate is NOT verified; anyone on the path can "
+        "impersonate %s and serve any bytes (with a matching x-qamp-body-sha256)",
+        opt_.host.c_str());
   authority_ = authority_of(opt_.host, opt_.port);
   if (opt_.limit_rate)
-    trace_.info("--limit-rate: connection credit returned at %.0f bytes/s, initial window %llu bytes",
-                *opt_.limit_rate, static_cast<unsigned long long>(opt_.max_data));
+    trace_.info("--limit-rate: connection credit returned at %.0f bytes/s, initial window %llu bytes", *opt_.limit_rate,
+                static_cast<unsigned long long>(opt_.max_data));
 
   for (const auto &uri : opt_.uris) {
     auto d = std::make_unique<Download>(*parse_target(uri), opt_.download_dir.value_or(""));
@@ -187,7 +190,8 @@ bool Client::connect(UdpSocket *socket, bool resume) {
 // write that follows the read carries MAX_DATA.
 void Client::pace_credit(std::size_t n) {
   if (auto give = pacer_->consumed(common::now_ns(), n)) ngtcp2_conn_extend_max_offset(quic_->conn(), give);
-  if (auto due = pacer_->due(common::now_ns()); due && !pace_timer_.armed()) pace_timer_.arm(static_cast<double>(*due) / 1e9);
+  if (auto due = pacer_->due(common::now_ns()); due && !pace_timer_.armed())
+    pace_timer_.arm(static_cast<double>(*due) / 1e9);
 }
 
 void Client::release_credit() {
@@ -269,8 +273,7 @@ void Client::on_closed(const CloseInfo &info) {
       auto name = error_name(*info.close_error);
       trace_.error("the server closed the connection with %s error code 0x%llx%s%s",
                    info.close_error->application ? "application" : "transport",
-                   static_cast<unsigned long long>(info.close_error->code), name.empty() ? "" : " ",
-                   name.c_str());
+                   static_cast<unsigned long long>(info.close_error->code), name.empty() ? "" : " ", name.c_str());
     }
     trace_.error("connection closed: %s", info.reason.c_str());
     run_.connection_errors.push_back(info.reason);
@@ -280,8 +283,7 @@ void Client::on_closed(const CloseInfo &info) {
   stop();
 }
 
-int Client::initiate_migration(const Endpoint &local, const Endpoint &remote, bool immediate,
-                               ngtcp2_tstamp ts) {
+int Client::initiate_migration(const Endpoint &local, const Endpoint &remote, bool immediate, ngtcp2_tstamp ts) {
   auto from = local;
   auto to = remote;
   ngtcp2_path path{from.addr(), to.addr(), sockets_.find(local)};
@@ -341,7 +343,8 @@ void Client::do_reconnect() {
   // The old connection's sockets carry nothing the new one wants.
   sockets_.close_all_except(socket);
   ++run_.reconnects;
-  trace_.event("reconnect", common::Json::object().set("local", socket->local().to_string()).set("resume", reconnect_resume_));
+  trace_.event("reconnect",
+               common::Json::object().set("local", socket->local().to_string()).set("resume", reconnect_resume_));
   if (!connect(socket, reconnect_resume_)) stop();
 }
 
@@ -404,7 +407,8 @@ void Client::on_progress() {
 }
 
 void Client::check_network_change_share() {
-  const bool change_waits = opt_.network_change && opt_.network_change->share && !change_fired_ && !change_timer_.armed();
+  const bool change_waits =
+      opt_.network_change && opt_.network_change->share && !change_fired_ && !change_timer_.armed();
   bool event_waits = false;
   for (std::size_t i = 0; i < opt_.network_events.size(); ++i)
     event_waits |= opt_.network_events[i].share && !scripted_fired_[i];
@@ -528,7 +532,8 @@ void Client::sample_path() {
   const auto now = common::now_ns();
   const auto pto = ngtcp2_conn_get_pto(quic_->conn());
   PathSample sample;
-  if (info.bytes_in_flight > 0 && pto > 0 && now > last_rx_ts_) sample.pto_count = static_cast<unsigned>((now - last_rx_ts_) / pto);
+  if (info.bytes_in_flight > 0 && pto > 0 && now > last_rx_ts_)
+    sample.pto_count = static_cast<unsigned>((now - last_rx_ts_) / pto);
   sample.smoothed_rtt = info.smoothed_rtt;
   sample.min_rtt = info.min_rtt == UINT64_MAX ? 0 : info.min_rtt;
   follower_.on_path_sample(sample);
@@ -551,8 +556,7 @@ void Client::check_done() {
     run_.completion_time_s = seconds_since(start_ts_);
   bool any_closed = std::any_of(downloads_.begin(), downloads_.end(), [](const auto &d) { return d->closed(); });
   bool done = h3_failed_ || (opt_.exit_on_all_streams_close && all_closed()) ||
-              (opt_.exit_on_first_stream_close && any_closed) ||
-              (downloads_.empty() && handshake_seen_);
+              (opt_.exit_on_first_stream_close && any_closed) || (downloads_.empty() && handshake_seen_);
   if (!done || reconnect_from_) return;
   if (!quic_->closed()) quic_->close(h3_failed_ ? "HTTP/3 set-up failed" : "all streams closed");
   stop();
@@ -593,8 +597,8 @@ int Client::finish() {
       trace_.info("complete: %s: %llu bytes, sha256 %s%s", d->target().uri.c_str(),
                   static_cast<unsigned long long>(d->received()), d->sha256().c_str(),
                   d->sha256_matches_server() ? " (matches the server's x-qamp-body-sha256)"
-                  : d->server_sent_digest() ? ""
-                                            : " (no digest from the server: checked by size only)");
+                  : d->server_sent_digest()  ? ""
+                                             : " (no digest from the server: checked by size only)");
     } else {
       trace_.error("%s: %s", d->target().uri.c_str(), d->error().c_str());
       complete = false;

@@ -66,8 +66,7 @@ class Client final : public ConnectionObserver, public MigrationHost, public Fol
   Endpoint local() override { return quic_->local(); }
   Endpoint remote() override { return quic_->remote(); }
   const ClientTpState *tp_state() override { return quic_ ? quic_->tp_state() : nullptr; }
-  int initiate_migration(const Endpoint &local, const Endpoint &remote, bool immediate,
-                         ngtcp2_tstamp ts) override;
+  int initiate_migration(const Endpoint &local, const Endpoint &remote, bool immediate, ngtcp2_tstamp ts) override;
   std::vector<ResetToken> peer_reset_tokens() override;
   std::string native_migration_level() override;
   void write() override { quic_->write(); }
@@ -135,8 +134,8 @@ class Client final : public ConnectionObserver, public MigrationHost, public Fol
   std::vector<std::pair<std::unique_ptr<QuicConnection>, std::unique_ptr<H3Session>>> retired_;
   Timer reaper_;
   Timer change_timer_;
-  Timer done_timer_;       // stream closes are handled out of the HTTP/3 callbacks
-  Timer reconnect_timer_;  // so is a reconnect
+  Timer done_timer_;                  // stream closes are handled out of the HTTP/3 callbacks
+  Timer reconnect_timer_;             // so is a reconnect
   std::optional<CreditPacer> pacer_;  // --limit-rate
   Timer pace_timer_;
   std::optional<Endpoint> reconnect_from_;

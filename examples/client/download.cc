@@ -132,15 +132,16 @@ void Download::on_header(std::string_view name, std::string_view value) {
 
 void Download::on_headers_end() {
   headers_done_ = true;
-  attempt_log_.push_back(std::to_string(status_) + (resume_requested_ ? " range " + std::to_string(range_start_) + "-"
-                                                                       : std::string(" whole")));
+  attempt_log_.push_back(std::to_string(status_) +
+                         (resume_requested_ ? " range " + std::to_string(range_start_) + "-" : std::string(" whole")));
   if (!first_response_seen_) {
     first_response_seen_ = true;
     first_validator_ = common::if_range_validator(etag_, last_modified_);
     first_resumable_ = common::response_allows_resume(status_, accept_ranges_, first_validator_);
   }
-  auto v = common::judge_response(status_, resume_requested_ ? std::optional<std::uint64_t>(range_start_) : std::nullopt,
-                              total_, content_length_, content_range_);
+  auto v =
+      common::judge_response(status_, resume_requested_ ? std::optional<std::uint64_t>(range_start_) : std::nullopt,
+                             total_, content_length_, content_range_);
   switch (v.action) {
     case common::ResponseAction::restart:
       // The validator no longer matched (or the range was ignored): the server sent the whole
@@ -153,8 +154,7 @@ void Download::on_headers_end() {
     case common::ResponseAction::take_range:
       if (v.total) total_ = v.total;
       return;
-    case common::ResponseAction::fail:
-      return set_error(std::move(v.error));
+    case common::ResponseAction::fail: return set_error(std::move(v.error));
   }
 }
 

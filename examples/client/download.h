@@ -25,7 +25,6 @@
 
 namespace qamp::client {
 
-
 class Download final : public ResponseSink {
  public:
   // `dir` empty: the body is hashed as it arrives, not saved.
@@ -62,7 +61,7 @@ class Download final : public ResponseSink {
   void stream_gone() noexcept { closed_ = true; }
 
   const Target &target() const noexcept { return target_; }
-  std::uint64_t received() const noexcept { return received_; }          // bytes held, from offset 0
+  std::uint64_t received() const noexcept { return received_; }  // bytes held, from offset 0
   std::uint64_t received_this_attempt() const noexcept { return attempt_bytes_; }
   std::optional<std::uint64_t> total() const noexcept { return total_; }  // full body length
   bool closed() const noexcept { return closed_; }                        // this attempt's stream
@@ -98,7 +97,7 @@ class Download final : public ResponseSink {
   std::string temp_path_;  // DIR/.<file_name>.qamp-XXXXXX while not committed
   bool saved_ = false;
   int fd_ = -1;
-  std::unique_ptr<std::uint8_t[]> wbuf_;   // body bytes [written_, received_) not yet in the file
+  std::unique_ptr<std::uint8_t[]> wbuf_;  // body bytes [written_, received_) not yet in the file
   std::size_t wlen_ = 0;
   std::uint64_t written_ = 0;              // bytes in the file
   std::unique_ptr<FileHasher> file_hash_;  // the saved file's SHA-256, in a helper thread

@@ -65,7 +65,7 @@ class FileHasher {
   std::uint64_t hashed_ = 0;  // [0, hashed_) went into hash_
   bool reading_ = false;      // the thread is reading / hashing a chunk without the lock
   bool stop_ = false;
-  std::string error_;         // a failed read: nothing more is hashed until a rewind
+  std::string error_;  // a failed read: nothing more is hashed until a rewind
 
   std::jthread thread_;  // last: joined before the members it uses go away
 };

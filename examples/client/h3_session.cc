@@ -40,8 +40,8 @@ struct H3Session::Callbacks {
     });
   }
 
-  static int recv_header(nghttp3_conn *, int64_t, int32_t, nghttp3_rcbuf *name, nghttp3_rcbuf *value, uint8_t,
-                         void *, void *stream_user_data) {
+  static int recv_header(nghttp3_conn *, int64_t, int32_t, nghttp3_rcbuf *name, nghttp3_rcbuf *value, uint8_t, void *,
+                         void *stream_user_data) {
     return guarded([&] {
       if (auto *s = sink_of(stream_user_data)) s->on_header(view(name), view(value));
     });
@@ -158,8 +158,8 @@ int H3Session::send_queued() {
     if (rv == NGTCP2_ERR_STREAM_ID_BLOCKED) return 0;  // extend_max_local_streams_bidi retries
     if (rv != 0) return fail(rv, "ngtcp2_conn_open_bidi_stream");
     auto &[req, sink] = queued_.front();
-    std::vector<nghttp3_nv> nva{nv(":method", req.method), nv(":scheme", req.scheme),
-                                nv(":authority", req.authority), nv(":path", req.path)};
+    std::vector<nghttp3_nv> nva{nv(":method", req.method), nv(":scheme", req.scheme), nv(":authority", req.authority),
+                                nv(":path", req.path)};
     nva.push_back(nv("user-agent", "qamp-client"));
     for (const auto &[k, v] : req.headers) nva.push_back(nv(k, v));
     rv = nghttp3_conn_submit_request(h3_, stream_id, nva.data(), nva.size(), nullptr, sink);

@@ -32,7 +32,7 @@ class ResponseSink {
   virtual void on_header(std::string_view name, std::string_view value) = 0;
   virtual void on_headers_end() = 0;
   virtual void on_body(std::span<const std::uint8_t> data) = 0;
-  virtual void on_end_stream() = 0;                         // the server sent all of it (FIN)
+  virtual void on_end_stream() = 0;                           // the server sent all of it (FIN)
   virtual void on_stream_close(std::uint64_t app_error) = 0;  // the stream is gone either way
 };
 

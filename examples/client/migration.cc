@@ -12,7 +12,9 @@ namespace {
 Endpoint endpoint_of(const ngtcp2_addr &a) { return Endpoint::of(a); }
 
 common::Json path_json(const ngtcp2_path &p) {
-  return common::Json::object().set("local", endpoint_of(p.local).to_string()).set("remote", endpoint_of(p.remote).to_string());
+  return common::Json::object()
+      .set("local", endpoint_of(p.local).to_string())
+      .set("remote", endpoint_of(p.remote).to_string());
 }
 
 Family family_of(const Endpoint &e) { return e.family() == AF_INET6 ? Family::v6 : Family::v4; }
@@ -23,10 +25,8 @@ bool is_refusal(Outcome o) {
     case Outcome::refused_validation_in_progress:
     case Outcome::refused_no_preferred_address:
     case Outcome::refused_preferred_disabled:
-    case Outcome::refused_preferred_already_tried:
-      return true;
-    default:
-      return false;
+    case Outcome::refused_preferred_already_tried: return true;
+    default: return false;
   }
 }
 
@@ -92,12 +92,8 @@ void MigrationAdapter::on_timer(AdapterTimer id) {
     case AdapterTimer::validation_ended:
       if (auto success = std::exchange(validation_result_, std::nullopt)) validation_ended(*success);
       break;
-    case AdapterTimer::run_queued:
-      run_queued();
-      break;
-    case AdapterTimer::drop_old_path:
-      drop_old_path();
-      break;
+    case AdapterTimer::run_queued: run_queued(); break;
+    case AdapterTimer::drop_old_path: drop_old_path(); break;
     case AdapterTimer::retry_start:
       if (auto start = std::exchange(retry_, std::nullopt)) {
         initiate(*start);
@@ -137,10 +133,10 @@ void MigrationAdapter::on_event(const MigrationEvent &e) {
   // Natively the Migrator runs with Semantics::ignore: ngtcp2, not the rule, decides.
   const bool ngtcp2_decides = d.rule && native() && *d.rule == Rule::ignore_mode;
   std::string reason = d.outcome == Outcome::refused_by_ngtcp2 ? "level-" + host_.native_migration_level()
-                       : ngtcp2_decides                       ? std::string("ngtcp2-decides")
-                       : d.rule                               ? std::string(to_string(*d.rule))
-                       : d.family_reason ? std::string(to_string(*d.family_reason))
-                                         : std::string(to_string(d.outcome));
+                       : ngtcp2_decides                        ? std::string("ngtcp2-decides")
+                       : d.rule                                ? std::string(to_string(*d.rule))
+                       : d.family_reason                       ? std::string(to_string(*d.family_reason))
+                                                               : std::string(to_string(d.outcome));
   common::Json data = std::move(context_);
   context_ = common::Json::object();
   data.set("cause", to_string(e.cause));
@@ -242,7 +238,9 @@ std::optional<PathChoice> MigrationAdapter::select_preferred_addr() {
 void MigrationAdapter::path_validated(std::uint32_t flags, const ngtcp2_path &path, const ngtcp2_path *old_path,
                                       bool success) {
   common::Json data = common::Json::object();
-  data.set("path", path_json(path)).set("old_path", old_path ? path_json(*old_path) : common::Json()).set("success", success);
+  data.set("path", path_json(path))
+      .set("old_path", old_path ? path_json(*old_path) : common::Json())
+      .set("success", success);
   trace_.event("path_validation", std::move(data));
   bool ours = (flags & NGTCP2_PATH_VALIDATION_FLAG_PREFERRED_ADDR) ||
               (probing_ && endpoint_of(path.local) == probing_->local && endpoint_of(path.remote) == probing_->remote);
@@ -264,11 +262,10 @@ void MigrationAdapter::validation_ended(bool success) {
     case Outcome::moved_to_preferred_address:
       run_.moved_to_preferred_address = true;
       if (auto spa = spa_endpoint(*d.target)) run_.preferred_address = *spa;
-      trace_.info("moved to the preferred address %s", run_.preferred_address ? run_.preferred_address->to_string().c_str() : "?");
+      trace_.info("moved to the preferred address %s",
+                  run_.preferred_address ? run_.preferred_address->to_string().c_str() : "?");
       break;
-    case Outcome::migrated:
-      trace_.info("migrated to %s", host_.local().to_string().c_str());
-      break;
+    case Outcome::migrated: trace_.info("migrated to %s", host_.local().to_string().c_str()); break;
     case Outcome::fallback_other_family:
       if (auto remote = spa_endpoint(*d.target)) {
         std::string error;
@@ -288,15 +285,13 @@ void MigrationAdapter::validation_ended(bool success) {
         return;
       }
       break;
-    default:
-      break;
+    default: break;
   }
   if (host_.connection_open()) host_.write();
   run_queued();  // a network change may have waited for this validation
 }
 
-bool MigrationAdapter::admit_datagram(const Endpoint &local, const Endpoint &from,
-                                      std::span<const std::uint8_t> data) {
+bool MigrationAdapter::admit_datagram(const Endpoint &local, const Endpoint &from, std::span<const std::uint8_t> data) {
   if (!migrator_ || !opt_.ignore_reset_on_probe) return true;
   if (recognize_stateless_reset(data, host_.peer_reset_tokens()) != ResetRecognition::reset) return true;
   bool on_active = local == host_.local() && from == host_.remote();
@@ -329,14 +324,12 @@ MigrationDecision MigrationAdapter::submit_network_change(MigrationCause cause) 
       .set("to", new_local_->to_string())
       .set("server", host_.remote().to_string())
       .set("old_path", to_string(opt_.old_path));
-  return migrator_->submit_migration(change, cause, opt_.old_path == OldPath::keep,
-                                     local_info(family_of(*new_local_)));
+  return migrator_->submit_migration(change, cause, opt_.old_path == OldPath::keep, local_info(family_of(*new_local_)));
 }
 
 void MigrationAdapter::run_queued() {
   // A validation result still waiting for its timer: validation_ended() calls back.
-  if (!migrator_ || !migrator_->has_queued() || !new_local_ || validation_result_ || !host_.connection_open())
-    return;
+  if (!migrator_ || !migrator_->has_queued() || !new_local_ || validation_result_ || !host_.connection_open()) return;
   old_local_ = host_.local();  // the preferred-address move may have changed it meanwhile
   context_.set("from", old_local_.to_string())
       .set("to", new_local_->to_string())
@@ -352,7 +345,8 @@ void MigrationAdapter::run_queued() {
 void MigrationAdapter::act(const MigrationDecision &d) {
   if (is_refusal(d.outcome)) {
     ++run_.migrations.refused;
-    plan_after_refusal(std::string(to_string(d.outcome)) + (d.rule ? " (" + std::string(to_string(*d.rule)) + ")" : ""));
+    plan_after_refusal(std::string(to_string(d.outcome)) +
+                       (d.rule ? " (" + std::string(to_string(*d.rule)) + ")" : ""));
     return;
   }
   switch (d.outcome) {
@@ -475,12 +469,8 @@ void MigrationAdapter::plan_after_refusal(const std::string &refusal) {
       if (new_local_) host_.close_socket(*new_local_);
       new_local_.reset();
       break;
-    case Strategy::reconnect_resume:
-      host_.reconnect(new_local_, true);
-      break;
-    case Strategy::restart:
-      host_.reconnect(new_local_, false);
-      break;
+    case Strategy::reconnect_resume: host_.reconnect(new_local_, true); break;
+    case Strategy::restart: host_.reconnect(new_local_, false); break;
   }
 }
 

@@ -77,8 +77,7 @@ class MigrationHost {
   virtual const ClientTpState *tp_state() = 0;
   // ngtcp2_conn_initiate_migration (or ..._immediate_migration) from the socket bound to `local`;
   // ngtcp2's return value.
-  virtual int initiate_migration(const Endpoint &local, const Endpoint &remote, bool immediate,
-                                 ngtcp2_tstamp ts) = 0;
+  virtual int initiate_migration(const Endpoint &local, const Endpoint &remote, bool immediate, ngtcp2_tstamp ts) = 0;
   // The Stateless Reset tokens of the peer's active connection IDs (ngtcp2_conn_get_active_dcid).
   virtual std::vector<ResetToken> peer_reset_tokens() = 0;
   // --enforcement=native: the level ngtcp2 applies on the current path ("none"...), "?" unknown.
@@ -177,11 +176,11 @@ class MigrationAdapter {
   std::unique_ptr<Migrator> migrator_;
   MigratorStats finished_stats_;  // of previous connections
   std::optional<Endpoint> spa_v4_, spa_v6_;
-  std::optional<Start> probing_;           // a validation started with initiate_migration
-  bool network_move_ = false;              // the running validation answers the network change
-  std::optional<Start> retry_;             // initiate() again at the retry_start timer
-  std::optional<bool> validation_result_;  // for the validation_ended timer
-  common::Json context_ = common::Json::object();          // addresses for the next decision line
+  std::optional<Start> probing_;                   // a validation started with initiate_migration
+  bool network_move_ = false;                      // the running validation answers the network change
+  std::optional<Start> retry_;                     // initiate() again at the retry_start timer
+  std::optional<bool> validation_result_;          // for the validation_ended timer
+  common::Json context_ = common::Json::object();  // addresses for the next decision line
 
   // the network change (once per run)
   std::optional<Endpoint> new_local_;  // the new network's socket

@@ -54,8 +54,8 @@ template <class T, class F>
 bool for_each_attr(const nlmsghdr *nlh, F &&on_attr) {
   int len = static_cast<int>(nlh->nlmsg_len) - static_cast<int>(NLMSG_LENGTH(sizeof(T)));
   if (len < 0) return false;
-  const auto *rta = reinterpret_cast<const rtattr *>(static_cast<const char *>(NLMSG_DATA(nlh)) +
-                                                     NLMSG_ALIGN(sizeof(T)));
+  const auto *rta =
+      reinterpret_cast<const rtattr *>(static_cast<const char *>(NLMSG_DATA(nlh)) + NLMSG_ALIGN(sizeof(T)));
   for (; RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
     if (!on_attr(rta)) return false;
   // What is left must be nothing, or the padding the last attribute did not need (RTA_NEXT
@@ -119,8 +119,8 @@ Verdict parse_addr(const nlmsghdr *nlh, NetlinkParse &out, std::string &why) {
 
 Verdict parse_route(const nlmsghdr *nlh, NetlinkParse &out, std::string &why) {
   if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg))) {
-    why = "rtmsg needs " + std::to_string(sizeof(rtmsg)) + " bytes, " +
-          std::to_string(nlh->nlmsg_len - NLMSG_HDRLEN) + " present";
+    why = "rtmsg needs " + std::to_string(sizeof(rtmsg)) + " bytes, " + std::to_string(nlh->nlmsg_len - NLMSG_HDRLEN) +
+          " present";
     return Verdict::malformed;
   }
   rtmsg rtm;
@@ -157,8 +157,8 @@ Verdict parse_route(const nlmsghdr *nlh, NetlinkParse &out, std::string &why) {
     return Verdict::malformed;
   }
   if (rtm.rtm_dst_len != 0 || table != RT_TABLE_MAIN || rtm.rtm_type != RTN_UNICAST) return Verdict::ignored;
-  out.events.push_back(DefaultRouteChanged{rtm.rtm_family, oif, gateway.value_or(Endpoint{}),
-                                           nlh->nlmsg_type == RTM_DELROUTE});
+  out.events.push_back(
+      DefaultRouteChanged{rtm.rtm_family, oif, gateway.value_or(Endpoint{}), nlh->nlmsg_type == RTM_DELROUTE});
   return Verdict::event;
 }
 
@@ -349,8 +349,8 @@ bool NetlinkSocket::request_dump(DumpKind kind, std::string *error) {
   } while (n < 0 && errno == EINTR);
   if (n != static_cast<ssize_t>(req.size())) {
     if (error) {
-      *error = std::string("send(") + type_name(dump_type(kind)) + " dump): " +
-               (n < 0 ? std::strerror(errno) : "short write");
+      *error = std::string("send(") + type_name(dump_type(kind)) +
+               " dump): " + (n < 0 ? std::strerror(errno) : "short write");
     }
     return false;
   }
@@ -427,8 +427,8 @@ NetlinkParse NetlinkSocket::read_events() {
       break;
     }
     if (from.nl_pid != 0) continue;  // not from the kernel
-    NetlinkParse one = parse_netlink({reinterpret_cast<const std::uint8_t *>(buffer_.data()),
-                                      static_cast<std::size_t>(n)});
+    NetlinkParse one =
+        parse_netlink({reinterpret_cast<const std::uint8_t *>(buffer_.data()), static_cast<std::size_t>(n)});
     for (auto &e : one.events) all.events.push_back(std::move(e));
     all.ignored += one.ignored;
     all.malformed += one.malformed;

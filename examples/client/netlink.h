@@ -18,17 +18,17 @@ namespace qamp::client {
 
 struct NetlinkParse {
   std::vector<NetworkEvent> events;  // in the order of the messages
-  unsigned ignored = 0;  // whole messages of no interest: other types (NLMSG_DONE, NLMSG_ERROR,
-                         // RTM_NEWNEIGH, …), other families, non-default or non-main-table
-                         // routes, link/host-scope addresses, tentative or DAD-failed addresses
-  unsigned malformed = 0;  // messages inside the buffer whose body or attributes were invalid:
-                           // skipped, the next message is still read (its length was valid)
+  unsigned ignored = 0;              // whole messages of no interest: other types (NLMSG_DONE, NLMSG_ERROR,
+                                     // RTM_NEWNEIGH, …), other families, non-default or non-main-table
+                                     // routes, link/host-scope addresses, tentative or DAD-failed addresses
+  unsigned malformed = 0;            // messages inside the buffer whose body or attributes were invalid:
+                                     // skipped, the next message is still read (its length was valid)
   std::optional<std::string> error;  // the first problem: a malformed message, the buffer
                                      // ending inside a header / a message (parsing stops there),
                                      // or an NLMSG_ERROR answering a request_dump() with an errno
-  bool dump_done = false;  // an NLMSG_DONE was seen: the dump request_dump() asked for is complete
-  bool lost_events = false;  // read_events() only: the kernel dropped events (ENOBUFS); the
-                             // caller must re-read the state (a dump) rather than trust deltas
+  bool dump_done = false;            // an NLMSG_DONE was seen: the dump request_dump() asked for is complete
+  bool lost_events = false;          // read_events() only: the kernel dropped events (ENOBUFS); the
+                                     // caller must re-read the state (a dump) rather than trust deltas
 };
 
 // Parses one netlink datagram (a sequence of nlmsghdr records, NLMSG_OK / NLMSG_NEXT):

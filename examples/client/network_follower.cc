@@ -44,7 +44,8 @@ void NetworkFollower::on_event(const NetworkEvent &event, std::string_view sourc
 }
 
 void NetworkFollower::on_write_error(int error) {
-  if (!send_error_from(error) || std::find(write_errors_seen_.begin(), write_errors_seen_.end(), error) != write_errors_seen_.end())
+  if (!send_error_from(error) ||
+      std::find(write_errors_seen_.begin(), write_errors_seen_.end(), error) != write_errors_seen_.end())
     return;
   write_errors_seen_.push_back(error);
   on_event(WriteError{error}, "sendmsg");
@@ -54,7 +55,8 @@ void NetworkFollower::on_path_sample(const PathSample &sample) {
   if (!host_.connection_open()) return;
   act(trigger_.on_path_sample(sample, clock_.now(), view()),
       "ngtcp2: " + std::to_string(sample.pto_count) + " PTO period(s) without progress, srtt " +
-          std::to_string(sample.smoothed_rtt / 1000000) + " ms, min rtt " + std::to_string(sample.min_rtt / 1000000) + " ms");
+          std::to_string(sample.smoothed_rtt / 1000000) + " ms, min rtt " + std::to_string(sample.min_rtt / 1000000) +
+          " ms");
 }
 
 void NetworkFollower::request(const Endpoint &local) {
@@ -111,7 +113,8 @@ void NetworkFollower::on_body_bytes(const Endpoint &rx_local) {
                                                                      : rx_local.same_ip(pending_->target.address);
   if (!arrived) return;
   event_to_first_byte_ms_ = static_cast<double>(clock_.now() - pending_->at) / 1e6;
-  trace_.info("network event to the first body byte on %s: %.1f ms", rx_local.to_string().c_str(), *event_to_first_byte_ms_);
+  trace_.info("network event to the first body byte on %s: %.1f ms", rx_local.to_string().c_str(),
+              *event_to_first_byte_ms_);
   pending_.reset();
 }
 

@@ -11,9 +11,7 @@
 
 namespace qamp::client {
 
-std::string_view to_string(OldPath old_path) noexcept {
-  return old_path == OldPath::keep ? "keep" : "drop";
-}
+std::string_view to_string(OldPath old_path) noexcept { return old_path == OldPath::keep ? "keep" : "drop"; }
 
 std::optional<OldPath> parse_old_path(std::string_view text) noexcept {
   if (text == "keep") return OldPath::keep;
@@ -93,8 +91,10 @@ std::optional<ScriptedEvent> parse_scripted_event(std::string_view text) {
   }
   if (f.size() != 2) return std::nullopt;
   if (kind == "write-error") {
-    static constexpr std::pair<std::string_view, int> kErrors[] = {
-        {"ENETUNREACH", ENETUNREACH}, {"EADDRNOTAVAIL", EADDRNOTAVAIL}, {"EHOSTUNREACH", EHOSTUNREACH}, {"ENETDOWN", ENETDOWN}};
+    static constexpr std::pair<std::string_view, int> kErrors[] = {{"ENETUNREACH", ENETUNREACH},
+                                                                   {"EADDRNOTAVAIL", EADDRNOTAVAIL},
+                                                                   {"EHOSTUNREACH", EHOSTUNREACH},
+                                                                   {"ENETDOWN", ENETDOWN}};
     for (auto [name, value] : kErrors)
       if (f[1] == name) {
         se.event = WriteError{value};
@@ -216,12 +216,42 @@ void print_usage(std::FILE *out) {
 
 common::Parsed<Options> parse_options(int argc, const char *const *argv) {
   enum : int {
-    kHelp, kQuiet, kDownload, kNoPreferredAddr, kQlogFile, kQlogDir, kExitFirst, kExitAll, kTimeout,
-    kSni, kMaxData, kMaxStreamDataBidiLocal, kMaxStreamDataUni, kNoDump, kSemantics, kSpaFamily,
-    kPolicySupport, kNetworkChange, kOldPath, kStrategy, kNewPathRate, kIgnoreReset, kSummary,
-    kSendPolicySupportRaw, kEnforcement, kCaFile, kInsecure, kLimitRate,
-    kFollowNetwork, kNetworkEvent, kMaxMigrations, kMaxPerCause, kMaxPortMigrations, kMaxNonDefault,
-    kMigrateIdle, kDegradingPto,
+    kHelp,
+    kQuiet,
+    kDownload,
+    kNoPreferredAddr,
+    kQlogFile,
+    kQlogDir,
+    kExitFirst,
+    kExitAll,
+    kTimeout,
+    kSni,
+    kMaxData,
+    kMaxStreamDataBidiLocal,
+    kMaxStreamDataUni,
+    kNoDump,
+    kSemantics,
+    kSpaFamily,
+    kPolicySupport,
+    kNetworkChange,
+    kOldPath,
+    kStrategy,
+    kNewPathRate,
+    kIgnoreReset,
+    kSummary,
+    kSendPolicySupportRaw,
+    kEnforcement,
+    kCaFile,
+    kInsecure,
+    kLimitRate,
+    kFollowNetwork,
+    kNetworkEvent,
+    kMaxMigrations,
+    kMaxPerCause,
+    kMaxPortMigrations,
+    kMaxNonDefault,
+    kMigrateIdle,
+    kDegradingPto,
   };
   static constexpr common::FlagSpec flags[] = {
       {"help", 'h', false, kHelp},
@@ -297,8 +327,9 @@ common::Parsed<Options> parse_options(int argc, const char *const *argv) {
       case kMaxStreamDataUni: {
         auto n = common::parse_size(arg);
         if (!n) return bad_value();
-        (a->id == kMaxData ? o.max_data : a->id == kMaxStreamDataUni ? o.max_stream_data_uni
-                                                                     : o.max_stream_data_bidi_local) = *n;
+        (a->id == kMaxData            ? o.max_data
+         : a->id == kMaxStreamDataUni ? o.max_stream_data_uni
+                                      : o.max_stream_data_bidi_local) = *n;
         max_data_given = max_data_given || a->id == kMaxData;
         break;
       }
@@ -387,8 +418,8 @@ common::Parsed<Options> parse_options(int argc, const char *const *argv) {
         auto n = common::parse_count(arg, 0, 1000);
         if (!n) return bad_value();
         auto &c = o.network_config;
-        (a->id == kMaxMigrations ? c.max_migrations
-         : a->id == kMaxPerCause ? c.max_migrations_per_cause
+        (a->id == kMaxMigrations       ? c.max_migrations
+         : a->id == kMaxPerCause       ? c.max_migrations_per_cause
          : a->id == kMaxPortMigrations ? c.max_port_migrations
                                        : c.degrading.pto_count) = static_cast<unsigned>(*n);
         break;
@@ -404,12 +435,14 @@ common::Parsed<Options> parse_options(int argc, const char *const *argv) {
   if (o.enforcement == common::Enforcement::native) {
     if (!common::kNativeEnforcementAvailable) return misuse(std::string(common::native_unavailable_reason()));
     if (semantics_given && o.semantics != Semantics::per_address)
-      return misuse("--enforcement=native: ngtcp2 reads the policy with per-address semantics (RFC 9000 "
-                    "for a server without one); --semantics " + std::string(to_string(o.semantics)) +
-                    " needs --enforcement=layer");
+      return misuse(
+          "--enforcement=native: ngtcp2 reads the policy with per-address semantics (RFC 9000 "
+          "for a server without one); --semantics " +
+          std::string(to_string(o.semantics)) + " needs --enforcement=layer");
     if (support_given && o.policy_support != 0 && o.policy_support != static_cast<SpellingSet>(Spelling::ext))
-      return misuse("--enforcement=native: ngtcp2 understands the ext spelling only; --policy-support must be "
-                    "ext or empty");
+      return misuse(
+          "--enforcement=native: ngtcp2 understands the ext spelling only; --policy-support must be "
+          "ext or empty");
     if (o.send_policy_support_raw) return misuse("--send-policy-support-raw needs --enforcement=layer");
     if (!support_given) o.policy_support = static_cast<SpellingSet>(Spelling::ext);
   }
@@ -429,13 +462,12 @@ common::Parsed<Options> parse_options(int argc, const char *const *argv) {
   }
   if (o.download_dir) {
     if (auto dup = duplicate_file_name(targets))
-      return misuse("<URI>s '" + targets[dup->first].uri + "' and '" + targets[dup->second].uri + "' would both be saved as " +
-                    *o.download_dir + "/" + targets[dup->first].file_name + " (one file cannot hold both bodies)");
+      return misuse("<URI>s '" + targets[dup->first].uri + "' and '" + targets[dup->second].uri +
+                    "' would both be saved as " + *o.download_dir + "/" + targets[dup->first].file_name +
+                    " (one file cannot hold both bodies)");
   }
-  if (o.network_change && o.uris.empty())
-    return misuse("--network-change needs at least one <URI>");
-  if (!o.network_events.empty() && o.uris.empty())
-    return misuse("--network-event needs at least one <URI>");
+  if (o.network_change && o.uris.empty()) return misuse("--network-change needs at least one <URI>");
+  if (!o.network_events.empty() && o.uris.empty()) return misuse("--network-event needs at least one <URI>");
   return o;
 }
 

@@ -44,8 +44,8 @@ std::string ccerr_text(const ngtcp2_ccerr &e) {
 void put_raw_policy_support(Bytes &blob, const Bytes &raw) {
   auto params = parse_params(blob);
   if (!params) return;  // ngtcp2's own encoding: cannot happen
-  auto it = std::find_if(params->begin(), params->end(),
-                         [](const RawParam &p) { return p.id == kTpMigrationPolicySupport; });
+  auto it =
+      std::find_if(params->begin(), params->end(), [](const RawParam &p) { return p.id == kTpMigrationPolicySupport; });
   if (it != params->end())
     it->value = raw;
   else
@@ -89,11 +89,23 @@ std::string error_name(const CloseError &error) {
     }
   }
   // RFC 9000 §20.1.
-  static constexpr const char *kTransport[] = {
-      "NO_ERROR", "INTERNAL_ERROR", "CONNECTION_REFUSED", "FLOW_CONTROL_ERROR", "STREAM_LIMIT_ERROR",
-      "STREAM_STATE_ERROR", "FINAL_SIZE_ERROR", "FRAME_ENCODING_ERROR", "TRANSPORT_PARAMETER_ERROR",
-      "CONNECTION_ID_LIMIT_ERROR", "PROTOCOL_VIOLATION", "INVALID_TOKEN", "APPLICATION_ERROR",
-      "CRYPTO_BUFFER_EXCEEDED", "KEY_UPDATE_ERROR", "AEAD_LIMIT_REACHED", "NO_VIABLE_PATH"};
+  static constexpr const char *kTransport[] = {"NO_ERROR",
+                                               "INTERNAL_ERROR",
+                                               "CONNECTION_REFUSED",
+                                               "FLOW_CONTROL_ERROR",
+                                               "STREAM_LIMIT_ERROR",
+                                               "STREAM_STATE_ERROR",
+                                               "FINAL_SIZE_ERROR",
+                                               "FRAME_ENCODING_ERROR",
+                                               "TRANSPORT_PARAMETER_ERROR",
+                                               "CONNECTION_ID_LIMIT_ERROR",
+                                               "PROTOCOL_VIOLATION",
+                                               "INVALID_TOKEN",
+                                               "APPLICATION_ERROR",
+                                               "CRYPTO_BUFFER_EXCEEDED",
+                                               "KEY_UPDATE_ERROR",
+                                               "AEAD_LIMIT_REACHED",
+                                               "NO_VIABLE_PATH"};
   if (error.code < std::size(kTransport)) return kTransport[error.code];
   if (error.code >= 0x100 && error.code <= 0x1ff) {
     char b[48];
@@ -138,16 +150,16 @@ struct Callbacks {
     });
   }
 
-  static int acked_stream_data_offset(ngtcp2_conn *, int64_t stream_id, uint64_t, uint64_t datalen,
-                                      void *user_data, void *) {
+  static int acked_stream_data_offset(ngtcp2_conn *, int64_t stream_id, uint64_t, uint64_t datalen, void *user_data,
+                                      void *) {
     return guarded([&] {
       auto *c = self(user_data);
       return c->app_ ? c->app_->acked_stream_data(stream_id, datalen) : 0;
     });
   }
 
-  static int stream_close(ngtcp2_conn *, uint32_t flags, int64_t stream_id, uint64_t app_error_code,
-                          void *user_data, void *) {
+  static int stream_close(ngtcp2_conn *, uint32_t flags, int64_t stream_id, uint64_t app_error_code, void *user_data,
+                          void *) {
     return guarded([&] {
       auto *c = self(user_data);
       if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET)) app_error_code = NGHTTP3_H3_NO_ERROR;
@@ -188,9 +200,7 @@ struct Callbacks {
     return 0;
   }
 
-  static void rand(uint8_t *dest, size_t destlen, const ngtcp2_rand_ctx *) {
-    common::random_bytes({dest, destlen});
-  }
+  static void rand(uint8_t *dest, size_t destlen, const ngtcp2_rand_ctx *) { common::random_bytes({dest, destlen}); }
 
   static int get_new_connection_id(ngtcp2_conn *, ngtcp2_cid *cid, uint8_t *token, size_t cidlen, void *) {
     std::array<uint8_t, NGTCP2_MAX_CIDLEN> buf;
@@ -320,8 +330,8 @@ int QuicConnection::init(const QuicConfig &config, std::string *error) {
   auto local = config.socket->local();
   auto remote = config.remote;
   ngtcp2_path path{local.addr(), remote.addr(), config.socket};
-  int rv = ngtcp2_conn_client_new(&conn_, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &settings, &params,
-                                  nullptr, this);
+  int rv =
+      ngtcp2_conn_client_new(&conn_, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &settings, &params, nullptr, this);
   if (rv != 0) {
     *error = std::string("ngtcp2_conn_client_new: ") + ngtcp2_strerror(rv);
     return -1;
@@ -408,9 +418,7 @@ void QuicConnection::read(UdpSocket &socket, const Endpoint &from, std::span<con
       finish(std::move(info));
       return;
     }
-    case NGTCP2_ERR_DROP_CONN:
-      finish(CloseInfo{true, false, false, "connection dropped", std::nullopt});
-      return;
+    case NGTCP2_ERR_DROP_CONN: finish(CloseInfo{true, false, false, "connection dropped", std::nullopt}); return;
     case NGTCP2_ERR_CRYPTO:
       if (!ccerr_.error_code) ngtcp2_ccerr_set_tls_alert(&ccerr_, ngtcp2_conn_get_tls_alert(conn_), nullptr, 0);
       break;
@@ -477,8 +485,8 @@ void QuicConnection::write() {
 int QuicConnection::send_packet(const ngtcp2_path &path, std::span<const std::uint8_t> pkt) {
   if (sockets_.send(path, pkt) != SendResult::blocked) return 0;
   pending_.assign(pkt.begin(), pkt.end());
-  ngtcp2_path_storage_init(&pending_path_, path.local.addr, path.local.addrlen, path.remote.addr,
-                           path.remote.addrlen, path.user_data);
+  ngtcp2_path_storage_init(&pending_path_, path.local.addr, path.local.addrlen, path.remote.addr, path.remote.addrlen,
+                           path.user_data);
   write_blocked_ = true;
   sockets_.wait_writable([this] {
     write_blocked_ = false;
@@ -508,8 +516,8 @@ int QuicConnection::write_streams() {
       veccnt = app_->pull(stream_id, fin, vec.data(), vec.size());
       if (veccnt < 0) {
         set_app_error(nghttp3_err_infer_quic_app_error_code(static_cast<int>(veccnt)));
-        fail(NGTCP2_ERR_CALLBACK_FAILURE, std::string("nghttp3_conn_writev_stream: ") +
-                                              nghttp3_strerror(static_cast<int>(veccnt)));
+        fail(NGTCP2_ERR_CALLBACK_FAILURE,
+             std::string("nghttp3_conn_writev_stream: ") + nghttp3_strerror(static_cast<int>(veccnt)));
         return -1;
       }
     }
@@ -519,12 +527,8 @@ int QuicConnection::write_streams() {
                                        vec.data(), static_cast<size_t>(veccnt), ts);
     if (n < 0) {
       switch (n) {
-        case NGTCP2_ERR_STREAM_DATA_BLOCKED:
-          app_->block_stream(stream_id);
-          continue;
-        case NGTCP2_ERR_STREAM_SHUT_WR:
-          app_->shutdown_stream_write(stream_id);
-          continue;
+        case NGTCP2_ERR_STREAM_DATA_BLOCKED: app_->block_stream(stream_id); continue;
+        case NGTCP2_ERR_STREAM_SHUT_WR: app_->shutdown_stream_write(stream_id); continue;
         case NGTCP2_ERR_WRITE_MORE:
           if (app_->add_write_offset(stream_id, static_cast<size_t>(ndatalen)) != 0) {
             fail(NGTCP2_ERR_CALLBACK_FAILURE, "nghttp3_conn_add_write_offset failed");

@@ -47,20 +47,20 @@ class StreamApp {
 
 // The CONNECTION_CLOSE that ended a connection (RFC 9000 §19.19), whichever side sent it.
 struct CloseError {
-  bool by_peer = false;     // received from the server (else sent by this client)
-  bool application = false; // frame type 0x1d (an HTTP/3 code), else 0x1c (a transport code)
+  bool by_peer = false;      // received from the server (else sent by this client)
+  bool application = false;  // frame type 0x1d (an HTTP/3 code), else 0x1c (a transport code)
   std::uint64_t code = 0;
-  std::string reason;       // the frame's reason phrase
+  std::string reason;  // the frame's reason phrase
 };
 // "TRANSPORT_PARAMETER_ERROR" for an RFC 9000 §20.1 transport code, "CRYPTO_ERROR (TLS alert 42)"
 // for 0x100..0x1ff, "" when unknown; "H3_NO_ERROR"... for application codes nghttp3 knows.
 std::string error_name(const CloseError &error);
 
 struct CloseInfo {
-  bool error = false;      // anything but a clean close
+  bool error = false;  // anything but a clean close
   bool idle_timeout = false;
   bool stateless_reset = false;
-  std::string reason;      // human readable
+  std::string reason;                     // human readable
   std::optional<CloseError> close_error;  // set when a CONNECTION_CLOSE was sent or received
 };
 
@@ -77,8 +77,7 @@ class ConnectionObserver {
                                   bool success) = 0;
   // A datagram for this connection is about to be read; false drops it unread (the optional
   // "ignore a Stateless Reset on a probed path" hardening).
-  virtual bool admit_datagram(const UdpSocket &socket, const Endpoint &from,
-                              std::span<const std::uint8_t> data) = 0;
+  virtual bool admit_datagram(const UdpSocket &socket, const Endpoint &from, std::span<const std::uint8_t> data) = 0;
   // The connection is over (closed by either side, idle, reset or failed). Called once, from the
   // event loop; the observer may destroy the connection only after returning (defer it).
   virtual void on_closed(const CloseInfo &info) = 0;

@@ -227,8 +227,6 @@ void Timer::cancel() { ev_timer_stop(loop_, &w_); }
 
 bool Timer::armed() const noexcept { return ev_is_active(&w_); }
 
-void Timer::on_timeout(struct ev_loop *, ev_timer *w, int) {
-  static_cast<Timer *>(w->data)->fire_();
-}
+void Timer::on_timeout(struct ev_loop *, ev_timer *w, int) { static_cast<Timer *>(w->data)->fire_(); }
 
 }  // namespace qamp::client

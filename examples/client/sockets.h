@@ -62,7 +62,9 @@ class Sockets {
   // Calls `ready` once when some blocked socket becomes writable.
   void wait_writable(std::function<void()> ready);
 
-  struct ev_loop *loop() const noexcept { return loop_; }
+  struct ev_loop *loop() const noexcept {
+    return loop_;
+  }
 
  private:
   static void on_readable(struct ev_loop *loop, ev_io *w, int revents);

@@ -30,8 +30,10 @@ common::Json policy_json(const ClientTpState &state) {
   j.set("disable_active_migration", d.disable_active_migration);
   if (d.preferred_address) {
     common::Json pa = common::Json::object();
-    pa.set("ipv4", d.preferred_address->ipv4_present() ? common::Json(d.preferred_address->ipv4_string()) : common::Json());
-    pa.set("ipv6", d.preferred_address->ipv6_present() ? common::Json(d.preferred_address->ipv6_string()) : common::Json());
+    pa.set("ipv4",
+           d.preferred_address->ipv4_present() ? common::Json(d.preferred_address->ipv4_string()) : common::Json());
+    pa.set("ipv6",
+           d.preferred_address->ipv6_present() ? common::Json(d.preferred_address->ipv6_string()) : common::Json());
     j.set("preferred_address", std::move(pa));
   } else {
     j.set("preferred_address", common::Json());
@@ -59,15 +61,16 @@ common::Json close_json(const CloseInfo &info) {
   return j;
 }
 
-bool write_summary(const std::string &path, const RunRecord &run, const std::vector<common::Json> &downloads, bool complete,
-                   int exit_code) {
+bool write_summary(const std::string &path, const RunRecord &run, const std::vector<common::Json> &downloads,
+                   bool complete, int exit_code) {
   common::Json conn = common::Json::object();
   conn.set("handshake_server_address", run.handshake_server.to_string());
   conn.set("server_address", run.final_server ? common::Json(run.final_server->to_string()) : common::Json());
   conn.set("server_family", run.final_server ? common::Json(family_name(run.final_server->family())) : common::Json());
   conn.set("local_address", run.final_local ? common::Json(run.final_local->to_string()) : common::Json());
   conn.set("moved_to_preferred_address", run.moved_to_preferred_address);
-  conn.set("preferred_address_chosen", run.preferred_address ? common::Json(run.preferred_address->to_string()) : common::Json());
+  conn.set("preferred_address_chosen",
+           run.preferred_address ? common::Json(run.preferred_address->to_string()) : common::Json());
   common::Json m = common::Json::object();
   m.set("attempted", run.migrations.attempted)
       .set("refused", run.migrations.refused)
@@ -88,7 +91,11 @@ bool write_summary(const std::string &path, const RunRecord &run, const std::vec
   common::Json uris = common::Json::array();
   for (const auto &d : downloads) uris.push(d);
   common::Json root = common::Json::object();
-  root.set("complete", complete).set("exit_code", exit_code).set("uris", std::move(uris)).set("connection", std::move(conn)).set("network", run.network);
+  root.set("complete", complete)
+      .set("exit_code", exit_code)
+      .set("uris", std::move(uris))
+      .set("connection", std::move(conn))
+      .set("network", run.network);
 
   std::FILE *f = std::fopen(path.c_str(), "w");
   if (!f) return false;

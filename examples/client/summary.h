@@ -21,14 +21,14 @@ struct MigrationCounts {
 
 // Connection-level facts, filled in as the run goes.
 struct RunRecord {
-  Endpoint handshake_server;   // HOST:PORT
+  Endpoint handshake_server;  // HOST:PORT
   std::optional<Endpoint> final_server;
   std::optional<Endpoint> final_local;
   bool moved_to_preferred_address = false;
   std::optional<Endpoint> preferred_address;  // the one chosen
-  MigrationCounts migrations;  // client-initiated (network change) only
-  common::Json migrator;               // qamp::MigratorStats summed over the run (includes the SPA move)
-  common::Json planner;  // null, or {decision, reason, figures}
+  MigrationCounts migrations;                 // client-initiated (network change) only
+  common::Json migrator;                      // qamp::MigratorStats summed over the run (includes the SPA move)
+  common::Json planner;                       // null, or {decision, reason, figures}
   int reconnects = 0;
   std::optional<double> completion_time_s;  // all bodies complete
   double run_time_s = 0;
@@ -52,7 +52,7 @@ common::Json policy_json(const ClientTpState &state);
 std::string family_name(int family);
 
 // Writes the summary; false on an I/O error.
-bool write_summary(const std::string &path, const RunRecord &run, const std::vector<common::Json> &downloads, bool complete,
-                   int exit_code);
+bool write_summary(const std::string &path, const RunRecord &run, const std::vector<common::Json> &downloads,
+                   bool complete, int exit_code);
 
 }  // namespace qamp::client

@@ -50,8 +50,8 @@ void Trace::warning(const char *fmt, ...) {
 }
 
 void Trace::decision(std::string_view name, std::string_view outcome, std::string_view reason, common::Json data) {
-  auto line = "qamp: " + std::string(name) + ": " + std::string(outcome) + " (reason: " +
-              std::string(reason) + ") " + data.dump();
+  auto line = "qamp: " + std::string(name) + ": " + std::string(outcome) + " (reason: " + std::string(reason) + ") " +
+              data.dump();
   std::fprintf(stderr, "%s\n", line.c_str());
   std::fflush(stderr);
   common::Json ev = common::Json::object();

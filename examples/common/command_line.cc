@@ -38,8 +38,7 @@ std::optional<std::uint64_t> scaled_decimal(std::string_view text, std::uint64_t
 
 }  // namespace
 
-CliParser::CliParser(std::span<const FlagSpec> flags, int argc, const char *const *argv, int start)
-    : flags_(flags) {
+CliParser::CliParser(std::span<const FlagSpec> flags, int argc, const char *const *argv, int start) : flags_(flags) {
   for (int i = start; i < argc; ++i) args_.emplace_back(argv[i]);
 }
 
@@ -96,8 +95,7 @@ Exit bad_value(std::string_view flag, std::string_view value, std::string_view e
   return misuse(std::move(message));
 }
 
-std::optional<std::uint64_t> parse_count(std::string_view text, std::uint64_t min,
-                                         std::uint64_t max) noexcept {
+std::optional<std::uint64_t> parse_count(std::string_view text, std::uint64_t min, std::uint64_t max) noexcept {
   auto n = digits(text);
   if (!n || *n < min || *n > max) return std::nullopt;
   return n;
@@ -107,10 +105,14 @@ std::optional<std::uint64_t> parse_size(std::string_view text) noexcept {
   if (text.empty()) return std::nullopt;
   std::uint64_t unit = 1;
   switch (text.back()) {
-    case 'K': case 'k': unit = std::uint64_t{1} << 10; break;
-    case 'M': case 'm': unit = std::uint64_t{1} << 20; break;
-    case 'G': case 'g': unit = std::uint64_t{1} << 30; break;
-    case 'T': case 't': unit = std::uint64_t{1} << 40; break;
+    case 'K':
+    case 'k': unit = std::uint64_t{1} << 10; break;
+    case 'M':
+    case 'm': unit = std::uint64_t{1} << 20; break;
+    case 'G':
+    case 'g': unit = std::uint64_t{1} << 30; break;
+    case 'T':
+    case 't': unit = std::uint64_t{1} << 40; break;
     default: break;
   }
   if (unit != 1) text.remove_suffix(1);
@@ -125,9 +127,8 @@ std::optional<std::uint64_t> parse_duration(std::string_view text) noexcept {
     std::uint64_t ns;
   };
   // Longest suffixes first so "ms" is not read as "s".
-  static constexpr Unit units[] = {{"ms", 1'000'000},         {"us", 1'000},
-                                   {"ns", 1},                 {"h", 3'600'000'000'000},
-                                   {"m", 60'000'000'000},     {"s", 1'000'000'000}};
+  static constexpr Unit units[] = {{"ms", 1'000'000},        {"us", 1'000},         {"ns", 1},
+                                   {"h", 3'600'000'000'000}, {"m", 60'000'000'000}, {"s", 1'000'000'000}};
   for (const auto &u : units)
     if (text.size() > u.suffix.size() && text.ends_with(u.suffix))
       return scaled_decimal(text.substr(0, text.size() - u.suffix.size()), u.ns);

@@ -23,10 +23,10 @@ namespace qamp::common {
 
 // One flag a program accepts.
 struct FlagSpec {
-  std::string_view name;    // long name without "--"
-  char short_name = 0;      // 0: none
+  std::string_view name;  // long name without "--"
+  char short_name = 0;    // 0: none
   bool takes_value = false;
-  int id = 0;               // what the program's parser switches on (not kPositional)
+  int id = 0;  // what the program's parser switches on (not kPositional)
 };
 
 inline constexpr int kPositional = -1;
@@ -81,8 +81,7 @@ using Parsed = std::variant<Options, Exit>;
 // Shared value readers: one rule per kind of value for every program. nullopt: not valid.
 
 // A decimal count from `min` to `max` ("0x", signs, spaces and suffixes are refused).
-std::optional<std::uint64_t> parse_count(std::string_view text, std::uint64_t min,
-                                         std::uint64_t max) noexcept;
+std::optional<std::uint64_t> parse_count(std::string_view text, std::uint64_t min, std::uint64_t max) noexcept;
 // "<N>[K|M|G|T]" bytes (powers of 1024, either case), at most 2^62.
 std::optional<std::uint64_t> parse_size(std::string_view text) noexcept;
 // "<N>[h|m|s|ms|us|ns]" (no unit: seconds) in nanoseconds, as gtlsclient's <DURATION>; N may

@@ -65,8 +65,7 @@ std::optional<std::pair<ByteRange, std::uint64_t>> parse_content_range(std::stri
   v.remove_prefix(unit.size());
   auto dash = v.find('-'), slash = v.find('/');
   if (dash == std::string_view::npos || slash == std::string_view::npos || slash < dash) return std::nullopt;
-  auto f = number(v.substr(0, dash)), l = number(v.substr(dash + 1, slash - dash - 1)),
-       s = number(v.substr(slash + 1));
+  auto f = number(v.substr(0, dash)), l = number(v.substr(dash + 1, slash - dash - 1)), s = number(v.substr(slash + 1));
   if (!f || !l || !s || *l < *f || *l >= *s) return std::nullopt;
   return std::pair{ByteRange{*f, *l}, *s};
 }

@@ -28,8 +28,8 @@ bool response_allows_resume(int status, std::string_view accept_ranges, std::str
 }
 
 ResponseVerdict judge_response(int status, std::optional<std::uint64_t> range_start,
-                               std::optional<std::uint64_t> known_total,
-                               std::optional<std::uint64_t> content_length, std::string_view content_range) {
+                               std::optional<std::uint64_t> known_total, std::optional<std::uint64_t> content_length,
+                               std::string_view content_range) {
   ResponseVerdict v;
   if (status == 200) {
     v.action = range_start ? ResponseAction::restart : ResponseAction::take_whole;
@@ -50,13 +50,13 @@ ResponseVerdict judge_response(int status, std::optional<std::uint64_t> range_st
     return v;
   }
   if (cr->first.first != *range_start) {
-    v.error = "206 Content-Range starts at " + std::to_string(cr->first.first) + ", expected " +
-              std::to_string(*range_start);
+    v.error =
+        "206 Content-Range starts at " + std::to_string(cr->first.first) + ", expected " + std::to_string(*range_start);
     return v;
   }
   if (known_total && *known_total != cr->second) {
-    v.error = "206 Content-Range full length " + std::to_string(cr->second) + " differs from " +
-              std::to_string(*known_total);
+    v.error =
+        "206 Content-Range full length " + std::to_string(cr->second) + " differs from " + std::to_string(*known_total);
     return v;
   }
   v.action = ResponseAction::take_range;

@@ -37,10 +37,10 @@ bool response_allows_resume(int status, std::string_view accept_ranges, std::str
 
 // Client: what the response head to a request means for the bytes already received.
 enum class ResponseAction {
-  take_whole,    // 200 to a request without Range: the body from offset 0
-  restart,       // 200 to a resume (validator changed or Range ignored): discard, start at 0
-  take_range,    // 206 continuing exactly at the requested offset
-  fail,          // anything else: `error` names why
+  take_whole,  // 200 to a request without Range: the body from offset 0
+  restart,     // 200 to a resume (validator changed or Range ignored): discard, start at 0
+  take_range,  // 206 continuing exactly at the requested offset
+  fail,        // anything else: `error` names why
 };
 
 struct ResponseVerdict {
@@ -55,7 +55,7 @@ struct ResponseVerdict {
 // with a malformed Content-Range, starting elsewhere than asked, or naming a different full
 // length than before fails the download instead of being stitched in.
 ResponseVerdict judge_response(int status, std::optional<std::uint64_t> range_start,
-                               std::optional<std::uint64_t> known_total,
-                               std::optional<std::uint64_t> content_length, std::string_view content_range);
+                               std::optional<std::uint64_t> known_total, std::optional<std::uint64_t> content_length,
+                               std::string_view content_range);
 
 }  // namespace qamp::common

@@ -39,8 +39,16 @@ class Json {
     if (o) *this = Json(*o);
   }
 
-  static Json object() { Json j; j.v_ = Object{}; return j; }
-  static Json array() { Json j; j.v_ = Array{}; return j; }
+  static Json object() {
+    Json j;
+    j.v_ = Object{};
+    return j;
+  }
+  static Json array() {
+    Json j;
+    j.v_ = Array{};
+    return j;
+  }
 
   // Object: appends (or replaces) a member. Array: appends.
   Json &set(std::string key, Json value);

@@ -2,7 +2,6 @@
 
 #include <gnutls/x509.h>
 
-
 namespace qamp::common {
 
 Creds server_creds(const std::string &key_file, const std::string &cert_file, std::string *error) {
@@ -58,8 +57,8 @@ std::string verify_failure(gnutls_session_t session) {
   return "the server certificate did not verify: " + text;
 }
 
-Session make_session(bool server, gnutls_certificate_credentials_t creds, const std::string &sni,
-                     std::string *error, const std::string &verify_name) {
+Session make_session(bool server, gnutls_certificate_credentials_t creds, const std::string &sni, std::string *error,
+                     const std::string &verify_name) {
   gnutls_session_t s = nullptr;
   unsigned flags = (server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_ENABLE_EARLY_DATA | GNUTLS_NO_END_OF_EARLY_DATA;
   if (int rv = gnutls_init(&s, flags); rv != 0) {

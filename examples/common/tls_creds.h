@@ -41,8 +41,8 @@ inline constexpr const char *kPriority =
 // chain verifies against the credentials' trust anchors and names `verify_name`
 // (gnutls_session_set_verify_cert); verify_failure() then says why. GnuTLS keeps a pointer to
 // `verify_name`'s characters: the string must outlive the session.
-Session make_session(bool server, gnutls_certificate_credentials_t creds, const std::string &sni,
-                     std::string *error, const std::string &verify_name = {});
+Session make_session(bool server, gnutls_certificate_credentials_t creds, const std::string &sni, std::string *error,
+                     const std::string &verify_name = {});
 
 // After a failed handshake: "the server certificate ... (reason)" when the certificate check
 // failed, else empty.

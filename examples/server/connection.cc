@@ -30,20 +30,18 @@ ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref) { return static_cast<ngtcp2_c
 
 // ---- ngtcp2 callbacks: trampolines into Connection, each behind the exception barrier ----
 
-int recv_stream_data(ngtcp2_conn *, uint32_t flags, int64_t stream_id, uint64_t, const uint8_t *data,
-                     size_t datalen, void *user_data, void *) {
+int recv_stream_data(ngtcp2_conn *, uint32_t flags, int64_t stream_id, uint64_t, const uint8_t *data, size_t datalen,
+                     void *user_data, void *) {
   return ngtcp2_barrier("recv_stream_data", [&] {
     return self(user_data)->on_stream_data(stream_id, {data, datalen}, flags & NGTCP2_STREAM_DATA_FLAG_FIN);
   });
 }
 
-int acked_stream_data_offset(ngtcp2_conn *, int64_t stream_id, uint64_t, uint64_t datalen, void *user_data,
-                             void *) {
+int acked_stream_data_offset(ngtcp2_conn *, int64_t stream_id, uint64_t, uint64_t datalen, void *user_data, void *) {
   return ngtcp2_barrier("acked_stream_data_offset", [&] { return self(user_data)->on_acked(stream_id, datalen); });
 }
 
-int stream_close(ngtcp2_conn *, uint32_t flags, int64_t stream_id, uint64_t app_error_code, void *user_data,
-                 void *) {
+int stream_close(ngtcp2_conn *, uint32_t flags, int64_t stream_id, uint64_t app_error_code, void *user_data, void *) {
   return ngtcp2_barrier("stream_close", [&] {
     return self(user_data)->on_stream_close(stream_id, app_error_code,
                                             flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET);
@@ -84,8 +82,7 @@ void rand_cb(uint8_t *dest, size_t destlen, const ngtcp2_rand_ctx *) {
 }
 
 int get_new_connection_id(ngtcp2_conn *, ngtcp2_cid *cid, uint8_t *token, size_t cidlen, void *user_data) {
-  return ngtcp2_barrier("get_new_connection_id",
-                        [&] { return self(user_data)->get_new_cid(cid, token, cidlen); });
+  return ngtcp2_barrier("get_new_connection_id", [&] { return self(user_data)->get_new_cid(cid, token, cidlen); });
 }
 
 int remove_connection_id(ngtcp2_conn *, const ngtcp2_cid *cid, void *user_data) {
@@ -117,8 +114,7 @@ Connection::~Connection() {
   conn_.reset();
 }
 
-bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_hd &hd,
-                      const ngtcp2_cid *retry_odcid) {
+bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_hd &hd, const ngtcp2_cid *retry_odcid) {
   auto &opts = server_.options();
   created_ = now_ns();
 
@@ -151,8 +147,10 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
     auto file = opts.qlog_dir + "/" + to_hex({scid.data, scid.datalen}) + ".sqlog";
     mkdir(opts.qlog_dir.c_str(), 0755);
     std::string error;
-    if (qlog_.open(file, &error)) settings.qlog_write = qlog_write_cb;
-    else server_.log(error);
+    if (qlog_.open(file, &error))
+      settings.qlog_write = qlog_write_cb;
+    else
+      server_.log(error);
   }
 
   auto params = transport_params(hd, retry_odcid, token);
@@ -161,8 +159,7 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
   auto local = s.local, peer = remote;
   ngtcp2_path path{local.addr(), peer.addr(), nullptr};
   ngtcp2_conn *conn = nullptr;
-  int rv = ngtcp2_conn_server_new(&conn, &hd.scid, &scid, &path, hd.version, &cb, &settings, &*params,
-                                  nullptr, this);
+  int rv = ngtcp2_conn_server_new(&conn, &hd.scid, &scid, &path, hd.version, &cb, &settings, &*params, nullptr, this);
   if (rv != 0) {
     server_.log("ngtcp2_conn_server_new: " + std::string(ngtcp2_strerror(rv)));
     return false;
@@ -294,17 +291,14 @@ void Connection::on_datagram(const Socket &s, const Endpoint &remote, std::span<
 
 bool Connection::handle_error(int rv) {
   switch (rv) {
-    case NGTCP2_ERR_DRAINING:
-      start_draining();
-      return true;
+    case NGTCP2_ERR_DRAINING: start_draining(); return true;
     case NGTCP2_ERR_DROP_CONN:
       server_.remove(this);
       closed_ = true;
       return true;
     case NGTCP2_ERR_RETRY:
     case NGTCP2_ERR_CRYPTO:
-    default:
-      break;
+    default: break;
   }
   // qamp's codec reports NGTCP2_ERR_TRANSPORT_PARAM; ngtcp2's own decoder (native enforcement)
   // NGTCP2_ERR_MALFORMED_TRANSPORT_PARAM. Both close with TRANSPORT_PARAMETER_ERROR.
@@ -328,8 +322,7 @@ bool Connection::handle_error(int rv) {
   auto n = ngtcp2_conn_write_connection_close(conn_.get(), &ps.path, &pi, buf.data(), buf.size(), &ccerr_, now_ns());
   if (n > 0) {
     if (auto *sock = server_.socket_for(ps.path.local))
-      server_.send(*sock, Endpoint::of(ps.path.remote),
-                   {buf.data(), static_cast<std::size_t>(n)});
+      server_.send(*sock, Endpoint::of(ps.path.remote), {buf.data(), static_cast<std::size_t>(n)});
   }
   closed_ = true;
   server_.remove(this);
@@ -356,8 +349,7 @@ void Connection::close_gracefully() {
   auto n = ngtcp2_conn_write_connection_close(conn_.get(), &ps.path, &pi, buf.data(), buf.size(), &ccerr_, now_ns());
   if (n > 0)
     if (auto *sock = server_.socket_for(ps.path.local))
-      server_.send(*sock, Endpoint::of(ps.path.remote),
-                   {buf.data(), static_cast<std::size_t>(n)});
+      server_.send(*sock, Endpoint::of(ps.path.remote), {buf.data(), static_cast<std::size_t>(n)});
   closed_ = true;
 }
 

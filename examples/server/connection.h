@@ -50,8 +50,7 @@ class Connection {
   // Sets up a server connection for the client Initial `hd` received on `s` from `remote`.
   // `retry_odcid`: the DCID of the client's first Initial when `hd` carried our valid Retry
   // token (RFC 9000 §7.3: original_destination_connection_id and retry_source_connection_id).
-  bool init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_hd &hd,
-            const ngtcp2_cid *retry_odcid = nullptr);
+  bool init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_hd &hd, const ngtcp2_cid *retry_odcid = nullptr);
   // Half-open until the handshake completes (the server's admission caps count these).
   bool half_open() const noexcept { return !conn_ || !ngtcp2_conn_get_handshake_completed(conn_.get()); }
   // A datagram for this connection: the gate decides, then ngtcp2 reads it and we write.
@@ -127,7 +126,7 @@ class Connection {
   // is counted and logged if ngtcp2 took the path, else counted as not taken.
   void settle_path_change(const Socket &s, const Endpoint &remote, bool forbidden);
   void on_policy_negotiated(const ServerTpState &st);  // qamp's glue chose the spelling
-  void log_native_policy();  // native enforcement: what ngtcp2 sent, at handshake completion
+  void log_native_policy();                            // native enforcement: what ngtcp2 sent, at handshake completion
   // One gate log line and its qlog event, within the per-connection and server-wide budgets;
   // false when suppressed (counted, summarised in the next line that goes out).
   bool log_gate(const GateEvent &ev);

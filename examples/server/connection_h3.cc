@@ -22,8 +22,8 @@ Connection *self(void *user_data) { return static_cast<Connection *>(user_data);
 
 // ---- nghttp3 callbacks: trampolines into Connection, each behind the exception barrier ----
 
-int h3_recv_header(nghttp3_conn *, int64_t stream_id, int32_t, nghttp3_rcbuf *name, nghttp3_rcbuf *value,
-                   uint8_t, void *user_data, void *) {
+int h3_recv_header(nghttp3_conn *, int64_t stream_id, int32_t, nghttp3_rcbuf *name, nghttp3_rcbuf *value, uint8_t,
+                   void *user_data, void *) {
   return nghttp3_barrier("recv_header", [&] {
     auto n = nghttp3_rcbuf_get_buf(name), v = nghttp3_rcbuf_get_buf(value);
     return self(user_data)->h3_recv_header(stream_id, {reinterpret_cast<const char *>(n.base), n.len},
@@ -58,13 +58,11 @@ nghttp3_ssize h3_read_data(nghttp3_conn *, int64_t stream_id, nghttp3_vec *vec, 
 }
 
 int h3_stop_sending(nghttp3_conn *, int64_t stream_id, uint64_t app_error_code, void *user_data, void *) {
-  return nghttp3_barrier("stop_sending",
-                         [&] { return self(user_data)->h3_stop_sending(stream_id, app_error_code); });
+  return nghttp3_barrier("stop_sending", [&] { return self(user_data)->h3_stop_sending(stream_id, app_error_code); });
 }
 
 int h3_reset_stream(nghttp3_conn *, int64_t stream_id, uint64_t app_error_code, void *user_data, void *) {
-  return nghttp3_barrier("reset_stream",
-                         [&] { return self(user_data)->h3_reset_stream(stream_id, app_error_code); });
+  return nghttp3_barrier("reset_stream", [&] { return self(user_data)->h3_reset_stream(stream_id, app_error_code); });
 }
 
 // Bodies' SHA-256 off the loop, shared by all connections (created with the first HTTP/3
@@ -104,8 +102,7 @@ int Connection::on_stream_data(int64_t stream_id, std::span<const std::uint8_t> 
   auto n = nghttp3_conn_read_stream(h3_.get(), stream_id, data.data(), data.size(), fin);
   if (n < 0) {
     server_.debug("[" + id_ + "] nghttp3_conn_read_stream: " + nghttp3_strerror(static_cast<int>(n)));
-    ngtcp2_ccerr_set_application_error(&ccerr_, nghttp3_err_infer_quic_app_error_code(static_cast<int>(n)), nullptr,
-                                       0);
+    ngtcp2_ccerr_set_application_error(&ccerr_, nghttp3_err_infer_quic_app_error_code(static_cast<int>(n)), nullptr, 0);
     return NGTCP2_ERR_CALLBACK_FAILURE;
   }
   on_consumed(stream_id, static_cast<uint64_t>(n));
@@ -170,10 +167,13 @@ bool Connection::setup_http3() {
   // ngtcp2_conn_get_streams_bidi_left, which counts the streams we may open, i.e. the client's
   // limit: a client announcing 1000 made the first MAX_STREAMS lower the count, and nghttp3
   // asserts that it only grows.)
-  nghttp3_conn_set_max_client_streams_bidi(h3_.get(), ngtcp2_conn_get_local_transport_params(conn_.get())->initial_max_streams_bidi);
+  nghttp3_conn_set_max_client_streams_bidi(
+      h3_.get(), ngtcp2_conn_get_local_transport_params(conn_.get())->initial_max_streams_bidi);
   int64_t ctrl, enc, dec;
-  if (ngtcp2_conn_open_uni_stream(conn_.get(), &ctrl, nullptr) != 0 || nghttp3_conn_bind_control_stream(h3_.get(), ctrl) != 0 ||
-      ngtcp2_conn_open_uni_stream(conn_.get(), &enc, nullptr) != 0 || ngtcp2_conn_open_uni_stream(conn_.get(), &dec, nullptr) != 0 ||
+  if (ngtcp2_conn_open_uni_stream(conn_.get(), &ctrl, nullptr) != 0 ||
+      nghttp3_conn_bind_control_stream(h3_.get(), ctrl) != 0 ||
+      ngtcp2_conn_open_uni_stream(conn_.get(), &enc, nullptr) != 0 ||
+      ngtcp2_conn_open_uni_stream(conn_.get(), &dec, nullptr) != 0 ||
       nghttp3_conn_bind_qpack_streams(h3_.get(), enc, dec) != 0)
     return false;
   return true;
@@ -186,11 +186,16 @@ int Connection::h3_recv_header(int64_t stream_id, std::string_view name, std::st
   st->header_bytes += name.size() + value.size() + kFieldOverhead;
   if (st->header_bytes > kMaxFieldSection) st->headers_too_large = true;
   if (st->headers_too_large) return 0;
-  if (name == ":method") st->method = value;
-  else if (name == ":path") st->path = value;
-  else if (name == ":authority") st->authority = value;
-  else if (name == "range") st->range = value;
-  else if (name == "if-range") st->if_range = value;
+  if (name == ":method")
+    st->method = value;
+  else if (name == ":path")
+    st->path = value;
+  else if (name == ":authority")
+    st->authority = value;
+  else if (name == "range")
+    st->range = value;
+  else if (name == "if-range")
+    st->if_range = value;
   return 0;
 }
 
@@ -207,8 +212,8 @@ int Connection::h3_end_headers(int64_t stream_id) {
   if (!st) st = std::make_unique<Stream>();
   if (st->headers_too_large) {
     // RFC 6585 §5: 431 Request Header Fields Too Large.
-    st->response = text_response(431, "request header fields larger than " + std::to_string(kMaxFieldSection) +
-                                          " bytes");
+    st->response =
+        text_response(431, "request header fields larger than " + std::to_string(kMaxFieldSection) + " bytes");
     st->response.refusal = "header section above " + std::to_string(kMaxFieldSection) + " bytes";
   } else {
     st->response = respond(document_root(), {st->method, st->path, st->range, st->if_range},
@@ -300,8 +305,8 @@ int Connection::h3_reset_stream(int64_t stream_id, uint64_t app_error_code) {
   // character in :path, a missing pseudo-header...): no response is possible, the stream is
   // reset with its code; the read side gets STOP_SENDING from h3_stop_sending.
   if (auto v = g_refusal_log.allow(now_ns()); v.print)
-    server_.log("[" + id_ + "] refused stream " + std::to_string(stream_id) + ": malformed request, reset with H3 error 0x" +
-                hex_u64(app_error_code) +
+    server_.log("[" + id_ + "] refused stream " + std::to_string(stream_id) +
+                ": malformed request, reset with H3 error 0x" + hex_u64(app_error_code) +
                 (v.suppressed_before ? " (" + std::to_string(v.suppressed_before) + " similar lines suppressed)" : ""));
   if (auto it = streams_.find(stream_id); it != streams_.end()) it->second->awaiting_digest = false;
   int rv = ngtcp2_conn_shutdown_stream_write(conn_.get(), 0, stream_id, app_error_code);

@@ -20,7 +20,6 @@ std::string path_str(const ngtcp2_path &p) {
   return Endpoint::of(p.remote).to_string() + " -> " + Endpoint::of(p.local).to_string();
 }
 
-
 }  // namespace
 
 bool Connection::pass_gate(const Socket &s, const Endpoint &remote, ngtcp2_tstamp now) {
@@ -100,20 +99,20 @@ bool Connection::log_gate(const GateEvent &ev) {
     return false;
   }
   std::string more;
-  if (log_suppressed_) more = " (" + std::to_string(log_suppressed_) + " more gate log lines suppressed before this one)";
+  if (log_suppressed_)
+    more = " (" + std::to_string(log_suppressed_) + " more gate log lines suppressed before this one)";
   log_suppressed_ = 0;
   server_.log("[" + id_ + "] " + describe(ev) + more);
   if (!qlog_.is_open()) return true;
   auto change = ev.decision.change ? to_string(*ev.decision.change) : std::string_view("none");
   bool drop = ev.decision.verdict == GateVerdict::drop;
-  qlog_event(drop ? "qamp:gate_drop" : "qamp:gate_accept",
-             Json::object()
-                 .set("reason", to_string(ev.decision.reason))
-                 .set("change", change)
-                 .set("from", ev.current_remote.to_string())
-                 .set("to", ev.incoming_remote.to_string())
-                 .set("server_address", to_string(ev.incoming_role))
-                 .set("level", to_string(ev.level)));
+  qlog_event(drop ? "qamp:gate_drop" : "qamp:gate_accept", Json::object()
+                                                               .set("reason", to_string(ev.decision.reason))
+                                                               .set("change", change)
+                                                               .set("from", ev.current_remote.to_string())
+                                                               .set("to", ev.incoming_remote.to_string())
+                                                               .set("server_address", to_string(ev.incoming_role))
+                                                               .set("level", to_string(ev.level)));
   return true;
 }
 
@@ -150,7 +149,8 @@ int Connection::on_path_validation(uint32_t flags, const ngtcp2_path *path, cons
   auto what = move ? "move to preferred address" : "path validation";
   server_.log("[" + id_ + "] " + what + " " + (ok ? "succeeded" : "failed") + ": " + path_str(*path) +
               (old_path ? " (was " + path_str(*old_path) + ")" : ""));
-  qlog_event("qamp:path_validated", Json::object().set("success", ok).set("move_to_spa", move).set("path", path_str(*path)));
+  qlog_event("qamp:path_validated",
+             Json::object().set("success", ok).set("move_to_spa", move).set("path", path_str(*path)));
   return 0;
 }
 
@@ -164,14 +164,13 @@ void Connection::on_policy_negotiated(const ServerTpState &st) {
            " sent as " + std::string(to_string(a.expressed)) + " (" + a.reason + ")";
   server_.log("[" + id_ + "] transport parameters: client announced 0x" + std::to_string(st.client_support) +
               ", sent spelling " + spelling + " (" + std::to_string(enc.wire.size()) + " bytes)" + adj);
-  qlog_event("qamp:policy_negotiated",
-             Json::object()
-                 .set("client_support", st.client_support)
-                 .set("spelling", spelling)
-                 .set("handshake", to_string(enc.expressed.handshake))
-                 .set("spa_v4", to_string(enc.expressed.spa_v4))
-                 .set("spa_v6", to_string(enc.expressed.spa_v6))
-                 .set("adjustments", enc.adjustments.size()));
+  qlog_event("qamp:policy_negotiated", Json::object()
+                                           .set("client_support", st.client_support)
+                                           .set("spelling", spelling)
+                                           .set("handshake", to_string(enc.expressed.handshake))
+                                           .set("spa_v4", to_string(enc.expressed.spa_v4))
+                                           .set("spa_v6", to_string(enc.expressed.spa_v6))
+                                           .set("adjustments", enc.adjustments.size()));
 }
 
 void Connection::log_native_policy() {
@@ -181,14 +180,15 @@ void Connection::log_native_policy() {
   bool ext = rp && rp->migration_policy_support && !server_.options().spellings.empty();
   ++server_.stats().spellings[ext ? std::optional<Spelling>(Spelling::ext) : std::nullopt];
   const auto &p = server_.options().policy;
-  server_.log("[" + id_ + "] transport parameters (native enforcement): client announced 0x" +
-              std::to_string(rp ? rp->migration_policy_support : 0) + ", ngtcp2 sent spelling " +
-              (ext ? std::string("ext (handshake ") + std::string(to_string(p.handshake)) + ", spa-v4 " +
-                         std::string(to_string(p.spa_v4)) + ", spa-v6 " + std::string(to_string(p.spa_v6)) + ")"
-                   : std::string("rfc9000 (plain RFC 9000 parameters)")) +
-              "; level in force now: " +
-              std::string(to_string(from_ngtcp2(ngtcp2_conn_get_migration_level(conn_.get())))));
-  qlog_event("qamp:policy_negotiated", Json::object().set("enforcement", "native").set("spelling", ext ? "ext" : "rfc9000"));
+  server_.log(
+      "[" + id_ + "] transport parameters (native enforcement): client announced 0x" +
+      std::to_string(rp ? rp->migration_policy_support : 0) + ", ngtcp2 sent spelling " +
+      (ext ? std::string("ext (handshake ") + std::string(to_string(p.handshake)) + ", spa-v4 " +
+                 std::string(to_string(p.spa_v4)) + ", spa-v6 " + std::string(to_string(p.spa_v6)) + ")"
+           : std::string("rfc9000 (plain RFC 9000 parameters)")) +
+      "; level in force now: " + std::string(to_string(from_ngtcp2(ngtcp2_conn_get_migration_level(conn_.get())))));
+  qlog_event("qamp:policy_negotiated",
+             Json::object().set("enforcement", "native").set("spelling", ext ? "ext" : "rfc9000"));
 #endif
 }
 

@@ -24,7 +24,8 @@ void Connection::write() {
   constexpr std::size_t kMaxBatch = 64;
   const std::size_t max_udp = ngtcp2_conn_get_max_tx_udp_payload_size(conn_.get());
   const std::size_t mtu = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn_.get());
-  const std::size_t kMaxPerCall = std::clamp<std::size_t>(ngtcp2_conn_get_send_quantum(conn_.get()) / mtu, 1, kMaxBatch);
+  const std::size_t kMaxPerCall =
+      std::clamp<std::size_t>(ngtcp2_conn_get_send_quantum(conn_.get()) / mtu, 1, kMaxBatch);
   if (tx_size_ < kMaxBatch * max_udp) {
     // Not zero-filled: an idle connection keeps only the pages its handshake touched resident.
     tx_size_ = kMaxBatch * max_udp;
@@ -70,17 +71,13 @@ void Connection::write() {
     uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE | (fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
     ngtcp2_pkt_info pi;
     auto *dest = tx_.get() + batch_len;
-    auto n = ngtcp2_conn_writev_stream(conn_.get(), &ps.path, &pi, dest, max_udp, &ndatalen, flags, stream_id,
-                                       reinterpret_cast<const ngtcp2_vec *>(vec.data()),
-                                       static_cast<size_t>(sveccnt), ts);
+    auto n =
+        ngtcp2_conn_writev_stream(conn_.get(), &ps.path, &pi, dest, max_udp, &ndatalen, flags, stream_id,
+                                  reinterpret_cast<const ngtcp2_vec *>(vec.data()), static_cast<size_t>(sveccnt), ts);
     if (n < 0) {
       switch (n) {
-        case NGTCP2_ERR_STREAM_DATA_BLOCKED:
-          nghttp3_conn_block_stream(h3_.get(), stream_id);
-          continue;
-        case NGTCP2_ERR_STREAM_SHUT_WR:
-          nghttp3_conn_shutdown_stream_write(h3_.get(), stream_id);
-          continue;
+        case NGTCP2_ERR_STREAM_DATA_BLOCKED: nghttp3_conn_block_stream(h3_.get(), stream_id); continue;
+        case NGTCP2_ERR_STREAM_SHUT_WR: nghttp3_conn_shutdown_stream_write(h3_.get(), stream_id); continue;
         case NGTCP2_ERR_WRITE_MORE:
           if (nghttp3_conn_add_write_offset(h3_.get(), stream_id, static_cast<size_t>(ndatalen)) != 0) {
             flush();
@@ -94,7 +91,8 @@ void Connection::write() {
           return;
       }
     }
-    if (ndatalen >= 0 && h3_ && nghttp3_conn_add_write_offset(h3_.get(), stream_id, static_cast<size_t>(ndatalen)) != 0) {
+    if (ndatalen >= 0 && h3_ &&
+        nghttp3_conn_add_write_offset(h3_.get(), stream_id, static_cast<size_t>(ndatalen)) != 0) {
       flush();
       handle_error(NGTCP2_ERR_CALLBACK_FAILURE);
       return;

@@ -78,7 +78,7 @@ class DigestWorker {
   // Shared with the thread.
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<Job> queue_;                                // not started yet
+  std::vector<Job> queue_;                                    // not started yet
   std::vector<std::pair<std::string, std::string>> results_;  // key, hex
   bool stop_ = false;
   std::thread thread_;

@@ -76,9 +76,7 @@ OpenedFile DocRoot::open_file(const std::string &rel) const {
         f.status = 403;
         f.reason = "permission denied";
         break;
-      default:
-        f.status = 500;
-        f.reason = std::string("openat2: ") + std::strerror(e);
+      default: f.status = 500; f.reason = std::string("openat2: ") + std::strerror(e);
     }
     return f;
   }

@@ -97,9 +97,33 @@ ServerOptions worker_options(const ServerOptions &options, unsigned k) {
 
 Parsed<ServerOptions> parse_server_options(int argc, const char *const *argv) {
   enum {
-    OPT_HELP, OPT_HTDOCS, OPT_QUIET, OPT_PV4, OPT_PV6, OPT_QLOG, OPT_TIMEOUT, OPT_HS, OPT_SPA, OPT_SPA4,
-    OPT_SPA6, OPT_SPELL, OPT_RESET, OPT_INST, OPT_CLUSTER, OPT_QUIC_LB_CR, OPT_QUIC_LB_NONCE, OPT_QUIC_LB_KEY, OPT_SECRET, OPT_STATS, OPT_GATE,
-    OPT_ENFORCEMENT, OPT_RETRY, OPT_RETRY_THRESHOLD, OPT_MAX_CONN, OPT_MAX_HALF_OPEN, OPT_MAX_GENERATED,
+    OPT_HELP,
+    OPT_HTDOCS,
+    OPT_QUIET,
+    OPT_PV4,
+    OPT_PV6,
+    OPT_QLOG,
+    OPT_TIMEOUT,
+    OPT_HS,
+    OPT_SPA,
+    OPT_SPA4,
+    OPT_SPA6,
+    OPT_SPELL,
+    OPT_RESET,
+    OPT_INST,
+    OPT_CLUSTER,
+    OPT_QUIC_LB_CR,
+    OPT_QUIC_LB_NONCE,
+    OPT_QUIC_LB_KEY,
+    OPT_SECRET,
+    OPT_STATS,
+    OPT_GATE,
+    OPT_ENFORCEMENT,
+    OPT_RETRY,
+    OPT_RETRY_THRESHOLD,
+    OPT_MAX_CONN,
+    OPT_MAX_HALF_OPEN,
+    OPT_MAX_GENERATED,
     OPT_WORKERS,
   };
   static constexpr FlagSpec flags[] = {
@@ -230,7 +254,10 @@ Parsed<ServerOptions> parse_server_options(int argc, const char *const *argv) {
         quic_lb_given = nonce_given = true;
         break;
       }
-      case OPT_QUIC_LB_KEY: o.quic_lb_key_file = std::string(v); quic_lb_given = true; break;
+      case OPT_QUIC_LB_KEY:
+        o.quic_lb_key_file = std::string(v);
+        quic_lb_given = true;
+        break;
       case OPT_SECRET: o.static_secret_file = std::string(v); break;
       case OPT_STATS: o.stats_file = std::string(v); break;
       case OPT_GATE: {
@@ -268,8 +295,9 @@ Parsed<ServerOptions> parse_server_options(int argc, const char *const *argv) {
   if (!o.quic_lb_key_file.empty() && !nonce_given) o.quic_lb_nonce_len = kEncryptedDefaultNonceLen;
   if (o.workers > 1) {
     if (!o.quic_lb_key_file.empty())
-      return misuse("--workers steers by the plaintext QUIC-LB server ID in the kernel; encrypted CIDs "
-                    "(--quic-lb-key) need a balancer that decrypts them");
+      return misuse(
+          "--workers steers by the plaintext QUIC-LB server ID in the kernel; encrypted CIDs "
+          "(--quic-lb-key) need a balancer that decrypts them");
     const auto first = instance.value_or(0);
     if (first + o.workers - 1 > 255)
       return misuse("--workers " + std::to_string(o.workers) + " from --instance-id " + std::to_string(first) +
@@ -294,8 +322,9 @@ Parsed<ServerOptions> parse_server_options(int argc, const char *const *argv) {
     // The patched ngtcp2 speaks the ext spelling only (patches/README.md, "Wire format"); an
     // empty list is a legacy RFC 9000 server, as with the layer.
     if (spelling_given && !o.spellings.empty() && (o.spellings.size() != 1 || o.spellings[0] != Spelling::ext))
-      return misuse("--enforcement=native: ngtcp2 sends the policy in the ext spelling only; "
-                    "--policy-spelling must be ext, empty or left out");
+      return misuse(
+          "--enforcement=native: ngtcp2 sends the policy in the ext spelling only; "
+          "--policy-spelling must be ext, empty or left out");
     if (!spelling_given) o.spellings = {Spelling::ext};
   }
   if (positionals.size() != 4) return misuse("expected <ADDR> <PORT> <PRIVATE_KEY_FILE> <CERTIFICATE_FILE>");

@@ -48,7 +48,7 @@ struct ServerOptions {
   // --workers: worker processes on the same addresses (workers.h), each a QUIC-LB server ID
   // (instance_id, default 0, plus its index), steered by the kernel. 1: a single process.
   unsigned workers = 1;
-  bool gate = true;             // --gate off: baseline without qamp's enforcement
+  bool gate = true;                              // --gate off: baseline without qamp's enforcement
   Enforcement enforcement = Enforcement::layer;  // native: ngtcp2 enforces (patched build)
   ngtcp2_duration idle_timeout = 30 * NGTCP2_SECONDS;
   // New-connection admission (qamp/admission.h): Retry mode and caps.

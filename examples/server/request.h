@@ -32,11 +32,11 @@ enum class TargetKind {
 
 struct Target {
   TargetKind kind = TargetKind::refused;
-  int status = 400;      // refused: the status to answer
-  std::string reason;    // refused: one line for the log and the body
-  std::string rel_path;  // file: relative to the document root, never empty, no leading '/'
-  std::uint64_t size = 0;    // generated: N
-  bool resumable = true;     // generated: false for ?resumable=0 (no validator, Range ignored)
+  int status = 400;        // refused: the status to answer
+  std::string reason;      // refused: one line for the log and the body
+  std::string rel_path;    // file: relative to the document root, never empty, no leading '/'
+  std::uint64_t size = 0;  // generated: N
+  bool resumable = true;   // generated: false for ?resumable=0 (no validator, Range ignored)
 };
 
 // Classifies `method` `path` (the :method and :path pseudo-headers, RFC 9114 §4.3.1).

@@ -85,8 +85,8 @@ class FileMaps {
     }
     auto body = std::make_shared<FileBody>(p, size);
     if (it == maps_.end() && maps_.size() >= kMaxFiles) {
-      maps_.erase(std::min_element(maps_.begin(), maps_.end(),
-                                   [](auto &a, auto &b) { return a.second.used < b.second.used; }));
+      maps_.erase(
+          std::min_element(maps_.begin(), maps_.end(), [](auto &a, auto &b) { return a.second.used < b.second.used; }));
     }
     maps_[path] = Entry{st.st_dev, st.st_ino, st.st_size, st.st_mtim, clock_, body};
     return body;
@@ -154,8 +154,7 @@ Response refused(int status, std::string reason) {
 Response build(const DocRoot &root, const Request &req, std::uint64_t max_generated) {
   auto target = classify_request(req.method, req.path, max_generated);
   switch (target.kind) {
-    case TargetKind::refused:
-      return refused(target.status, target.reason);
+    case TargetKind::refused: return refused(target.status, target.reason);
     case TargetKind::generated: {
       auto n = target.size;
       auto body = std::make_shared<PatternBody>(n);
@@ -174,8 +173,7 @@ Response build(const DocRoot &root, const Request &req, std::uint64_t max_genera
       }
       return representation(body, "\"qamp-bytes-" + std::to_string(n) + "\"", key, req);
     }
-    case TargetKind::file:
-      break;
+    case TargetKind::file: break;
   }
   auto f = root.open_file(target.rel_path);
   if (f.status != 200) return refused(f.status, f.status == 404 ? "not found" : f.reason);

@@ -35,9 +35,9 @@ constexpr ngtcp2_duration kRetryTokenLifetime = 10 * NGTCP2_SECONDS;
 // Wall-clock nanoseconds for Retry tokens: instances sharing --static-secret share no monotonic
 // clock.
 ngtcp2_tstamp token_clock() {
-  return static_cast<ngtcp2_tstamp>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
+  return static_cast<ngtcp2_tstamp>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
 }
 
 ResetGuardConfig guard_config(const ServerOptions &o, std::optional<ClusterConfig> cluster) {
@@ -118,8 +118,8 @@ Server::Server(ServerOptions options, std::optional<ClusterConfig> cluster, stru
       gate_(gate_config(opts_)),
       reset_guard_(guard_config(opts_, cluster)) {
   if (cluster) {
-    auto cids = QuicLbCidGenerator::create(cluster->codec, {cluster->server_id.view().begin(), cluster->server_id.view().end()},
-                                           fill_random);
+    auto cids = QuicLbCidGenerator::create(
+        cluster->codec, {cluster->server_id.view().begin(), cluster->server_id.view().end()}, fill_random);
     // The server ID comes from the configuration's own length: create() cannot refuse it.
     cids_.emplace(std::move(*cids));
   }
@@ -187,8 +187,9 @@ bool Server::start(std::string *error) {
     const auto &c = cids_->codec().config();
     log("cluster mode: QUIC-LB server ID " + to_hex(cids_->server_id()) + ", config rotation " +
         std::to_string(c.config_rotation) + ", " + std::to_string(c.cid_len()) + "-octet CIDs, " +
-        (!c.key ? "plaintext (the server ID is visible to observers)"
-                : c.body_len() == 16 ? "encrypted (one AES-128 block)" : "encrypted (four-pass AES-128)"));
+        (!c.key               ? "plaintext (the server ID is visible to observers)"
+         : c.body_len() == 16 ? "encrypted (one AES-128 block)"
+                              : "encrypted (four-pass AES-128)"));
   }
   if (!add(opts_.handshake, ServerAddress::handshake)) return false;
   if (opts_.preferred_v4 && !add(*opts_.preferred_v4, ServerAddress::spa_v4)) return false;
@@ -198,7 +199,10 @@ bool Server::start(std::string *error) {
   for (const auto &s : sockets_)
     log("listening on " + s->local.to_string() + " (" + std::string(to_string(s->role)) + ", level " +
         std::string(to_string(opts_.policy.at(s->role))) + ", enforced by " +
-        (opts_.enforcement == Enforcement::native ? "ngtcp2" : opts_.gate ? "qamp's gate" : "nobody: --gate=off") + ")");
+        (opts_.enforcement == Enforcement::native ? "ngtcp2"
+         : opts_.gate                             ? "qamp's gate"
+                                                  : "nobody: --gate=off") +
+        ")");
   ev_idle_init(&cleanup_, on_cleanup);
   cleanup_.data = this;
   return true;
@@ -237,8 +241,7 @@ bool Server::new_cid(ngtcp2_cid *cid, std::uint8_t *token) {
     random_bytes(rnd);
     ngtcp2_cid_init(cid, rnd.data(), rnd.size());
   }
-  if (token)
-    ngtcp2_crypto_generate_stateless_reset_token(token, static_secret_.data(), static_secret_.size(), cid);
+  if (token) ngtcp2_crypto_generate_stateless_reset_token(token, static_secret_.data(), static_secret_.size(), cid);
   return true;
 }
 
@@ -247,8 +250,7 @@ void Server::associate(const ngtcp2_cid &cid, Connection *conn) { by_cid_[key_of
 void Server::dissociate(const ngtcp2_cid &cid) { by_cid_.erase(key_of(cid.data, cid.datalen)); }
 
 void Server::forget_cids(const Connection *conn) {
-  for (auto it = by_cid_.begin(); it != by_cid_.end();)
-    it = it->second == conn ? by_cid_.erase(it) : std::next(it);
+  for (auto it = by_cid_.begin(); it != by_cid_.end();) it = it->second == conn ? by_cid_.erase(it) : std::next(it);
 }
 
 void Server::remove(Connection *conn) {
@@ -269,8 +271,7 @@ void Server::on_cleanup(struct ev_loop *loop, ev_idle *w, int) {
   }
 }
 
-int Server::send(const Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data,
-                 std::size_t gso_size) {
+int Server::send(const Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data, std::size_t gso_size) {
   if (gso_size && data.size() > gso_size && gso_ok_) {
     iovec iov{const_cast<std::uint8_t *>(data.data()), data.size()};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(std::uint16_t))] = {};
@@ -347,23 +348,18 @@ void Server::dispatch(Socket &s, const Endpoint &remote, std::span<const std::ui
       std::uint8_t unused;
       random_bytes({&unused, 1});
       const uint32_t versions[] = {NGTCP2_PROTO_VER_V1};
-      auto n = ngtcp2_pkt_write_version_negotiation(out.data(), out.size(), unused, vc.scid, vc.scidlen,
-                                                    vc.dcid, vc.dcidlen, versions, 1);
+      auto n = ngtcp2_pkt_write_version_negotiation(out.data(), out.size(), unused, vc.scid, vc.scidlen, vc.dcid,
+                                                    vc.dcidlen, versions, 1);
       if (n > 0) send(s, remote, {out.data(), static_cast<std::size_t>(n)});
       return;
     }
     case DatagramClass::known_connection:
       by_cid_.find(key_of(c.dcid.data(), c.dcid.size()))->second->on_datagram(s, remote, data);
       return;
-    case DatagramClass::unknown_short_header:
-      unknown_short_header(s, remote, c.dcid, data.size());
-      return;
-    case DatagramClass::new_initial:
-      new_initial(s, remote, data);
-      return;
+    case DatagramClass::unknown_short_header: unknown_short_header(s, remote, c.dcid, data.size()); return;
+    case DatagramClass::new_initial: new_initial(s, remote, data); return;
     case DatagramClass::drop_undecodable:
-    case DatagramClass::drop_unknown_long_header:
-      return;
+    case DatagramClass::drop_unknown_long_header: return;
   }
 }
 
@@ -372,8 +368,8 @@ void Server::new_initial(Socket &s, const Endpoint &remote, std::span<const std:
   if (ngtcp2_accept(&hd, data.data(), data.size()) != 0) return;
   if (s.role != ServerAddress::handshake) {
     // A preferred address serves connections that moved there, never new ones.
-    debug("ignoring a new connection's Initial on " + s.local.to_string() + " (" +
-          std::string(to_string(s.role)) + ")");
+    debug("ignoring a new connection's Initial on " + s.local.to_string() + " (" + std::string(to_string(s.role)) +
+          ")");
     return;
   }
   AdmissionInput in;
@@ -385,8 +381,8 @@ void Server::new_initial(Socket &s, const Endpoint &remote, std::span<const std:
   ngtcp2_cid odcid;
   if (hd.type == NGTCP2_PKT_INITIAL && hd.tokenlen && hd.token[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {
     bool ok = ngtcp2_crypto_verify_retry_token(&odcid, hd.token, hd.tokenlen, static_secret_.data(),
-                                               static_secret_.size(), hd.version, remote.sa(), remote.size(),
-                                               &hd.dcid, kRetryTokenLifetime, token_clock()) == 0;
+                                               static_secret_.size(), hd.version, remote.sa(), remote.size(), &hd.dcid,
+                                               kRetryTokenLifetime, token_clock()) == 0;
     in.token = ok ? TokenVerdict::valid : TokenVerdict::invalid;
   }
   auto d = admit(opts_.admission, in);
@@ -424,9 +420,9 @@ void Server::send_retry(Socket &s, const Endpoint &remote, const ngtcp2_pkt_hd &
   ngtcp2_cid scid;
   if (!new_cid(&scid, nullptr)) return;
   std::array<std::uint8_t, NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN> token;
-  auto tokenlen = ngtcp2_crypto_generate_retry_token(token.data(), static_secret_.data(), static_secret_.size(),
-                                                     hd.version, remote.sa(), remote.size(), &scid, &hd.dcid,
-                                                     token_clock());
+  auto tokenlen =
+      ngtcp2_crypto_generate_retry_token(token.data(), static_secret_.data(), static_secret_.size(), hd.version,
+                                         remote.sa(), remote.size(), &scid, &hd.dcid, token_clock());
   if (tokenlen < 0) return;
   std::array<std::uint8_t, 256> out;
   auto n = ngtcp2_crypto_write_retry(out.data(), out.size(), hd.version, &hd.scid, &scid, &hd.dcid, token.data(),
@@ -464,7 +460,8 @@ void Server::log_reset(const ResetEvent &ev) const {
   auto n = reset_guard_.counters().of(ev.decision.reason);  // counted before the observer runs
   if (!ev.decision.send && n > 5 && n % 1000 != 0) return;
   std::string where;
-  if (reset_socket_ && reset_remote_) where = ", from " + reset_remote_->to_string() + " to " + reset_socket_->local.to_string();
+  if (reset_socket_ && reset_remote_)
+    where = ", from " + reset_remote_->to_string() + " to " + reset_socket_->local.to_string();
   log(describe(ev) + where + " (" + std::to_string(n) + " so far for this reason)");
 }
 
@@ -480,7 +477,8 @@ void Server::shutdown() {
 
 void Server::write_stats() {
   if (opts_.stats_file.empty()) return;
-  if (!stats_.write(opts_.stats_file, gate_.counters(), reset_guard_.counters())) log("cannot write --stats-file " + opts_.stats_file);
+  if (!stats_.write(opts_.stats_file, gate_.counters(), reset_guard_.counters()))
+    log("cannot write --stats-file " + opts_.stats_file);
 }
 
 }  // namespace qamp::server

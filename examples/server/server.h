@@ -54,8 +54,8 @@ bool load_cluster_config(const ServerOptions &options, std::optional<ClusterConf
 // tokens and reset tokens must verify on any worker). Empty: a single server binds its own
 // sockets and reads --static-secret (or draws a random one).
 struct WorkerSetup {
-  std::optional<unsigned> index;             // log lines say "qamp-server[worker N]"
-  std::map<ServerAddress, int> fds;          // owned by the Server from construction on
+  std::optional<unsigned> index;     // log lines say "qamp-server[worker N]"
+  std::map<ServerAddress, int> fds;  // owned by the Server from construction on
   std::vector<std::uint8_t> static_secret;
 };
 
@@ -74,7 +74,9 @@ class Server {
 
   // ---- used by connections ----
   const ServerOptions &options() const noexcept { return opts_; }
-  struct ev_loop *loop() const noexcept { return loop_; }
+  struct ev_loop *loop() const noexcept {
+    return loop_;
+  }
   gnutls_certificate_credentials_t creds() const noexcept { return creds_.get(); }
   ServerStats &stats() noexcept { return stats_; }
   // The server's gate (qamp/gate.h: one per server) for a datagram of `conn`: the decision,
@@ -98,12 +100,11 @@ class Server {
   // Returns 0 when sent (or dropped on a hard error, logged), kBlocked when the socket buffer
   // is full: the caller keeps the data and retries when the socket is writable.
   static constexpr int kBlocked = 1;
-  int send(const Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data,
-           std::size_t gso_size = 0);
+  int send(const Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data, std::size_t gso_size = 0);
   // Gate log lines of all connections together: a burst of 50, then 10 a second (a flood over
   // many connections must not flood the log either).
   TokenBucket &gate_log_budget() noexcept { return gate_log_budget_; }
-  void log(const std::string &line) const;  // decisions: always
+  void log(const std::string &line) const;    // decisions: always
   void debug(const std::string &line) const;  // chatter: not with -q
 
  private:

@@ -24,16 +24,14 @@ bool sends(ResetReason reason) noexcept {
   switch (reason) {
     case ResetReason::send_own_instance:
     case ResetReason::send_unrestricted_address:
-    case ResetReason::send_always:
-      return true;
+    case ResetReason::send_always: return true;
     case ResetReason::suppress_mode_never:
     case ResetReason::suppress_other_instance:
     case ResetReason::suppress_restricted_address:
     case ResetReason::suppress_too_short:
     case ResetReason::suppress_rate_limited:
     case ResetReason::suppress_prefix_rate_limited:
-    case ResetReason::suppress_prefix_table_full:
-      return false;
+    case ResetReason::suppress_prefix_table_full: return false;
   }
   return false;
 }
@@ -41,8 +39,8 @@ bool sends(ResetReason reason) noexcept {
 }  // namespace
 
 std::string ServerStats::json(const GateCounters &gate, const ResetCounters &resets) const {
-  Json dropped = Json::object(), changes = Json::object(), suppressed = Json::object(),
-       refused = Json::object(), spelled = Json::object();
+  Json dropped = Json::object(), changes = Json::object(), suppressed = Json::object(), refused = Json::object(),
+       spelled = Json::object();
   for (auto reason : kAllGateReasons) {
     if (verdict_of(reason) == GateVerdict::drop) add_nonzero(dropped, to_string(reason), gate.of(reason));
     add_nonzero(changes, to_string(reason), path_changes[static_cast<std::size_t>(reason)]);
@@ -78,8 +76,7 @@ std::string ServerStats::json(const GateCounters &gate, const ResetCounters &res
   return s.dump(2) + "\n";
 }
 
-bool ServerStats::write(const std::string &path, const GateCounters &gate,
-                        const ResetCounters &resets) const {
+bool ServerStats::write(const std::string &path, const GateCounters &gate, const ResetCounters &resets) const {
   auto tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::trunc);

@@ -37,12 +37,12 @@ struct ServerStats {
   std::map<AdmissionReason, std::uint64_t> initials_refused;
   std::uint64_t connections_peak = 0, half_open_peak = 0;
   std::uint64_t connections_closed = 0;
-  std::uint64_t migrations = 0;                   // validated client address changes
-  std::uint64_t moves_to_preferred_address = 0;   // validated moves to a preferred address
+  std::uint64_t migrations = 0;                  // validated client address changes
+  std::uint64_t moves_to_preferred_address = 0;  // validated moves to a preferred address
   std::uint64_t transport_parameter_errors = 0;
   // Negotiated spelling per connection; nullopt: plain RFC 9000 ("rfc9000").
   std::map<std::optional<Spelling>, std::uint64_t> spellings;
-  std::string enforcement = "layer";               // --enforcement
+  std::string enforcement = "layer";  // --enforcement
   // native: datagrams the gate calls forbidden whose path ngtcp2 nevertheless took (must be 0)
   std::uint64_t native_disagreements = 0;
 

@@ -162,7 +162,8 @@ int run_workers(const ServerOptions &options, ServeFn serve) {
           kill_in = 10;
           stop_all(SIGTERM);
         } else if (!clean) {
-          say("worker " + std::to_string(k) + " (pid " + std::to_string(pid) + ") ended with " + describe_status(status));
+          say("worker " + std::to_string(k) + " (pid " + std::to_string(pid) + ") ended with " +
+              describe_status(status));
           failed = true;
         }
       }

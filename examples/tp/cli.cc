@@ -76,7 +76,8 @@ cluster mode and as a load balancer routes them. Run `qamp-tp cid encode --help`
 `qamp-tp cid decode --help`.
 )";
 
-constexpr std::string_view kCidEncodeUsage = R"(usage: qamp-tp cid encode --server-id HEX --nonce HEX [--config-rotation N] [--key HEX]
+constexpr std::string_view kCidEncodeUsage =
+    R"(usage: qamp-tp cid encode --server-id HEX --nonce HEX [--config-rotation N] [--key HEX]
          [--length-self-encoding on|off] [--first-octet-bits N]
 
 Prints the connection ID (hex) that a server with this server ID issues with this nonce. The
@@ -93,7 +94,8 @@ configuration's server ID and nonce lengths are those of --server-id and --nonce
 A bad configuration: exit 2 naming the field.
 )";
 
-constexpr std::string_view kCidDecodeUsage = R"(usage: qamp-tp cid decode --server-id-len N --nonce-len N [--config-rotation N]
+constexpr std::string_view kCidDecodeUsage =
+    R"(usage: qamp-tp cid decode --server-id-len N --nonce-len N [--config-rotation N]
          [--key HEX] [--length-self-encoding on|off] CID
 
 Prints one JSON object: how a load balancer with this configuration routes the CID ("routed",
@@ -118,8 +120,8 @@ using qamp::common::kPositional;
 // One command's walk over argv (examples/common/command_line.h): calls `on_arg` for each flag or
 // positional; the first usage error (from the parser or from on_arg) ends it.
 template <class OnArg>
-std::optional<UsageError> walk(Command command, std::span<const FlagSpec> flags, int argc,
-                               const char *const *argv, OnArg on_arg) {
+std::optional<UsageError> walk(Command command, std::span<const FlagSpec> flags, int argc, const char *const *argv,
+                               OnArg on_arg) {
   CliParser parser(flags, argc, argv, 2);
   for (;;) {
     auto next = parser.next();
@@ -131,16 +133,33 @@ std::optional<UsageError> walk(Command command, std::span<const FlagSpec> flags,
 }
 
 enum : int {
-  kHelp, kFrom, kSpelling, kHandshake, kSpaLevel, kSpaV4Level, kSpaV6Level, kSpaV4, kSpaV6, kFull, kCid, kToken,
-  kServerId, kNonce, kServerIdLen, kNonceLen, kConfigRotation, kKey, kSelfEncoding, kFirstOctetBits,
+  kHelp,
+  kFrom,
+  kSpelling,
+  kHandshake,
+  kSpaLevel,
+  kSpaV4Level,
+  kSpaV6Level,
+  kSpaV4,
+  kSpaV6,
+  kFull,
+  kCid,
+  kToken,
+  kServerId,
+  kNonce,
+  kServerIdLen,
+  kNonceLen,
+  kConfigRotation,
+  kKey,
+  kSelfEncoding,
+  kFirstOctetBits,
 };
 constexpr FlagSpec kHelpFlag{"help", 'h', false, kHelp};
 
 std::optional<std::uint16_t> parse_port(std::string_view text) {
   unsigned value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size() || value == 0 || value > 65535)
-    return std::nullopt;
+  if (ec != std::errc{} || end != text.data() + text.size() || value == 0 || value > 65535) return std::nullopt;
   return static_cast<std::uint16_t>(value);
 }
 
@@ -175,9 +194,12 @@ Invocation parse_decode(int argc, const char *const *argv) {
     switch (a.id) {
       case kHelp: help = true; break;
       case kFrom:
-        if (a.value == "server") out.from_client = false;
-        else if (a.value == "client") out.from_client = true;
-        else return "--from needs server or client";
+        if (a.value == "server")
+          out.from_client = false;
+        else if (a.value == "client")
+          out.from_client = true;
+        else
+          return "--from needs server or client";
         break;
       default:
         if (hex) return "one HEX argument expected";
@@ -223,9 +245,12 @@ Invocation parse_encode(int argc, const char *const *argv) {
     switch (a.id) {
       case kHelp: help = true; return std::nullopt;
       case kSpelling:
-        if (a.value == "rfc9000") out.spelling = std::nullopt;
-        else if (auto sp = qamp::parse_spelling(a.value)) out.spelling = sp;
-        else return "--spelling needs pr3898, dam-values, ext or rfc9000";
+        if (a.value == "rfc9000")
+          out.spelling = std::nullopt;
+        else if (auto sp = qamp::parse_spelling(a.value))
+          out.spelling = sp;
+        else
+          return "--spelling needs pr3898, dam-values, ext or rfc9000";
         have_spelling = true;
         return std::nullopt;
       case kHandshake: have_handshake = true; return level(out.policy.handshake);
@@ -256,10 +281,8 @@ Invocation parse_encode(int argc, const char *const *argv) {
 
   if (!have_spelling) return fail("missing --spelling");
   if (!have_handshake) return fail("missing --handshake");
-  if (have_both_level && have_one_level)
-    return fail("--spa-level excludes --spa-v4-level / --spa-v6-level");
-  if ((cid_hex || token_hex) && !have_v4 && !have_v6)
-    return fail("--cid / --token need --spa-v4 or --spa-v6");
+  if (have_both_level && have_one_level) return fail("--spa-level excludes --spa-v4-level / --spa-v6-level");
+  if ((cid_hex || token_hex) && !have_v4 && !have_v6) return fail("--cid / --token need --spa-v4 or --spa-v6");
   if (!have_v4 && !have_v6) return out;
 
   auto cid = qamp::from_hex(cid_hex.value_or(kDefaultCidHex), "--cid");
@@ -323,42 +346,44 @@ Invocation parse_cid(int argc, const char *const *argv) {
   std::optional<std::string_view> cid;
 
   // argv[2] is the verb: the walk starts after it.
-  auto error = walk(command, encode ? std::span<const FlagSpec>(encode_flags) : std::span<const FlagSpec>(decode_flags),
-                    argc - 1, argv + 1, [&](const CliArg &a) -> std::optional<std::string> {
-    auto octets = [&](std::optional<std::vector<std::uint8_t>> &slot) -> std::optional<std::string> {
-      auto bytes = qamp::from_hex(a.value, a.flag);
-      if (!bytes) return bytes.error().message();
-      slot = std::move(*bytes);
-      return std::nullopt;
-    };
-    auto number = [&](std::optional<std::uint64_t> &slot, std::uint64_t max) -> std::optional<std::string> {
-      slot = qamp::common::parse_count(a.value, 0, max);
-      if (!slot) return std::string(a.flag) + ": expected a number 0-" + std::to_string(max) + ", got '" +
+  auto error =
+      walk(command, encode ? std::span<const FlagSpec>(encode_flags) : std::span<const FlagSpec>(decode_flags),
+           argc - 1, argv + 1, [&](const CliArg &a) -> std::optional<std::string> {
+             auto octets = [&](std::optional<std::vector<std::uint8_t>> &slot) -> std::optional<std::string> {
+               auto bytes = qamp::from_hex(a.value, a.flag);
+               if (!bytes) return bytes.error().message();
+               slot = std::move(*bytes);
+               return std::nullopt;
+             };
+             auto number = [&](std::optional<std::uint64_t> &slot, std::uint64_t max) -> std::optional<std::string> {
+               slot = qamp::common::parse_count(a.value, 0, max);
+               if (!slot)
+                 return std::string(a.flag) + ": expected a number 0-" + std::to_string(max) + ", got '" +
                         std::string(a.value) + "'";
-      return std::nullopt;
-    };
-    switch (a.id) {
-      case kHelp: help = true; return std::nullopt;
-      case kServerId: return octets(server_id);
-      case kNonce: return octets(nonce);
-      case kKey: return octets(key);
-      // Wider than the draft's limits on purpose: make_quic_lb_config names the rule.
-      case kServerIdLen: return number(server_id_len, 255);
-      case kNonceLen: return number(nonce_len, 255);
-      case kConfigRotation: return number(config_rotation, 255);
-      case kFirstOctetBits: return number(first_octet_bits, 31);
-      case kSelfEncoding: {
-        auto on = qamp::common::parse_on_off(a.value);
-        if (!on) return std::string(a.flag) + ": expected on or off, got '" + std::string(a.value) + "'";
-        self_encode = *on;
-        return std::nullopt;
-      }
-      default:
-        if (encode || cid) return "unexpected argument " + std::string(a.value);
-        cid = a.value;
-        return std::nullopt;
-    }
-  });
+               return std::nullopt;
+             };
+             switch (a.id) {
+               case kHelp: help = true; return std::nullopt;
+               case kServerId: return octets(server_id);
+               case kNonce: return octets(nonce);
+               case kKey: return octets(key);
+               // Wider than the draft's limits on purpose: make_quic_lb_config names the rule.
+               case kServerIdLen: return number(server_id_len, 255);
+               case kNonceLen: return number(nonce_len, 255);
+               case kConfigRotation: return number(config_rotation, 255);
+               case kFirstOctetBits: return number(first_octet_bits, 31);
+               case kSelfEncoding: {
+                 auto on = qamp::common::parse_on_off(a.value);
+                 if (!on) return std::string(a.flag) + ": expected on or off, got '" + std::string(a.value) + "'";
+                 self_encode = *on;
+                 return std::nullopt;
+               }
+               default:
+                 if (encode || cid) return "unexpected argument " + std::string(a.value);
+                 cid = a.value;
+                 return std::nullopt;
+             }
+           });
   if (help) return Help{command};
   if (error) return *error;
   if (encode) {

@@ -44,10 +44,10 @@ struct CompareArgs {};
 // instance does this CID belong to?").
 struct CidArgs {
   bool encode = true;
-  qamp::QuicLbConfig config;           // checked by make_quic_lb_config
+  qamp::QuicLbConfig config;                   // checked by make_quic_lb_config
   std::vector<std::uint8_t> server_id, nonce;  // encode
-  std::uint8_t first_octet_bits = 0;   // encode without length self-encoding: the low 5 bits
-  std::string cid_hex;                 // decode (checked by the command: exit 1 when malformed)
+  std::uint8_t first_octet_bits = 0;           // encode without length self-encoding: the low 5 bits
+  std::string cid_hex;                         // decode (checked by the command: exit 1 when malformed)
 };
 
 struct Help {

@@ -69,7 +69,8 @@ void print_table(std::ostream &out, const std::vector<Row> &rows) {
     for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
   auto line = [&](const Row &row) {
     out << "|";
-    for (std::size_t i = 0; i < row.size(); ++i) out << " " << row[i] << std::string(width[i] - row[i].size(), ' ') << " |";
+    for (std::size_t i = 0; i < row.size(); ++i)
+      out << " " << row[i] << std::string(width[i] - row[i].size(), ' ') << " |";
     out << "\n";
   };
   line(rows.front());
@@ -88,13 +89,13 @@ int run_compare(const CompareArgs &, std::ostream &out, std::ostream &err) {
     err << "error: ngtcp2_transport_params_encode failed\n";
     return 1;
   }
-  out << "sample policy: handshake " << qamp::to_string(kSamplePolicy.handshake) << ", SPA "
-      << pa.ipv4_string() << " " << qamp::to_string(kSamplePolicy.spa_v4) << ", SPA " << pa.ipv6_string() << " "
+  out << "sample policy: handshake " << qamp::to_string(kSamplePolicy.handshake) << ", SPA " << pa.ipv4_string() << " "
+      << qamp::to_string(kSamplePolicy.spa_v4) << ", SPA " << pa.ipv6_string() << " "
       << qamp::to_string(kSamplePolicy.spa_v6) << ", " << pa.cid.size() << "-byte CID\n"
       << "server blob from ngtcp2_transport_params_encode: " << blob.size() << " bytes\n\n";
 
-  std::vector<Row> rows = {{"spelling", "qamp TPs [value length]", "bytes", "stock ngtcp2 decode",
-                            "exact", "hs same-ip", "v4 != v6", "qamp client decodes hs / v4 / v6"}};
+  std::vector<Row> rows = {{"spelling", "qamp TPs [value length]", "bytes", "stock ngtcp2 decode", "exact",
+                            "hs same-ip", "v4 != v6", "qamp client decodes hs / v4 / v6"}};
   const SpellingChoice choices[] = {qamp::Spelling::pr3898, qamp::Spelling::dam_values, qamp::Spelling::ext,
                                     std::nullopt};
   for (auto choice : choices) {
@@ -112,8 +113,8 @@ int run_compare(const CompareArgs &, std::ostream &out, std::ostream &err) {
     std::size_t bytes = 0;
     for (auto &p : *params) {
       char buf[48];
-      std::snprintf(buf, sizeof buf, "%s0x%02llx[%zu]", tps.empty() ? "" : " ",
-                    static_cast<unsigned long long>(p.id), p.value.size());
+      std::snprintf(buf, sizeof buf, "%s0x%02llx[%zu]", tps.empty() ? "" : " ", static_cast<unsigned long long>(p.id),
+                    p.value.size());
       tps += buf;
       bytes += qamp::varint::encoded_length(p.id) + qamp::varint::encoded_length(p.value.size()) + p.value.size();
     }
@@ -121,9 +122,8 @@ int run_compare(const CompareArgs &, std::ostream &out, std::ostream &err) {
     auto learnt = round_trip(blob, kSamplePolicy, choice);
     auto can = measure(blob, choice);
     rows.push_back({std::string(qamp::to_string(choice)), tps, std::to_string(bytes),
-                    rejected.empty() ? "accepted" : "rejected: " + rejected,
-                    std::to_string(can.exact) + "/27", can.handshake_same_ip ? "yes" : "no",
-                    can.per_address ? "yes" : "no",
+                    rejected.empty() ? "accepted" : "rejected: " + rejected, std::to_string(can.exact) + "/27",
+                    can.handshake_same_ip ? "yes" : "no", can.per_address ? "yes" : "no",
                     learnt ? policy_string(*learnt) : "error: " + learnt.error().message()});
   }
   print_table(out, rows);

@@ -97,7 +97,7 @@ Classified classify_datagram(std::span<const std::uint8_t> d, std::size_t scid_l
   }
   ngtcp2_pkt_hd hd;
   out.kind = ngtcp2_accept(&hd, d.data(), d.size()) == 0 ? DatagramClass::new_initial
-                                                        : DatagramClass::drop_unknown_long_header;
+                                                         : DatagramClass::drop_unknown_long_header;
   return out;
 }
 

@@ -66,8 +66,7 @@ Compare compare_raw(const sockaddr *a, const sockaddr *b) noexcept {
     auto *x = reinterpret_cast<const sockaddr_in6 *>(a);
     auto *y = reinterpret_cast<const sockaddr_in6 *>(b);
     if (IN6_IS_ADDR_V4MAPPED(&x->sin6_addr) || IN6_IS_ADDR_V4MAPPED(&y->sin6_addr)) return Compare::unknown;
-    if (std::memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) != 0 ||
-        x->sin6_scope_id != y->sin6_scope_id)
+    if (std::memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) != 0 || x->sin6_scope_id != y->sin6_scope_id)
       return Compare::other_ip;
     return x->sin6_port == y->sin6_port ? Compare::same : Compare::same_ip;
   }
@@ -152,13 +151,9 @@ socklen_t Endpoint::size() const noexcept {
   }
 }
 
-bool Endpoint::same_ip(const Endpoint &other) const noexcept {
-  return ip_key(ss_) == ip_key(other.ss_);
-}
+bool Endpoint::same_ip(const Endpoint &other) const noexcept { return ip_key(ss_) == ip_key(other.ss_); }
 
-bool operator==(const Endpoint &a, const Endpoint &b) noexcept {
-  return a.same_ip(b) && a.port() == b.port();
-}
+bool operator==(const Endpoint &a, const Endpoint &b) noexcept { return a.same_ip(b) && a.port() == b.port(); }
 
 std::string Endpoint::to_string() const {
   char host[INET6_ADDRSTRLEN] = {};
@@ -191,9 +186,7 @@ void Endpoint::set_port(std::uint16_t port) noexcept {
   }
 }
 
-ngtcp2_addr Endpoint::addr() const noexcept {
-  return ngtcp2_addr{const_cast<sockaddr *>(sa()), size()};
-}
+ngtcp2_addr Endpoint::addr() const noexcept { return ngtcp2_addr{const_cast<sockaddr *>(sa()), size()}; }
 
 std::string_view to_string(AddressChange change) noexcept {
   switch (change) {

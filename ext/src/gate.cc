@@ -69,8 +69,7 @@ GateDecision gate_decide(const Policy &policy, bool enforce, const PathView &cur
     // accepted everywhere because it looks exactly like NAT rebinding (RFC 9000 §9.3).
     const Decision d = server_accepts(policy.at(incoming.local_role), change);
     if (d.allowed)
-      return make(change == Change::port_only ? GateReason::port_only_rebinding
-                                              : GateReason::ip_change_allowed,
+      return make(change == Change::port_only ? GateReason::port_only_rebinding : GateReason::ip_change_allowed,
                   change);
     return make(d.rule == Rule::same_ip_forbids_ip ? GateReason::ip_change_forbidden_same_ip
                                                    : GateReason::ip_change_forbidden_none,
@@ -118,15 +117,13 @@ GateDecision Gate::admit(const PathView &current, const PathView &incoming) {
   return admit(current, incoming, config_.policy);
 }
 
-GateDecision Gate::admit(const PathView &current, const PathView &incoming,
-                         const Policy &policy) {
+GateDecision Gate::admit(const PathView &current, const PathView &incoming, const Policy &policy) {
   const GateDecision d = gate_decide(policy, config_.enforce, current, incoming);
   ++counters_.by_reason[static_cast<std::size_t>(d.reason)];
   ++(d.accepted() ? counters_.accepted : counters_.dropped);
   if (observer_ && (!d.accepted() || d.reason != GateReason::same_path)) {
-    observer_(GateEvent{d, current.local_role, Endpoint::from(current.remote).value_or(Endpoint{}),
-                        incoming.local_role, Endpoint::from(incoming.remote).value_or(Endpoint{}),
-                        policy.at(incoming.local_role)});
+    observer_(GateEvent{d, current.local_role, Endpoint::from(current.remote).value_or(Endpoint{}), incoming.local_role,
+                        Endpoint::from(incoming.remote).value_or(Endpoint{}), policy.at(incoming.local_role)});
   }
   return d;
 }

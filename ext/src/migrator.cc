@@ -233,8 +233,8 @@ MigratorState Migrator::resting_state() const noexcept {
                                               : MigratorState::on_preferred_address;
 }
 
-MigrationDecision Migrator::finish(MigrationCause cause, std::optional<Change> change,
-                                   MigratorState before, MigrationDecision decision) {
+MigrationDecision Migrator::finish(MigrationCause cause, std::optional<Change> change, MigratorState before,
+                                   MigrationDecision decision) {
   if (is_refusal(decision.outcome)) ++stats_.refused;
   if (starts_path(decision.outcome)) ++stats_.attempted;
   if (observer_) observer_(MigrationEvent{cause, change, decision, before, state_});
@@ -246,23 +246,20 @@ MigrationDecision Migrator::start_preferred(const LocalInfo &local, MigrationCau
   const MigratorState before = state_;
   auto refuse = [&](MigrationDecision d) { return finish(cause, change, before, d); };
 
-  if (state_ == MigratorState::validating_preferred_address ||
-      state_ == MigratorState::validating_migration)
+  if (state_ == MigratorState::validating_preferred_address || state_ == MigratorState::validating_migration)
     return refuse({Outcome::refused_validation_in_progress, {}, {}, {}});
-  const MigrationContext ctx{config_.semantics, policy_, current_,
-                             current_ != ServerAddress::handshake, offered_v4_ || offered_v6_};
+  const MigrationContext ctx{config_.semantics, policy_, current_, current_ != ServerAddress::handshake,
+                             offered_v4_ || offered_v6_};
   const Decision may = client_may(ctx, Change::move_to_spa);
   if (!may.allowed) {
     if (may.rule == Rule::spa_not_offered)
       return refuse({Outcome::refused_no_preferred_address, may.rule, {}, FamilyReason::none_offered});
     return refuse({Outcome::refused_by_policy, may.rule, {}, {}});
   }
-  if (!config_.use_preferred_address)
-    return refuse({Outcome::refused_preferred_disabled, {}, {}, {}});
+  if (!config_.use_preferred_address) return refuse({Outcome::refused_preferred_disabled, {}, {}, {}});
   if (spa_failed_) return refuse({Outcome::refused_preferred_already_tried, {}, {}, {}});
   const FamilyChoice choice = choose_spa_family(offered_v4_, offered_v6_, local, config_.spa_family);
-  if (!choice.family)
-    return refuse({Outcome::refused_no_preferred_address, {}, {}, choice.reason});
+  if (!choice.family) return refuse({Outcome::refused_no_preferred_address, {}, {}, choice.reason});
 
   local_ = local;
   pending_target_ = spa_of(*choice.family);
@@ -270,8 +267,7 @@ MigrationDecision Migrator::start_preferred(const LocalInfo &local, MigrationCau
   pending_change_ = change;
   spa_tries_ = 1;
   state_ = MigratorState::validating_preferred_address;
-  return finish(cause, change, before,
-                {Outcome::start_preferred_validation, may.rule, pending_target_, choice.reason});
+  return finish(cause, change, before, {Outcome::start_preferred_validation, may.rule, pending_target_, choice.reason});
 }
 
 MigrationDecision Migrator::on_preferred_address(const LocalInfo &local) {
@@ -279,16 +275,13 @@ MigrationDecision Migrator::on_preferred_address(const LocalInfo &local) {
   return start_preferred(local, MigrationCause::preferred_address_available, std::nullopt);
 }
 
-MigrationDecision Migrator::request_migration(Change change, MigrationCause cause,
-                                              bool old_path_usable,
+MigrationDecision Migrator::request_migration(Change change, MigrationCause cause, bool old_path_usable,
                                               std::optional<LocalInfo> new_local) {
   const LocalInfo local = new_local.value_or(local_.value_or(LocalInfo{}));
-  if (change == Change::move_to_spa)
-    return start_preferred(local, cause, change);
+  if (change == Change::move_to_spa) return start_preferred(local, cause, change);
 
   const MigratorState before = state_;
-  if (state_ == MigratorState::validating_preferred_address ||
-      state_ == MigratorState::validating_migration)
+  if (state_ == MigratorState::validating_preferred_address || state_ == MigratorState::validating_migration)
     return finish(cause, change, before, {Outcome::refused_validation_in_progress, {}, {}, {}});
 
   // RFC 9000 §9.6.3: a client that has to move anyway before it used the preferred address
@@ -298,8 +291,7 @@ MigrationDecision Migrator::request_migration(Change change, MigrationCause caus
   const bool network_moved = changes_network(cause);
   if (network_moved && state_ == MigratorState::on_handshake_address && spa_tries_ == 0 &&
       config_.use_preferred_address && (offered_v4_ || offered_v6_)) {
-    const FamilyChoice choice =
-        choose_spa_family(offered_v4_, offered_v6_, local, config_.spa_family);
+    const FamilyChoice choice = choose_spa_family(offered_v4_, offered_v6_, local, config_.spa_family);
     if (choice.family) {
       local_ = local;
       pending_target_ = spa_of(*choice.family);
@@ -308,16 +300,14 @@ MigrationDecision Migrator::request_migration(Change change, MigrationCause caus
       spa_tries_ = 1;
       state_ = MigratorState::validating_preferred_address;
       return finish(cause, change, before,
-                    {Outcome::validate_preferred_from_new_local, Rule::spa_move_once,
-                     pending_target_, choice.reason});
+                    {Outcome::validate_preferred_from_new_local, Rule::spa_move_once, pending_target_, choice.reason});
     }
   }
 
-  const MigrationContext ctx{config_.semantics, policy_, current_,
-                             current_ != ServerAddress::handshake, offered_v4_ || offered_v6_};
+  const MigrationContext ctx{config_.semantics, policy_, current_, current_ != ServerAddress::handshake,
+                             offered_v4_ || offered_v6_};
   const Decision may = client_may(ctx, change);
-  if (!may.allowed)
-    return finish(cause, change, before, {Outcome::refused_by_policy, may.rule, {}, {}});
+  if (!may.allowed) return finish(cause, change, before, {Outcome::refused_by_policy, may.rule, {}, {}});
 
   if (new_local) local_ = new_local;
   pending_cause_ = cause;
@@ -325,8 +315,7 @@ MigrationDecision Migrator::request_migration(Change change, MigrationCause caus
   state_ = MigratorState::validating_migration;
   // RFC 9000 §9.6.1 / §8.2.4: validate first while the old path still carries the connection;
   // only when it is gone is there nothing to lose by switching at once.
-  const Outcome start =
-      old_path_usable ? Outcome::start_path_validation : Outcome::start_immediate_migration;
+  const Outcome start = old_path_usable ? Outcome::start_path_validation : Outcome::start_immediate_migration;
   return finish(cause, change, before, {start, may.rule, current_, {}});
 }
 
@@ -361,20 +350,18 @@ MigrationDecision Migrator::on_validation_result(bool success) {
     const Family alt = other(failed_family);
     const LocalInfo local = local_.value_or(LocalInfo{});
     // Only auto switches families; a forced family means "this one or none".
-    if (spa_tries_ == 1 && config_.spa_family == SpaFamily::automatic && offered(alt) &&
-        local.has(alt)) {
+    if (spa_tries_ == 1 && config_.spa_family == SpaFamily::automatic && offered(alt) && local.has(alt)) {
       spa_tries_ = 2;
       pending_target_ = spa_of(alt);
-      return finish(cause, change, before,
-                    {Outcome::fallback_other_family, Rule::spa_move_once, pending_target_,
-                     FamilyReason::switched_family});
+      return finish(
+          cause, change, before,
+          {Outcome::fallback_other_family, Rule::spa_move_once, pending_target_, FamilyReason::switched_family});
     }
     spa_failed_ = true;
     pending_target_.reset();
     pending_change_.reset();
     state_ = MigratorState::on_handshake_address;
-    return finish(cause, change, before,
-                  {Outcome::settled_on_handshake_address, {}, ServerAddress::handshake, {}});
+    return finish(cause, change, before, {Outcome::settled_on_handshake_address, {}, ServerAddress::handshake, {}});
   }
 
   return finish(cause, change, before, {Outcome::no_validation_pending, {}, {}, {}});
@@ -384,8 +371,7 @@ MigrationDecision Migrator::submit_migration(Change change, MigrationCause cause
                                              std::optional<LocalInfo> new_local) {
   if (confirmed_ && !validating()) return request_migration(change, cause, old_path_usable, new_local);
   queued_ = Request{change, cause, old_path_usable, new_local};
-  const Outcome deferral =
-      confirmed_ ? Outcome::deferred_validation_in_progress : Outcome::deferred_until_confirmed;
+  const Outcome deferral = confirmed_ ? Outcome::deferred_validation_in_progress : Outcome::deferred_until_confirmed;
   return finish(cause, change, state_, {deferral, {}, {}, {}});
 }
 
@@ -434,12 +420,11 @@ MigrationDecision Migrator::on_start_failed(StartError error, bool native) {
 }
 
 bool Migrator::should_ignore_stateless_reset(bool on_active_path) {
-  const bool probing = state_ == MigratorState::validating_preferred_address ||
-                       state_ == MigratorState::validating_migration;
+  const bool probing =
+      state_ == MigratorState::validating_preferred_address || state_ == MigratorState::validating_migration;
   if (!config_.ignore_reset_on_probe || on_active_path || !probing) return false;
   ++stats_.resets_ignored;
-  finish(pending_cause_, std::nullopt, state_,
-         {Outcome::ignored_reset_on_probe, {}, pending_target_, {}});
+  finish(pending_cause_, std::nullopt, state_, {Outcome::ignored_reset_on_probe, {}, pending_target_, {}});
   return true;
 }
 

@@ -178,8 +178,7 @@ std::string to_string(const TriggerDecision &d) {
 
 // ---------------------------------------------------------------------------------------------
 
-MigrationTrigger::MigrationTrigger(NetworkEventConfig config)
-    : config_(config), detector_(config.degrading) {}
+MigrationTrigger::MigrationTrigger(NetworkEventConfig config) : config_(config), detector_(config.degrading) {}
 
 void MigrationTrigger::set_default_route(int family, unsigned ifindex) {
   (family == AF_INET6 ? default_v6_ : default_v4_) = ifindex;
@@ -222,8 +221,7 @@ void MigrationTrigger::learn(const NetworkEvent &event) {
       event);
 }
 
-std::optional<TriggerTarget> MigrationTrigger::address_on(unsigned ifindex, int family,
-                                                          const Endpoint *exclude) const {
+std::optional<TriggerTarget> MigrationTrigger::address_on(unsigned ifindex, int family, const Endpoint *exclude) const {
   auto it = interfaces_.find(ifindex);
   if (it == interfaces_.end() || !it->second.up) return std::nullopt;
   for (const auto &a : it->second.addresses)
@@ -232,8 +230,7 @@ std::optional<TriggerTarget> MigrationTrigger::address_on(unsigned ifindex, int 
   return std::nullopt;
 }
 
-std::optional<TriggerTarget> MigrationTrigger::alternate(const ConnectionView &view,
-                                                         bool same_interface_ok) const {
+std::optional<TriggerTarget> MigrationTrigger::alternate(const ConnectionView &view, bool same_interface_ok) const {
   const int family = view.local.family();
   const auto usable_other = [&](unsigned ifindex) -> std::optional<TriggerTarget> {
     if (ifindex == view.ifindex && !same_interface_ok) return std::nullopt;
@@ -266,8 +263,7 @@ void MigrationTrigger::track_default(const ConnectionView &view, Timestamp now) 
 }
 
 TriggerDecision MigrationTrigger::decide(MigrationCause cause, std::optional<TriggerTarget> target,
-                                         const ConnectionView &view,
-                                         std::optional<DegradingSignal> signal) {
+                                         const ConnectionView &view, std::optional<DegradingSignal> signal) {
   TriggerDecision d{cause, TriggerAction::refused, TriggerRule::idle_connection, target, std::nullopt, signal};
   if (view.idle && !config_.migrate_idle_connections) return d;
   if (!target) {
@@ -351,13 +347,12 @@ std::optional<TriggerDecision> MigrationTrigger::on_path_sample(const PathSample
   const auto signal = detector_.on_sample(sample, now);
   if (!signal) return std::nullopt;
   if (view.level == Level::any) {
-    if (auto better = alternate(view, false))
-      return decide(MigrationCause::path_degrading, better, view, signal);
+    if (auto better = alternate(view, false)) return decide(MigrationCause::path_degrading, better, view, signal);
   }
   Endpoint same = view.local;
   same.set_port(0);
-  return decide(MigrationCause::port_change_on_path_degrading,
-                TriggerTarget{TargetKind::new_port, view.ifindex, same}, view, signal);
+  return decide(MigrationCause::port_change_on_path_degrading, TriggerTarget{TargetKind::new_port, view.ifindex, same},
+                view, signal);
 }
 
 void MigrationTrigger::on_path_changed(const ConnectionView &view, Timestamp now) {

@@ -121,9 +121,8 @@ Plan Planner::choose(const PlannerInput &in) const noexcept {
   // Ties: stay, then resume, then restart.
   if (plan.stay_s <= plan.resume_s && plan.stay_s <= plan.restart_s) {
     plan.chosen = Strategy::stay;
-    plan.reason = !resumable && resume_if_possible < plan.stay_s
-                      ? PlanReason::non_resumable_near_end_stay
-                      : PlanReason::stay_faster;
+    plan.reason = !resumable && resume_if_possible < plan.stay_s ? PlanReason::non_resumable_near_end_stay
+                                                                 : PlanReason::stay_faster;
   } else if (plan.resume_s <= plan.restart_s) {
     plan.chosen = Strategy::reconnect_resume;
     plan.reason = PlanReason::resume_faster;
@@ -134,9 +133,7 @@ Plan Planner::choose(const PlannerInput &in) const noexcept {
   return plan;
 }
 
-std::string range_header(std::uint64_t received) {
-  return "bytes=" + std::to_string(received) + "-";
-}
+std::string range_header(std::uint64_t received) { return "bytes=" + std::to_string(received) + "-"; }
 
 namespace {
 

@@ -133,15 +133,13 @@ Decision client_may(const MigrationContext &ctx, Change change) noexcept {
     // RFC 9000 §9.6: the move to the preferred address is the one server-initiated change and
     // happens at most once; a restricted handshake address is exactly what it lets a client leave.
     if (!ctx.spa_offered) return {false, Rule::spa_not_offered};
-    if (ctx.moved_to_spa || ctx.current != ServerAddress::handshake)
-      return {false, Rule::spa_already_moved};
+    if (ctx.moved_to_spa || ctx.current != ServerAddress::handshake) return {false, Rule::spa_already_moved};
     return {true, Rule::spa_move_once};
   }
   const bool dam = ctx.policy.handshake != Level::any;  // what 0x0c alone says
   switch (ctx.semantics) {
     case Semantics::ignore: return {true, Rule::ignore_mode};
-    case Semantics::draft28:
-      return dam ? Decision{false, Rule::draft28_dam} : Decision{true, Rule::rfc9000_no_dam};
+    case Semantics::draft28: return dam ? Decision{false, Rule::draft28_dam} : Decision{true, Rule::rfc9000_no_dam};
     case Semantics::rfc9000:
       if (ctx.current != ServerAddress::handshake) return {true, Rule::rfc9000_after_move};
       return dam ? Decision{false, Rule::rfc9000_dam_handshake} : Decision{true, Rule::rfc9000_no_dam};

@@ -9,9 +9,7 @@ namespace qamp {
 
 namespace {
 
-TpError config_error(std::string field, std::string reason) {
-  return TpError{std::move(field), std::move(reason)};
-}
+TpError config_error(std::string field, std::string reason) { return TpError{std::move(field), std::move(reason)}; }
 
 // The two halves of a body of `len` octets (§5.4.2 step 2): `half` = ceil(len / 2) octets each;
 // for an odd length the middle octet is split, its low nibble cleared in the left half and its
@@ -41,9 +39,8 @@ void join(const Halves &h, std::span<std::uint8_t> body) {
 
 }  // namespace
 
-Result<QuicLbConfig> make_quic_lb_config(unsigned config_rotation, unsigned server_id_len,
-                                         unsigned nonce_len, bool self_encode_length,
-                                         std::optional<std::span<const std::uint8_t>> key) {
+Result<QuicLbConfig> make_quic_lb_config(unsigned config_rotation, unsigned server_id_len, unsigned nonce_len,
+                                         bool self_encode_length, std::optional<std::span<const std::uint8_t>> key) {
   if (config_rotation == kQuicLbUnroutable)
     return config_error("config_rotation", "7 (0b111) is reserved for unroutable CIDs (use 0..6)");
   if (config_rotation > 6) return config_error("config_rotation", "must be 0..6");
@@ -111,8 +108,10 @@ void QuicLbCodec::feistel(std::span<std::uint8_t> body, bool decrypt) const {
     encrypt_block(block, result);
     for (std::size_t i = 0; i < half; ++i) into[i] ^= result[i];
     if (odd) {
-      if (into_right) into[0] &= 0x0f;
-      else into[half - 1] &= 0xf0;
+      if (into_right)
+        into[0] &= 0x0f;
+      else
+        into[half - 1] &= 0xf0;
     }
   };
   if (decrypt) {
@@ -131,8 +130,8 @@ Result<std::vector<std::uint8_t>> QuicLbCodec::encode(std::span<const std::uint8
     return config_error("server_id", "needs " + std::to_string(config_.server_id_len) + " octets, got " +
                                          std::to_string(server_id.size()));
   if (nonce.size() != config_.nonce_len)
-    return config_error("nonce", "needs " + std::to_string(config_.nonce_len) + " octets, got " +
-                                     std::to_string(nonce.size()));
+    return config_error("nonce",
+                        "needs " + std::to_string(config_.nonce_len) + " octets, got " + std::to_string(nonce.size()));
   std::vector<std::uint8_t> cid(config_.cid_len());
   const auto low5 = config_.self_encode_length ? static_cast<std::uint8_t>(config_.body_len())
                                                : static_cast<std::uint8_t>(first_octet_random & 0x1f);
@@ -165,8 +164,8 @@ void QuicLbCodec::open(std::span<const std::uint8_t> cid, std::span<std::uint8_t
 
 Result<QuicLbPlaintext> QuicLbCodec::decode(std::span<const std::uint8_t> cid) const {
   if (cid.size() < config_.cid_len())
-    return config_error("cid", "needs at least " + std::to_string(config_.cid_len()) + " octets, got " +
-                                   std::to_string(cid.size()));
+    return config_error(
+        "cid", "needs at least " + std::to_string(config_.cid_len()) + " octets, got " + std::to_string(cid.size()));
   const auto cr = static_cast<std::uint8_t>(cid[0] >> 5);
   if (cr != config_.config_rotation)
     return config_error("cid", "config rotation " + std::to_string(cr) + " is not this configuration's " +
@@ -223,8 +222,7 @@ QuicLbRouting route_cid(std::span<const QuicLbCodec> configs, std::span<const st
   return r;
 }
 
-QuicLbCidGenerator::QuicLbCidGenerator(QuicLbCodec codec, std::vector<std::uint8_t> server_id,
-                                       RandomFill random)
+QuicLbCidGenerator::QuicLbCidGenerator(QuicLbCodec codec, std::vector<std::uint8_t> server_id, RandomFill random)
     : codec_(std::move(codec)), server_id_(std::move(server_id)), random_(std::move(random)) {
   if (!codec_.config().key) return;  // unkeyed: every nonce is drawn fresh
   counter_.resize(codec_.config().nonce_len);

@@ -60,8 +60,7 @@ std::optional<std::string_view> config_error(const ResetGuardConfig &c) noexcept
   return std::nullopt;
 }
 
-TokenBucket::TokenBucket(RateLimit rl) noexcept
-    : refills_(rl.per_second > 0), burst_(rl.burst) {
+TokenBucket::TokenBucket(RateLimit rl) noexcept : refills_(rl.per_second > 0), burst_(rl.burst) {
   if (!refills_) return;
   constexpr double kCap = 4e18;  // keeps every sum below 2^64
   const double interval = std::clamp(1e9 / rl.per_second, 1.0, kCap);
@@ -160,8 +159,8 @@ std::size_t ResetGuard::prefixes_in_use(ngtcp2_tstamp now) const noexcept {
       std::count_if(prefix_slots_.begin(), prefix_slots_.end(), [now](const PrefixSlot &s) { return s.next > now; }));
 }
 
-ResetDecision ResetGuard::should_reset(ByteView dcid, std::size_t datagram_len, Level level,
-                                       const Endpoint &source, ngtcp2_tstamp now) {
+ResetDecision ResetGuard::should_reset(ByteView dcid, std::size_t datagram_len, Level level, const Endpoint &source,
+                                       ngtcp2_tstamp now) {
   const std::optional<QuicLbServerId> server_id =
       config_.cluster ? config_.cluster->codec.server_id_of(dcid) : std::nullopt;
 
@@ -176,8 +175,7 @@ ResetDecision ResetGuard::should_reset(ByteView dcid, std::size_t datagram_len, 
       const bool own = server_id && *server_id == cl->server_id;
       return own ? ResetReason::send_own_instance : ResetReason::suppress_other_instance;
     }
-    return level == Level::any ? ResetReason::send_unrestricted_address
-                               : ResetReason::suppress_restricted_address;
+    return level == Level::any ? ResetReason::send_unrestricted_address : ResetReason::suppress_restricted_address;
   };
 
   ResetDecision d{false, by_address(), 0};
@@ -186,8 +184,7 @@ ResetDecision ResetGuard::should_reset(ByteView dcid, std::size_t datagram_len, 
                                  d.reason == ResetReason::send_always;
   if (address_says_send) {
     // §10.3: the reset must be smaller than the datagram (no loops) and at least 21 octets.
-    const std::size_t length =
-        datagram_len == 0 ? 0 : std::min(datagram_len - 1, config_.max_reset_len);
+    const std::size_t length = datagram_len == 0 ? 0 : std::min(datagram_len - 1, config_.max_reset_len);
     PrefixSlot *slot = nullptr;
     PrefixKey key{};
     if (length < config_.min_reset_len) {
@@ -217,10 +214,9 @@ ResetDecision ResetGuard::should_reset(ByteView dcid, std::size_t datagram_len, 
       else if (!prefix_bucket_->allows(slot->next, now))
         d.reason = ResetReason::suppress_prefix_rate_limited;
     }
-    const bool refused = d.reason == ResetReason::suppress_too_short ||
-                         d.reason == ResetReason::suppress_rate_limited ||
-                         d.reason == ResetReason::suppress_prefix_table_full ||
-                         d.reason == ResetReason::suppress_prefix_rate_limited;
+    const bool refused =
+        d.reason == ResetReason::suppress_too_short || d.reason == ResetReason::suppress_rate_limited ||
+        d.reason == ResetReason::suppress_prefix_table_full || d.reason == ResetReason::suppress_prefix_rate_limited;
     if (!refused) {
       if (global_) global_->try_take(now);  // available: checked above
       if (slot) {

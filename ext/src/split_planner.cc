@@ -62,9 +62,7 @@ std::optional<double> RateMeter::trusted() const noexcept {
 
 // ---- names -----------------------------------------------------------------------------------
 
-std::string_view to_string(PathId path) noexcept {
-  return path == PathId::old_path ? "old" : "new";
-}
+std::string_view to_string(PathId path) noexcept { return path == PathId::old_path ? "old" : "new"; }
 
 std::string_view to_string(SplitMode mode) noexcept {
   switch (mode) {
@@ -135,12 +133,8 @@ std::string to_string(const SplitAction &a) {
       out += ' ' + (a.range.begin == kNoEnd ? std::string("end") : std::to_string(a.range.begin));
       break;
     case SplitActionKind::cancel_request:
-    case SplitActionKind::start_over:
-      out += " #" + std::to_string(a.request);
-      break;
-    case SplitActionKind::complete:
-      out += " from " + std::string(to_string(a.path));
-      break;
+    case SplitActionKind::start_over: out += " #" + std::to_string(a.request); break;
+    case SplitActionKind::complete: out += " from " + std::string(to_string(a.path)); break;
     default: break;
   }
   out += " (";
@@ -224,8 +218,8 @@ void SplitPlanner::on_new_failed(double) {
   new_state_ = NewState::gone;
   for (auto &r : requests_)
     if (r.path == PathId::new_path && r.live()) r.cancelled = true;
-  pending_.push_back({SplitActionKind::drop_new,
-                      in_handshake ? SplitReason::new_handshake_failed : SplitReason::new_path_failed});
+  pending_.push_back(
+      {SplitActionKind::drop_new, in_handshake ? SplitReason::new_handshake_failed : SplitReason::new_path_failed});
   if (mode_ == SplitMode::split) {
     mode_ = SplitMode::old_only;
     set_old_stop(lowest_new());
@@ -280,8 +274,7 @@ void SplitPlanner::on_response(double now, std::uint32_t id, int status, bool sa
     race_request_ = keep ? id : 0;
     file_path_ = PathId::new_path;
     mode_ = SplitMode::new_only;
-    pending_.push_back({SplitActionKind::start_over, SplitReason::validator_changed, PathId::new_path,
-                        keep ? id : 0u});
+    pending_.push_back({SplitActionKind::start_over, SplitReason::validator_changed, PathId::new_path, keep ? id : 0u});
     return;
   }
   if (status == 200 && !r->whole_body) {

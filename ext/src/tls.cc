@@ -37,17 +37,15 @@ ngtcp2_conn *conn_of(gnutls_session_t session) {
 }
 
 // The same job as ngtcp2's helper: install keys, pass handshake bytes, record alerts.
-int secret_func(gnutls_session_t session, gnutls_record_encryption_level_t gtls_level,
-                const void *rx_secret, const void *tx_secret, size_t secretlen) {
+int secret_func(gnutls_session_t session, gnutls_record_encryption_level_t gtls_level, const void *rx_secret,
+                const void *tx_secret, size_t secretlen) {
   auto *conn = conn_of(session);
   auto level = ngtcp2_crypto_gnutls_from_gnutls_record_encryption_level(gtls_level);
   if (rx_secret && ngtcp2_crypto_derive_and_install_rx_key(conn, nullptr, nullptr, nullptr, level,
-                                                           static_cast<const uint8_t *>(rx_secret),
-                                                           secretlen) != 0)
+                                                           static_cast<const uint8_t *>(rx_secret), secretlen) != 0)
     return -1;
   if (tx_secret && ngtcp2_crypto_derive_and_install_tx_key(conn, nullptr, nullptr, nullptr, level,
-                                                           static_cast<const uint8_t *>(tx_secret),
-                                                           secretlen) != 0)
+                                                           static_cast<const uint8_t *>(tx_secret), secretlen) != 0)
     return -1;
   return 0;
 }
@@ -65,8 +63,8 @@ int read_func(gnutls_session_t session, gnutls_record_encryption_level_t gtls_le
   return 0;
 }
 
-int alert_read_func(gnutls_session_t session, gnutls_record_encryption_level_t,
-                    gnutls_alert_level_t, gnutls_alert_description_t desc) {
+int alert_read_func(gnutls_session_t session, gnutls_record_encryption_level_t, gnutls_alert_level_t,
+                    gnutls_alert_description_t desc) {
   ngtcp2_conn_set_tls_alert(conn_of(session), static_cast<uint8_t>(desc));
   return 0;
 }
@@ -154,8 +152,8 @@ int client_tp_recv(gnutls_session_t session, const unsigned char *data, size_t l
   sd->client_state.server = *dec;
   if (sd->client_config.on_received) sd->client_config.on_received(sd->client_state);
   // ngtcp2 gets the permissive view: without 0x0c, 0x0d at RFC 9000 length (DESIGN.md §4).
-  int rv = ngtcp2_conn_decode_and_set_remote_transport_params(conn, dec->standard_view.data(),
-                                                              dec->standard_view.size());
+  int rv =
+      ngtcp2_conn_decode_and_set_remote_transport_params(conn, dec->standard_view.data(), dec->standard_view.size());
   if (rv != 0) {
     ngtcp2_conn_set_tls_error(conn, rv);
     return -1;
@@ -165,14 +163,13 @@ int client_tp_recv(gnutls_session_t session, const unsigned char *data, size_t l
   return -1;
 }
 
-int configure(gnutls_session_t session, SessionData *sd, gnutls_ext_recv_func recv,
-              gnutls_ext_send_func send) {
+int configure(gnutls_session_t session, SessionData *sd, gnutls_ext_recv_func recv, gnutls_ext_send_func send) {
   gnutls_handshake_set_secret_function(session, secret_func);
   gnutls_handshake_set_read_function(session, read_func);
   gnutls_alert_set_read_function(session, alert_read_func);
-  int rv = gnutls_session_ext_register(
-      session, "QUIC Transport Parameters", kTpExtension, GNUTLS_EXT_TLS, recv, send, free_data,
-      nullptr, nullptr, GNUTLS_EXT_FLAG_TLS | GNUTLS_EXT_FLAG_CLIENT_HELLO | GNUTLS_EXT_FLAG_EE);
+  int rv = gnutls_session_ext_register(session, "QUIC Transport Parameters", kTpExtension, GNUTLS_EXT_TLS, recv, send,
+                                       free_data, nullptr, nullptr,
+                                       GNUTLS_EXT_FLAG_TLS | GNUTLS_EXT_FLAG_CLIENT_HELLO | GNUTLS_EXT_FLAG_EE);
   if (rv != 0) {
     delete sd;
     return rv;

@@ -45,8 +45,8 @@ Result<std::uint64_t> single_varint(const RawParam &p) {
   auto r = varint::read(p.value);
   if (!r) return error(p.id, p.value.empty() ? "empty value, expected a varint" : "truncated varint");
   if (r->length != p.value.size())
-    return error(p.id, "wrong length " + std::to_string(p.value.size()) + ", the varint takes " +
-                           std::to_string(r->length));
+    return error(p.id,
+                 "wrong length " + std::to_string(p.value.size()) + ", the varint takes " + std::to_string(r->length));
   return r->value;
 }
 
@@ -228,8 +228,8 @@ Result<DecodedPreferredAddress> decode_preferred_address(ByteView v, bool pr3898
   const std::size_t fixed = 4 + 2 + 16 + 2 + (pr3898 ? 1 : 0);  // up to Connection ID Length
   const std::string form = pr3898 ? " (PR #3898 form)" : " (RFC 9000 form)";
   if (v.size() < fixed + 1)
-    return error(kTpPreferredAddress, "wrong length " + std::to_string(v.size()) + form +
-                                          ", too short for the connection ID length");
+    return error(kTpPreferredAddress,
+                 "wrong length " + std::to_string(v.size()) + form + ", too short for the connection ID length");
   DecodedPreferredAddress out;
   auto &pa = out.address;
   std::copy_n(v.begin(), 4, pa.ipv4.begin());
@@ -239,8 +239,7 @@ Result<DecodedPreferredAddress> decode_preferred_address(ByteView v, bool pr3898
   if (pr3898) {
     std::uint8_t dm = v[24];
     if (dm > 3)
-      return error(kTpPreferredAddress, "Disable Migration field " + hex_id(dm) +
-                                            " has non-zero reserved bits");
+      return error(kTpPreferredAddress, "Disable Migration field " + hex_id(dm) + " has non-zero reserved bits");
     auto level = level_from_code(dm);
     if (!level) return error(kTpPreferredAddress, "Disable Migration field uses reserved level 3");
     out.disable_migration = level;
@@ -251,9 +250,9 @@ Result<DecodedPreferredAddress> decode_preferred_address(ByteView v, bool pr3898
     return error(kTpPreferredAddress, "connection ID length " + std::to_string(cidlen) + " exceeds 20");
   const std::size_t want = fixed + 1 + cidlen + kStatelessResetTokenLen;
   if (v.size() != want)
-    return error(kTpPreferredAddress, "wrong length " + std::to_string(v.size()) + form +
-                                          ", expected " + std::to_string(want) + " for a " +
-                                          std::to_string(cidlen) + "-byte connection ID");
+    return error(kTpPreferredAddress, "wrong length " + std::to_string(v.size()) + form + ", expected " +
+                                          std::to_string(want) + " for a " + std::to_string(cidlen) +
+                                          "-byte connection ID");
   pa.cid.assign(v.begin() + static_cast<std::ptrdiff_t>(fixed + 1),
                 v.begin() + static_cast<std::ptrdiff_t>(fixed + 1 + cidlen));
   std::copy_n(v.begin() + static_cast<std::ptrdiff_t>(fixed + 1 + cidlen), kStatelessResetTokenLen,
@@ -330,8 +329,7 @@ Result<SpellingSet> read_policy_support(ByteView client_blob) {
 // ---- server side ----
 
 Result<ServerEncoding> encode_server_params(ByteView ngtcp2_blob, const Policy &policy,
-                                            std::span<const Spelling> preference,
-                                            SpellingSet client_support) {
+                                            std::span<const Spelling> preference, SpellingSet client_support) {
   auto parsed = parse_params(ngtcp2_blob);
   if (!parsed) return parsed.error();
   auto &params = *parsed;
@@ -340,8 +338,8 @@ Result<ServerEncoding> encode_server_params(ByteView ngtcp2_blob, const Policy &
   erase(params, kTpAddressMigrationPolicy);
 
   std::optional<PreferredAddress> pa;
-  auto pa_it = std::find_if(params.begin(), params.end(),
-                            [](const RawParam &p) { return p.id == kTpPreferredAddress; });
+  auto pa_it =
+      std::find_if(params.begin(), params.end(), [](const RawParam &p) { return p.id == kTpPreferredAddress; });
   if (pa_it != params.end()) {
     auto d = decode_preferred_address(pa_it->value, false);
     if (!d) return d.error();
@@ -405,8 +403,8 @@ Result<ServerEncoding> encode_server_params(ByteView ngtcp2_blob, const Policy &
           adjust(ServerAddress::spa_v4, policy.spa_v4, dm, "pr3898 has one level for both preferred addresses");
         if (pa->ipv6_present())
           adjust(ServerAddress::spa_v6, policy.spa_v6, dm, "pr3898 has one level for both preferred addresses");
-        pa_it = std::find_if(params.begin(), params.end(),
-                             [](const RawParam &p) { return p.id == kTpPreferredAddress; });
+        pa_it =
+            std::find_if(params.begin(), params.end(), [](const RawParam &p) { return p.id == kTpPreferredAddress; });
         pa_it->value = encode_preferred_address(*pa, dm);
         out.expressed.spa_v4 = out.expressed.spa_v6 = dm;
       } else {
@@ -433,8 +431,7 @@ Result<ServerDecoding> decode_server_params(ByteView wire, SpellingSet announced
     auto v = single_varint(*p);
     if (!v) return v.error();
     if (std::popcount(*v) != 1 || (*v & ~kAllSpellings))
-      return error(p->id, "server echo must have exactly one known spelling bit set, got " +
-                              std::to_string(*v));
+      return error(p->id, "server echo must have exactly one known spelling bit set, got " + std::to_string(*v));
     if (!(*v & announced))
       return error(p->id, "server echoed spelling " + std::string(to_string(static_cast<Spelling>(*v))) +
                               " that the client did not announce");
@@ -451,9 +448,8 @@ Result<ServerDecoding> decode_server_params(ByteView wire, SpellingSet announced
   if (dam) {
     auto want = out.spelling == Spelling::dam_values ? 1u : 0u;
     if (dam->value.size() != want)
-      return error(dam->id, "wrong length " + std::to_string(dam->value.size()) + ", expected " +
-                                std::to_string(want) + " in " + std::string(to_string(out.spelling)) +
-                                " spelling");
+      return error(dam->id, "wrong length " + std::to_string(dam->value.size()) + ", expected " + std::to_string(want) +
+                                " in " + std::string(to_string(out.spelling)) + " spelling");
   }
 
   std::optional<Level> dm;
@@ -498,8 +494,7 @@ Result<ServerDecoding> decode_server_params(ByteView wire, SpellingSet announced
 
   std::vector<RawParam> view;
   for (auto &p : params) {
-    if (p.id == kTpDisableActiveMigration || p.id == kTpMigrationPolicySupport ||
-        p.id == kTpAddressMigrationPolicy)
+    if (p.id == kTpDisableActiveMigration || p.id == kTpMigrationPolicySupport || p.id == kTpAddressMigrationPolicy)
       continue;
     if (p.id == kTpPreferredAddress) {
       view.push_back({p.id, encode_preferred_address(*out.preferred_address)});

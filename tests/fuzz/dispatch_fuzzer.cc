@@ -39,8 +39,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     return all_known;
   });
   expect(to_string(c.kind) != "?", "every class has a name");
-  expect(c.dcid.empty() || (c.dcid.data() >= dgram.data() && c.dcid.data() + c.dcid.size() <= dgram.data() + dgram.size()),
-         "the classified DCID lies inside the datagram");
+  expect(
+      c.dcid.empty() || (c.dcid.data() >= dgram.data() && c.dcid.data() + c.dcid.size() <= dgram.data() + dgram.size()),
+      "the classified DCID lies inside the datagram");
   // RFC 8999 §5.1: up to 255 bytes in a version-independent long header (VN, version 0, or
   // unknown); RFC 9000 §17.2: at most 20 in what becomes a new connection; short headers carry
   // the server's own length.
@@ -49,9 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   if (c.kind == DatagramClass::unknown_short_header || c.kind == DatagramClass::known_connection)
     expect(dgram[0] & 0x80 || c.dcid.size() == 18, "a short header's DCID has the server's CID length");
   switch (c.kind) {
-    case DatagramClass::drop_undecodable:
-      expect(calls == 0, "an undecodable datagram is never looked up");
-      break;
+    case DatagramClass::drop_undecodable: expect(calls == 0, "an undecodable datagram is never looked up"); break;
     case DatagramClass::known_connection:
       expect(all_known && calls == 1, "known-connection only for a known DCID");
       break;
@@ -61,7 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     case DatagramClass::new_initial:
     case DatagramClass::drop_unknown_long_header:
       expect((dgram[0] & 0x80) && !all_known, "a new Initial is a long header with an unknown DCID");
-      if (c.kind == DatagramClass::new_initial) expect(dgram.size() >= 1200, "a client Initial fills 1200 bytes (RFC 9000 §14.1)");
+      if (c.kind == DatagramClass::new_initial)
+        expect(dgram.size() >= 1200, "a client Initial fills 1200 bytes (RFC 9000 §14.1)");
       break;
     case DatagramClass::version_negotiation:
       expect((dgram[0] & 0x80) && calls == 0, "version negotiation answers long headers only, before any lookup");

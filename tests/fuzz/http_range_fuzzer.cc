@@ -45,8 +45,7 @@ void check_range(std::string_view header, std::uint64_t size) {
       break;
     }
     case RangeStatus::unsatisfiable:
-    case RangeStatus::none:
-      break;
+    case RangeStatus::none: break;
   }
   // Only the bytes unit is honoured, whatever follows.
   if (trim(header).substr(0, 6) != "bytes=") expect(r.status == RangeStatus::none, "a non-bytes unit is ignored");

@@ -90,8 +90,9 @@ void check(const std::string &method, const std::string &path, const std::string
   if (method != "GET" && method != "HEAD") expect(r.status == 405, "a method other than GET/HEAD is 405");
   for (auto &[k, v] : r.headers) {
     expect(!k.empty(), "header names are not empty");
-    expect(k.find_first_of("\r\n\0:", 0, 4) == std::string::npos && v.find_first_of("\r\n\0", 0, 3) == std::string::npos,
-           "no CR, LF or NUL in a header (nothing of the request is echoed raw)");
+    expect(
+        k.find_first_of("\r\n\0:", 0, 4) == std::string::npos && v.find_first_of("\r\n\0", 0, 3) == std::string::npos,
+        "no CR, LF or NUL in a header (nothing of the request is echoed raw)");
   }
   if (r.status == 416) {
     expect(!r.body && header(r, "content-range"), "a 416 has no body and a Content-Range");

@@ -2,9 +2,9 @@
 // quic_transport_parameters extension blob as the server receives it (in the ClientHello) and as
 // the client receives it (in EncryptedExtensions). Each input runs one real in-memory handshake
 // (ngtcp2 connections, GnuTLS sessions, packets handed across in memory by the shared harness
-// of tests/sim/harness.h, as tests/e2e/inmem/tls_glue_test.cc does); the sender's `tamper_outgoing` hook substitutes the
-// fuzz payload for the blob it encoded, so the bytes reach the glue's receive function through
-// GnuTLS exactly as a peer's would.
+// of tests/sim/harness.h, as tests/e2e/inmem/tls_glue_test.cc does); the sender's `tamper_outgoing` hook substitutes
+// the fuzz payload for the blob it encoded, so the bytes reach the glue's receive function through GnuTLS exactly as a
+// peer's would.
 //
 // Input layout: byte 0 bit 0 selects the receiver (0: server receives the payload as the
 // client's blob, 1: client receives it as the server's); bits 1-3 are the spellings the client
@@ -105,8 +105,8 @@ struct Handshake {
     server.local = p.to;
     auto from = p.from;
     ngtcp2_path path{server.local.addr(), from.addr(), nullptr};
-    expect(ngtcp2_conn_server_new(&server.conn, &hd.scid, &scid, &path, hd.version, &cb, &settings, &params,
-                                  nullptr, &server) == 0,
+    expect(ngtcp2_conn_server_new(&server.conn, &hd.scid, &scid, &path, hd.version, &cb, &settings, &params, nullptr,
+                                  &server) == 0,
            "the server connection is created");
     std::string err;
     auto session = common::make_session(true, sim::credentials().server, "", &err);

@@ -67,9 +67,12 @@ static void json_str(const char *s) {
   putchar('"');
   for (; *s; ++s) {
     unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') printf("\\%c", c);
-    else if (c < 0x20) printf("\\u%04x", c);
-    else putchar(c);
+    if (c == '"' || c == '\\')
+      printf("\\%c", c);
+    else if (c < 0x20)
+      printf("\\u%04x", c);
+    else
+      putchar(c);
   }
   putchar('"');
 }
@@ -82,17 +85,44 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; ++i) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
-    if (!strcmp(a, "--out") && v) { out = v; ++i; }
-    else if (!strcmp(a, "--ca-file") && v) { ca = v; ++i; }
-    else if (!strcmp(a, "--keylog") && v) { keylog = v; ++i; }
-    else if (!strcmp(a, "--requests") && v) { char *e; requests = strtol(v, &e, 10); if (*e) requests = 0; ++i; }
-    else if (!strcmp(a, "--timeout") && v) { char *e; timeout = strtol(v, &e, 10); if (*e) timeout = 0; ++i; }
-    else if (a[0] == '-') { fprintf(stderr, "error: unknown or incomplete option %s\n", a); usage(stderr); return 2; }
-    else if (nurls < kMaxUrls) urls[nurls++] = a;
-    else { fprintf(stderr, "error: at most %d URLs\n", kMaxUrls); return 2; }
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      usage(stdout);
+      return 0;
+    }
+    if (!strcmp(a, "--out") && v) {
+      out = v;
+      ++i;
+    } else if (!strcmp(a, "--ca-file") && v) {
+      ca = v;
+      ++i;
+    } else if (!strcmp(a, "--keylog") && v) {
+      keylog = v;
+      ++i;
+    } else if (!strcmp(a, "--requests") && v) {
+      char *e;
+      requests = strtol(v, &e, 10);
+      if (*e) requests = 0;
+      ++i;
+    } else if (!strcmp(a, "--timeout") && v) {
+      char *e;
+      timeout = strtol(v, &e, 10);
+      if (*e) timeout = 0;
+      ++i;
+    } else if (a[0] == '-') {
+      fprintf(stderr, "error: unknown or incomplete option %s\n", a);
+      usage(stderr);
+      return 2;
+    } else if (nurls < kMaxUrls)
+      urls[nurls++] = a;
+    else {
+      fprintf(stderr, "error: at most %d URLs\n", kMaxUrls);
+      return 2;
+    }
   }
-  if (!out || nurls == 0 || requests < 1 || requests > kMaxRequests || timeout < 1) { usage(stderr); return 2; }
+  if (!out || nurls == 0 || requests < 1 || requests > kMaxRequests || timeout < 1) {
+    usage(stderr);
+    return 2;
+  }
   if (keylog) setenv("SSLKEYLOGFILE", keylog, 1); /* read by GnuTLS when a session starts */
 
   curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -102,7 +132,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   CURL *h = curl_easy_init();
-  if (!h) { fprintf(stderr, "error: curl_easy_init failed\n"); return 1; }
+  if (!h) {
+    fprintf(stderr, "error: curl_easy_init failed\n");
+    return 1;
+  }
   curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_3ONLY);
   curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -124,7 +157,11 @@ int main(int argc, char **argv) {
       char path[4096];
       snprintf(path, sizeof path, "%s/%ld-%s", out, n, base_name(urls[u]));
       struct sink s = {fopen(path, "wb"), NULL, 0, 0};
-      if (!s.file) { fprintf(stderr, "error: cannot write %s\n", path); rc = 1; break; }
+      if (!s.file) {
+        fprintf(stderr, "error: cannot write %s\n", path);
+        rc = 1;
+        break;
+      }
       gnutls_hash_init(&s.hash, GNUTLS_DIG_SHA256);
       curl_easy_setopt(h, CURLOPT_URL, urls[u]);
       curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
@@ -138,14 +175,21 @@ int main(int argc, char **argv) {
       gnutls_hash_deinit(s.hash, digest);
       if (fclose(s.file) != 0) s.failed = 1;
       const char *err = NULL;
-      if (res != CURLE_OK) err = curl_easy_strerror(res);
-      else if (s.failed) err = "write failed";
-      else if (version != CURL_HTTP_VERSION_3) err = "transfer did not use HTTP/3";
-      else if (status / 100 != 2) err = "non-2xx status";
+      if (res != CURLE_OK)
+        err = curl_easy_strerror(res);
+      else if (s.failed)
+        err = "write failed";
+      else if (version != CURL_HTTP_VERSION_3)
+        err = "transfer did not use HTTP/3";
+      else if (status / 100 != 2)
+        err = "non-2xx status";
       printf("%s\n    {\"url\": ", n ? "," : "");
       json_str(urls[u]);
       printf(", \"status\": %ld, \"http_version\": %s, \"bytes\": %lld, \"sha256\": \"", status,
-             version == CURL_HTTP_VERSION_3 ? "3" : version == CURL_HTTP_VERSION_2_0 ? "2" : "1", s.bytes);
+             version == CURL_HTTP_VERSION_3     ? "3"
+             : version == CURL_HTTP_VERSION_2_0 ? "2"
+                                                : "1",
+             s.bytes);
       for (int i = 0; i < 32; ++i) printf("%02x", digest[i]);
       printf("\", \"new_connections\": %ld, \"file\": ", connects);
       json_str(path);

@@ -48,7 +48,8 @@ void Client::start() {
     ngtcp2_conn_extend_max_offset(conn, len);
     self.received_ += len;
     if (flags & NGTCP2_STREAM_DATA_FLAG_FIN) self.complete_ = true;
-    if (self.pending_change_ && self.pending_change_->after_bytes && self.received_ >= self.pending_change_->after_bytes)
+    if (self.pending_change_ && self.pending_change_->after_bytes &&
+        self.received_ >= self.pending_change_->after_bytes)
       self.queue_.at(self.queue_.now(), [&self] { self.try_change(); });  // not inside ngtcp2
     return 0;
   };

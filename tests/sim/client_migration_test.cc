@@ -58,7 +58,8 @@ struct Run {
 
 }  // namespace
 
-TEST_CASE("RFC 9000 §9.6.3: a network change before the move validates the preferred address from the new local address") {
+TEST_CASE(
+    "RFC 9000 §9.6.3: a network change before the move validates the preferred address from the new local address") {
   Run r({Level::none, Level::any, Level::any}, {}, {0, kClientNewLocal, false});
   CHECK(r.noted("network change waits for the handshake to be confirmed (RFC 9000 §9)"));
   const auto *e = r.decision(qamp::Outcome::validate_preferred_from_new_local);

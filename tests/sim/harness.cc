@@ -48,8 +48,10 @@ Peer::~Peer() {
 }
 
 void Peer::fill_random(std::span<std::uint8_t> out) {
-  if (random) random(out);
-  else common::random_bytes(out);
+  if (random)
+    random(out);
+  else
+    common::random_bytes(out);
 }
 
 namespace {
@@ -96,8 +98,10 @@ ngtcp2_callbacks peer_callbacks(bool server) {
   cb.path_validation = [](ngtcp2_conn *, std::uint32_t flags, const ngtcp2_path *, const ngtcp2_path *,
                           ngtcp2_path_validation_result res, void *u) {
     if (res == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS) {
-      if (flags & NGTCP2_PATH_VALIDATION_FLAG_PREFERRED_ADDR) peer_of(u).preferred_validated = true;
-      else ++peer_of(u).migration_results;
+      if (flags & NGTCP2_PATH_VALIDATION_FLAG_PREFERRED_ADDR)
+        peer_of(u).preferred_validated = true;
+      else
+        ++peer_of(u).migration_results;
     }
     return 0;
   };
@@ -168,9 +172,7 @@ void flush(Peer &peer, ngtcp2_tstamp now, std::deque<Datagram> &out, int max_pac
       stream->offset += static_cast<std::uint64_t>(accepted);
       if ((flags & NGTCP2_WRITE_STREAM_FLAG_FIN) && stream->offset == stream->size) stream->fin_sent = true;
     }
-    out.push_back({Endpoint::of(ps.path.local),
-                   Endpoint::of(ps.path.remote),
-                   {buf.begin(), buf.begin() + n}});
+    out.push_back({Endpoint::of(ps.path.local), Endpoint::of(ps.path.remote), {buf.begin(), buf.begin() + n}});
   }
 }
 

@@ -21,7 +21,6 @@
 
 namespace qamp::sim {
 
-
 // One self-signed ECDSA P-256 certificate for "localhost", made once per process (generating a
 // key per connection would dominate every run). The client credentials trust nothing: the
 // sessions made from them do not verify the chain (common::make_session without verify_name).

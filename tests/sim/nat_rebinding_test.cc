@@ -13,7 +13,6 @@ using namespace qamp::sim;
 
 namespace {
 
-
 struct RebindResult {
   bool complete;
   std::uint64_t client_to_server_after_rebind, server_to_client_after_rebind;
@@ -43,8 +42,8 @@ RebindResult download_through_rebinding(Level level, Endpoint new_outside, LinkC
   REQUIRE_FALSE(client.complete());
   nat.rebind(new_outside);
   w.queue.run_while_not([&] { return client.complete(); }, w.in(6 * NGTCP2_SECONDS));
-  return {client.complete(), nat.client_to_server_after_rebind, nat.server_to_client_after_rebind,
-          server.gate().counters(), server.counters().resets_sent, server.counters().migrations};
+  return {client.complete(),        nat.client_to_server_after_rebind, nat.server_to_client_after_rebind,
+          server.gate().counters(), server.counters().resets_sent,     server.counters().migrations};
 }
 
 }  // namespace

@@ -13,7 +13,6 @@ using namespace qamp::sim;
 
 namespace {
 
-
 // A sender of hand-made datagrams that records what comes back.
 class Probe : public Node {
  public:
@@ -56,18 +55,38 @@ TEST_CASE("a datagram with an unknown CID: reset or silence, per address level a
     std::size_t reset_len;  // 0: nothing comes back
   };
   const std::vector<Row> rows = {
-      {"RFC 9000 §21.11: a `none` address draws no reset", Level::none, {}, kCid, 1200,
-       ResetReason::suppress_restricted_address, 0},
-      {"RFC 9000 §10.3: an `any` address resets, at most 43 octets", Level::any, {}, kCid, 1200,
-       ResetReason::send_unrestricted_address, 43},
-      {"RFC 9000 §10.3: 30 octets get a reset one octet shorter", Level::any, {}, kCid, 30,
-       ResetReason::send_unrestricted_address, 29},
-      {"RFC 9000 §10.3: 21 octets are too short to answer", Level::any, {}, kCid, 21, ResetReason::suppress_too_short,
+      {"RFC 9000 §21.11: a `none` address draws no reset",
+       Level::none,
+       {},
+       kCid,
+       1200,
+       ResetReason::suppress_restricted_address,
+       0},
+      {"RFC 9000 §10.3: an `any` address resets, at most 43 octets",
+       Level::any,
+       {},
+       kCid,
+       1200,
+       ResetReason::send_unrestricted_address,
+       43},
+      {"RFC 9000 §10.3: 30 octets get a reset one octet shorter",
+       Level::any,
+       {},
+       kCid,
+       30,
+       ResetReason::send_unrestricted_address,
+       29},
+      {"RFC 9000 §10.3: 21 octets are too short to answer",
+       Level::any,
+       {},
+       kCid,
+       21,
+       ResetReason::suppress_too_short,
        0},
       {"cluster: another instance's CID draws no reset", Level::any, quic_lb_cluster(0), cid_of_instance(1), 1200,
        ResetReason::suppress_other_instance, 0},
-      {"cluster: our own CID is reset, also on a `none` address", Level::none, quic_lb_cluster(0),
-       cid_of_instance(0), 1200, ResetReason::send_own_instance, 43},
+      {"cluster: our own CID is reset, also on a `none` address", Level::none, quic_lb_cluster(0), cid_of_instance(0),
+       1200, ResetReason::send_own_instance, 43},
       {"cluster, encrypted: another instance's CID draws no reset", Level::any, quic_lb_cluster(0, true),
        cid_of_instance(1, true), 1200, ResetReason::suppress_other_instance, 0},
       {"cluster, encrypted: our own CID is reset", Level::none, quic_lb_cluster(0, true), cid_of_instance(0, true),

@@ -70,7 +70,8 @@ Server::Conn *Server::find(std::span<const std::uint8_t> dcid) const {
 }
 
 void Server::receive(const Datagram &d) {
-  auto c = classify_datagram(d.data, cid_len(), [this](std::span<const std::uint8_t> dcid) { return find(dcid) != nullptr; });
+  auto c = classify_datagram(d.data, cid_len(),
+                             [this](std::span<const std::uint8_t> dcid) { return find(dcid) != nullptr; });
   switch (c.kind) {
     case DatagramClass::known_connection: {
       auto &conn = *find(c.dcid);
@@ -88,17 +89,11 @@ void Server::receive(const Datagram &d) {
       write(conn);
       return;
     }
-    case DatagramClass::unknown_short_header:
-      unknown_short_header(d, c.dcid);
-      return;
-    case DatagramClass::new_initial:
-      new_initial(d);
-      return;
+    case DatagramClass::unknown_short_header: unknown_short_header(d, c.dcid); return;
+    case DatagramClass::new_initial: new_initial(d); return;
     case DatagramClass::version_negotiation:
     case DatagramClass::drop_undecodable:
-    case DatagramClass::drop_unknown_long_header:
-      ++counters_.dropped_unknown;
-      return;
+    case DatagramClass::drop_unknown_long_header: ++counters_.dropped_unknown; return;
   }
 }
 
@@ -262,7 +257,10 @@ void Server::write(Conn &c) {
     c.closed = true;
     return;
   }
-  if (more) queue_.at(queue_.now(), [this, &c] { if (!c.closed) write(c); });
+  if (more)
+    queue_.at(queue_.now(), [this, &c] {
+      if (!c.closed) write(c);
+    });
   arm_timer(c);
 }
 

@@ -21,16 +21,16 @@
 namespace qamp::sim {
 
 struct ServerConfig {
-  Endpoint handshake;               // the address clients connect to
-  std::optional<Endpoint> spa_v4;   // sent as preferred_address when set
+  Endpoint handshake;              // the address clients connect to
+  std::optional<Endpoint> spa_v4;  // sent as preferred_address when set
   Policy policy;
-  bool enforce = true;              // GateConfig::enforce
-  ResetGuardConfig reset;           // cluster mode when reset.cluster is set
+  bool enforce = true;                        // GateConfig::enforce
+  ResetGuardConfig reset;                     // cluster mode when reset.cluster is set
   AdmissionConfig admission{RetryMode::off};  // no Retry is simulated: a retry decision drops
   std::uint64_t response_size = 300'000;
   ngtcp2_duration idle_timeout = 3 * NGTCP2_SECONDS;  // e2e: --timeout 3
-  std::uint64_t seed = 1;         // CIDs and ngtcp2's randomness
-  std::uint64_t secret_seed = 7;  // the static secret of reset tokens: one per cluster
+  std::uint64_t seed = 1;                             // CIDs and ngtcp2's randomness
+  std::uint64_t secret_seed = 7;                      // the static secret of reset tokens: one per cluster
 };
 
 // A cluster instance's QUIC-LB configuration, as qamp-server's defaults: config rotation 0,
@@ -40,8 +40,8 @@ ClusterConfig quic_lb_cluster(std::uint8_t id, bool encrypted = false);
 struct ServerCounters {
   std::uint64_t connections = 0;
   std::uint64_t resets_sent = 0;
-  std::uint64_t refused = 0;           // admission refusals
-  std::uint64_t dropped_unknown = 0;   // undecodable or unknown long headers, Initials elsewhere
+  std::uint64_t refused = 0;                     // admission refusals
+  std::uint64_t dropped_unknown = 0;             // undecodable or unknown long headers, Initials elsewhere
   std::uint64_t moves_to_preferred_address = 0;  // validated paths, as qamp-server's stats
   std::uint64_t migrations = 0;
 };

@@ -118,8 +118,10 @@ void Network::from_server(Datagram d) {
   down_.send(std::move(d), [this](Datagram d) {
     for (auto it = boxes_.rbegin(); it != boxes_.rend(); ++it)
       if (!(*it)->inbound(d, queue_.now())) return;
-    if (client_ && client_->owns(d.to)) client_->receive(d);
-    else ++undeliverable;
+    if (client_ && client_->owns(d.to))
+      client_->receive(d);
+    else
+      ++undeliverable;
   });
 }
 

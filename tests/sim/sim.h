@@ -61,8 +61,8 @@ class EventQueue {
 
 struct LinkConfig {
   ngtcp2_duration delay = 10 * NGTCP2_MILLISECONDS;  // one way
-  std::uint64_t ns_per_byte = 80;                     // serialisation: 80 ns/byte = 100 Mbit/s
-  double loss = 0;                                    // per datagram, from the link's Prng
+  std::uint64_t ns_per_byte = 80;                    // serialisation: 80 ns/byte = 100 Mbit/s
+  double loss = 0;                                   // per datagram, from the link's Prng
 };
 
 struct LinkCounters {

@@ -32,7 +32,9 @@ TEST_CASE("a link delays by its one-way delay plus serialisation, and loses by i
   };
   const std::vector<Row> rows = {
       {"delay only", {10 * NGTCP2_MILLISECONDS, 0, 0}, 1000, 10 * NGTCP2_MILLISECONDS},
-      {"1000 bytes at 80 ns/byte queue behind each other", {10 * NGTCP2_MILLISECONDS, 80, 0}, 1000,
+      {"1000 bytes at 80 ns/byte queue behind each other",
+       {10 * NGTCP2_MILLISECONDS, 80, 0},
+       1000,
        10 * NGTCP2_MILLISECONDS + 2 * 80'000},
   };
   for (const auto &row : rows) {

@@ -25,20 +25,50 @@ TEST_CASE("admission: caps, tokens and Retry modes") {
   const std::vector<Row> rows = {
       {"idle server, retry off", RetryMode::off, 0, 0, T::none, {A::accept, R::accept_unvalidated}},
       {"retry off ignores the threshold", RetryMode::off, 4, 4, T::none, {A::accept, R::accept_unvalidated}},
-      {"retry on: every unvalidated Initial (RFC 9000 §8.1.2)", RetryMode::on, 0, 0, T::none, {A::retry, R::retry_required}},
+      {"retry on: every unvalidated Initial (RFC 9000 §8.1.2)",
+       RetryMode::on,
+       0,
+       0,
+       T::none,
+       {A::retry, R::retry_required}},
       {"retry on: a valid token is accepted", RetryMode::on, 0, 0, T::valid, {A::accept, R::accept_validated}},
       {"auto below the threshold", RetryMode::automatic, 2, 2, T::none, {A::accept, R::accept_unvalidated}},
       {"auto at the threshold", RetryMode::automatic, 3, 3, T::none, {A::retry, R::retry_above_threshold}},
-      {"auto: established connections do not count", RetryMode::automatic, 9, 2, T::none, {A::accept, R::accept_unvalidated}},
+      {"auto: established connections do not count",
+       RetryMode::automatic,
+       9,
+       2,
+       T::none,
+       {A::accept, R::accept_unvalidated}},
       {"auto with a valid token", RetryMode::automatic, 3, 3, T::valid, {A::accept, R::accept_validated}},
       {"half-open cap", RetryMode::off, 5, 5, T::none, {A::refuse, R::refuse_max_half_open}},
       {"half-open cap binds a valid token too", RetryMode::on, 5, 5, T::valid, {A::refuse, R::refuse_max_half_open}},
-      {"half-open cap before Retry (no Retry storm at the cap)", RetryMode::automatic, 6, 5, T::none, {A::refuse, R::refuse_max_half_open}},
+      {"half-open cap before Retry (no Retry storm at the cap)",
+       RetryMode::automatic,
+       6,
+       5,
+       T::none,
+       {A::refuse, R::refuse_max_half_open}},
       {"connection cap", RetryMode::off, 10, 0, T::none, {A::refuse, R::refuse_max_connections}},
-      {"connection cap binds a valid token too", RetryMode::on, 10, 0, T::valid, {A::refuse, R::refuse_max_connections}},
-      {"connection cap named before the half-open cap", RetryMode::off, 10, 5, T::none, {A::refuse, R::refuse_max_connections}},
+      {"connection cap binds a valid token too",
+       RetryMode::on,
+       10,
+       0,
+       T::valid,
+       {A::refuse, R::refuse_max_connections}},
+      {"connection cap named before the half-open cap",
+       RetryMode::off,
+       10,
+       5,
+       T::none,
+       {A::refuse, R::refuse_max_connections}},
       {"one under both caps", RetryMode::off, 9, 4, T::none, {A::accept, R::accept_unvalidated}},
-      {"invalid Retry token: refused, not retried again", RetryMode::on, 0, 0, T::invalid, {A::refuse, R::refuse_invalid_token}},
+      {"invalid Retry token: refused, not retried again",
+       RetryMode::on,
+       0,
+       0,
+       T::invalid,
+       {A::refuse, R::refuse_invalid_token}},
       {"invalid Retry token with retry off", RetryMode::off, 0, 0, T::invalid, {A::refuse, R::refuse_invalid_token}},
   };
   for (auto &row : rows) {
@@ -72,8 +102,9 @@ namespace {
 
 // A client Initial header (RFC 9000 §17.2.2) padded to `len`: v1, DCID 8, SCID 8, token 0.
 std::vector<std::uint8_t> initial(std::size_t len, std::uint32_t version = 1) {
-  std::vector<std::uint8_t> p = {0xc3, std::uint8_t(version >> 24), std::uint8_t(version >> 16),
-                                 std::uint8_t(version >> 8), std::uint8_t(version), 8};
+  std::vector<std::uint8_t> p = {
+      0xc3, std::uint8_t(version >> 24), std::uint8_t(version >> 16), std::uint8_t(version >> 8), std::uint8_t(version),
+      8};
   for (int i = 0; i < 8; ++i) p.push_back(0xd0 + i);
   p.push_back(8);
   for (int i = 0; i < 8; ++i) p.push_back(0x50 + i);

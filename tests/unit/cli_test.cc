@@ -69,10 +69,10 @@ TEST_CASE("CliParser: getopt_long's syntax") {
       {{"-v"}, {"1:-v="}},
       {{"--out=f"}, {"2:--out=f"}},
       {{"--out", "f"}, {"2:--out=f"}},
-      {{"--out="}, {"2:--out="}},                     // an explicit empty value
+      {{"--out="}, {"2:--out="}},  // an explicit empty value
       {{"-o", "f"}, {"2:-o=f"}},
       {{"-of"}, {"2:-o=f"}},
-      {{"--out", "--verbose"}, {"2:--out=--verbose"}},  // a value may start with '-'
+      {{"--out", "--verbose"}, {"2:--out=--verbose"}},                // a value may start with '-'
       {{"a", "--verbose", "b"}, {"-1:=a", "1:--verbose=", "-1:=b"}},  // interleaved, in order
       {{"--", "--verbose", "-"}, {"-1:=--verbose", "-1:=-"}},
       {{"-"}, {"-1:=-"}},
@@ -168,7 +168,7 @@ TEST_CASE("qamp-client's command line") {
   CHECK(o.quiet);
   CHECK(o.limit_rate == 1024.0 * 1024);
   CHECK(o.max_data == 104857u);  // a tenth of a second at the rate (credit_pacer.h)
-  CHECK(o.follow_network);  // the default: follow the system's network events
+  CHECK(o.follow_network);       // the default: follow the system's network events
   CHECK(o.network_config.degrading.pto_count == 4);
 
   // --network-event: each kind of scripted event, and the limits.
@@ -181,9 +181,11 @@ TEST_CASE("qamp-client's command line") {
   CHECK_FALSE(e.follow_network);
   REQUIRE(e.network_events.size() == 4);
   CHECK(e.network_events[0].after == 2'000'000'000u);
-  CHECK(qamp::to_string(e.network_events[0].event) == qamp::to_string(qamp::NetworkEvent{qamp::AddressAdded{3, *qamp::Endpoint::parse("198.18.2.2:0")}}));
+  CHECK(qamp::to_string(e.network_events[0].event) ==
+        qamp::to_string(qamp::NetworkEvent{qamp::AddressAdded{3, *qamp::Endpoint::parse("198.18.2.2:0")}}));
   CHECK(e.network_events[1].share == 0.4);
-  CHECK(std::get<qamp::AddressRemoved>(e.network_events[1].event).address == *qamp::Endpoint::parse("[2001:db8:1::2]:0"));
+  CHECK(std::get<qamp::AddressRemoved>(e.network_events[1].event).address ==
+        *qamp::Endpoint::parse("[2001:db8:1::2]:0"));
   CHECK(std::get<qamp::DefaultRouteChanged>(e.network_events[2].event).family == AF_INET6);
   CHECK(std::get<qamp::WriteError>(e.network_events[3].event).error == ENETUNREACH);
   CHECK(e.network_config.max_migrations == 3);
@@ -211,8 +213,10 @@ TEST_CASE("qamp-client's command line") {
       {{"h", "1", "ftp://x/y"}, "2 invalid <URI>: 'ftp://x/y'"},
       {{"h", "1", "--network-event=40%=link-down:1"}, "2 --network-event needs at least one <URI>"},
       {{"h", "1", "/a", "--network-event=40%=link-down:0"}, "2 invalid value for --network-event: '40%=link-down:0'"},
-      {{"h", "1", "/a", "--network-event=40%=link-sideways:1"}, "2 invalid value for --network-event: '40%=link-sideways:1'"},
-      {{"h", "1", "/a", "--network-event=40%=write-error:EAGAIN"}, "2 invalid value for --network-event: '40%=write-error:EAGAIN'"},
+      {{"h", "1", "/a", "--network-event=40%=link-sideways:1"},
+       "2 invalid value for --network-event: '40%=link-sideways:1'"},
+      {{"h", "1", "/a", "--network-event=40%=write-error:EAGAIN"},
+       "2 invalid value for --network-event: '40%=write-error:EAGAIN'"},
       {{"h", "1", "/a", "--network-event=101%=link-up:1"}, "2 invalid value for --network-event: '101%=link-up:1'"},
       {{"h", "1", "--follow-network=maybe"}, "2 invalid value for --follow-network: 'maybe'"},
       {{"h", "1", "--max-migrations=x"}, "2 invalid value for --max-migrations: 'x'"},
@@ -229,8 +233,8 @@ TEST_CASE("qamp-server's command line") {
   auto server = [](std::vector<std::string> args) {
     return run<ServerOptions>(qamp::server::parse_server_options, std::move(args));
   };
-  auto ok = server({"-d", "/srv", "127.0.0.1", "4433", "--timeout=1.5s", "k.pem", "c.pem",
-                    "--spa-level", "none", "--max-generated-bytes=64M"});
+  auto ok = server({"-d", "/srv", "127.0.0.1", "4433", "--timeout=1.5s", "k.pem", "c.pem", "--spa-level", "none",
+                    "--max-generated-bytes=64M"});
   REQUIRE(exit_of(ok) == "run");
   const auto &o = std::get<ServerOptions>(ok);
   CHECK(o.htdocs == "/srv");
@@ -245,8 +249,8 @@ TEST_CASE("qamp-server's command line") {
   CHECK(!o.instance_id);
 
   // --workers is cluster mode with server IDs from --instance-id (default 0): worker k is +k.
-  auto workers = server({"--workers=3", "--instance-id=4", "--cluster-size=8", "--stats-file=s.json", "127.0.0.1",
-                         "4433", "k", "c"});
+  auto workers = server(
+      {"--workers=3", "--instance-id=4", "--cluster-size=8", "--stats-file=s.json", "127.0.0.1", "4433", "k", "c"});
   REQUIRE(exit_of(workers) == "run");
   const auto &w = std::get<ServerOptions>(workers);
   CHECK(w.workers == 3);
@@ -279,7 +283,8 @@ TEST_CASE("qamp-server's command line") {
       {with({"--instance-id=2", "--cluster-size=2"}), "2 --instance-id 2 must be below --cluster-size 2"},
       {with({"--cluster-size=2"}), "2 --cluster-size needs --instance-id"},
       {with({"--instance-id=256"}), "2 --instance-id: bad id '256'"},
-      {with({"--instance-id=1", "--cluster-size=2", "--quic-lb-nonce-len=3"}), "2 --quic-lb-nonce-len: bad nonce length '3'"},
+      {with({"--instance-id=1", "--cluster-size=2", "--quic-lb-nonce-len=3"}),
+       "2 --quic-lb-nonce-len: bad nonce length '3'"},
       {with({"--instance-id=1", "--cluster-size=2", "--quic-lb-config-rotation=7"}),
        "2 --quic-lb-config-rotation: bad config rotation '7'"},
       {with({"--quic-lb-key=k"}), "2 --quic-lb-* configure cluster mode: they need --instance-id"},
@@ -376,8 +381,9 @@ TEST_CASE("qamp-tp cid encode and decode: an operator's question, answered by th
   // Plaintext: first octet 0b000 | 17 (length self-encoded), server ID, nonce.
   CHECK(run({"cid", "encode", "--server-id=01", "--nonce=00112233445566778899aabbccddeeff"}).out ==
         "110100112233445566778899aabbccddeeff\n");
-  CHECK(run({"cid", "encode", "--server-id=01", "--nonce=00112233", "--config-rotation=2",
-             "--length-self-encoding=off", "--first-octet-bits=9"}).out == "490100112233\n");
+  CHECK(run({"cid", "encode", "--server-id=01", "--nonce=00112233", "--config-rotation=2", "--length-self-encoding=off",
+             "--first-octet-bits=9"})
+            .out == "490100112233\n");
 
   // Encrypted (single pass: server ID + nonce = 16 octets) and back, as a balancer reads it.
   auto enc = run({"cid", "encode", "--server-id=01", "--nonce=00112233445566778899aabbccddee", key});
@@ -400,16 +406,26 @@ TEST_CASE("qamp-tp cid encode and decode: an operator's question, answered by th
       {{"cid", "decode", "--server-id-len=1", "--nonce-len=15", "e0112233"}, 0, "\"route\": \"unroutable\"", ""},
       {{"cid", "decode", "--server-id-len=1", "--nonce-len=15", "4011"}, 0, "\"route\": \"no-config\"", ""},
       {{"cid", "decode", "--server-id-len=1", "--nonce-len=15", "1101"}, 0, "\"route\": \"too-short\"", ""},
-      {{"cid", "decode", "--server-id-len=1", "--nonce-len=15", "zz"}, 1, "", "error: CID: not a hex digit at offset 0\n"},
+      {{"cid", "decode", "--server-id-len=1", "--nonce-len=15", "zz"},
+       1,
+       "",
+       "error: CID: not a hex digit at offset 0\n"},
       {{"cid", "decode", "--server-id-len=16", "--nonce-len=4", "00"}, 2, "", "server_id_len: must be 1..15 octets"},
-      {{"cid", "decode", "--server-id-len=1", "--nonce-len=4", "--config-rotation=7", "00"}, 2, "",
+      {{"cid", "decode", "--server-id-len=1", "--nonce-len=4", "--config-rotation=7", "00"},
+       2,
+       "",
        "config_rotation: 7 (0b111) is reserved for unroutable CIDs (use 0..6)"},
-      {{"cid", "decode", "--server-id-len=1", "--nonce-len=4", "--key=0011", "00"}, 2, "", "key: must be 16 octets (AES-128), got 2"},
+      {{"cid", "decode", "--server-id-len=1", "--nonce-len=4", "--key=0011", "00"},
+       2,
+       "",
+       "key: must be 16 octets (AES-128), got 2"},
       {{"cid", "decode", "--nonce-len=4", "00"}, 2, "", "missing --server-id-len"},
       {{"cid", "decode", "--server-id-len=1", "--nonce-len=4"}, 2, "", "missing CID"},
       {{"cid", "encode", "--nonce=00112233"}, 2, "", "missing --server-id"},
       {{"cid", "encode", "--server-id=01", "--nonce=0011"}, 2, "", "nonce_len: must be 4..18 octets"},
-      {{"cid", "encode", "--server-id=01", "--nonce=00112233", "--first-octet-bits=3"}, 2, "",
+      {{"cid", "encode", "--server-id=01", "--nonce=00112233", "--first-octet-bits=3"},
+       2,
+       "",
        "--first-octet-bits needs --length-self-encoding=off (else those bits are the length)"},
       {{"cid", "encode", "--server-id=0g", "--nonce=00112233"}, 2, "", "--server-id: not a hex digit at offset 1"},
       {{"cid", "frob"}, 2, "", "unknown cid command frob"},

@@ -20,11 +20,11 @@ TEST_CASE("CreditPacer: a burst at once, then the rate") {
     std::uint64_t now_ms, consumed, give, owed;
   };
   const Row rows[] = {
-      {0, 4'000, 4'000, 0},      // within the burst: returned at once
-      {0, 10'000, 6'000, 4'000},  // the rest of the burst; 4 kB owed
-      {1, 0, 1'000, 3'000},       // one millisecond later, 1 kB more
-      {4, 0, 3'000, 0},           // all of it
-      {4, 0, 0, 0},               // nothing owed, nothing given
+      {0, 4'000, 4'000, 0},           // within the burst: returned at once
+      {0, 10'000, 6'000, 4'000},      // the rest of the burst; 4 kB owed
+      {1, 0, 1'000, 3'000},           // one millisecond later, 1 kB more
+      {4, 0, 3'000, 0},               // all of it
+      {4, 0, 0, 0},                   // nothing owed, nothing given
       {100, 50'000, 10'000, 40'000},  // an idle spell refills one burst, no more
   };
   for (const auto &r : rows) {

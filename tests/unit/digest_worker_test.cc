@@ -42,7 +42,8 @@ struct Loop {
   struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
   ev_timer tick{};
   Loop() {
-    ev_timer_init(&tick, [](struct ev_loop *, ev_timer *, int) {}, 0.05, 0.05);
+    ev_timer_init(
+        &tick, [](struct ev_loop *, ev_timer *, int) {}, 0.05, 0.05);
     ev_timer_start(loop, &tick);
   }
   ~Loop() {

@@ -80,8 +80,12 @@ TEST_CASE("FileHasher: the digest is the file's, one row per scenario") {
       {"restart to nothing", {{Step::write, 700000}, {Step::restart, 0}}},
       {"resume after the saved prefix changed on disk",
        {{Step::write, 900000}, {Step::corrupt_then_resume, 0}, {Step::write, 500000}}},
-      {"resume twice", {{Step::write, 300000}, {Step::corrupt_then_resume, 0}, {Step::write, 300000},
-                        {Step::corrupt_then_resume, 0}, {Step::write, 1}}},
+      {"resume twice",
+       {{Step::write, 300000},
+        {Step::corrupt_then_resume, 0},
+        {Step::write, 300000},
+        {Step::corrupt_then_resume, 0},
+        {Step::write, 1}}},
   };
   for (const auto &row : rows) {
     INFO(row.name);

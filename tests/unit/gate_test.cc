@@ -95,7 +95,8 @@ TEST_CASE("gate: before the move, on the handshake address (RFC 9000 §9.3, DESI
       {"hs any, v6, new IP new port: any allows", hs_any, H, X1, H, Y2, ACC, R::ip_change_allowed, IP},
       // level none
       {"hs none, v4, same path", hs_none, H, A1, H, A1, ACC, R::same_path, NOCH},
-      {"hs none, v4, port-only still accepted: cannot be told from NAT rebinding (§9.3)", hs_none, H, A1, H, A2, ACC, R::port_only_rebinding, PORT},
+      {"hs none, v4, port-only still accepted: cannot be told from NAT rebinding (§9.3)", hs_none, H, A1, H, A2, ACC,
+       R::port_only_rebinding, PORT},
       {"hs none, v4, new IP same port: none forbids", hs_none, H, A1, H, B1, DROP, R::ip_change_forbidden_none, IP},
       {"hs none, v4, new IP new port: none forbids", hs_none, H, A1, H, B2, DROP, R::ip_change_forbidden_none, IP},
       {"hs none, v6, same path", hs_none, H, X1, H, X1, ACC, R::same_path, NOCH},
@@ -105,15 +106,20 @@ TEST_CASE("gate: before the move, on the handshake address (RFC 9000 §9.3, DESI
       // level same-ip
       {"hs same-ip, v4, same path", hs_sip, H, A1, H, A1, ACC, R::same_path, NOCH},
       {"hs same-ip, v4, port-only allowed", hs_sip, H, A1, H, A2, ACC, R::port_only_rebinding, PORT},
-      {"hs same-ip, v4, new IP same port: same-ip forbids", hs_sip, H, A1, H, B1, DROP, R::ip_change_forbidden_same_ip, IP},
-      {"hs same-ip, v4, new IP new port: same-ip forbids", hs_sip, H, A1, H, B2, DROP, R::ip_change_forbidden_same_ip, IP},
+      {"hs same-ip, v4, new IP same port: same-ip forbids", hs_sip, H, A1, H, B1, DROP, R::ip_change_forbidden_same_ip,
+       IP},
+      {"hs same-ip, v4, new IP new port: same-ip forbids", hs_sip, H, A1, H, B2, DROP, R::ip_change_forbidden_same_ip,
+       IP},
       {"hs same-ip, v6, same path", hs_sip, H, X1, H, X1, ACC, R::same_path, NOCH},
       {"hs same-ip, v6, port-only allowed", hs_sip, H, X1, H, X2, ACC, R::port_only_rebinding, PORT},
-      {"hs same-ip, v6, new IP same port: same-ip forbids", hs_sip, H, X1, H, Y1, DROP, R::ip_change_forbidden_same_ip, IP},
-      {"hs same-ip, v6, new IP new port: same-ip forbids", hs_sip, H, X1, H, Y2, DROP, R::ip_change_forbidden_same_ip, IP},
+      {"hs same-ip, v6, new IP same port: same-ip forbids", hs_sip, H, X1, H, Y1, DROP, R::ip_change_forbidden_same_ip,
+       IP},
+      {"hs same-ip, v6, new IP new port: same-ip forbids", hs_sip, H, X1, H, Y2, DROP, R::ip_change_forbidden_same_ip,
+       IP},
       // a change of client address family on one server address is an IP change
       {"hs any, v4 -> v6 client: IP change, allowed", hs_any, H, A1, H, X1, ACC, R::ip_change_allowed, IP},
-      {"hs same-ip, v4 -> v6 client: IP change, forbidden", hs_sip, H, A1, H, X1, DROP, R::ip_change_forbidden_same_ip, IP},
+      {"hs same-ip, v4 -> v6 client: IP change, forbidden", hs_sip, H, A1, H, X1, DROP, R::ip_change_forbidden_same_ip,
+       IP},
       {"hs none, v6 -> v4 client: IP change, forbidden", hs_none, H, X1, H, A1, DROP, R::ip_change_forbidden_none, IP},
   });
 }
@@ -123,22 +129,32 @@ TEST_CASE("gate: the move to the preferred address is accepted once, from any cl
       // handshake none, the case the move exists for: leave a restricted handshake address
       {"hs none -> spa-v4 any, same client address", Policy{NONE, ANY, ANY}, H, A1, S4, A1, ACC, R::move_to_spa, MOVE},
       {"hs none -> spa-v4 any, new client port", Policy{NONE, ANY, ANY}, H, A1, S4, A2, ACC, R::move_to_spa, MOVE},
-      {"hs none -> spa-v4 any, new client IP (§9.6.3)", Policy{NONE, ANY, ANY}, H, A1, S4, B1, ACC, R::move_to_spa, MOVE},
-      {"hs none -> spa-v4 none, same client address", Policy{NONE, NONE, NONE}, H, A1, S4, A1, ACC, R::move_to_spa, MOVE},
+      {"hs none -> spa-v4 any, new client IP (§9.6.3)", Policy{NONE, ANY, ANY}, H, A1, S4, B1, ACC, R::move_to_spa,
+       MOVE},
+      {"hs none -> spa-v4 none, same client address", Policy{NONE, NONE, NONE}, H, A1, S4, A1, ACC, R::move_to_spa,
+       MOVE},
       {"hs none -> spa-v4 none, new client port", Policy{NONE, NONE, NONE}, H, A1, S4, A2, ACC, R::move_to_spa, MOVE},
-      {"hs none -> spa-v4 none, new client IP: the move itself is not a migration (§9.6.3)", Policy{NONE, NONE, NONE}, H, A1, S4, B2, ACC, R::move_to_spa, MOVE},
-      {"hs none -> spa-v4 same-ip, same client address", Policy{NONE, SIP, SIP}, H, A1, S4, A1, ACC, R::move_to_spa, MOVE},
-      {"hs none -> spa-v4 same-ip, new client IP (§9.6.3)", Policy{NONE, SIP, SIP}, H, A1, S4, B1, ACC, R::move_to_spa, MOVE},
+      {"hs none -> spa-v4 none, new client IP: the move itself is not a migration (§9.6.3)", Policy{NONE, NONE, NONE},
+       H, A1, S4, B2, ACC, R::move_to_spa, MOVE},
+      {"hs none -> spa-v4 same-ip, same client address", Policy{NONE, SIP, SIP}, H, A1, S4, A1, ACC, R::move_to_spa,
+       MOVE},
+      {"hs none -> spa-v4 same-ip, new client IP (§9.6.3)", Policy{NONE, SIP, SIP}, H, A1, S4, B1, ACC, R::move_to_spa,
+       MOVE},
       {"hs none -> spa-v6 any, same client address", Policy{NONE, ANY, ANY}, H, X1, S6, X1, ACC, R::move_to_spa, MOVE},
       {"hs none -> spa-v6 any, new client IP", Policy{NONE, ANY, ANY}, H, X1, S6, Y2, ACC, R::move_to_spa, MOVE},
-      {"hs none -> spa-v6 none, same client address", Policy{NONE, NONE, NONE}, H, X1, S6, X1, ACC, R::move_to_spa, MOVE},
+      {"hs none -> spa-v6 none, same client address", Policy{NONE, NONE, NONE}, H, X1, S6, X1, ACC, R::move_to_spa,
+       MOVE},
       {"hs none -> spa-v6 none, new client port", Policy{NONE, NONE, NONE}, H, X1, S6, X2, ACC, R::move_to_spa, MOVE},
-      {"hs none -> spa-v6 none, new client IP (§9.6.3)", Policy{NONE, NONE, NONE}, H, X1, S6, Y1, ACC, R::move_to_spa, MOVE},
-      {"hs none -> spa-v6 same-ip, new client IP (§9.6.3)", Policy{NONE, SIP, SIP}, H, X1, S6, Y1, ACC, R::move_to_spa, MOVE},
+      {"hs none -> spa-v6 none, new client IP (§9.6.3)", Policy{NONE, NONE, NONE}, H, X1, S6, Y1, ACC, R::move_to_spa,
+       MOVE},
+      {"hs none -> spa-v6 same-ip, new client IP (§9.6.3)", Policy{NONE, SIP, SIP}, H, X1, S6, Y1, ACC, R::move_to_spa,
+       MOVE},
       // switching address families: v4 handshake, v6 preferred address and back
-      {"hs none (v4) -> spa-v6 none: family switch", Policy{NONE, NONE, NONE}, H, A1, S6, X1, ACC, R::move_to_spa, MOVE},
+      {"hs none (v4) -> spa-v6 none: family switch", Policy{NONE, NONE, NONE}, H, A1, S6, X1, ACC, R::move_to_spa,
+       MOVE},
       {"hs none (v6) -> spa-v4 any: family switch", Policy{NONE, ANY, ANY}, H, X1, S4, A1, ACC, R::move_to_spa, MOVE},
-      {"hs same-ip (v4) -> spa-v6 same-ip: family switch", Policy{SIP, SIP, SIP}, H, A1, S6, Y1, ACC, R::move_to_spa, MOVE},
+      {"hs same-ip (v4) -> spa-v6 same-ip: family switch", Policy{SIP, SIP, SIP}, H, A1, S6, Y1, ACC, R::move_to_spa,
+       MOVE},
       // other handshake levels
       {"hs any -> spa-v4 none, new client IP", Policy{ANY, NONE, NONE}, H, A1, S4, B1, ACC, R::move_to_spa, MOVE},
       {"hs any -> spa-v6 any, same client address", Policy{ANY, ANY, ANY}, H, X1, S6, X1, ACC, R::move_to_spa, MOVE},
@@ -154,52 +170,73 @@ TEST_CASE("gate: after the move, the preferred address's own level applies (DESI
       // spa-v4 any (handshake none: the base-drafts #3765 shape reversed)
       {"on spa-v4 any, same path", Policy{NONE, ANY, NONE}, S4, A1, S4, A1, ACC, R::same_path, NOCH},
       {"on spa-v4 any, port-only (§9.3)", Policy{NONE, ANY, NONE}, S4, A1, S4, A2, ACC, R::port_only_rebinding, PORT},
-      {"on spa-v4 any, new IP same port: allowed", Policy{NONE, ANY, NONE}, S4, A1, S4, B1, ACC, R::ip_change_allowed, IP},
-      {"on spa-v4 any, new IP new port: allowed", Policy{NONE, ANY, NONE}, S4, A1, S4, B2, ACC, R::ip_change_allowed, IP},
+      {"on spa-v4 any, new IP same port: allowed", Policy{NONE, ANY, NONE}, S4, A1, S4, B1, ACC, R::ip_change_allowed,
+       IP},
+      {"on spa-v4 any, new IP new port: allowed", Policy{NONE, ANY, NONE}, S4, A1, S4, B2, ACC, R::ip_change_allowed,
+       IP},
       // spa-v4 none (base-drafts #3765: a backend behind a 4-tuple LB)
       {"on spa-v4 none, same path", Policy{ANY, NONE, ANY}, S4, A1, S4, A1, ACC, R::same_path, NOCH},
-      {"on spa-v4 none, port-only still accepted (§9.3)", Policy{ANY, NONE, ANY}, S4, A1, S4, A2, ACC, R::port_only_rebinding, PORT},
-      {"on spa-v4 none, new IP same port: forbidden (#3765)", Policy{ANY, NONE, ANY}, S4, A1, S4, B1, DROP, R::ip_change_forbidden_none, IP},
-      {"on spa-v4 none, new IP new port: forbidden (#3765)", Policy{ANY, NONE, ANY}, S4, A1, S4, B2, DROP, R::ip_change_forbidden_none, IP},
+      {"on spa-v4 none, port-only still accepted (§9.3)", Policy{ANY, NONE, ANY}, S4, A1, S4, A2, ACC,
+       R::port_only_rebinding, PORT},
+      {"on spa-v4 none, new IP same port: forbidden (#3765)", Policy{ANY, NONE, ANY}, S4, A1, S4, B1, DROP,
+       R::ip_change_forbidden_none, IP},
+      {"on spa-v4 none, new IP new port: forbidden (#3765)", Policy{ANY, NONE, ANY}, S4, A1, S4, B2, DROP,
+       R::ip_change_forbidden_none, IP},
       // spa-v4 same-ip
       {"on spa-v4 same-ip, same path", Policy{ANY, SIP, ANY}, S4, A1, S4, A1, ACC, R::same_path, NOCH},
-      {"on spa-v4 same-ip, port-only allowed", Policy{ANY, SIP, ANY}, S4, A1, S4, A2, ACC, R::port_only_rebinding, PORT},
-      {"on spa-v4 same-ip, new IP same port: forbidden", Policy{ANY, SIP, ANY}, S4, A1, S4, B1, DROP, R::ip_change_forbidden_same_ip, IP},
-      {"on spa-v4 same-ip, new IP new port: forbidden", Policy{ANY, SIP, ANY}, S4, A1, S4, B2, DROP, R::ip_change_forbidden_same_ip, IP},
+      {"on spa-v4 same-ip, port-only allowed", Policy{ANY, SIP, ANY}, S4, A1, S4, A2, ACC, R::port_only_rebinding,
+       PORT},
+      {"on spa-v4 same-ip, new IP same port: forbidden", Policy{ANY, SIP, ANY}, S4, A1, S4, B1, DROP,
+       R::ip_change_forbidden_same_ip, IP},
+      {"on spa-v4 same-ip, new IP new port: forbidden", Policy{ANY, SIP, ANY}, S4, A1, S4, B2, DROP,
+       R::ip_change_forbidden_same_ip, IP},
       // spa-v6 any
       {"on spa-v6 any, same path", Policy{NONE, NONE, ANY}, S6, X1, S6, X1, ACC, R::same_path, NOCH},
       {"on spa-v6 any, port-only (§9.3)", Policy{NONE, NONE, ANY}, S6, X1, S6, X2, ACC, R::port_only_rebinding, PORT},
-      {"on spa-v6 any, new IP same port: allowed", Policy{NONE, NONE, ANY}, S6, X1, S6, Y1, ACC, R::ip_change_allowed, IP},
-      {"on spa-v6 any, new IP new port: allowed", Policy{NONE, NONE, ANY}, S6, X1, S6, Y2, ACC, R::ip_change_allowed, IP},
+      {"on spa-v6 any, new IP same port: allowed", Policy{NONE, NONE, ANY}, S6, X1, S6, Y1, ACC, R::ip_change_allowed,
+       IP},
+      {"on spa-v6 any, new IP new port: allowed", Policy{NONE, NONE, ANY}, S6, X1, S6, Y2, ACC, R::ip_change_allowed,
+       IP},
       // spa-v6 none
       {"on spa-v6 none, same path", Policy{ANY, ANY, NONE}, S6, X1, S6, X1, ACC, R::same_path, NOCH},
-      {"on spa-v6 none, port-only still accepted (§9.3)", Policy{ANY, ANY, NONE}, S6, X1, S6, X2, ACC, R::port_only_rebinding, PORT},
-      {"on spa-v6 none, new IP same port: forbidden", Policy{ANY, ANY, NONE}, S6, X1, S6, Y1, DROP, R::ip_change_forbidden_none, IP},
-      {"on spa-v6 none, new IP new port: forbidden", Policy{ANY, ANY, NONE}, S6, X1, S6, Y2, DROP, R::ip_change_forbidden_none, IP},
+      {"on spa-v6 none, port-only still accepted (§9.3)", Policy{ANY, ANY, NONE}, S6, X1, S6, X2, ACC,
+       R::port_only_rebinding, PORT},
+      {"on spa-v6 none, new IP same port: forbidden", Policy{ANY, ANY, NONE}, S6, X1, S6, Y1, DROP,
+       R::ip_change_forbidden_none, IP},
+      {"on spa-v6 none, new IP new port: forbidden", Policy{ANY, ANY, NONE}, S6, X1, S6, Y2, DROP,
+       R::ip_change_forbidden_none, IP},
       // spa-v6 same-ip
       {"on spa-v6 same-ip, same path", Policy{ANY, ANY, SIP}, S6, X1, S6, X1, ACC, R::same_path, NOCH},
-      {"on spa-v6 same-ip, port-only allowed", Policy{ANY, ANY, SIP}, S6, X1, S6, X2, ACC, R::port_only_rebinding, PORT},
-      {"on spa-v6 same-ip, new IP same port: forbidden", Policy{ANY, ANY, SIP}, S6, X1, S6, Y1, DROP, R::ip_change_forbidden_same_ip, IP},
-      {"on spa-v6 same-ip, new IP new port: forbidden", Policy{ANY, ANY, SIP}, S6, X1, S6, Y2, DROP, R::ip_change_forbidden_same_ip, IP},
+      {"on spa-v6 same-ip, port-only allowed", Policy{ANY, ANY, SIP}, S6, X1, S6, X2, ACC, R::port_only_rebinding,
+       PORT},
+      {"on spa-v6 same-ip, new IP same port: forbidden", Policy{ANY, ANY, SIP}, S6, X1, S6, Y1, DROP,
+       R::ip_change_forbidden_same_ip, IP},
+      {"on spa-v6 same-ip, new IP new port: forbidden", Policy{ANY, ANY, SIP}, S6, X1, S6, Y2, DROP,
+       R::ip_change_forbidden_same_ip, IP},
       // the two preferred addresses have separate levels
-      {"spa-v4 any / spa-v6 none: IP change on spa-v4 allowed", Policy{NONE, ANY, NONE}, S4, A1, S4, B1, ACC, R::ip_change_allowed, IP},
-      {"spa-v4 any / spa-v6 none: IP change on spa-v6 forbidden", Policy{NONE, ANY, NONE}, S6, X1, S6, Y1, DROP, R::ip_change_forbidden_none, IP},
+      {"spa-v4 any / spa-v6 none: IP change on spa-v4 allowed", Policy{NONE, ANY, NONE}, S4, A1, S4, B1, ACC,
+       R::ip_change_allowed, IP},
+      {"spa-v4 any / spa-v6 none: IP change on spa-v6 forbidden", Policy{NONE, ANY, NONE}, S6, X1, S6, Y1, DROP,
+       R::ip_change_forbidden_none, IP},
   });
 }
 
 TEST_CASE("gate: a second change of server address is dropped (§9.6)") {
   const Policy all_any{ANY, ANY, ANY}, all_none{NONE, NONE, NONE};
   run({
-      {"spa-v4 -> handshake, same client address, all any", all_any, S4, A1, H, A1, DROP, R::second_server_address, MOVE},
+      {"spa-v4 -> handshake, same client address, all any", all_any, S4, A1, H, A1, DROP, R::second_server_address,
+       MOVE},
       {"spa-v4 -> handshake, new client IP, all any", all_any, S4, A1, H, B1, DROP, R::second_server_address, MOVE},
       {"spa-v4 -> spa-v6, all any", all_any, S4, A1, S6, X1, DROP, R::second_server_address, MOVE},
       {"spa-v6 -> spa-v4, all any", all_any, S6, X1, S4, A1, DROP, R::second_server_address, MOVE},
-      {"spa-v6 -> handshake, same client address, all any", all_any, S6, X1, H, X1, DROP, R::second_server_address, MOVE},
+      {"spa-v6 -> handshake, same client address, all any", all_any, S6, X1, H, X1, DROP, R::second_server_address,
+       MOVE},
       {"spa-v6 -> handshake, new client IP, all any", all_any, S6, X1, H, Y2, DROP, R::second_server_address, MOVE},
       {"spa-v4 -> handshake, all none", all_none, S4, A1, H, A1, DROP, R::second_server_address, MOVE},
       {"spa-v4 -> spa-v6, new client port, all none", all_none, S4, A1, S6, X2, DROP, R::second_server_address, MOVE},
       {"spa-v6 -> spa-v4, new client IP, all none", all_none, S6, X1, S4, B1, DROP, R::second_server_address, MOVE},
-      {"spa-v6 -> handshake, mixed levels", Policy{ANY, NONE, SIP}, S6, Y1, H, Y1, DROP, R::second_server_address, MOVE},
+      {"spa-v6 -> handshake, mixed levels", Policy{ANY, NONE, SIP}, S6, Y1, H, Y1, DROP, R::second_server_address,
+       MOVE},
   });
 }
 
@@ -300,11 +337,10 @@ TEST_CASE("gate: counters per reason, and the observer sees drops and changes on
     GateReason reason;
     std::uint64_t n;
   };
-  for (const auto &want : {Count{R::same_path, 3}, Count{R::port_only_rebinding, 1},
-                           Count{R::ip_change_allowed, 1}, Count{R::ip_change_forbidden_none, 2},
-                           Count{R::ip_change_forbidden_same_ip, 0}, Count{R::move_to_spa, 1},
-                           Count{R::second_server_address, 2}, Count{R::enforcement_off, 0},
-                           Count{R::unsupported_address, 0}}) {
+  for (const auto &want :
+       {Count{R::same_path, 3}, Count{R::port_only_rebinding, 1}, Count{R::ip_change_allowed, 1},
+        Count{R::ip_change_forbidden_none, 2}, Count{R::ip_change_forbidden_same_ip, 0}, Count{R::move_to_spa, 1},
+        Count{R::second_server_address, 2}, Count{R::enforcement_off, 0}, Count{R::unsupported_address, 0}}) {
     CAPTURE(to_string(want.reason));
     CHECK(c.of(want.reason) == want.n);
   }

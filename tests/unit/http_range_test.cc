@@ -78,9 +78,8 @@ TEST_CASE("parse_decimal: a header's decimal value, whitespace around it allowed
   };
   for (const Row &r : {Row{"200", 200}, Row{" 1048576 ", 1048576}, Row{"\t7\t", 7}, Row{"0", 0},
                        Row{"18446744073709551615", UINT64_MAX}, Row{"18446744073709551616", std::nullopt},
-                       Row{"", std::nullopt}, Row{"  ", std::nullopt}, Row{"-1", std::nullopt},
-                       Row{"+1", std::nullopt}, Row{"12a", std::nullopt}, Row{"1 2", std::nullopt},
-                       Row{"0x10", std::nullopt}}) {
+                       Row{"", std::nullopt}, Row{"  ", std::nullopt}, Row{"-1", std::nullopt}, Row{"+1", std::nullopt},
+                       Row{"12a", std::nullopt}, Row{"1 2", std::nullopt}, Row{"0x10", std::nullopt}}) {
     INFO("'" << r.in << "'");
     CHECK(parse_decimal(r.in) == r.want);
   }

@@ -28,8 +28,8 @@ constexpr ngtcp2_tstamp kMs = 1'000'000;
 const Endpoint kOldLocal = ep("192.0.2.10:5000");
 const Endpoint kServer = ep("198.51.100.1:443");
 const Endpoint kSpa = ep("198.51.100.2:443");
-const Endpoint kNewIp = ep("192.0.2.20:0");     // another IP: Change::ip_change
-const Endpoint kNewPort = ep("192.0.2.10:0");   // same IP: Change::port_only
+const Endpoint kNewIp = ep("192.0.2.20:0");    // another IP: Change::ip_change
+const Endpoint kNewPort = ep("192.0.2.10:0");  // same IP: Change::port_only
 const Endpoint kOtherIp = ep("192.0.2.30:0");
 const Endpoint kV6 = ep("[2001:db8::5]:0");
 
@@ -80,7 +80,8 @@ struct FakeHost final : MigrationHost {
     return std::nullopt;
   }
   void reconnect(std::optional<Endpoint> from, bool resume) override {
-    calls.push_back(std::string(resume ? "reconnect-resume " : "reconnect-restart ") + (from ? from->to_string() : "-"));
+    calls.push_back(std::string(resume ? "reconnect-resume " : "reconnect-restart ") +
+                    (from ? from->to_string() : "-"));
   }
   PlannerInput transfer() override {
     PlannerInput in;
@@ -279,10 +280,18 @@ TEST_CASE("adapter: ngtcp2 not ready to start a validation: retried up to the li
   std::vector<int> blocked_forever(41, NGTCP2_ERR_CONN_ID_BLOCKED);
   const std::vector<Row> rows = {
       {"started at once", {}, 1, true, 0, "start-path-validation"},
-      {"CONN_ID_BLOCKED once: retried after 50 ms", {NGTCP2_ERR_CONN_ID_BLOCKED}, 2, true, 50 * kMs,
+      {"CONN_ID_BLOCKED once: retried after 50 ms",
+       {NGTCP2_ERR_CONN_ID_BLOCKED},
+       2,
+       true,
+       50 * kMs,
        "retry-conn-id-blocked"},
-      {"INVALID_STATE three times", {NGTCP2_ERR_INVALID_STATE, NGTCP2_ERR_INVALID_STATE, NGTCP2_ERR_INVALID_STATE}, 4,
-       true, 150 * kMs, "retry-invalid-state"},
+      {"INVALID_STATE three times",
+       {NGTCP2_ERR_INVALID_STATE, NGTCP2_ERR_INVALID_STATE, NGTCP2_ERR_INVALID_STATE},
+       4,
+       true,
+       150 * kMs,
+       "retry-invalid-state"},
       {"CONN_ID_BLOCKED 41 times: 40 retries, then give up and stay", blocked_forever, 41, false, 2000 * kMs,
        "validation-failed-stayed"},
       {"another error: no retry", {NGTCP2_ERR_NOMEM}, 1, false, 0, "validation-failed-stayed"},

@@ -37,25 +37,21 @@ MigrationTrigger two_networks(NetworkEventConfig cfg = {}) {
   return t;
 }
 
-ConnectionView on_net1(Level level, bool idle = false) {
-  return {ep("198.18.1.2:5000"), kNet1, level, idle};
-}
-ConnectionView on_net2(Level level, bool idle = false) {
-  return {ep("198.18.2.2:6000"), kNet2, level, idle};
-}
+ConnectionView on_net1(Level level, bool idle = false) { return {ep("198.18.1.2:5000"), kNet1, level, idle}; }
+ConnectionView on_net2(Level level, bool idle = false) { return {ep("198.18.2.2:6000"), kNet2, level, idle}; }
 
 const PathSample kHealthy{0, 20 * kMs, 20 * kMs, 0};
 const PathSample kDegradingPtos{4, 20 * kMs, 20 * kMs, 0};  // the default threshold
 
 // Each trigger as the call that produces its decision from a fresh two-network client at t=10 s.
 enum class Trigger {
-  address_removed,   // net 1's address disappears
-  link_down,         // net 1's link goes down
-  default_moved,     // the default route moves to net 2
-  write_error,       // sendmsg: ENETUNREACH
-  degrading,         // four PTOs without progress, net 2 available
-  degrading_alone,   // four PTOs without progress, net 2 gone
-  migrate_back,      // on net 2 (not default) for 128 s
+  address_removed,  // net 1's address disappears
+  link_down,        // net 1's link goes down
+  default_moved,    // the default route moves to net 2
+  write_error,      // sendmsg: ENETUNREACH
+  degrading,        // four PTOs without progress, net 2 available
+  degrading_alone,  // four PTOs without progress, net 2 gone
+  migrate_back,     // on net 2 (not default) for 128 s
 };
 const char *name(Trigger t) {
   switch (t) {
@@ -76,7 +72,8 @@ std::optional<TriggerDecision> fire(MigrationTrigger &t, Trigger trigger, Level 
   switch (trigger) {
     case Trigger::address_removed: return t.on_event(AddressRemoved{kNet1, ep("198.18.1.2:0")}, now, view);
     case Trigger::link_down: return t.on_event(LinkDown{kNet1}, now, view);
-    case Trigger::default_moved: return t.on_event(DefaultRouteChanged{AF_INET, kNet2, ep("198.18.2.1:0"), false}, now, view);
+    case Trigger::default_moved:
+      return t.on_event(DefaultRouteChanged{AF_INET, kNet2, ep("198.18.2.1:0"), false}, now, view);
     case Trigger::write_error: return t.on_event(WriteError{ENETUNREACH}, now, view);
     case Trigger::degrading: return t.on_path_sample(kDegradingPtos, now, view);
     case Trigger::degrading_alone:
@@ -237,9 +234,8 @@ TEST_CASE("network events: every trigger x level x limit reached or not") {
 
 // ---------------------------------------------------------------------------------------------
 TEST_CASE("network events: idle rule (migrate_idle_connections)") {
-  for (Trigger trigger : {Trigger::address_removed, Trigger::link_down, Trigger::default_moved,
-                          Trigger::write_error, Trigger::degrading, Trigger::degrading_alone,
-                          Trigger::migrate_back}) {
+  for (Trigger trigger : {Trigger::address_removed, Trigger::link_down, Trigger::default_moved, Trigger::write_error,
+                          Trigger::degrading, Trigger::degrading_alone, Trigger::migrate_back}) {
     CAPTURE(name(trigger));
     {
       auto t = two_networks();  // default: idle connections stay
@@ -284,13 +280,13 @@ TEST_CASE("network events: limits are counted per connection, per cause and for 
       {"write error 2", write, MC::write_error, TriggerAction::migrate, TriggerRule::allowed_by_policy},
       {"write error 3: per-cause limit 2", write, MC::write_error, TriggerAction::refused,
        TriggerRule::max_migrations_per_cause},
-      {"link down: another cause still has budget",
-       [&] { return t.on_event(LinkDown{kNet1}, kSecond, view); }, MC::network_disconnected,
-       TriggerAction::migrate, TriggerRule::allowed_by_policy},
+      {"link down: another cause still has budget", [&] { return t.on_event(LinkDown{kNet1}, kSecond, view); },
+       MC::network_disconnected, TriggerAction::migrate, TriggerRule::allowed_by_policy},
       {"link up again: net 1 is where the connection is, nothing to do",
        [&] { return t.on_event(LinkUp{kNet1}, kSecond, view); }, MC::network_disconnected, TriggerAction::migrate,
        TriggerRule::allowed_by_policy},
-      {"same-ip degrading: port change 1", [&] { return t.on_path_sample(kDegradingPtos, kSecond, on_net1(Level::same_ip)); },
+      {"same-ip degrading: port change 1",
+       [&] { return t.on_path_sample(kDegradingPtos, kSecond, on_net1(Level::same_ip)); },
        MC::port_change_on_path_degrading, TriggerAction::migrate, TriggerRule::allowed_by_policy},
   };
   // Steps with a decision; the LinkUp step must give none.
@@ -472,7 +468,10 @@ TEST_CASE("network events: degrading detector fires once per degradation (hyster
       {"three PTOs: not yet (the default is four)", 1'500 * kMs, {3, r, r, 0}, std::nullopt, false},
       {"four PTOs without progress: path degrading", 2 * kSecond, {4, r, r, 0}, S::pto_count, true},
       {"three PTOs: still the same degradation, no second fire", 3 * kSecond, {3, r, r, 0}, std::nullopt, true},
-      {"progress again but RTT 2x min: not recovered (needs <= 1.5x)", 4 * kSecond, {0, 2 * r, r, 0}, std::nullopt,
+      {"progress again but RTT 2x min: not recovered (needs <= 1.5x)",
+       4 * kSecond,
+       {0, 2 * r, r, 0},
+       std::nullopt,
        true},
       {"RTT 1.5x min, no PTO: recovered", 5 * kSecond, {0, 30 * kMs, r, 0}, std::nullopt, false},
       {"four PTOs again: a new degradation fires again", 6 * kSecond, {4, r, r, 0}, S::pto_count, true},
@@ -536,8 +535,8 @@ TEST_CASE("network events: a new path resets the detector") {
   auto t = two_networks();
   const auto view = on_net1(Level::same_ip);
   REQUIRE(t.on_path_sample(kDegradingPtos, kSecond, view));
-  CHECK_FALSE(t.on_path_sample(kDegradingPtos, 2 * kSecond, view));  // same degradation
-  t.on_path_changed(view, 3 * kSecond);                          // moved to a new port
+  CHECK_FALSE(t.on_path_sample(kDegradingPtos, 2 * kSecond, view));    // same degradation
+  t.on_path_changed(view, 3 * kSecond);                                // moved to a new port
   const auto d = t.on_path_sample(kDegradingPtos, 4 * kSecond, view);  // the new path degrades too
   REQUIRE(d);
   CHECK(d->cause == MigrationCause::port_change_on_path_degrading);
@@ -644,7 +643,8 @@ TEST_CASE("network events: a user request (--network-change) takes the events' r
     TriggerRule rule;
   };
   const Row rows[] = {
-      {"any: a new network is allowed", net2, Level::any, false, TriggerAction::migrate, TriggerRule::allowed_by_policy},
+      {"any: a new network is allowed", net2, Level::any, false, TriggerAction::migrate,
+       TriggerRule::allowed_by_policy},
       {"an idle connection still moves when asked", net2, Level::any, true, TriggerAction::migrate,
        TriggerRule::allowed_by_policy},
       {"same-ip: another IP goes to the planner", net2, Level::same_ip, false, TriggerAction::to_planner,

@@ -50,14 +50,12 @@ TEST_CASE("Level: to_string / parse_level round trip and exact spellings", "[pol
 }
 
 TEST_CASE("Level: parse_level rejects near misses", "[policy][names]") {
-  auto text = GENERATE(as<std::string>{}, "", "Any", "NONE", "same_ip", "sameip", " any", "any ",
-                       "reserved", "3", "0");
+  auto text = GENERATE(as<std::string>{}, "", "Any", "NONE", "same_ip", "sameip", " any", "any ", "reserved", "3", "0");
   CAPTURE(text);
   CHECK_FALSE(parse_level(text).has_value());
 }
 
-TEST_CASE("Level: wire codes 0/1/2 (PR #3898 0x0 permitted, 0x1 prohibited; 2 qamp)",
-          "[policy][codes]") {
+TEST_CASE("Level: wire codes 0/1/2 (PR #3898 0x0 permitted, 0x1 prohibited; 2 qamp)", "[policy][codes]") {
   struct Row {
     std::string_view name;
     Level level;
@@ -93,12 +91,9 @@ TEST_CASE("Level: stricter() picks the more restrictive level, symmetric", "[pol
     Level a, b, want;
   };
   static constexpr Row rows[] = {
-      {"any vs any", kAny, kAny, kAny},
-      {"any vs none", kAny, kNone, kNone},
-      {"any vs same-ip", kAny, kSame, kSame},
-      {"none vs none", kNone, kNone, kNone},
-      {"none vs same-ip", kNone, kSame, kNone},
-      {"same-ip vs same-ip", kSame, kSame, kSame},
+      {"any vs any", kAny, kAny, kAny},         {"any vs none", kAny, kNone, kNone},
+      {"any vs same-ip", kAny, kSame, kSame},   {"none vs none", kNone, kNone, kNone},
+      {"none vs same-ip", kNone, kSame, kNone}, {"same-ip vs same-ip", kSame, kSame, kSame},
   };
   auto row = GENERATE(from_range(rows));
   CAPTURE(row.name);
@@ -171,10 +166,9 @@ TEST_CASE("Change: to_string / parse round trip", "[policy][names]") {
 
 TEST_CASE("Rule: every rule has a distinct, non-empty name", "[policy][names]") {
   static constexpr Rule rules[] = {
-      Rule::level_any,          Rule::same_ip_port_change,   Rule::same_ip_forbids_ip,
-      Rule::level_none,         Rule::draft28_dam,           Rule::rfc9000_dam_handshake,
-      Rule::rfc9000_after_move, Rule::rfc9000_no_dam,        Rule::spa_move_once,
-      Rule::spa_already_moved,  Rule::spa_not_offered,       Rule::ignore_mode,
+      Rule::level_any,     Rule::same_ip_port_change,   Rule::same_ip_forbids_ip, Rule::level_none,
+      Rule::draft28_dam,   Rule::rfc9000_dam_handshake, Rule::rfc9000_after_move, Rule::rfc9000_no_dam,
+      Rule::spa_move_once, Rule::spa_already_moved,     Rule::spa_not_offered,    Rule::ignore_mode,
       Rule::nat_rebinding,
   };
   std::set<std::string_view> seen;
@@ -234,9 +228,7 @@ namespace {
 
 enum class Phase { before_move, after_move };
 
-constexpr Level contrast(Level l) {
-  return l == kAny ? kNone : l == kNone ? kSame : kAny;
-}
+constexpr Level contrast(Level l) { return l == kAny ? kNone : l == kNone ? kSame : kAny; }
 
 struct ClientRow {
   std::string_view name;
@@ -342,8 +334,7 @@ constexpr ClientRow kClientRows[] = {
 
 }  // namespace
 
-TEST_CASE("client_may: the table covers every semantics x phase x level x change once",
-          "[policy][client_may]") {
+TEST_CASE("client_may: the table covers every semantics x phase x level x change once", "[policy][client_may]") {
   std::set<std::tuple<int, int, int, int>> seen;
   for (const auto &r : kClientRows)
     seen.insert({static_cast<int>(r.semantics), static_cast<int>(r.phase), static_cast<int>(r.level),
@@ -384,8 +375,7 @@ TEST_CASE("client_may: semantics x level x change x before/after the move", "[po
   }
 }
 
-TEST_CASE("client_may: without a preferred address there is nothing to move to",
-          "[policy][client_may]") {
+TEST_CASE("client_may: without a preferred address there is nothing to move to", "[policy][client_may]") {
   struct Row {
     std::string_view name;
     Semantics semantics;
@@ -418,8 +408,7 @@ TEST_CASE("client_may: without a preferred address there is nothing to move to",
   CHECK(to_string(d.rule) == to_string(row.rule));
 }
 
-TEST_CASE("client_may: a move from one preferred address to another is a second move (§9.6)",
-          "[policy][client_may]") {
+TEST_CASE("client_may: a move from one preferred address to another is a second move (§9.6)", "[policy][client_may]") {
   auto semantics = GENERATE(D28, R, PA, IG);
   CAPTURE(to_string(semantics));
   for (auto current : {ServerAddress::spa_v4, ServerAddress::spa_v6}) {
@@ -431,16 +420,15 @@ TEST_CASE("client_may: a move from one preferred address to another is a second 
   }
 }
 
-TEST_CASE("client_may: per-address never consults the other addresses' levels",
-          "[policy][client_may]") {
+TEST_CASE("client_may: per-address never consults the other addresses' levels", "[policy][client_may]") {
   // Exhaustive over the 27 policies: the decision equals the one for a policy whose three
   // addresses all carry the current address's level.
   for (const auto &p : all_policies()) {
     for (auto current : {ServerAddress::handshake, ServerAddress::spa_v4, ServerAddress::spa_v6}) {
       for (auto change : {kPort, kIp}) {
         const Level l = p.at(current);
-        INFO(to_string(p.handshake) << "/" << to_string(p.spa_v4) << "/" << to_string(p.spa_v6)
-                                    << " on " << to_string(current) << " " << to_string(change));
+        INFO(to_string(p.handshake) << "/" << to_string(p.spa_v4) << "/" << to_string(p.spa_v6) << " on "
+                                    << to_string(current) << " " << to_string(change));
         const bool moved = current != ServerAddress::handshake;
         MigrationContext a{PA, p, current, moved, true};
         MigrationContext b{PA, Policy{l, l, l}, current, moved, true};

@@ -37,10 +37,10 @@ TEST_CASE("QlogFile: an event waits for ngtcp2's record boundary") {
   QlogFile q;
   std::string error;
   REQUIRE(q.open(path, &error));
-  write(q, "\x1e{\"a\":");           // ngtcp2's record, first half
+  write(q, "\x1e{\"a\":");  // ngtcp2's record, first half
   q.event(1.5, "qamp:x", Json::object().set("k", "v"));
-  write(q, "1}\n");                  // ... and the rest: now the event may follow
-  write(q, "\x1e{\"b\":2}");         // a record without its newline yet
+  write(q, "1}\n");           // ... and the rest: now the event may follow
+  write(q, "\x1e{\"b\":2}");  // a record without its newline yet
   q.event(2, "qamp:y", Json::object());
   write(q, "", NGTCP2_QLOG_WRITE_FLAG_FIN);  // the end of ngtcp2's stream is a boundary too
   q.close();

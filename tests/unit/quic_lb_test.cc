@@ -173,15 +173,9 @@ TEST_CASE("config limits: every error names its parameter") {
   };
   const Row rows[] = {
       {7, 3, 4, 0, "config_rotation"},  // 0b111 is reserved
-      {8, 3, 4, 0, "config_rotation"},
-      {0, 0, 4, 0, "server_id_len"},
-      {0, 16, 4, 0, "server_id_len"},
-      {0, 3, 3, 0, "nonce_len"},
-      {0, 1, 19, 0, "nonce_len"},
-      {0, 15, 5, 0, "server_id_len"},  // 20 > 19
-      {0, 10, 10, 0, "server_id_len"},
-      {0, 3, 4, 15, "key"},
-      {0, 3, 4, 17, "key"},
+      {8, 3, 4, 0, "config_rotation"}, {0, 0, 4, 0, "server_id_len"}, {0, 16, 4, 0, "server_id_len"},
+      {0, 3, 3, 0, "nonce_len"},       {0, 1, 19, 0, "nonce_len"},    {0, 15, 5, 0, "server_id_len"},  // 20 > 19
+      {0, 10, 10, 0, "server_id_len"}, {0, 3, 4, 15, "key"},          {0, 3, 4, 17, "key"},
   };
   for (const auto &r : rows) {
     CAPTURE(r.cr, r.sid_len, r.nonce_len, r.key_len);
@@ -207,7 +201,7 @@ TEST_CASE("route_cid: the balancer's verdicts") {
   CHECK(to_string(route_cid(configs, hex("504dd2d05a7b0de9b2b9907afb5ecf8cc3")).route) == std::string("routed"));
 
   CHECK(route_cid(configs, hex("e7c4605e4504cc4f")).route == QuicLbRoute::unroutable);  // CR 0b111
-  auto unknown = route_cid(configs, hex("27c4605e4504cc4f"));                               // CR 1
+  auto unknown = route_cid(configs, hex("27c4605e4504cc4f"));                           // CR 1
   CHECK(unknown.route == QuicLbRoute::no_config);
   CHECK(unknown.config_rotation == 1);
   CHECK(route_cid(configs, hex("07c4605e4504cc")).route == QuicLbRoute::too_short);

@@ -110,7 +110,7 @@ TEST_CASE("LogLimiter: burst, then the rate, and the suppressed count") {
   std::uint64_t t = 5 * s;
   for (int i = 0; i < 3; ++i) CHECK(l.allow(t).print);
   for (int i = 0; i < 100; ++i) CHECK_FALSE(l.allow(t).print);  // a flood in one instant
-  auto v = l.allow(t + s / 10);  // one token back after 100 ms
+  auto v = l.allow(t + s / 10);                                 // one token back after 100 ms
   CHECK(v.print);
   CHECK(v.suppressed_before == 100);
   CHECK_FALSE(l.allow(t + s / 10).print);

@@ -39,8 +39,7 @@ ClusterConfig cluster_of(std::uint8_t id, std::optional<std::span<const std::uin
 // One source for the rows that are about the global rules (no per-prefix limit).
 const Endpoint kSrc = *Endpoint::parse("192.0.2.1:4433");
 
-ResetGuardConfig config(ResetMode mode, bool cluster,
-                        std::optional<RateLimit> rate = std::nullopt) {
+ResetGuardConfig config(ResetMode mode, bool cluster, std::optional<RateLimit> rate = std::nullopt) {
   ResetGuardConfig c;
   c.mode = mode;
   c.per_prefix = std::nullopt;
@@ -61,19 +60,30 @@ struct AddressRow {
 };
 const AddressRow kAddressRows[] = {
     // auto without cluster: the address level decides
-    {"auto, no cluster, own-looking CID, any: reset (nothing to protect)", AUTO, false, true, ANY, true, RR::send_unrestricted_address},
-    {"auto, no cluster, own-looking CID, none: a misrouted probe must not kill (§21.11)", AUTO, false, true, NONE, false, RR::suppress_restricted_address},
-    {"auto, no cluster, own-looking CID, same-ip: a misrouted probe must not kill (§21.11)", AUTO, false, true, SIP, false, RR::suppress_restricted_address},
-    {"auto, no cluster, other-looking CID, any: no server ID to read", AUTO, false, false, ANY, true, RR::send_unrestricted_address},
-    {"auto, no cluster, other-looking CID, none: no server ID to read", AUTO, false, false, NONE, false, RR::suppress_restricted_address},
-    {"auto, no cluster, other-looking CID, same-ip: no server ID to read", AUTO, false, false, SIP, false, RR::suppress_restricted_address},
+    {"auto, no cluster, own-looking CID, any: reset (nothing to protect)", AUTO, false, true, ANY, true,
+     RR::send_unrestricted_address},
+    {"auto, no cluster, own-looking CID, none: a misrouted probe must not kill (§21.11)", AUTO, false, true, NONE,
+     false, RR::suppress_restricted_address},
+    {"auto, no cluster, own-looking CID, same-ip: a misrouted probe must not kill (§21.11)", AUTO, false, true, SIP,
+     false, RR::suppress_restricted_address},
+    {"auto, no cluster, other-looking CID, any: no server ID to read", AUTO, false, false, ANY, true,
+     RR::send_unrestricted_address},
+    {"auto, no cluster, other-looking CID, none: no server ID to read", AUTO, false, false, NONE, false,
+     RR::suppress_restricted_address},
+    {"auto, no cluster, other-looking CID, same-ip: no server ID to read", AUTO, false, false, SIP, false,
+     RR::suppress_restricted_address},
     // auto with cluster: the instance id decides, whatever the level
     {"auto, cluster, own instance, any: ours and gone", AUTO, true, true, ANY, true, RR::send_own_instance},
-    {"auto, cluster, own instance, none: ours and gone, level irrelevant", AUTO, true, true, NONE, true, RR::send_own_instance},
-    {"auto, cluster, own instance, same-ip: ours and gone, level irrelevant", AUTO, true, true, SIP, true, RR::send_own_instance},
-    {"auto, cluster, other instance, any: may be alive there (§21.11)", AUTO, true, false, ANY, false, RR::suppress_other_instance},
-    {"auto, cluster, other instance, none: may be alive there (§21.11)", AUTO, true, false, NONE, false, RR::suppress_other_instance},
-    {"auto, cluster, other instance, same-ip: may be alive there (§21.11)", AUTO, true, false, SIP, false, RR::suppress_other_instance},
+    {"auto, cluster, own instance, none: ours and gone, level irrelevant", AUTO, true, true, NONE, true,
+     RR::send_own_instance},
+    {"auto, cluster, own instance, same-ip: ours and gone, level irrelevant", AUTO, true, true, SIP, true,
+     RR::send_own_instance},
+    {"auto, cluster, other instance, any: may be alive there (§21.11)", AUTO, true, false, ANY, false,
+     RR::suppress_other_instance},
+    {"auto, cluster, other instance, none: may be alive there (§21.11)", AUTO, true, false, NONE, false,
+     RR::suppress_other_instance},
+    {"auto, cluster, other instance, same-ip: may be alive there (§21.11)", AUTO, true, false, SIP, false,
+     RR::suppress_other_instance},
     // always: stock behaviour
     {"always, no cluster, own-looking, any", ALWAYS, false, true, ANY, true, RR::send_always},
     {"always, no cluster, own-looking, none", ALWAYS, false, true, NONE, true, RR::send_always},
@@ -94,7 +104,8 @@ const AddressRow kAddressRows[] = {
     {"never, no cluster, other-looking, any", NEVER, false, false, ANY, false, RR::suppress_mode_never},
     {"never, no cluster, other-looking, none", NEVER, false, false, NONE, false, RR::suppress_mode_never},
     {"never, no cluster, other-looking, same-ip", NEVER, false, false, SIP, false, RR::suppress_mode_never},
-    {"never, cluster, own instance, any: never beats the cluster rule", NEVER, true, true, ANY, false, RR::suppress_mode_never},
+    {"never, cluster, own instance, any: never beats the cluster rule", NEVER, true, true, ANY, false,
+     RR::suppress_mode_never},
     {"never, cluster, own instance, none", NEVER, true, true, NONE, false, RR::suppress_mode_never},
     {"never, cluster, own instance, same-ip", NEVER, true, true, SIP, false, RR::suppress_mode_never},
     {"never, cluster, other instance, any", NEVER, true, false, ANY, false, RR::suppress_mode_never},
@@ -153,30 +164,78 @@ TEST_CASE("reset guard: precedence, written out") {
   };
   const Row rows[] = {
       {"never beats too short", NEVER, false, kOwnCid, ANY, 20, {false, RR::suppress_mode_never, 0}},
-      {"restricted address beats too short", AUTO, false, kOwnCid, NONE, 21, {false, RR::suppress_restricted_address, 0}},
+      {"restricted address beats too short",
+       AUTO,
+       false,
+       kOwnCid,
+       NONE,
+       21,
+       {false, RR::suppress_restricted_address, 0}},
       {"other instance beats too short", AUTO, true, kOtherCid, ANY, 20, {false, RR::suppress_other_instance, 0}},
       {"own instance, 21 octets: too short", AUTO, true, kOwnCid, NONE, 21, {false, RR::suppress_too_short, 0}},
       {"own instance, 22 octets: 21-octet reset", AUTO, true, kOwnCid, NONE, 22, {true, RR::send_own_instance, 21}},
-      {"own instance, 44 octets on a none address: 43", AUTO, true, kOwnCid, NONE, 44, {true, RR::send_own_instance, 43}},
+      {"own instance, 44 octets on a none address: 43",
+       AUTO,
+       true,
+       kOwnCid,
+       NONE,
+       44,
+       {true, RR::send_own_instance, 43}},
       {"always, 21 octets: too short", ALWAYS, true, kOtherCid, NONE, 21, {false, RR::suppress_too_short, 0}},
       {"always, 43 octets: 42", ALWAYS, false, kOwnCid, SIP, 43, {true, RR::send_always, 42}},
       {"auto on any, 1200 octets: 43", AUTO, false, kOtherCid, ANY, 1200, {true, RR::send_unrestricted_address, 43}},
       {"empty datagram length, always: too short", ALWAYS, false, kOwnCid, ANY, 0, {false, RR::suppress_too_short, 0}},
       // cluster CIDs that cannot be ours: the QUIC-LB decoder finds no server ID of ours
       {"cluster, empty CID: no server ID", AUTO, true, Bytes{}, ANY, 1200, {false, RR::suppress_other_instance, 0}},
-      {"cluster, 1-octet CID: no server ID", AUTO, true, Bytes{0x03}, ANY, 1200, {false, RR::suppress_other_instance, 0}},
-      {"cluster, 7 octets: shorter than the configuration's 8", AUTO, true, Bytes{0xa7, 0x03, 1, 2, 3, 4, 5}, ANY, 1200,
+      {"cluster, 1-octet CID: no server ID",
+       AUTO,
+       true,
+       Bytes{0x03},
+       ANY,
+       1200,
        {false, RR::suppress_other_instance, 0}},
-      {"cluster, our server ID under config rotation 0: another configuration", AUTO, true,
-       Bytes{0x07, 0x03, 1, 2, 3, 4, 5, 6}, ANY, 1200, {false, RR::suppress_other_instance, 0}},
-      {"cluster, our server ID under 0b111: an unroutable CID", AUTO, true, Bytes{0xe7, 0x03, 1, 2, 3, 4, 5, 6}, ANY,
-       1200, {false, RR::suppress_other_instance, 0}},
-      {"cluster, our id in octet 0 only", AUTO, true, Bytes{0x03, 0x04, 0x03, 1, 2, 3, 4, 5}, ANY, 1200,
+      {"cluster, 7 octets: shorter than the configuration's 8",
+       AUTO,
+       true,
+       Bytes{0xa7, 0x03, 1, 2, 3, 4, 5},
+       ANY,
+       1200,
        {false, RR::suppress_other_instance, 0}},
-      {"cluster, longer than the configuration's: the extra octets are the server's (§5.4)", AUTO, true,
-       Bytes{0xa7, 0x03, 1, 2, 3, 4, 5, 6, 0xff, 0xff}, SIP, 1200, {true, RR::send_own_instance, 43}},
-      {"cluster, length bits that do not match are not the balancer's concern", AUTO, true,
-       Bytes{0xa0, 0x03, 1, 2, 3, 4, 5, 6}, SIP, 1200, {true, RR::send_own_instance, 43}},
+      {"cluster, our server ID under config rotation 0: another configuration",
+       AUTO,
+       true,
+       Bytes{0x07, 0x03, 1, 2, 3, 4, 5, 6},
+       ANY,
+       1200,
+       {false, RR::suppress_other_instance, 0}},
+      {"cluster, our server ID under 0b111: an unroutable CID",
+       AUTO,
+       true,
+       Bytes{0xe7, 0x03, 1, 2, 3, 4, 5, 6},
+       ANY,
+       1200,
+       {false, RR::suppress_other_instance, 0}},
+      {"cluster, our id in octet 0 only",
+       AUTO,
+       true,
+       Bytes{0x03, 0x04, 0x03, 1, 2, 3, 4, 5},
+       ANY,
+       1200,
+       {false, RR::suppress_other_instance, 0}},
+      {"cluster, longer than the configuration's: the extra octets are the server's (§5.4)",
+       AUTO,
+       true,
+       Bytes{0xa7, 0x03, 1, 2, 3, 4, 5, 6, 0xff, 0xff},
+       SIP,
+       1200,
+       {true, RR::send_own_instance, 43}},
+      {"cluster, length bits that do not match are not the balancer's concern",
+       AUTO,
+       true,
+       Bytes{0xa0, 0x03, 1, 2, 3, 4, 5, 6},
+       SIP,
+       1200,
+       {true, RR::send_own_instance, 43}},
       {"always, cluster, empty CID", ALWAYS, true, Bytes{}, NONE, 100, {true, RR::send_always, 43}},
       {"auto, no cluster, empty CID on any", AUTO, false, Bytes{}, ANY, 30, {true, RR::send_unrestricted_address, 29}},
   };
@@ -303,16 +362,14 @@ TEST_CASE("reset guard: only datagrams that would be answered take a token") {
   for (const auto &r : suppressed) {
     CAPTURE(r.name);
     ResetGuard guard(config(r.mode, r.cluster, RateLimit{10, 20}));
-    for (int i = 0; i < 50; ++i)
-      CHECK(guard.should_reset(*r.cid, r.datagram_len, r.level, kSrc, 0).reason == r.reason);
+    for (int i = 0; i < 50; ++i) CHECK(guard.should_reset(*r.cid, r.datagram_len, r.level, kSrc, 0).reason == r.reason);
     CHECK(guard.counters().of(RR::suppress_rate_limited) == 0);
     if (r.mode == NEVER) continue;
     // The bucket is still full for datagrams that do get an answer (same instant).
     ResetGuard same(config(r.mode, r.cluster, RateLimit{10, 20}));
     for (int i = 0; i < 50; ++i) same.should_reset(*r.cid, r.datagram_len, r.level, kSrc, 0);
     int sent = 0;
-    for (int i = 0; i < 25; ++i)
-      sent += same.should_reset(kOwnCid, 1200, ANY, kSrc, 0).send ? 1 : 0;
+    for (int i = 0; i < 25; ++i) sent += same.should_reset(kOwnCid, 1200, ANY, kSrc, 0).send ? 1 : 0;
     CHECK(sent == 20);
   }
 }
@@ -328,10 +385,14 @@ TEST_CASE("reset guard: other rate limits") {
     std::vector<Step> steps;
   };
   const Row rows[] = {
-      {"1/s, burst 1", RateLimit{1, 1}, {{0, true}, {0, false}, {999, false}, {1000, true}, {1500, false}, {2000, true}}},
+      {"1/s, burst 1",
+       RateLimit{1, 1},
+       {{0, true}, {0, false}, {999, false}, {1000, true}, {1500, false}, {2000, true}}},
       {"no refill, burst 3", RateLimit{0, 3}, {{0, true}, {0, true}, {0, true}, {0, false}, {3'600'000, false}}},
       {"burst below 1 never sends", RateLimit{100, 0.5}, {{0, false}, {10'000, false}}},
-      {"1000/s, burst 2", RateLimit{1000, 2}, {{0, true}, {0, true}, {0, false}, {1, true}, {1, false}, {3, true}, {3, true}, {3, false}}},
+      {"1000/s, burst 2",
+       RateLimit{1000, 2},
+       {{0, true}, {0, true}, {0, false}, {1, true}, {1, false}, {3, true}, {3, true}, {3, false}}},
       {"unlimited", std::nullopt, {{0, true}, {0, true}, {0, true}, {0, true}, {0, true}, {0, true}}},
   };
   for (const auto &r : rows) {
@@ -368,12 +429,9 @@ TEST_CASE("reset guard: counters and observer") {
   };
   const Bytes tiny = {0x07};
   const Step steps[] = {
-      {&kOwnCid, 1200, NONE, RR::send_own_instance},
-      {&kOtherCid, 1200, ANY, RR::suppress_other_instance},
-      {&kOwnCid, 30, SIP, RR::send_own_instance},
-      {&kOwnCid, 21, ANY, RR::suppress_too_short},
-      {&kOwnCid, 1200, ANY, RR::suppress_rate_limited},
-      {&tiny, 1200, ANY, RR::suppress_other_instance},
+      {&kOwnCid, 1200, NONE, RR::send_own_instance},    {&kOtherCid, 1200, ANY, RR::suppress_other_instance},
+      {&kOwnCid, 30, SIP, RR::send_own_instance},       {&kOwnCid, 21, ANY, RR::suppress_too_short},
+      {&kOwnCid, 1200, ANY, RR::suppress_rate_limited}, {&tiny, 1200, ANY, RR::suppress_other_instance},
   };
   for (const auto &s : steps) CHECK(guard.should_reset(*s.cid, s.len, s.level, kSrc, 7 * kMs).reason == s.reason);
 
@@ -437,7 +495,8 @@ TEST_CASE("reset guard: cluster mode reads server IDs with the balancer's QUIC-L
     ResetGuard guard(c);
     std::uint64_t seed = 1;
     auto fill = [&seed](std::span<std::uint8_t> out) {
-      for (auto &b : out) b = static_cast<std::uint8_t>((seed = seed * 6364136223846793005ULL + 1442695040888963407ULL) >> 56);
+      for (auto &b : out)
+        b = static_cast<std::uint8_t>((seed = seed * 6364136223846793005ULL + 1442695040888963407ULL) >> 56);
     };
     for (std::uint8_t id : {std::uint8_t{kOwnId}, std::uint8_t{5}, std::uint8_t{0}, std::uint8_t{255}}) {
       CAPTURE(unsigned{id});
@@ -478,17 +537,37 @@ TEST_CASE("reset guard: config checks") {
       {"cluster, 2-octet server ID under a 1-octet configuration", with([](auto &c) {
          const std::uint8_t sid[] = {0, 3};
          c.cluster = ClusterConfig{cluster_of(0).codec, *make_quic_lb_server_id(sid)};
-       }), false},
+       }),
+       false},
       {"min reset 20", with([](auto &c) { c.min_reset_len = 20; }), false},
-      {"max below min", with([](auto &c) { c.min_reset_len = 30; c.max_reset_len = 29; }), false},
+      {"max below min", with([](auto &c) {
+         c.min_reset_len = 30;
+         c.max_reset_len = 29;
+       }),
+       false},
       {"min = max = 21", with([](auto &c) { c.max_reset_len = 21; }), true},
-      {"negative rate", with([](auto &c) { c.rate_limit = RateLimit{-1, 20}; }), false},
-      {"burst 0", with([](auto &c) { c.rate_limit = RateLimit{10, 0}; }), false},
-      {"no refill", with([](auto &c) { c.rate_limit = RateLimit{0, 5}; }), true},
+      {"negative rate", with([](auto &c) {
+         c.rate_limit = RateLimit{-1, 20};
+       }),
+       false},
+      {"burst 0", with([](auto &c) {
+         c.rate_limit = RateLimit{10, 0};
+       }),
+       false},
+      {"no refill", with([](auto &c) {
+         c.rate_limit = RateLimit{0, 5};
+       }),
+       true},
       {"unlimited", with([](auto &c) { c.rate_limit.reset(); }), true},
       {"no per-prefix limit", with([](auto &c) { c.per_prefix.reset(); }), true},
-      {"per-prefix without refill: entries would never free", with([](auto &c) { c.per_prefix->rate = RateLimit{0, 5}; }), false},
-      {"per-prefix burst 0", with([](auto &c) { c.per_prefix->rate = RateLimit{2, 0}; }), false},
+      {"per-prefix without refill: entries would never free", with([](auto &c) {
+         c.per_prefix->rate = RateLimit{0, 5};
+       }),
+       false},
+      {"per-prefix burst 0", with([](auto &c) {
+         c.per_prefix->rate = RateLimit{2, 0};
+       }),
+       false},
       {"IPv4 /0", with([](auto &c) { c.per_prefix->ipv4_prefix_len = 0; }), false},
       {"IPv4 /33", with([](auto &c) { c.per_prefix->ipv4_prefix_len = 33; }), false},
       {"IPv4 /32", with([](auto &c) { c.per_prefix->ipv4_prefix_len = 32; }), true},
@@ -511,8 +590,8 @@ TEST_CASE("reset guard: modes and reasons by name") {
     std::optional<ResetMode> mode;
   };
   const Mode modes[] = {
-      {"auto", AUTO}, {"always", ALWAYS}, {"never", NEVER},
-      {"automatic", std::nullopt}, {"AUTO", std::nullopt}, {"", std::nullopt}, {"auto ", std::nullopt},
+      {"auto", AUTO},         {"always", ALWAYS}, {"never", NEVER},        {"automatic", std::nullopt},
+      {"AUTO", std::nullopt}, {"", std::nullopt}, {"auto ", std::nullopt},
   };
   for (const auto &m : modes) {
     CAPTURE(m.text);
@@ -584,7 +663,8 @@ TEST_CASE("reset guard: a flood from one prefix does not starve another") {
   const Row rows[] = {
       {"same address: its prefix is spent", "198.51.100.7:4433", false, RR::suppress_prefix_rate_limited},
       {"same /24, other address and port", "198.51.100.200:9", false, RR::suppress_prefix_rate_limited},
-      {"IPv4-mapped IPv6 of the same /24 is the same prefix", "[::ffff:198.51.100.9]:443", false, RR::suppress_prefix_rate_limited},
+      {"IPv4-mapped IPv6 of the same /24 is the same prefix", "[::ffff:198.51.100.9]:443", false,
+       RR::suppress_prefix_rate_limited},
       {"neighbouring /24: its own bucket", "198.51.101.7:4433", true, RR::send_unrestricted_address},
       {"another network", "203.0.113.1:4433", true, RR::send_unrestricted_address},
       {"IPv6", "[2001:db8::1]:4433", true, RR::send_unrestricted_address},
@@ -658,9 +738,11 @@ TEST_CASE("reset guard: prefix table full, and slots freed when their bucket is 
       {"prefix C: table full, refused (no eviction)", "203.0.113.1:1", 0, false, RR::suppress_prefix_table_full},
       {"prefix A still has its entry", "192.0.2.2:1", 100, true, RR::send_unrestricted_address},
       {"prefix C still refused at 499 ms", "203.0.113.1:1", 499, false, RR::suppress_prefix_table_full},
-      {"B's bucket is full again at 500 ms: C takes its slot", "203.0.113.1:1", 500, true, RR::send_unrestricted_address},
+      {"B's bucket is full again at 500 ms: C takes its slot", "203.0.113.1:1", 500, true,
+       RR::send_unrestricted_address},
       {"B comes back to a full table", "198.51.100.1:1", 501, false, RR::suppress_prefix_table_full},
-      {"A's slot frees at 1000 ms (two resets); B gets a fresh bucket", "198.51.100.1:1", 1000, true, RR::send_unrestricted_address},
+      {"A's slot frees at 1000 ms (two resets); B gets a fresh bucket", "198.51.100.1:1", 1000, true,
+       RR::send_unrestricted_address},
   };
   for (const auto &s : steps) {
     CAPTURE(s.name);

@@ -59,9 +59,13 @@ TEST_CASE("recognize_stateless_reset: §10.3 rules") {
          d.push_back(0x00);
          return d;
        }(),
-       {kIssued}, RR::no_token_match},
+       {kIssued},
+       RR::no_token_match},
       {"long header ending in the token: never a reset", datagram(43, kIssued, true), {kIssued}, RR::long_header},
-      {"long header, too short as well: the header bit decides", datagram(10, kIssued, true), {kIssued}, RR::long_header},
+      {"long header, too short as well: the header bit decides",
+       datagram(10, kIssued, true),
+       {kIssued},
+       RR::long_header},
   };
   for (const auto &row : rows) {
     INFO(row.name);

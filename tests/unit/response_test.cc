@@ -32,12 +32,12 @@ struct TempRoot {
     write(root / "dir" / "index.html", "<p>index</p>");
     write(base / "secret.txt", "outside the root");
     mkfifo((root / "fifo").c_str(), 0644);
-    fs::create_symlink("file.bin", root / "inside-link");                   // stays beneath
-    fs::create_symlink("../secret.txt", root / "relative-escape");           // leaves by ..
+    fs::create_symlink("file.bin", root / "inside-link");                          // stays beneath
+    fs::create_symlink("../secret.txt", root / "relative-escape");                 // leaves by ..
     fs::create_symlink((base / "secret.txt").string(), root / "absolute-escape");  // absolute
     fs::create_symlink("/etc/passwd", root / "passwd");
-    fs::create_directory_symlink("/", root / "slash");                      // a directory link out
-    fs::create_directory_symlink("dir", root / "dirlink");                  // a directory link in
+    fs::create_directory_symlink("/", root / "slash");      // a directory link out
+    fs::create_directory_symlink("dir", root / "dirlink");  // a directory link in
     fs::create_symlink("loop2", root / "loop1");
     fs::create_symlink("loop1", root / "loop2");
   }
@@ -121,8 +121,11 @@ TEST_CASE("responses: HEAD, Range, If-Range, digest deferred") {
       {"§13.1.5 If-Range matching: 206", {"GET", "/bytes/100", "bytes=10-19", etag}, 206, 10, 10},
       {"§13.1.5 If-Range other tag: 200 whole", {"GET", "/bytes/100", "bytes=10-19", "\"old\""}, 200, 0, 100},
       {"§13.1.5 If-Range weak: 200 whole", {"GET", "/bytes/100", "bytes=10-19", "W/" + etag}, 200, 0, 100},
-      {"§13.1.5 If-Range date: 200 whole", {"GET", "/bytes/100", "bytes=10-19", "Sun, 06 Nov 1994 08:49:37 GMT"},
-       200, 0, 100},
+      {"§13.1.5 If-Range date: 200 whole",
+       {"GET", "/bytes/100", "bytes=10-19", "Sun, 06 Nov 1994 08:49:37 GMT"},
+       200,
+       0,
+       100},
       {"§13.1.5 If-Range without Range: 200", {"GET", "/bytes/100", "", etag}, 200, 0, 100},
       {"§9.3.2 HEAD: 200, no content", {"HEAD", "/bytes/100", "", ""}, 200, 0, 0},
       {"§14.2 HEAD + Range: Range ignored, 200", {"HEAD", "/bytes/100", "bytes=10-19", ""}, 200, 0, 0},

@@ -57,11 +57,14 @@ TEST_CASE("split planner: rate meter — sliding-window goodput, minimum sample,
       {"below min_sample_bytes (32 KiB): rough only", {{0, 0, true}, {0.05, 10'000, true}}, std::nullopt, 2e5},
       {"below min_sample_s (20 ms): rough only", {{0, 0, true}, {0.01, 50'000, true}}, std::nullopt, 5e6},
       {"idle time does not count (latency before a response)",
-       {{0, 0, false}, {0.2, 0, false}, {0.3, 100'000, true}}, 1e6, 1e6},
-      {"a stall over a whole busy window is a trusted ~0",
-       {{0, 0, true}, {0.5, 0, true}, {1.0, 0, true}}, 0.0, 0},
+       {{0, 0, false}, {0.2, 0, false}, {0.3, 100'000, true}},
+       1e6,
+       1e6},
+      {"a stall over a whole busy window is a trusted ~0", {{0, 0, true}, {0.5, 0, true}, {1.0, 0, true}}, 0.0, 0},
       {"the window slides: the old rate is forgotten",
-       {{0, 0, true}, {1, 1'000'000, true}, {2, 1'100'000, true}, {3, 1'200'000, true}}, 1e5, 1e5},
+       {{0, 0, true}, {1, 1'000'000, true}, {2, 1'100'000, true}, {3, 1'200'000, true}},
+       1e5,
+       1e5},
       {"time going back is ignored", {{0, 0, true}, {0.1, 100'000, true}, {0.05, 900'000, true}}, 1e6, 1e6},
   };
   for (const auto &row : rows) {
@@ -131,10 +134,10 @@ TEST_CASE("split planner: split coverage, chunk order, meeting point, finishing 
     double rtt;
   };
   const std::vector<Row> rows = {
-      {"5% equal rates 1 ms", 5, 1, 0.001},     {"5% equal rates 50 ms", 5, 1, 0.05},
-      {"50% new 5x 50 ms", 50, 5, 0.05},        {"50% new 0.2x 50 ms", 50, 0.2, 0.05},
-      {"50% new 2x 200 ms", 50, 2, 0.2},        {"50% new 0.5x 1 ms", 50, 0.5, 0.001},
-      {"95% equal rates 1 ms", 95, 1, 0.001},   {"95% new 5x 1 ms", 95, 5, 0.001},
+      {"5% equal rates 1 ms", 5, 1, 0.001},   {"5% equal rates 50 ms", 5, 1, 0.05},
+      {"50% new 5x 50 ms", 50, 5, 0.05},      {"50% new 0.2x 50 ms", 50, 0.2, 0.05},
+      {"50% new 2x 200 ms", 50, 2, 0.2},      {"50% new 0.5x 1 ms", 50, 0.5, 0.001},
+      {"95% equal rates 1 ms", 95, 1, 0.001}, {"95% new 5x 1 ms", 95, 5, 0.001},
   };
   for (const auto &row : rows) {
     CAPTURE(row.name);
@@ -182,8 +185,8 @@ TEST_CASE("split planner: failures, wrong answers and drop rules") {
     sim::Scenario s;
     std::vector<std::pair<SplitActionKind, SplitReason>> must;  // actions that must appear
     std::optional<PathId> file_from;
-    std::optional<bool> new_in_file;   // some bytes of the file came over the new path
-    std::optional<bool> old_in_file;   // bytes after the change came over the old path
+    std::optional<bool> new_in_file;  // some bytes of the file came over the new path
+    std::optional<bool> old_in_file;  // bytes after the change came over the old path
   };
   using K = SplitActionKind;
   using R = SplitReason;
@@ -194,57 +197,130 @@ TEST_CASE("split planner: failures, wrong answers and drop rules") {
   const std::vector<Row> rows = {
       {"old path dies mid-split: the new path fetches every hole",
        with(cell(50, true, 1, 0.05), [](auto &s) { s.old_dies_at = 1.0; }),
-       {{K::drop_old, R::old_path_failed}, {K::request, R::fill_hole}}, PathId::old_path, true, true},
+       {{K::drop_old, R::old_path_failed}, {K::request, R::fill_hole}},
+       PathId::old_path,
+       true,
+       true},
       {"old path dies before the new handshake: resume on the new path",
        with(cell(50, true, 1, 0.05), [](auto &s) { s.old_dies_at = 0.01; }),
-       {{K::drop_old, R::old_path_failed}}, PathId::old_path, true, true},
+       {{K::drop_old, R::old_path_failed}},
+       PathId::old_path,
+       true,
+       true},
       {"new handshake fails: the old path continues alone (stay)",
        with(cell(50, true, 5, 0.05), [](auto &s) { s.new_handshake_fails = true; }),
-       {{K::drop_new, R::new_handshake_failed}}, PathId::old_path, false, true},
+       {{K::drop_new, R::new_handshake_failed}},
+       PathId::old_path,
+       false,
+       true},
       {"new path dies mid-split: the old stream runs to its stop, the holes are requested on the old path",
        with(cell(50, true, 1, 0.05), [](auto &s) { s.new_dies_at = 1.0; }),
-       {{K::drop_new, R::new_path_failed}, {K::request, R::fill_hole}}, PathId::old_path, true, true},
+       {{K::drop_new, R::new_path_failed}, {K::request, R::fill_hole}},
+       PathId::old_path,
+       true,
+       true},
       {"new path dies, then the old connection answers a hole request with 200: fail, never placed",
-       with(cell(50, true, 1, 0.05), [](auto &s) { s.new_dies_at = 1.0; s.old_ignores_range = true; }),
-       {{K::drop_new, R::new_path_failed}, {K::request, R::fill_hole}, {K::cancel_request, R::old_path_failed},
-        {K::drop_old, R::old_path_failed}, {K::fail, R::both_paths_failed}},
-       std::nullopt, std::nullopt, std::nullopt},
+       with(cell(50, true, 1, 0.05),
+            [](auto &s) {
+              s.new_dies_at = 1.0;
+              s.old_ignores_range = true;
+            }),
+       {{K::drop_new, R::new_path_failed},
+        {K::request, R::fill_hole},
+        {K::cancel_request, R::old_path_failed},
+        {K::drop_old, R::old_path_failed},
+        {K::fail, R::both_paths_failed}},
+       std::nullopt,
+       std::nullopt,
+       std::nullopt},
       {"both paths die: fail",
-       with(cell(50, true, 1, 0.05), [](auto &s) { s.new_dies_at = 1.0; s.old_dies_at = 1.5; }),
-       {{K::fail, R::both_paths_failed}}, std::nullopt, std::nullopt, std::nullopt},
+       with(cell(50, true, 1, 0.05),
+            [](auto &s) {
+              s.new_dies_at = 1.0;
+              s.old_dies_at = 1.5;
+            }),
+       {{K::fail, R::both_paths_failed}},
+       std::nullopt,
+       std::nullopt,
+       std::nullopt},
       {"200 instead of 206, new faster: race, the new whole response wins, never stitched",
        with(cell(50, true, 5, 0.05), [](auto &s) { s.server = sim::ServerRanges::ignored; }),
-       {{K::cancel_request, R::ignored_range}, {K::drop_old, R::race_new_wins}}, PathId::new_path, true, false},
+       {{K::cancel_request, R::ignored_range}, {K::drop_old, R::race_new_wins}},
+       PathId::new_path,
+       true,
+       false},
       {"200 instead of 206, new slower: race, the old response wins",
        with(cell(50, true, 0.2, 0.05), [](auto &s) { s.server = sim::ServerRanges::ignored; }),
-       {{K::drop_new, R::race_old_wins}}, PathId::old_path, false, true},
+       {{K::drop_new, R::race_old_wins}},
+       PathId::old_path,
+       false,
+       true},
       {"validator changed: start over on the new version, the old bytes discarded",
        with(cell(50, true, 1, 0.05), [](auto &s) { s.server = sim::ServerRanges::validator_changed; }),
-       {{K::start_over, R::validator_changed}, {K::drop_old, R::validator_changed}}, PathId::new_path, true, false},
+       {{K::start_over, R::validator_changed}, {K::drop_old, R::validator_changed}},
+       PathId::new_path,
+       true,
+       false},
       {"validator changed, slow new path: still start over (never stitch two versions)",
        with(cell(95, true, 0.2, 0.05), [](auto &s) { s.server = sim::ServerRanges::validator_changed; }),
-       {{K::start_over, R::validator_changed}}, PathId::new_path, true, false},
+       {{K::start_over, R::validator_changed}},
+       PathId::new_path,
+       true,
+       false},
       {"unknown length, resumable, new 5x: the open-ended resume overtakes and wins",
        with(cell(50, true, 5, 0.05), [](auto &s) { s.length_known = false; }),
-       {{K::request, R::race_resume}, {K::drop_old, R::race_new_wins}}, PathId::new_path, true, std::nullopt},
-      {"unknown length, resumable, new 5x, never decided (margin 100x, no budget): the resume that ends first makes the file",
-       with(cell(50, true, 5, 0.05), [](auto &s) { s.length_known = false; s.config.race_margin = 100; s.config.race_max_duplicate = UINT64_MAX; }),
-       {{K::request, R::race_resume}, {K::drop_old, R::race_new_wins}}, PathId::new_path, true, std::nullopt},
+       {{K::request, R::race_resume}, {K::drop_old, R::race_new_wins}},
+       PathId::new_path,
+       true,
+       std::nullopt},
+      {"unknown length, resumable, new 5x, never decided (margin 100x, no budget): the resume that ends first makes "
+       "the file",
+       with(cell(50, true, 5, 0.05),
+            [](auto &s) {
+              s.length_known = false;
+              s.config.race_margin = 100;
+              s.config.race_max_duplicate = UINT64_MAX;
+            }),
+       {{K::request, R::race_resume}, {K::drop_old, R::race_new_wins}},
+       PathId::new_path,
+       true,
+       std::nullopt},
       {"unknown length, resumable, new 0.2x: the old path wins",
        with(cell(50, true, 0.2, 0.05), [](auto &s) { s.length_known = false; }),
-       {{K::request, R::race_resume}, {K::drop_new, R::race_old_wins}}, PathId::old_path, false, true},
+       {{K::request, R::race_resume}, {K::drop_new, R::race_old_wins}},
+       PathId::old_path,
+       false,
+       true},
       {"unknown length, non-resumable, new 5x: the whole body races and wins once ahead",
        with(cell(5, false, 5, 0.05), [](auto &s) { s.length_known = false; }),
-       {{K::request, R::race_whole_body}, {K::drop_old, R::race_new_wins}}, PathId::new_path, true, false},
+       {{K::request, R::race_whole_body}, {K::drop_old, R::race_new_wins}},
+       PathId::new_path,
+       true,
+       false},
       {"new path 1/50 of the old one: its share is below 5 %, dropped (stay)",
-       cell(50, true, 0.02, 0.001), {{K::drop_new, R::new_contribution_small}}, PathId::old_path, std::nullopt, true},
+       cell(50, true, 0.02, 0.001),
+       {{K::drop_new, R::new_contribution_small}},
+       PathId::old_path,
+       std::nullopt,
+       true},
       {"old path stalls at the change: its share is ~0, dropped (resume)",
        with(cell(50, true, 1, 0.001), [](auto &s) { s.old_stalls_at = 0.0; }),
-       {{K::drop_old, R::old_contribution_small}}, PathId::old_path, true, std::nullopt},
+       {{K::drop_old, R::old_contribution_small}},
+       PathId::old_path,
+       true,
+       std::nullopt},
       {"old path stalls midway: the meeting point moves to its offset, the new path fetches the rest",
-       with(cell(5, true, 1, 0.05), [](auto &s) { s.old_stalls_at = 2.0; }), {}, PathId::old_path, true, true},
+       with(cell(5, true, 1, 0.05), [](auto &s) { s.old_stalls_at = 2.0; }),
+       {},
+       PathId::old_path,
+       true,
+       true},
       {"95% with 200 ms RTT: the old path is done before the new one could help (stay)",
-       cell(95, true, 5, 0.2), {}, PathId::old_path, false, true},
+       cell(95, true, 5, 0.2),
+       {},
+       PathId::old_path,
+       false,
+       true},
   };
   for (const auto &row : rows) {
     CAPTURE(row.name);
@@ -282,12 +358,30 @@ TEST_CASE("split planner: rebalancing when a rate changes mid-split") {
     return s;
   };
   const std::vector<Row> rows = {
-      {"old cell degrades to 0.5 MB/s at 2 s", with(cell(5, true, 1, 0.05), [](auto &s) { s.old_rate_change = {{2.0, 0.5e6}}; }), 0.05},
-      {"old path speeds up to 8 MB/s at 1 s", with(cell(5, true, 1, 0.05), [](auto &s) { s.old_rate_change = {{1.0, 8e6}}; }), 0.05},
+      {"old cell degrades to 0.5 MB/s at 2 s",
+       with(cell(5, true, 1, 0.05),
+            [](auto &s) {
+              s.old_rate_change = {{2.0, 0.5e6}};
+            }),
+       0.05},
+      {"old path speeds up to 8 MB/s at 1 s",
+       with(cell(5, true, 1, 0.05),
+            [](auto &s) {
+              s.old_rate_change = {{1.0, 8e6}};
+            }),
+       0.05},
       {"new Wi-Fi gets busy: 10 MB/s -> 1 MB/s at 0.5 s",
-       with(cell(5, true, 5, 0.05), [](auto &s) { s.new_rate_change = {{0.5, 1e6}}; }), 0.10},
+       with(cell(5, true, 5, 0.05),
+            [](auto &s) {
+              s.new_rate_change = {{0.5, 1e6}};
+            }),
+       0.10},
       {"new path speeds up 2 -> 10 MB/s at 1 s, 200 ms RTT",
-       with(cell(5, true, 1, 0.2), [](auto &s) { s.new_rate_change = {{1.0, 10e6}}; }), 0.05},
+       with(cell(5, true, 1, 0.2),
+            [](auto &s) {
+              s.new_rate_change = {{1.0, 10e6}};
+            }),
+       0.05},
   };
   for (const auto &row : rows) {
     CAPTURE(row.name);
@@ -314,9 +408,12 @@ TEST_CASE("split planner: noisy samples") {
     std::uint32_t seed;
   };
   const std::vector<Row> rows = {
-      {"5% equal 50 ms", 5, true, 1, 0.05, 1},    {"50% new 5x 1 ms", 50, true, 5, 0.001, 2},
-      {"50% new 0.2x 200 ms", 50, true, 0.2, 0.2, 3}, {"95% equal 1 ms", 95, true, 1, 0.001, 4},
-      {"50% non-resumable 5x 50 ms", 50, false, 5, 0.05, 5}, {"50% non-resumable 1x 50 ms", 50, false, 1, 0.05, 6},
+      {"5% equal 50 ms", 5, true, 1, 0.05, 1},
+      {"50% new 5x 1 ms", 50, true, 5, 0.001, 2},
+      {"50% new 0.2x 200 ms", 50, true, 0.2, 0.2, 3},
+      {"95% equal 1 ms", 95, true, 1, 0.001, 4},
+      {"50% non-resumable 5x 50 ms", 50, false, 5, 0.05, 5},
+      {"50% non-resumable 1x 50 ms", 50, false, 1, 0.05, 6},
   };
   for (const auto &row : rows) {
     CAPTURE(row.name);
@@ -333,8 +430,8 @@ TEST_CASE("split planner: noisy samples") {
     const double t0 = 3 * row.rtt;
     const double stay = R / ro;
     const double restart = t0 + static_cast<double>(s.size) / rn;
-    const double best = row.resumable ? std::min(stay, stay <= t0 ? stay : (R + rn * t0) / (ro + rn))
-                                      : std::min(stay, restart);
+    const double best =
+        row.resumable ? std::min(stay, stay <= t0 ? stay : (R + rn * t0) / (ro + rn)) : std::min(stay, restart);
     CHECK(r.seconds <= 1.15 * best);
   }
 }
@@ -359,8 +456,8 @@ TEST_CASE("split planner: race decision and its duplicate-byte bound") {
       {"5% new 0.2x: the old path wins", 5, 0.2, 8 * MB, SplitReason::race_old_wins, PathId::old_path, 0.02},
       {"5% new 1x: 9.5 s vs 10.15 s never separate by 10 %: the budget decides for the old path", 5, 1, 8 * MB,
        SplitReason::race_duplicate_budget, PathId::old_path, 0.02},
-      {"5% new 1x, 1 MB budget: decided sooner, fewer wasted bytes", 5, 1, 1 * MB,
-       SplitReason::race_duplicate_budget, PathId::old_path, 0.02},
+      {"5% new 1x, 1 MB budget: decided sooner, fewer wasted bytes", 5, 1, 1 * MB, SplitReason::race_duplicate_budget,
+       PathId::old_path, 0.02},
       {"95% new 5x: near the end the old path wins by finishing", 95, 5, 8 * MB, SplitReason::all_bytes_held,
        PathId::old_path, 0.02},
   };
@@ -373,7 +470,8 @@ TEST_CASE("split planner: race decision and its duplicate-byte bound") {
     REQUIRE(r.completed);
     CHECK(r.file_ok);
     CHECK(r.file_from == row.winner);
-    CHECK(std::any_of(r.actions.begin(), r.actions.end(), [&](const SplitAction &a) { return a.reason == row.reason; }));
+    CHECK(
+        std::any_of(r.actions.begin(), r.actions.end(), [&](const SplitAction &a) { return a.reason == row.reason; }));
     // The file is one response: all old or all new.
     if (row.winner == PathId::new_path) {
       CHECK(r.file_new == s.size);

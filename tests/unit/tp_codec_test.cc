@@ -54,7 +54,6 @@ Bytes hex(std::string_view s) {
   return out;
 }
 
-
 std::string str(const Policy &p) {
   return std::string(to_string(p.handshake)) + "/" + std::string(to_string(p.spa_v4)) + "/" +
          std::string(to_string(p.spa_v6));
@@ -72,8 +71,7 @@ const RawParam *find(const std::vector<RawParam> &ps, std::uint64_t id) {
 const RawParam *find(std::vector<RawParam> &&ps, std::uint64_t id) = delete;
 
 std::size_t count(const std::vector<RawParam> &ps, std::uint64_t id) {
-  return static_cast<std::size_t>(
-      std::count_if(ps.begin(), ps.end(), [id](const RawParam &p) { return p.id == id; }));
+  return static_cast<std::size_t>(std::count_if(ps.begin(), ps.end(), [id](const RawParam &p) { return p.id == id; }));
 }
 
 std::vector<RawParam> parsed(ByteView b) {
@@ -121,8 +119,7 @@ bool has_v4(Spa s) { return s == Spa::both || s == Spa::v4_only; }
 bool has_v6(Spa s) { return s == Spa::both || s == Spa::v6_only; }
 
 constexpr std::array<std::uint8_t, 4> kV4 = {198, 18, 0, 10};
-constexpr std::array<std::uint8_t, 16> kV6 = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
-                                              0,    0,    0,    0,    0, 0, 0, 0x10};
+constexpr std::array<std::uint8_t, 16> kV6 = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10};
 constexpr std::uint16_t kV4Port = 4433;
 constexpr std::uint16_t kV6Port = 4434;
 
@@ -210,13 +207,12 @@ std::string rfc_pa_tp(Spa s) {
 }
 // PR #3898 form: Disable Migration after the IPv6 Port, before the CID length: 50 = 0x32 bytes.
 std::string pr_pa_tp(Spa s, std::string_view dm) {
-  return "0d 32 | " + pa_v4_hex(s) + " | " + pa_v6_hex(s) + " | " + std::string(dm) + " | " +
-         std::string(kPaCidToken);
+  return "0d 32 | " + pa_v4_hex(s) + " | " + pa_v6_hex(s) + " | " + std::string(dm) + " | " + std::string(kPaCidToken);
 }
 // The whole ngtcp2 blob with the given 0x0d TP (empty: no preferred address), in ngtcp2's order.
 std::string base_hex(const std::string &pa_tp) {
-  return std::string(kOdcidTp) + " | " + std::string(kSrtTp) + " | " + pa_tp + " | " +
-         std::string(kIscidTp) + " | " + std::string(kLimitsTp);
+  return std::string(kOdcidTp) + " | " + std::string(kSrtTp) + " | " + pa_tp + " | " + std::string(kIscidTp) + " | " +
+         std::string(kLimitsTp);
 }
 std::string rfc_base(Spa s) { return base_hex(s == Spa::absent ? "" : rfc_pa_tp(s)); }
 
@@ -356,8 +352,7 @@ TEST_CASE("varint::read: RFC 9000 examples and length prefixes", "[tp][varint]")
       {"A.1: 1-byte 0x25 = 37", "25", 37, 1},
       {"A.1: 2-byte 0x7bbd = 15293", "7bbd", 15293, 2},
       {"A.1: 4-byte 0x9d7f3e7d = 494878333", "9d7f3e7d", 494878333, 4},
-      {"A.1: 8-byte 0xc2197c5eff14e88c = 151288809941952652", "c2197c5eff14e88c",
-       151288809941952652ull, 8},
+      {"A.1: 8-byte 0xc2197c5eff14e88c = 151288809941952652", "c2197c5eff14e88c", 151288809941952652ull, 8},
       {"A.1: non-minimal 2-byte 0x4025 = 37", "4025", 37, 2},
       {"trailing bytes are not read", "25ff", 37, 1},
       {"trailing bytes after a 2-byte varint", "7bbd 00 00", 15293, 2},
@@ -431,8 +426,7 @@ TEST_CASE("varint::read: truncated input is nullopt", "[tp][varint]") {
 // Parameter lists
 // =============================================================================================
 
-TEST_CASE("parse_params: errors are TRANSPORT_PARAMETER_ERROR naming the parameter",
-          "[tp][params]") {
+TEST_CASE("parse_params: errors are TRANSPORT_PARAMETER_ERROR naming the parameter", "[tp][params]") {
   struct Row {
     std::string_view name;
     std::string_view blob;
@@ -608,22 +602,17 @@ TEST_CASE("policy byte: all 27 policies round trip, bits 6-7 always zero", "[tp]
   }
 }
 
-TEST_CASE("policy byte: reserved level 3 and reserved bits are errors naming the field",
-          "[tp][policy-byte]") {
+TEST_CASE("policy byte: reserved level 3 and reserved bits are errors naming the field", "[tp][policy-byte]") {
   struct Row {
     std::string_view name;
     std::uint8_t byte;
     std::string_view reason;
   };
   static constexpr Row rows[] = {
-      {"handshake level 3", 0x03, "handshake"},
-      {"SPA IPv4 level 3", 0x0c, "IPv4"},
-      {"SPA IPv6 level 3", 0x30, "IPv6"},
-      {"all level 3", 0x3f, "reserved"},
-      {"bit 6 set", 0x40, "reserved bits"},
-      {"bit 7 set", 0x80, "reserved bits"},
-      {"bits 6-7 set", 0xc0, "reserved bits"},
-      {"bit 6 beside a valid policy", 0x55, "reserved bits"},
+      {"handshake level 3", 0x03, "handshake"}, {"SPA IPv4 level 3", 0x0c, "IPv4"},
+      {"SPA IPv6 level 3", 0x30, "IPv6"},       {"all level 3", 0x3f, "reserved"},
+      {"bit 6 set", 0x40, "reserved bits"},     {"bit 7 set", 0x80, "reserved bits"},
+      {"bits 6-7 set", 0xc0, "reserved bits"},  {"bit 6 beside a valid policy", 0x55, "reserved bits"},
   };
   auto row = GENERATE(from_range(rows));
   CAPTURE(row.name);
@@ -716,8 +705,7 @@ TEST_CASE("add_policy_support: a malformed client blob is an error", "[tp][clien
   check_tp_error(add_policy_support(hex("40"), 0x7), {"varint"});
 }
 
-TEST_CASE("read_policy_support: absent is 0, value otherwise, wrong length is an error",
-          "[tp][client]") {
+TEST_CASE("read_policy_support: absent is 0, value otherwise, wrong length is an error", "[tp][client]") {
   struct Row {
     std::string_view name;
     std::string_view blob;
@@ -812,60 +800,171 @@ std::vector<EncodeRow> encode_rows() {
   const std::optional<Spelling> rfc;
   return {
       {"pr3898: DM after IPv6 port = stricter(none, any) = none; hs same-ip -> 0x0c, both reported",
-       B, p1, kPr, pr, base_hex(pr_pa_tp(B, "01")) + "0c00 6d50 01 04", {kNone, kNone, kNone},
+       B,
+       p1,
+       kPr,
+       pr,
+       base_hex(pr_pa_tp(B, "01")) + "0c00 6d50 01 04",
+       {kNone, kNone, kNone},
        {{kHs, kSame, kNone}, {kV6a, kAny, kNone}}},
-      {"ext: 0x2d51 = 0x06 (hs same-ip 2, v4 none 1<<2) beside zero-length 0x0c", B, p1, kExt, ext,
-       rfc_base(B) + "0c00 6d51 01 06 6d50 01 01", p1, {}},
-      {"ext+dam announced: default preference picks ext", B, p1, kExt | kDam, ext,
-       rfc_base(B) + "0c00 6d51 01 06 6d50 01 01", p1, {}},
-      {"dam-values: 0x0c carries 1 byte, 0x06", B, p1, kDam, dam, rfc_base(B) + "0c 01 06 6d50 01 02",
-       p1, {}},
-      {"rfc9000 legacy: zero-length 0x0c, standard 0x0d, no qamp TPs; v4 none reported loosened", B,
-       p1, 0, rfc, rfc_base(B) + "0c00", {kNone, kAny, kAny},
-       {{kHs, kSame, kNone}, {kV4a, kNone, kAny}}},
-      {"pr3898 all any: DM 0, no 0x0c", B, all_any, kPr, pr, base_hex(pr_pa_tp(B, "00")) + "6d50 01 04",
-       all_any, {}},
-      {"ext all any: 0x2d51 = 00, no 0x0c", B, all_any, kExt, ext, rfc_base(B) + "6d51 01 00 6d50 01 01",
-       all_any, {}},
-      {"dam-values all any: no 0x0c at all", B, all_any, kDam, dam, rfc_base(B) + "6d50 01 02", all_any,
+      {"ext: 0x2d51 = 0x06 (hs same-ip 2, v4 none 1<<2) beside zero-length 0x0c",
+       B,
+       p1,
+       kExt,
+       ext,
+       rfc_base(B) + "0c00 6d51 01 06 6d50 01 01",
+       p1,
        {}},
+      {"ext+dam announced: default preference picks ext",
+       B,
+       p1,
+       kExt | kDam,
+       ext,
+       rfc_base(B) + "0c00 6d51 01 06 6d50 01 01",
+       p1,
+       {}},
+      {"dam-values: 0x0c carries 1 byte, 0x06", B, p1, kDam, dam, rfc_base(B) + "0c 01 06 6d50 01 02", p1, {}},
+      {"rfc9000 legacy: zero-length 0x0c, standard 0x0d, no qamp TPs; v4 none reported loosened",
+       B,
+       p1,
+       0,
+       rfc,
+       rfc_base(B) + "0c00",
+       {kNone, kAny, kAny},
+       {{kHs, kSame, kNone}, {kV4a, kNone, kAny}}},
+      {"pr3898 all any: DM 0, no 0x0c", B, all_any, kPr, pr, base_hex(pr_pa_tp(B, "00")) + "6d50 01 04", all_any, {}},
+      {"ext all any: 0x2d51 = 00, no 0x0c", B, all_any, kExt, ext, rfc_base(B) + "6d51 01 00 6d50 01 01", all_any, {}},
+      {"dam-values all any: no 0x0c at all", B, all_any, kDam, dam, rfc_base(B) + "6d50 01 02", all_any, {}},
       {"rfc9000 all any: ngtcp2's blob unchanged", B, all_any, 0, rfc, rfc_base(B), all_any, {}},
-      {"pr3898 none/same-ip/same-ip: DM 2, nothing adjusted", B, nss, kPr, pr,
-       base_hex(pr_pa_tp(B, "02")) + "0c00 6d50 01 04", nss, {}},
-      {"ext none/same-ip/same-ip = 0x29", B, nss, kExt, ext, rfc_base(B) + "0c00 6d51 01 29 6d50 01 01",
-       nss, {}},
-      {"dam-values none/same-ip/same-ip = 0x29", B, nss, kDam, dam, rfc_base(B) + "0c 01 29 6d50 01 02",
-       nss, {}},
-      {"rfc9000 none/same-ip/same-ip: both SPA levels reported loosened", B, nss, 0, rfc,
-       rfc_base(B) + "0c00", {kNone, kAny, kAny}, {{kV4a, kSame, kAny}, {kV6a, kSame, kAny}}},
-      {"pr3898 hs same-ip, SPAs equal: only the handshake tightened", B, {kSame, kAny, kAny}, kPr, pr,
-       base_hex(pr_pa_tp(B, "00")) + "0c00 6d50 01 04", {kNone, kAny, kAny}, {{kHs, kSame, kNone}}},
-      {"pr3898 v4 any, v6 same-ip: v4 tightened to same-ip", B, {kAny, kAny, kSame}, kPr, pr,
-       base_hex(pr_pa_tp(B, "02")) + "6d50 01 04", {kAny, kSame, kSame}, {{kV4a, kAny, kSame}}},
-      {"pr3898 v4 same-ip, v6 none: v4 tightened to none", B, asn, kPr, pr,
-       base_hex(pr_pa_tp(B, "01")) + "6d50 01 04", {kAny, kNone, kNone}, {{kV4a, kSame, kNone}}},
-      {"pr3898 IPv4-only SPA: DM from the v4 level alone", Spa::v4_only, asn, kPr, pr,
-       base_hex(pr_pa_tp(Spa::v4_only, "02")) + "6d50 01 04", {kAny, kSame, kSame}, {}},
-      {"pr3898 IPv6-only SPA: DM from the v6 level alone", Spa::v6_only, asn, kPr, pr,
-       base_hex(pr_pa_tp(Spa::v6_only, "01")) + "6d50 01 04", {kAny, kNone, kNone}, {}},
-      {"dam-values IPv4-only SPA: byte 0x18 (v4 same-ip, v6 none)", Spa::v4_only, asn, kDam, dam,
-       rfc_base(Spa::v4_only) + "0c 01 18 6d50 01 02", asn, {}},
-      {"ext IPv6-only SPA: byte 0x18", Spa::v6_only, asn, kExt, ext,
-       rfc_base(Spa::v6_only) + "6d51 01 18 6d50 01 01", asn, {}},
-      {"rfc9000 IPv4-only SPA: only the offered v4 address reported", Spa::v4_only, asn, 0, rfc,
-       rfc_base(Spa::v4_only), {kAny, kAny, kAny}, {{kV4a, kSame, kAny}}},
-      {"rfc9000 IPv6-only SPA: only the offered v6 address reported", Spa::v6_only, asn, 0, rfc,
-       rfc_base(Spa::v6_only), {kAny, kAny, kAny}, {{kV6a, kNone, kAny}}},
-      {"pr3898 without a preferred address: no 0x0d to carry SPA levels", Spa::absent, nnn, kPr, pr,
-       rfc_base(Spa::absent) + "0c00 6d50 01 04", {kNone, kAny, kAny}, {}},
-      {"ext without a preferred address still carries all three (0x15)", Spa::absent, nnn, kExt, ext,
-       rfc_base(Spa::absent) + "0c00 6d51 01 15 6d50 01 01", nnn, {}},
-      {"dam-values without a preferred address (0x15)", Spa::absent, nnn, kDam, dam,
-       rfc_base(Spa::absent) + "0c 01 15 6d50 01 02", nnn, {}},
-      {"rfc9000 without a preferred address: 0x0c only, hs same-ip tightened", Spa::absent,
-       {kSame, kNone, kNone}, 0, rfc, rfc_base(Spa::absent) + "0c00", {kNone, kAny, kAny},
+      {"pr3898 none/same-ip/same-ip: DM 2, nothing adjusted",
+       B,
+       nss,
+       kPr,
+       pr,
+       base_hex(pr_pa_tp(B, "02")) + "0c00 6d50 01 04",
+       nss,
+       {}},
+      {"ext none/same-ip/same-ip = 0x29", B, nss, kExt, ext, rfc_base(B) + "0c00 6d51 01 29 6d50 01 01", nss, {}},
+      {"dam-values none/same-ip/same-ip = 0x29", B, nss, kDam, dam, rfc_base(B) + "0c 01 29 6d50 01 02", nss, {}},
+      {"rfc9000 none/same-ip/same-ip: both SPA levels reported loosened",
+       B,
+       nss,
+       0,
+       rfc,
+       rfc_base(B) + "0c00",
+       {kNone, kAny, kAny},
+       {{kV4a, kSame, kAny}, {kV6a, kSame, kAny}}},
+      {"pr3898 hs same-ip, SPAs equal: only the handshake tightened",
+       B,
+       {kSame, kAny, kAny},
+       kPr,
+       pr,
+       base_hex(pr_pa_tp(B, "00")) + "0c00 6d50 01 04",
+       {kNone, kAny, kAny},
        {{kHs, kSame, kNone}}},
-      {"unknown future bit only: rfc9000", B, p1, 0x8, rfc, rfc_base(B) + "0c00", {kNone, kAny, kAny},
+      {"pr3898 v4 any, v6 same-ip: v4 tightened to same-ip",
+       B,
+       {kAny, kAny, kSame},
+       kPr,
+       pr,
+       base_hex(pr_pa_tp(B, "02")) + "6d50 01 04",
+       {kAny, kSame, kSame},
+       {{kV4a, kAny, kSame}}},
+      {"pr3898 v4 same-ip, v6 none: v4 tightened to none",
+       B,
+       asn,
+       kPr,
+       pr,
+       base_hex(pr_pa_tp(B, "01")) + "6d50 01 04",
+       {kAny, kNone, kNone},
+       {{kV4a, kSame, kNone}}},
+      {"pr3898 IPv4-only SPA: DM from the v4 level alone",
+       Spa::v4_only,
+       asn,
+       kPr,
+       pr,
+       base_hex(pr_pa_tp(Spa::v4_only, "02")) + "6d50 01 04",
+       {kAny, kSame, kSame},
+       {}},
+      {"pr3898 IPv6-only SPA: DM from the v6 level alone",
+       Spa::v6_only,
+       asn,
+       kPr,
+       pr,
+       base_hex(pr_pa_tp(Spa::v6_only, "01")) + "6d50 01 04",
+       {kAny, kNone, kNone},
+       {}},
+      {"dam-values IPv4-only SPA: byte 0x18 (v4 same-ip, v6 none)",
+       Spa::v4_only,
+       asn,
+       kDam,
+       dam,
+       rfc_base(Spa::v4_only) + "0c 01 18 6d50 01 02",
+       asn,
+       {}},
+      {"ext IPv6-only SPA: byte 0x18",
+       Spa::v6_only,
+       asn,
+       kExt,
+       ext,
+       rfc_base(Spa::v6_only) + "6d51 01 18 6d50 01 01",
+       asn,
+       {}},
+      {"rfc9000 IPv4-only SPA: only the offered v4 address reported",
+       Spa::v4_only,
+       asn,
+       0,
+       rfc,
+       rfc_base(Spa::v4_only),
+       {kAny, kAny, kAny},
+       {{kV4a, kSame, kAny}}},
+      {"rfc9000 IPv6-only SPA: only the offered v6 address reported",
+       Spa::v6_only,
+       asn,
+       0,
+       rfc,
+       rfc_base(Spa::v6_only),
+       {kAny, kAny, kAny},
+       {{kV6a, kNone, kAny}}},
+      {"pr3898 without a preferred address: no 0x0d to carry SPA levels",
+       Spa::absent,
+       nnn,
+       kPr,
+       pr,
+       rfc_base(Spa::absent) + "0c00 6d50 01 04",
+       {kNone, kAny, kAny},
+       {}},
+      {"ext without a preferred address still carries all three (0x15)",
+       Spa::absent,
+       nnn,
+       kExt,
+       ext,
+       rfc_base(Spa::absent) + "0c00 6d51 01 15 6d50 01 01",
+       nnn,
+       {}},
+      {"dam-values without a preferred address (0x15)",
+       Spa::absent,
+       nnn,
+       kDam,
+       dam,
+       rfc_base(Spa::absent) + "0c 01 15 6d50 01 02",
+       nnn,
+       {}},
+      {"rfc9000 without a preferred address: 0x0c only, hs same-ip tightened",
+       Spa::absent,
+       {kSame, kNone, kNone},
+       0,
+       rfc,
+       rfc_base(Spa::absent) + "0c00",
+       {kNone, kAny, kAny},
+       {{kHs, kSame, kNone}}},
+      {"unknown future bit only: rfc9000",
+       B,
+       p1,
+       0x8,
+       rfc,
+       rfc_base(B) + "0c00",
+       {kNone, kAny, kAny},
        {{kHs, kSame, kNone}, {kV4a, kNone, kAny}}},
   };
 }
@@ -897,9 +996,10 @@ TEST_CASE("encode_server_params: exact bytes per spelling", "[tp][server][encode
   CHECK(str(d->policy) == str(row.expressed));
 }
 
-TEST_CASE("encode_server_params: spelling = first of the preference list the client announced; "
-          "echo has exactly that bit",
-          "[tp][server][encode]") {
+TEST_CASE(
+    "encode_server_params: spelling = first of the preference list the client announced; "
+    "echo has exactly that bit",
+    "[tp][server][encode]") {
   struct Row {
     std::string_view name;
     std::vector<Spelling> preference;
@@ -918,11 +1018,12 @@ TEST_CASE("encode_server_params: spelling = first of the preference list the cli
       {"nothing announced: rfc9000", def, 0x0, std::nullopt},
       {"only unknown future bits: rfc9000", def, 0x18, std::nullopt},
       {"unknown bit beside pr3898 ignored", def, 0x4 | 0x8, Spelling::pr3898},
-      {"server prefers dam-values", {Spelling::dam_values, Spelling::ext, Spelling::pr3898}, 0x7,
-       Spelling::dam_values},
+      {"server prefers dam-values", {Spelling::dam_values, Spelling::ext, Spelling::pr3898}, 0x7, Spelling::dam_values},
       {"server prefers ext, client all", {Spelling::ext, Spelling::pr3898}, 0x7, Spelling::ext},
-      {"second preference when the first is not announced", {Spelling::dam_values, Spelling::pr3898},
-       0x5, Spelling::pr3898},
+      {"second preference when the first is not announced",
+       {Spelling::dam_values, Spelling::pr3898},
+       0x5,
+       Spelling::pr3898},
       {"server offers only what the client lacks: rfc9000", {Spelling::dam_values}, 0x5, std::nullopt},
       {"empty preference list: rfc9000", {}, 0x7, std::nullopt},
   };
@@ -950,8 +1051,7 @@ TEST_CASE("encode_server_params: spelling = first of the preference list the cli
   }
 }
 
-TEST_CASE("encode_server_params: stale 0x0c / 0x2d50 / 0x2d51 in ngtcp2's blob are replaced",
-          "[tp][server][encode]") {
+TEST_CASE("encode_server_params: stale 0x0c / 0x2d50 / 0x2d51 in ngtcp2's blob are replaced", "[tp][server][encode]") {
   // As if ngtcp2 ran with disable_active_migration on and something had added qamp TPs.
   const auto in = hex("0f 01 aa | 0c 00 | 6d50 01 07 | 6d51 01 3f | 04 01 10");
   struct Row {
@@ -975,18 +1075,15 @@ TEST_CASE("encode_server_params: stale 0x0c / 0x2d50 / 0x2d51 in ngtcp2's blob a
 
 TEST_CASE("encode_server_params: malformed input is an error, not a guess", "[tp][server][encode]") {
   const Policy pol{kNone, kNone, kNone};
-  check_tp_error(encode_server_params(hex("0d 05 00"), pol, kDefaultSpellingPreference, 7),
-                 {"0x0d", "past the end"});
+  check_tp_error(encode_server_params(hex("0d 05 00"), pol, kDefaultSpellingPreference, 7), {"0x0d", "past the end"});
   Bytes zero_cid = hex("0d 29");  // 41 = 24 + 1 + 0 + 16
   const auto v = hex(pa_v4_hex(Spa::both) + pa_v6_hex(Spa::both) + "00 b0b1b2b3b4b5b6b7b8b9babbbcbdbebf");
   REQUIRE(v.size() == 41);
   zero_cid.insert(zero_cid.end(), v.begin(), v.end());
-  check_tp_error(encode_server_params(zero_cid, pol, kDefaultSpellingPreference, 7),
-                 {"0x0d", "zero-length"});
+  check_tp_error(encode_server_params(zero_cid, pol, kDefaultSpellingPreference, 7), {"0x0d", "zero-length"});
 }
 
-TEST_CASE("encode_server_params: never loosens silently (every policy x spelling x SPA set)",
-          "[tp][server][encode]") {
+TEST_CASE("encode_server_params: never loosens silently (every policy x spelling x SPA set)", "[tp][server][encode]") {
   // For every address the client can reach (handshake, and each offered SPA family): if the
   // expressed level differs from the wanted one, exactly one adjustment says so; in a spelling it
   // is always stricter, for a legacy client a SPA level may be looser (the gate enforces it).
@@ -1032,8 +1129,7 @@ TEST_CASE("encode_server_params: never loosens silently (every policy x spelling
 // Round trip: every policy in every spelling, through ngtcp2's own decoder too
 // =============================================================================================
 
-TEST_CASE("round trip: 27 policies x {pr3898, ext, dam-values, rfc9000} x SPA sets",
-          "[tp][server][roundtrip]") {
+TEST_CASE("round trip: 27 policies x {pr3898, ext, dam-values, rfc9000} x SPA sets", "[tp][server][roundtrip]") {
   auto spa = GENERATE(from_range(kAllSpa));
   auto support = GENERATE(kPr, kExt, kDam, SpellingSet{0});
   CAPTURE(to_string(spa), support);
@@ -1105,8 +1201,7 @@ TEST_CASE("round trip: 27 policies x {pr3898, ext, dam-values, rfc9000} x SPA se
 // Why negotiate: ngtcp2's own decoder on what the encoder emits
 // =============================================================================================
 
-TEST_CASE("ngtcp2 accepts the rfc9000 and ext forms and rejects pr3898 / dam-values",
-          "[tp][server][ngtcp2]") {
+TEST_CASE("ngtcp2 accepts the rfc9000 and ext forms and rejects pr3898 / dam-values", "[tp][server][ngtcp2]") {
   auto spa = GENERATE(from_range(kAllSpa));
   CAPTURE(to_string(spa));
   const auto f = server_fixture(spa);
@@ -1217,28 +1312,39 @@ std::vector<DecodeOkRow> decode_ok_rows() {
   return {
       {"no qamp TPs, no 0x0c: RFC 9000, all any", 7, {P(0x01, "01")}, rfc, {}, false, 0},
       {"zero-length 0x0c, no echo: handshake none", 7, {dam("")}, rfc, {kNone, kAny, kAny}, true, 0},
-      {"0x0c + RFC 0x0d, no echo: SPA any after the move (§18.2)", 7, {pa_rfc(), dam("")}, rfc,
-       {kNone, kAny, kAny}, true, 0},
+      {"0x0c + RFC 0x0d, no echo: SPA any after the move (§18.2)",
+       7,
+       {pa_rfc(), dam("")},
+       rfc,
+       {kNone, kAny, kAny},
+       true,
+       0},
       {"client announced nothing, RFC form", 0, {pa_rfc(), dam("")}, rfc, {kNone, kAny, kAny}, true, 0},
       {"pr3898: DM 2 + 0x0c", 7, {pa_pr("02"), dam(""), echo("04")}, pr, {kNone, kSame, kSame}, true, 4},
       {"pr3898: DM 1, no 0x0c", 7, {pa_pr("01"), echo("04")}, pr, {kAny, kNone, kNone}, false, 4},
       {"pr3898: DM 0", 4, {pa_pr("00"), echo("04")}, pr, {}, false, 4},
       {"pr3898 echoed without a 0x0d", 7, {dam(""), echo("04")}, pr, {kNone, kAny, kAny}, true, 4},
-      {"pr3898 echo as a non-minimal 2-byte varint", 7, {pa_pr("01"), echo("4004")}, pr,
-       {kAny, kNone, kNone}, false, 4},
+      {"pr3898 echo as a non-minimal 2-byte varint",
+       7,
+       {pa_pr("01"), echo("4004")},
+       pr,
+       {kAny, kNone, kNone},
+       false,
+       4},
       {"dam-values 0x29", 7, {pa_rfc(), dam("29"), echo("02")}, dv, {kNone, kSame, kSame}, true, 2},
-      {"dam-values 0x24: any / none / same-ip", 2, {dam("24"), echo("02")}, dv, {kAny, kNone, kSame},
-       true, 2},
+      {"dam-values 0x24: any / none / same-ip", 2, {dam("24"), echo("02")}, dv, {kAny, kNone, kSame}, true, 2},
       {"dam-values byte 0x00: all any", 7, {dam("00"), echo("02")}, dv, {}, true, 2},
       {"dam-values without 0x0c: all any", 7, {pa_rfc(), echo("02")}, dv, {}, false, 2},
-      {"ext 0x26 with 0x0c: same-ip / none / same-ip", 7, {pa_rfc(), dam(""), ext("26"), echo("01")},
-       ex, {kSame, kNone, kSame}, true, 1},
-      {"ext 0x14 without 0x0c: any / none / none", 1, {ext("14"), echo("01")}, ex, {kAny, kNone, kNone},
-       false, 1},
-      {"ext without echo: 0x2d51 describes itself", 7, {dam(""), ext("15")}, ex, {kNone, kNone, kNone},
-       true, 0},
-      {"ext without echo though the client announced nothing", 0, {ext("20")}, ex, {kAny, kAny, kSame},
-       false, 0},
+      {"ext 0x26 with 0x0c: same-ip / none / same-ip",
+       7,
+       {pa_rfc(), dam(""), ext("26"), echo("01")},
+       ex,
+       {kSame, kNone, kSame},
+       true,
+       1},
+      {"ext 0x14 without 0x0c: any / none / none", 1, {ext("14"), echo("01")}, ex, {kAny, kNone, kNone}, false, 1},
+      {"ext without echo: 0x2d51 describes itself", 7, {dam(""), ext("15")}, ex, {kNone, kNone, kNone}, true, 0},
+      {"ext without echo though the client announced nothing", 0, {ext("20")}, ex, {kAny, kAny, kSame}, false, 0},
   };
 }
 
@@ -1261,18 +1367,17 @@ std::vector<DecodeErrRow> decode_err_rows() {
       // 0x0d lengths per form
       {"0x0d of RFC length when pr3898 was echoed", 7, {pa_rfc(), echo("04")}, {"0x0d"}},
       {"0x0d of PR #3898 length in rfc9000 form", 7, {pa_pr("01")}, {"0x0d", "length"}},
-      {"0x0d of PR #3898 length when ext was echoed", 7, {pa_pr("01"), ext("00"), echo("01")},
-       {"0x0d", "length"}},
-      {"0x0d of PR #3898 length when dam-values was echoed", 7, {pa_pr("01"), echo("02")},
-       {"0x0d", "length"}},
+      {"0x0d of PR #3898 length when ext was echoed", 7, {pa_pr("01"), ext("00"), echo("01")}, {"0x0d", "length"}},
+      {"0x0d of PR #3898 length when dam-values was echoed", 7, {pa_pr("01"), echo("02")}, {"0x0d", "length"}},
       {"0x0d too short for a CID length (RFC form, 24 bytes)", 7, {pa_raw(kV4V6)}, {"0x0d", "length"}},
-      {"0x0d too short for a CID length (PR form, 25 bytes)", 7, {pa_raw(kV4V6 + "01"), echo("04")},
+      {"0x0d too short for a CID length (PR form, 25 bytes)",
+       7,
+       {pa_raw(kV4V6 + "01"), echo("04")},
        {"0x0d", "length"}},
-      {"0x0d one byte too long (RFC form)", 7, {pa_raw(kV4V6 + std::string(kPaCidToken) + "00")},
-       {"0x0d", "length"}},
-      {"0x0d one byte short (PR form)", 7,
-       {pa_raw(kV4V6 + "01" + std::string(kPaCidToken).substr(0, std::string(kPaCidToken).size() - 2)),
-        echo("04")},
+      {"0x0d one byte too long (RFC form)", 7, {pa_raw(kV4V6 + std::string(kPaCidToken) + "00")}, {"0x0d", "length"}},
+      {"0x0d one byte short (PR form)",
+       7,
+       {pa_raw(kV4V6 + "01" + std::string(kPaCidToken).substr(0, std::string(kPaCidToken).size() - 2)), echo("04")},
        {"0x0d", "length"}},
       // 0x2d50 / 0x2d51 lengths
       {"0x2d50 of 2 bytes where the varint takes 1", 7, {echo("0400")}, {"0x2d50", "length"}},
@@ -1379,8 +1484,7 @@ TEST_CASE("decode_server_params: a broken list is an error before anything else"
   check_tp_error(decode_server_params(hex("0c 03 00")), {"0x0c", "past the end"});
 }
 
-TEST_CASE("decode_server_params: unknown TPs are listed in wire order and kept for ngtcp2",
-          "[tp][server][decode]") {
+TEST_CASE("decode_server_params: unknown TPs are listed in wire order and kept for ngtcp2", "[tp][server][decode]") {
   const auto wire = hex("4abc 02 0102 | 0c 00 | 0f 01 aa | 6d51 01 05 | 6d50 01 01 | 7fff 00");
   auto d = decode_server_params(wire, kExt);
   REQUIRE(d.ok());
@@ -1394,5 +1498,8 @@ TEST_CASE("decode_server_params: unknown TPs are listed in wire order and kept f
   }
   CHECK(d->spelling == Spelling::ext);
   CHECK(d->policy == Policy{kNone, kNone, kAny});
-  CHECK(to_hex(d->standard_view) == "4abc020102" "0f01aa" "7fff00");
+  CHECK(to_hex(d->standard_view) ==
+        "4abc020102"
+        "0f01aa"
+        "7fff00");
 }

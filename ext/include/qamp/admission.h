@@ -29,9 +29,9 @@ std::optional<RetryMode> parse_retry_mode(std::string_view text) noexcept;
 
 struct AdmissionConfig {
   RetryMode retry = RetryMode::automatic;
-  std::size_t retry_threshold = 64;   // auto: half-open count from which Retry is required
+  std::size_t retry_threshold = 64;    // auto: half-open count from which Retry is required
   std::size_t max_connections = 4096;  // all live connections (0: refuse every new one)
-  std::size_t max_half_open = 1024;   // connections whose handshake has not completed
+  std::size_t max_half_open = 1024;    // connections whose handshake has not completed
 };
 
 // What the new Initial's token says (the caller verifies it with
@@ -53,13 +53,13 @@ enum class AdmissionAction : std::uint8_t { accept, retry, refuse };
 std::string_view to_string(AdmissionAction action) noexcept;  // "accept", "retry", "refuse"
 
 enum class AdmissionReason : std::uint8_t {
-  accept_unvalidated,     // under every cap, Retry not required
-  accept_validated,       // a valid Retry token: the address is proven
-  retry_required,         // --retry=on
-  retry_above_threshold,  // --retry=auto with half_open >= retry_threshold
-  refuse_max_connections, // connections >= max_connections (even with a valid token)
-  refuse_max_half_open,   // half_open >= max_half_open (even with a valid token)
-  refuse_invalid_token,   // RFC 9000 §8.1.2: an invalid Retry token is not retried again
+  accept_unvalidated,      // under every cap, Retry not required
+  accept_validated,        // a valid Retry token: the address is proven
+  retry_required,          // --retry=on
+  retry_above_threshold,   // --retry=auto with half_open >= retry_threshold
+  refuse_max_connections,  // connections >= max_connections (even with a valid token)
+  refuse_max_half_open,    // half_open >= max_half_open (even with a valid token)
+  refuse_invalid_token,    // RFC 9000 §8.1.2: an invalid Retry token is not retried again
 };
 std::string_view to_string(AdmissionReason reason) noexcept;  // e.g. "refuse-max-half-open"
 
@@ -77,11 +77,11 @@ AdmissionDecision admit(const AdmissionConfig &config, const AdmissionInput &inp
 
 // The pre-ngtcp2 classification of one datagram on a server socket (RFC 9000 §5.2.2, §6, §10.3).
 enum class DatagramClass : std::uint8_t {
-  drop_undecodable,        // no header ngtcp2 can decode
-  version_negotiation,     // long header with an unsupported version: answer with VN
-  known_connection,        // DCID of a live connection: hand it to that connection
-  unknown_short_header,    // short header, unknown DCID: the reset guard decides
-  new_initial,             // a client Initial (ngtcp2_accept): admission decides
+  drop_undecodable,          // no header ngtcp2 can decode
+  version_negotiation,       // long header with an unsupported version: answer with VN
+  known_connection,          // DCID of a live connection: hand it to that connection
+  unknown_short_header,      // short header, unknown DCID: the reset guard decides
+  new_initial,               // a client Initial (ngtcp2_accept): admission decides
   drop_unknown_long_header,  // long header, unknown DCID, not an acceptable Initial
 };
 std::string_view to_string(DatagramClass c) noexcept;

@@ -56,16 +56,15 @@ enum class GateReason : std::uint8_t {
   unsupported_address,          // drop: a remote that is null or neither IPv4 nor IPv6
 };
 inline constexpr std::size_t kGateReasonCount = 9;
-inline constexpr std::array<GateReason, kGateReasonCount> kAllGateReasons = {
-    GateReason::same_path,
-    GateReason::port_only_rebinding,
-    GateReason::ip_change_allowed,
-    GateReason::ip_change_forbidden_none,
-    GateReason::ip_change_forbidden_same_ip,
-    GateReason::move_to_spa,
-    GateReason::second_server_address,
-    GateReason::enforcement_off,
-    GateReason::unsupported_address};
+inline constexpr std::array<GateReason, kGateReasonCount> kAllGateReasons = {GateReason::same_path,
+                                                                             GateReason::port_only_rebinding,
+                                                                             GateReason::ip_change_allowed,
+                                                                             GateReason::ip_change_forbidden_none,
+                                                                             GateReason::ip_change_forbidden_same_ip,
+                                                                             GateReason::move_to_spa,
+                                                                             GateReason::second_server_address,
+                                                                             GateReason::enforcement_off,
+                                                                             GateReason::unsupported_address};
 std::string_view to_string(GateReason reason) noexcept;  // "same-path", "move-to-spa", …
 // The verdict a reason always carries.
 GateVerdict verdict_of(GateReason reason) noexcept;
@@ -108,9 +107,7 @@ struct GateCounters {
   std::uint64_t accepted = 0;
   std::uint64_t dropped = 0;
 
-  std::uint64_t of(GateReason reason) const noexcept {
-    return by_reason[static_cast<std::size_t>(reason)];
-  }
+  std::uint64_t of(GateReason reason) const noexcept { return by_reason[static_cast<std::size_t>(reason)]; }
 };
 
 // What the observer sees: the decision with both paths copied and the level that applied (the

@@ -52,11 +52,11 @@ struct LocalInfo {
 
 // Why choose_spa_family() picked a family or none.
 enum class FamilyReason : std::uint8_t {
-  same_family,              // auto: the current family is offered and the client has it
-  switched_family,          // auto: the other family (the current one is not offered or not local)
-  forced_family,            // v4/v6 forced, offered and local
-  none_offered,             // the server offered no preferred address at all
-  no_usable_family,         // auto: nothing offered that the client has a local address in
+  same_family,                // auto: the current family is offered and the client has it
+  switched_family,            // auto: the other family (the current one is not offered or not local)
+  forced_family,              // v4/v6 forced, offered and local
+  none_offered,               // the server offered no preferred address at all
+  no_usable_family,           // auto: nothing offered that the client has a local address in
   forced_family_not_offered,  // forced family not in the server's preferred_address
   forced_family_not_local,    // forced family offered, but the client has no local address in it
 };
@@ -72,8 +72,7 @@ struct FamilyChoice {
 // client has a local address in it; auto prefers the current family (no family switch, same
 // routing) and falls back to the other one. RFC 9000 §9.6.1: the client chooses one of the
 // offered addresses.
-FamilyChoice choose_spa_family(bool offered_v4, bool offered_v6, const LocalInfo &local,
-                               SpaFamily preference) noexcept;
+FamilyChoice choose_spa_family(bool offered_v4, bool offered_v6, const LocalInfo &local, SpaFamily preference) noexcept;
 
 // What made the client consider a move (STYLE.md "Decisions with causes").
 enum class MigrationCause : std::uint8_t {
@@ -92,12 +91,16 @@ enum class MigrationCause : std::uint8_t {
   port_change_on_path_degrading,    // the path degrades: new source port, same address
                                     // (RFC 9000 §9.3, QUICHE's port migration)
 };
-inline constexpr std::array<MigrationCause, 10> kAllMigrationCauses = {
-    MigrationCause::preferred_address_available, MigrationCause::network_change,
-    MigrationCause::user_request, MigrationCause::path_failed,
-    MigrationCause::network_made_default, MigrationCause::network_disconnected,
-    MigrationCause::path_degrading, MigrationCause::write_error,
-    MigrationCause::migrate_back_to_default_network, MigrationCause::port_change_on_path_degrading};
+inline constexpr std::array<MigrationCause, 10> kAllMigrationCauses = {MigrationCause::preferred_address_available,
+                                                                       MigrationCause::network_change,
+                                                                       MigrationCause::user_request,
+                                                                       MigrationCause::path_failed,
+                                                                       MigrationCause::network_made_default,
+                                                                       MigrationCause::network_disconnected,
+                                                                       MigrationCause::path_degrading,
+                                                                       MigrationCause::write_error,
+                                                                       MigrationCause::migrate_back_to_default_network,
+                                                                       MigrationCause::port_change_on_path_degrading};
 std::string_view to_string(MigrationCause cause) noexcept;
 // Accepts "preferred-address-available", "network-change", "user-request", "path-failed",
 // "network-made-default", "network-disconnected", "path-degrading", "write-error",
@@ -122,39 +125,39 @@ std::string_view to_string(MigratorState state) noexcept;
 // What the adapter must do (or what just happened), with the reason in the name.
 enum class Outcome : std::uint8_t {
   // Refusals: nothing to do.
-  refused_by_policy,               // client_may() said no; MigrationDecision::rule says why
-  refused_validation_in_progress,  // one path validation at a time
-  refused_no_preferred_address,    // none offered, or no usable family (see family_reason)
-  refused_preferred_disabled,      // MigratorConfig::use_preferred_address is false
-  refused_preferred_already_tried, // the preferred address was tried and failed: stay put
+  refused_by_policy,                // client_may() said no; MigrationDecision::rule says why
+  refused_validation_in_progress,   // one path validation at a time
+  refused_no_preferred_address,     // none offered, or no usable family (see family_reason)
+  refused_preferred_disabled,       // MigratorConfig::use_preferred_address is false
+  refused_preferred_already_tried,  // the preferred address was tried and failed: stay put
   // Actions.
-  start_preferred_validation,       // validate `target` (a preferred address), RFC 9000 §9.6.1
-  start_path_validation,            // validate the new client path, switch after success
-                                    // (RFC 9000 §8.2.4, §9.6.1): ngtcp2_conn_initiate_migration
-  start_immediate_migration,        // the old path is gone: switch now, validate afterwards
-                                    // (ngtcp2_conn_initiate_immediate_migration)
+  start_preferred_validation,         // validate `target` (a preferred address), RFC 9000 §9.6.1
+  start_path_validation,              // validate the new client path, switch after success
+                                      // (RFC 9000 §8.2.4, §9.6.1): ngtcp2_conn_initiate_migration
+  start_immediate_migration,          // the old path is gone: switch now, validate afterwards
+                                      // (ngtcp2_conn_initiate_immediate_migration)
   validate_preferred_from_new_local,  // RFC 9000 §9.6.3: on a network change before using the
                                       // preferred address, validate it from the new local address
                                       // instead of migrating on the handshake address
-  fallback_other_family,            // the chosen preferred address failed; try the other once
+  fallback_other_family,              // the chosen preferred address failed; try the other once
   // Results of a path validation.
-  moved_to_preferred_address,       // the preferred address validated: now on `target`
-  migrated,                         // the client-initiated path validated: now on it
-  validation_failed_stayed,         // the client-initiated path failed: stay on the old path
-  settled_on_handshake_address,     // the preferred address(es) failed: stay on the handshake one
-  no_validation_pending,            // a validation result arrived with nothing being validated
+  moved_to_preferred_address,    // the preferred address validated: now on `target`
+  migrated,                      // the client-initiated path validated: now on it
+  validation_failed_stayed,      // the client-initiated path failed: stay on the old path
+  settled_on_handshake_address,  // the preferred address(es) failed: stay on the handshake one
+  no_validation_pending,         // a validation result arrived with nothing being validated
   // Stateless Reset hardening.
-  ignored_reset_on_probe,           // a reset on a path only being probed was ignored
+  ignored_reset_on_probe,  // a reset on a path only being probed was ignored
   // Deferrals (submit_migration): the change is queued, run_queued() runs it later.
   deferred_until_confirmed,         // RFC 9000 §9: no active migration before confirmation
   deferred_validation_in_progress,  // one path validation at a time: runs after this one ends
   // Starting the validation the last decision asked for (on_start_failed).
-  retry_conn_id_blocked,            // no spare connection ID yet (NEW_CONNECTION_ID in flight)
-  retry_invalid_state,              // ngtcp2 is not ready yet (a validation still tearing down)
-  refused_by_ngtcp2,                // native enforcement: ngtcp2 refused by the server's policy
-  impossible_address_family,        // the new local address cannot reach the server address
-  gave_up_after_retries,            // MigratorConfig::start_retry_attempts used up
-  start_failed,                     // ngtcp2 refused to start it for another reason
+  retry_conn_id_blocked,      // no spare connection ID yet (NEW_CONNECTION_ID in flight)
+  retry_invalid_state,        // ngtcp2 is not ready yet (a validation still tearing down)
+  refused_by_ngtcp2,          // native enforcement: ngtcp2 refused by the server's policy
+  impossible_address_family,  // the new local address cannot reach the server address
+  gave_up_after_retries,      // MigratorConfig::start_retry_attempts used up
+  start_failed,               // ngtcp2 refused to start it for another reason
 };
 std::string_view to_string(Outcome outcome) noexcept;
 // True for the outcomes that ask the adapter to start a path validation or a switch.
@@ -162,9 +165,9 @@ bool starts_path(Outcome outcome) noexcept;
 
 struct MigrationDecision {
   Outcome outcome;
-  std::optional<Rule> rule;                  // the client_may() rule, when one was consulted
-  std::optional<ServerAddress> target;       // the server address to validate / now talked to
-  std::optional<FamilyReason> family_reason; // when a preferred-address family was chosen
+  std::optional<Rule> rule;                   // the client_may() rule, when one was consulted
+  std::optional<ServerAddress> target;        // the server address to validate / now talked to
+  std::optional<FamilyReason> family_reason;  // when a preferred-address family was chosen
   friend bool operator==(const MigrationDecision &, const MigrationDecision &) = default;
 };
 // "start-path-validation (rule level-any, target spa-v4)" — one log line.
@@ -234,8 +237,7 @@ class Migrator {
   // LocalInfo seen) reaches one. Otherwise client_may() decides: refused_by_policy, or
   // start_path_validation (old path usable) / start_immediate_migration (old path gone).
   // Change::move_to_spa is the same as on_preferred_address(new_local or the last LocalInfo).
-  MigrationDecision request_migration(Change change, MigrationCause cause,
-                                      bool old_path_usable = true,
+  MigrationDecision request_migration(Change change, MigrationCause cause, bool old_path_usable = true,
                                       std::optional<LocalInfo> new_local = std::nullopt);
 
   // The path validation the last decision started has ended.
@@ -293,10 +295,9 @@ class Migrator {
   void set_observer(Observer observer) { observer_ = std::move(observer); }
 
  private:
-  MigrationDecision start_preferred(const LocalInfo &local, MigrationCause cause,
-                                    std::optional<Change> change);
-  MigrationDecision finish(MigrationCause cause, std::optional<Change> change,
-                           MigratorState before, MigrationDecision decision);
+  MigrationDecision start_preferred(const LocalInfo &local, MigrationCause cause, std::optional<Change> change);
+  MigrationDecision finish(MigrationCause cause, std::optional<Change> change, MigratorState before,
+                           MigrationDecision decision);
   MigratorState resting_state() const noexcept;
   bool offered(Family family) const noexcept { return family == Family::v4 ? offered_v4_ : offered_v6_; }
 
@@ -309,7 +310,7 @@ class Migrator {
   std::optional<LocalInfo> local_;
   std::optional<ServerAddress> pending_target_;  // the preferred address being validated
   unsigned spa_tries_ = 0;                       // preferred addresses tried (fallback: at most 2)
-  bool spa_failed_ = false;  // tried and given up: settled on the handshake address
+  bool spa_failed_ = false;                      // tried and given up: settled on the handshake address
   struct Request {
     Change change;
     MigrationCause cause;
@@ -317,8 +318,7 @@ class Migrator {
     std::optional<LocalInfo> new_local;
   };
   bool validating() const noexcept {
-    return state_ == MigratorState::validating_preferred_address ||
-           state_ == MigratorState::validating_migration;
+    return state_ == MigratorState::validating_preferred_address || state_ == MigratorState::validating_migration;
   }
 
   bool confirmed_ = false;

@@ -47,10 +47,10 @@ struct AddressRemoved {  // RTM_DELADDR
 };
 // RTM_NEWROUTE / RTM_DELROUTE of a default route (dst_len 0) in the main table.
 struct DefaultRouteChanged {
-  int family = AF_INET;     // AF_INET or AF_INET6
-  unsigned ifindex = 0;     // the route's output interface (RTA_OIF); 0 when it had none
-  Endpoint gateway;         // RTA_GATEWAY, empty when on-link
-  bool removed = false;     // RTM_DELROUTE: the default route via `ifindex` is gone
+  int family = AF_INET;  // AF_INET or AF_INET6
+  unsigned ifindex = 0;  // the route's output interface (RTA_OIF); 0 when it had none
+  Endpoint gateway;      // RTA_GATEWAY, empty when on-link
+  bool removed = false;  // RTM_DELROUTE: the default route via `ifindex` is gone
   friend bool operator==(const DefaultRouteChanged &, const DefaultRouteChanged &) = default;
 };
 struct LinkDown {  // RTM_NEWLINK without IFF_UP|IFF_RUNNING (or operstate not up), RTM_DELLINK
@@ -66,8 +66,7 @@ struct WriteError {  // sendmsg() on the connection's socket failed with errno `
   friend bool operator==(const WriteError &, const WriteError &) = default;
 };
 
-using NetworkEvent =
-    std::variant<AddressAdded, AddressRemoved, DefaultRouteChanged, LinkDown, LinkUp, WriteError>;
+using NetworkEvent = std::variant<AddressAdded, AddressRemoved, DefaultRouteChanged, LinkDown, LinkUp, WriteError>;
 // "address-added if 3 198.18.1.2:0", "default-route-changed v4 if 2 via 198.18.0.1", … one line.
 std::string to_string(const NetworkEvent &event);
 
@@ -100,9 +99,9 @@ std::optional<SendError> send_error_from(int error) noexcept;
 //   default: loss-based congestion control loses packets on a healthy path under a bulk
 //   download, and ngtcp2 counts spurious losses too, so loss alone does not mean "degrading".
 struct PathSample {
-  unsigned pto_count = 0;      // whole PTO periods without forward progress (see above)
-  Duration smoothed_rtt = 0;   // ngtcp2_conn_info::smoothed_rtt
-  Duration min_rtt = 0;        // ngtcp2_conn_info::min_rtt (0 or UINT64_MAX: no sample yet)
+  unsigned pto_count = 0;          // whole PTO periods without forward progress (see above)
+  Duration smoothed_rtt = 0;       // ngtcp2_conn_info::smoothed_rtt
+  Duration min_rtt = 0;            // ngtcp2_conn_info::min_rtt (0 or UINT64_MAX: no sample yet)
   std::uint64_t lost_packets = 0;  // packets declared lost since the previous sample
 };
 
@@ -190,9 +189,9 @@ enum class TriggerRule : std::uint8_t {
 std::string_view to_string(TriggerRule rule) noexcept;
 
 enum class TriggerAction : std::uint8_t {
-  migrate,    // Migrator::submit_migration(change(), cause)
-  to_planner, // the policy forbids the change: planner.h decides stay / resume / restart
-  refused,    // a limit, the idle rule or no network: stay
+  migrate,     // Migrator::submit_migration(change(), cause)
+  to_planner,  // the policy forbids the change: planner.h decides stay / resume / restart
+  refused,     // a limit, the idle rule or no network: stay
 };
 std::string_view to_string(TriggerAction action) noexcept;
 
@@ -214,8 +213,8 @@ struct TriggerDecision {
   MigrationCause cause;
   TriggerAction action;
   TriggerRule rule;
-  std::optional<TriggerTarget> target;  // absent when no alternate network was found
-  std::optional<Rule> policy_rule;      // level_allows()'s rule, when the policy was consulted
+  std::optional<TriggerTarget> target;    // absent when no alternate network was found
+  std::optional<Rule> policy_rule;        // level_allows()'s rule, when the policy was consulted
   std::optional<DegradingSignal> signal;  // for the path-degrading causes
   // The Change to hand to the Migrator (or the planner): new_port → port_only, else ip_change.
   Change change() const noexcept;
@@ -227,12 +226,12 @@ std::string to_string(const TriggerDecision &decision);
 
 // What the trigger needs to know about the connection at the moment of a decision.
 struct ConnectionView {
-  Endpoint local;        // the connection's current local address
-  unsigned ifindex = 0;  // its interface
+  Endpoint local;            // the connection's current local address
+  unsigned ifindex = 0;      // its interface
   Level level = Level::any;  // the level of the server address the client talks to now
                              // (Policy::at(Migrator::current()); under the draft28/rfc9000
                              // semantics the caller passes none when 0x0c forbids migration)
-  bool idle = false;     // no request outstanding
+  bool idle = false;         // no request outstanding
 };
 
 // The network state the trigger learnt from the events, one entry per interface.
@@ -270,11 +269,9 @@ class MigrationTrigger {
   explicit MigrationTrigger(NetworkEventConfig config = {});
 
   // Learns the event and decides; nullopt when it concerns nothing the connection uses.
-  std::optional<TriggerDecision> on_event(const NetworkEvent &event, Timestamp now,
-                                          const ConnectionView &view);
+  std::optional<TriggerDecision> on_event(const NetworkEvent &event, Timestamp now, const ConnectionView &view);
   // Feeds the DegradingDetector; a decision only on the sample that makes the path degrading.
-  std::optional<TriggerDecision> on_path_sample(const PathSample &sample, Timestamp now,
-                                                const ConnectionView &view);
+  std::optional<TriggerDecision> on_path_sample(const PathSample &sample, Timestamp now, const ConnectionView &view);
   // A change asked for by the user (qamp-client --network-change, a lab's scripted move): cause
   // network_change (or user_request), `target` given. The same rules as an event's, except the
   // idle rule (an explicit request is not an idle connection's background move).
@@ -308,8 +305,8 @@ class MigrationTrigger {
   std::optional<TriggerTarget> alternate(const ConnectionView &view, bool same_interface_ok) const;
   bool on_default(const ConnectionView &view) const noexcept;
   void track_default(const ConnectionView &view, Timestamp now);
-  TriggerDecision decide(MigrationCause cause, std::optional<TriggerTarget> target,
-                         const ConnectionView &view, std::optional<DegradingSignal> signal);
+  TriggerDecision decide(MigrationCause cause, std::optional<TriggerTarget> target, const ConnectionView &view,
+                         std::optional<DegradingSignal> signal);
 
   NetworkEventConfig config_;
   DegradingDetector detector_;

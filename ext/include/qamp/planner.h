@@ -46,11 +46,11 @@ struct PlannerInput {
   // the body is planned as non-resumable (a Range resume cannot be checked for completeness)
   // and the bytes left are estimated as max(received, kUnknownSizeMinRemaining).
   std::optional<std::uint64_t> body_size = std::nullopt;
-  std::uint64_t received = 0;  // body bytes already received
-  bool resumable = false;      // Accept-Ranges: bytes AND a validator (ETag / Last-Modified)
-  double old_rate = 0;         // measured goodput of the old path, bytes/s (0: stalled)
-  double old_rtt = 0;          // smoothed RTT of the old path, seconds
-  bool old_path_usable = true; // false: the old path is gone, staying cannot finish
+  std::uint64_t received = 0;                     // body bytes already received
+  bool resumable = false;                         // Accept-Ranges: bytes AND a validator (ETag / Last-Modified)
+  double old_rate = 0;                            // measured goodput of the old path, bytes/s (0: stalled)
+  double old_rtt = 0;                             // smoothed RTT of the old path, seconds
+  bool old_path_usable = true;                    // false: the old path is gone, staying cannot finish
   std::optional<double> new_rate = std::nullopt;  // new path goodput estimate; default old_rate
   std::optional<double> new_rtt = std::nullopt;   // new path RTT estimate; default old_rtt
   // Seconds before the first body byte on a new connection; default 2 * new RTT (handshake,

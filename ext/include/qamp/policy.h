@@ -74,20 +74,20 @@ std::optional<Change> parse_change(std::string_view text) noexcept;
 
 // Why a change is allowed or refused; one value per rule so logs and tests can name it.
 enum class Rule : std::uint8_t {
-  level_any,                // the address's level is any
-  same_ip_port_change,      // same-ip allows a port change
-  same_ip_forbids_ip,       // same-ip forbids an IP change
-  level_none,               // none forbids every change
-  draft28_dam,              // draft28: 0x0c forbids all active migration, also after the move
-  rfc9000_dam_handshake,    // rfc9000: 0x0c forbids migration on the handshake address
-  rfc9000_after_move,       // rfc9000: 0x0c does not apply after the move (§18.2)
-  rfc9000_no_dam,           // rfc9000 / draft28: no 0x0c was sent
-  spa_move_once,            // moving to the preferred address is allowed once (§9.6)
-  spa_already_moved,        // a second move to another server address is not (§9.6)
-  spa_not_offered,          // there is no preferred address to move to
-  ignore_mode,              // lab mode: policy not enforced
-  nat_rebinding,            // server, `none` address: a port-only change looks exactly like NAT
-                            // rebinding, which must survive (RFC 9000 §9.3)
+  level_any,              // the address's level is any
+  same_ip_port_change,    // same-ip allows a port change
+  same_ip_forbids_ip,     // same-ip forbids an IP change
+  level_none,             // none forbids every change
+  draft28_dam,            // draft28: 0x0c forbids all active migration, also after the move
+  rfc9000_dam_handshake,  // rfc9000: 0x0c forbids migration on the handshake address
+  rfc9000_after_move,     // rfc9000: 0x0c does not apply after the move (§18.2)
+  rfc9000_no_dam,         // rfc9000 / draft28: no 0x0c was sent
+  spa_move_once,          // moving to the preferred address is allowed once (§9.6)
+  spa_already_moved,      // a second move to another server address is not (§9.6)
+  spa_not_offered,        // there is no preferred address to move to
+  ignore_mode,            // lab mode: policy not enforced
+  nat_rebinding,          // server, `none` address: a port-only change looks exactly like NAT
+                          // rebinding, which must survive (RFC 9000 §9.3)
 };
 std::string_view to_string(Rule rule) noexcept;
 
@@ -102,8 +102,8 @@ struct MigrationContext {
   Semantics semantics = Semantics::per_address;
   Policy policy;
   ServerAddress current = ServerAddress::handshake;  // the server address the client talks to
-  bool moved_to_spa = false;                          // it has completed the move to the SPA
-  bool spa_offered = true;                            // the server sent a preferred address
+  bool moved_to_spa = false;                         // it has completed the move to the SPA
+  bool spa_offered = true;                           // the server sent a preferred address
 };
 
 // The per-address rule of DESIGN.md §2 alone: may a client actively make `change` while it

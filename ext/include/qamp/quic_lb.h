@@ -34,17 +34,17 @@ namespace qamp {
 
 inline constexpr std::uint8_t kQuicLbUnroutable = 0b111;  // reserved config rotation codepoint
 inline constexpr std::size_t kQuicLbKeyLen = 16;
-inline constexpr std::size_t kQuicLbMaxBody = 19;          // server ID + nonce (QUIC v1: CID <= 20)
+inline constexpr std::size_t kQuicLbMaxBody = 19;  // server ID + nonce (QUIC v1: CID <= 20)
 inline constexpr std::size_t kQuicLbMaxServerIdLen = 15;
 
 // Fills the span with unpredictable bytes (a CSPRNG in the programs).
 using RandomFill = std::function<void(std::span<std::uint8_t>)>;
 
 struct QuicLbConfig {
-  std::uint8_t config_rotation = 0;  // 0..6
-  std::uint8_t server_id_len = 1;    // 1..15
-  std::uint8_t nonce_len = 4;        // 4..18; server_id_len + nonce_len <= 19
-  bool self_encode_length = true;    // low 5 bits of the first octet = CID length - 1
+  std::uint8_t config_rotation = 0;                            // 0..6
+  std::uint8_t server_id_len = 1;                              // 1..15
+  std::uint8_t nonce_len = 4;                                  // 4..18; server_id_len + nonce_len <= 19
+  bool self_encode_length = true;                              // low 5 bits of the first octet = CID length - 1
   std::optional<std::array<std::uint8_t, kQuicLbKeyLen>> key;  // none: plaintext server ID
 
   std::size_t body_len() const noexcept { return std::size_t{server_id_len} + nonce_len; }
@@ -53,9 +53,8 @@ struct QuicLbConfig {
 
 // Checks every limit of §5.3; the error's field names the parameter ("config_rotation",
 // "server_id_len", "nonce_len", "key") and its reason the rule.
-Result<QuicLbConfig> make_quic_lb_config(unsigned config_rotation, unsigned server_id_len,
-                                         unsigned nonce_len, bool self_encode_length,
-                                         std::optional<std::span<const std::uint8_t>> key);
+Result<QuicLbConfig> make_quic_lb_config(unsigned config_rotation, unsigned server_id_len, unsigned nonce_len,
+                                         bool self_encode_length, std::optional<std::span<const std::uint8_t>> key);
 
 // A CID's plaintext: what the server put in, what a balancer with the config reads out.
 struct QuicLbPlaintext {
@@ -94,8 +93,7 @@ class QuicLbCodec {
   // The CID for `server_id` and `nonce` (exactly server_id_len and nonce_len octets, else an
   // error naming which). Without self-encoding the first octet's low 5 bits are
   // `first_octet_random`'s low 5 bits (§3.3: no observable relation to earlier CIDs).
-  Result<std::vector<std::uint8_t>> encode(std::span<const std::uint8_t> server_id,
-                                           std::span<const std::uint8_t> nonce,
+  Result<std::vector<std::uint8_t>> encode(std::span<const std::uint8_t> server_id, std::span<const std::uint8_t> nonce,
                                            std::uint8_t first_octet_random = 0) const;
   // The server ID and nonce of a CID of this configuration. Errors: shorter than cid_len(), or
   // config rotation bits of another configuration. Octets past cid_len() are the server's own
@@ -119,10 +117,10 @@ class QuicLbCodec {
 
 // How a load balancer routes a CID (§4, §4.2).
 enum class QuicLbRoute : std::uint8_t {
-  routed,       // server_id is set
-  unroutable,   // config rotation 0b111: a server without a configuration issued it
-  no_config,    // no configuration for these config rotation bits
-  too_short,    // shorter than the configuration's CID (or empty)
+  routed,      // server_id is set
+  unroutable,  // config rotation 0b111: a server without a configuration issued it
+  no_config,   // no configuration for these config rotation bits
+  too_short,   // shorter than the configuration's CID (or empty)
 };
 std::string_view to_string(QuicLbRoute route) noexcept;
 
@@ -143,8 +141,7 @@ QuicLbRouting route_cid(std::span<const QuicLbCodec> configs, std::span<const st
 class QuicLbCidGenerator {
  public:
   // `server_id` must have config.server_id_len octets (else an error naming "server_id").
-  static Result<QuicLbCidGenerator> create(QuicLbCodec codec, std::vector<std::uint8_t> server_id,
-                                           RandomFill random);
+  static Result<QuicLbCidGenerator> create(QuicLbCodec codec, std::vector<std::uint8_t> server_id, RandomFill random);
 
   // The next CID; an error once the counter is exhausted (the server needs a new config).
   Result<std::vector<std::uint8_t>> next();
@@ -160,15 +157,15 @@ class QuicLbCidGenerator {
   RandomFill random_;
   std::vector<std::uint8_t> counter_;  // big-endian nonce counter (keyed configs)
   std::uint64_t issued_ = 0;
-  std::uint64_t capacity_ = 0;         // counter values available (keyed configs)
+  std::uint64_t capacity_ = 0;  // counter values available (keyed configs)
 };
 
 // §3.2: what a server without an active configuration does.
 struct QuicLbNoConfigRules {
-  bool self_encode_length;            // its 0b111 CIDs MUST self-encode their length
-  bool send_disable_active_migration; // SHOULD send disable_active_migration
-  bool send_new_connection_ids;       // SHOULD NOT send NEW_CONNECTION_ID: one CID per connection
-  std::size_t min_cid_len;            // SHOULD be at least 8 octets (7 random after the first)
+  bool self_encode_length;             // its 0b111 CIDs MUST self-encode their length
+  bool send_disable_active_migration;  // SHOULD send disable_active_migration
+  bool send_new_connection_ids;        // SHOULD NOT send NEW_CONNECTION_ID: one CID per connection
+  std::size_t min_cid_len;             // SHOULD be at least 8 octets (7 random after the first)
 };
 inline constexpr QuicLbNoConfigRules kServerWithoutConfig{true, true, false, 8};
 

@@ -53,18 +53,18 @@ std::string_view to_string(ResetMode mode) noexcept;  // "auto", "always", "neve
 std::optional<ResetMode> parse_reset_mode(std::string_view text) noexcept;
 
 enum class ResetReason : std::uint8_t {
-  send_own_instance,            // cluster mode: the CID is ours, so the connection is gone
-  send_unrestricted_address,    // auto, no cluster: arrived on an `any` address
-  send_always,                  // mode always
-  suppress_mode_never,          // mode never
-  suppress_other_instance,      // cluster mode: another server ID, or not a CID of our QUIC-LB
-                                //   configuration (config rotation, 0b111, too short); the
-                                //   connection may be alive elsewhere (RFC 9000 §21.11)
-  suppress_restricted_address,  // auto, no cluster: arrived on a `none` / `same-ip` address, where
-                                //   a probe that reached the wrong instance is expected
-  suppress_too_short,           // RFC 9000 §10.3: no reset of >= 21 octets fits below the
-                                //   datagram's length (datagrams of 21 octets or fewer)
-  suppress_rate_limited,        // the global token bucket is empty
+  send_own_instance,             // cluster mode: the CID is ours, so the connection is gone
+  send_unrestricted_address,     // auto, no cluster: arrived on an `any` address
+  send_always,                   // mode always
+  suppress_mode_never,           // mode never
+  suppress_other_instance,       // cluster mode: another server ID, or not a CID of our QUIC-LB
+                                 //   configuration (config rotation, 0b111, too short); the
+                                 //   connection may be alive elsewhere (RFC 9000 §21.11)
+  suppress_restricted_address,   // auto, no cluster: arrived on a `none` / `same-ip` address, where
+                                 //   a probe that reached the wrong instance is expected
+  suppress_too_short,            // RFC 9000 §10.3: no reset of >= 21 octets fits below the
+                                 //   datagram's length (datagrams of 21 octets or fewer)
+  suppress_rate_limited,         // the global token bucket is empty
   suppress_prefix_rate_limited,  // the bucket of the source's prefix is empty (a flood from
                                  //   one network spends its own tokens, not everyone's)
   suppress_prefix_table_full,    // every slot of the prefix table holds a prefix whose bucket is
@@ -72,11 +72,16 @@ enum class ResetReason : std::uint8_t {
 };
 inline constexpr std::size_t kResetReasonCount = 10;
 inline constexpr std::array<ResetReason, kResetReasonCount> kAllResetReasons = {
-    ResetReason::send_own_instance,       ResetReason::send_unrestricted_address,
-    ResetReason::send_always,             ResetReason::suppress_mode_never,
-    ResetReason::suppress_other_instance, ResetReason::suppress_restricted_address,
-    ResetReason::suppress_too_short,      ResetReason::suppress_rate_limited,
-    ResetReason::suppress_prefix_rate_limited, ResetReason::suppress_prefix_table_full};
+    ResetReason::send_own_instance,
+    ResetReason::send_unrestricted_address,
+    ResetReason::send_always,
+    ResetReason::suppress_mode_never,
+    ResetReason::suppress_other_instance,
+    ResetReason::suppress_restricted_address,
+    ResetReason::suppress_too_short,
+    ResetReason::suppress_rate_limited,
+    ResetReason::suppress_prefix_rate_limited,
+    ResetReason::suppress_prefix_table_full};
 std::string_view to_string(ResetReason reason) noexcept;  // "send-own-instance", …
 
 // Cluster mode: the instances share one QUIC-LB configuration (qamp/quic_lb.h) and each issues
@@ -112,7 +117,7 @@ class TokenBucket {
   bool allows(ngtcp2_tstamp next, ngtcp2_tstamp now) const noexcept;
   ngtcp2_tstamp after_take(ngtcp2_tstamp next, ngtcp2_tstamp now) const noexcept;
 
-  bool refills_;               // per_second > 0
+  bool refills_;  // per_second > 0
   double burst_;
   std::uint64_t interval_ = 0;   // ns per token
   std::uint64_t tolerance_ = 0;  // (burst - 1) intervals
@@ -141,7 +146,7 @@ class TokenBucket {
 // (suppress_prefix_table_full) rather than evicting an entry in use, which would hand the evicted
 // prefix a fresh burst: fail closed, a reset is only ever a courtesy.
 struct PrefixLimit {
-  RateLimit rate{2, 5};  // per prefix; per_second must be > 0 (entries must become free)
+  RateLimit rate{2, 5};           // per prefix; per_second must be > 0 (entries must become free)
   unsigned ipv4_prefix_len = 24;  // 1..32
   unsigned ipv6_prefix_len = 56;  // 1..64 (a /64 is one subnet; longer would split one host)
   std::size_t slots = 256;        // 1..4096; 24 bytes each
@@ -150,11 +155,11 @@ struct PrefixLimit {
 
 struct ResetGuardConfig {
   ResetMode mode = ResetMode::automatic;
-  std::optional<ClusterConfig> cluster;               // cluster mode when set
-  std::optional<RateLimit> rate_limit = RateLimit{};  // nullopt: unlimited (the outer bound)
+  std::optional<ClusterConfig> cluster;                   // cluster mode when set
+  std::optional<RateLimit> rate_limit = RateLimit{};      // nullopt: unlimited (the outer bound)
   std::optional<PrefixLimit> per_prefix = PrefixLimit{};  // nullopt: no per-prefix limit
-  std::size_t min_reset_len = kMinStatelessResetLen;  // clamped to >= 21
-  std::size_t max_reset_len = kMaxStatelessResetLen;  // clamped to >= min_reset_len
+  std::size_t min_reset_len = kMinStatelessResetLen;      // clamped to >= 21
+  std::size_t max_reset_len = kMaxStatelessResetLen;      // clamped to >= min_reset_len
 };
 // Why a config is unusable (for the CLI), or nullopt: a cluster server ID whose length is not the
 // QUIC-LB configuration's, min_reset_len below 21, max below min, a negative rate or a burst below 1,
@@ -169,9 +174,7 @@ struct ResetDecision {
   std::size_t reset_length;
 
   // The `randlen` for ngtcp2_pkt_write_stateless_reset (it counts the first octet too).
-  std::size_t rand_length() const noexcept {
-    return send ? reset_length - NGTCP2_STATELESS_RESET_TOKENLEN : 0;
-  }
+  std::size_t rand_length() const noexcept { return send ? reset_length - NGTCP2_STATELESS_RESET_TOKENLEN : 0; }
   friend bool operator==(const ResetDecision &, const ResetDecision &) = default;
 };
 
@@ -194,9 +197,7 @@ struct ResetCounters {
   std::uint64_t suppressed = 0;
   std::uint64_t bytes_sent = 0;  // sum of reset_length over sent resets
 
-  std::uint64_t of(ResetReason reason) const noexcept {
-    return by_reason[static_cast<std::size_t>(reason)];
-  }
+  std::uint64_t of(ResetReason reason) const noexcept { return by_reason[static_cast<std::size_t>(reason)]; }
 };
 
 // One per dispatcher; not thread-safe.
@@ -217,8 +218,8 @@ class ResetGuard {
   // prefixes cheap); the source prefix's bucket (no free entry, then empty). Tokens are taken
   // from both buckets only when everything says send, so a prefix refused by its own bucket
   // spends nothing of the global one. Every decision is counted and reported.
-  ResetDecision should_reset(ByteView dcid, std::size_t datagram_len, Level level,
-                             const Endpoint &source, ngtcp2_tstamp now);
+  ResetDecision should_reset(ByteView dcid, std::size_t datagram_len, Level level, const Endpoint &source,
+                             ngtcp2_tstamp now);
 
   void set_observer(Observer observer) { observer_ = std::move(observer); }
   const ResetGuardConfig &config() const noexcept { return config_; }

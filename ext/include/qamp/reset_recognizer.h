@@ -19,9 +19,9 @@ namespace qamp {
 using ResetToken = std::array<std::uint8_t, NGTCP2_STATELESS_RESET_TOKENLEN>;
 
 enum class ResetRecognition : std::uint8_t {
-  reset,         // short header, long enough, ends in one of the tokens
-  long_header,   // the first bit is set: a long-header packet is never a reset (§10.3)
-  too_short,     // fewer than kMinStatelessResetLen (21) octets: cannot carry a reset (§10.3)
+  reset,           // short header, long enough, ends in one of the tokens
+  long_header,     // the first bit is set: a long-header packet is never a reset (§10.3)
+  too_short,       // fewer than kMinStatelessResetLen (21) octets: cannot carry a reset (§10.3)
   no_token_match,  // ends in none of the peer's tokens: an ordinary (or undecryptable) packet
 };
 // "reset", "long-header", "too-short", "no-token-match".

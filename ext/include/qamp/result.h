@@ -24,8 +24,8 @@ struct TpError {
 template <class T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}            // NOLINT: implicit on purpose
-  Result(TpError error) : v_(std::move(error)) {}      // NOLINT
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit on purpose
+  Result(TpError error) : v_(std::move(error)) {}  // NOLINT
   bool ok() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
   T &value() & { return std::get<0>(v_); }

@@ -95,11 +95,11 @@ struct SplitConfig {
   double min_sample_s = 0.02;
   std::uint64_t min_chunk = 64 * 1024;
   std::uint64_t max_chunk = 8 * 1024 * 1024;
-  double chunk_rtts = 1.0;             // chunk = new rate x new RTT x this
-  unsigned chunk_granularity = 8;      // a chunk is at most 1/this of the bytes nobody holds yet
-  double pipeline_rtts = 2.0;          // keep rate x RTT x this (plus one chunk) outstanding
-  double drop_share = 0.05;            // drop a path projected to carry less than this share
-  double race_margin = 0.10;           // projections must differ by this fraction to decide
+  double chunk_rtts = 1.0;                             // chunk = new rate x new RTT x this
+  unsigned chunk_granularity = 8;                      // a chunk is at most 1/this of the bytes nobody holds yet
+  double pipeline_rtts = 2.0;                          // keep rate x RTT x this (plus one chunk) outstanding
+  double drop_share = 0.05;                            // drop a path projected to carry less than this share
+  double race_margin = 0.10;                           // projections must differ by this fraction to decide
   std::uint64_t race_max_duplicate = 8 * 1024 * 1024;  // bytes fetched while a race is open
 };
 
@@ -107,12 +107,12 @@ enum class PathId : std::uint8_t { old_path, new_path };
 std::string_view to_string(PathId path) noexcept;  // "old", "new"
 
 enum class SplitMode : std::uint8_t {
-  split,       // both carry disjoint byte ranges of one response version
-  race,        // both fetch the same bytes; one will be kept
-  old_only,    // the new path is dropped or failed (stay)
-  new_only,    // the old path is dropped, failed or lost the race (resume / restart)
+  split,     // both carry disjoint byte ranges of one response version
+  race,      // both fetch the same bytes; one will be kept
+  old_only,  // the new path is dropped or failed (stay)
+  new_only,  // the old path is dropped, failed or lost the race (resume / restart)
   complete,
-  failed,      // both paths gone
+  failed,  // both paths gone
 };
 std::string_view to_string(SplitMode mode) noexcept;
 
@@ -167,10 +167,10 @@ std::string to_string(const SplitAction &action);  // one log line
 
 struct SplitStart {
   std::optional<std::uint64_t> body_size = std::nullopt;  // nullopt: unknown length
-  std::uint64_t received = 0;              // old stream's contiguous body offset at the change
-  bool resumable = false;                  // Accept-Ranges: bytes and a strong validator
-  double old_rtt = 0;                      // seconds
-  std::optional<double> new_rate_hint = std::nullopt;  // bytes/s; seeds chunk sizes only
+  std::uint64_t received = 0;                             // old stream's contiguous body offset at the change
+  bool resumable = false;                                 // Accept-Ranges: bytes and a strong validator
+  double old_rtt = 0;                                     // seconds
+  std::optional<double> new_rate_hint = std::nullopt;     // bytes/s; seeds chunk sizes only
 };
 
 class SplitPlanner {
@@ -193,8 +193,7 @@ class SplitPlanner {
   void on_response(double now, std::uint32_t request, int status, bool same_validator,
                    std::optional<std::uint64_t> length = std::nullopt);
   // Cumulative body bytes of `request`'s response; finished: the response ended.
-  void on_request_progress(double now, std::uint32_t request, std::uint64_t bytes,
-                           bool finished = false);
+  void on_request_progress(double now, std::uint32_t request, std::uint64_t bytes, bool finished = false);
 
   // The next thing to do, or nullopt (call again after the next event). Call until nullopt.
   std::optional<SplitAction> next_action(double now);
@@ -227,14 +226,14 @@ class SplitPlanner {
   std::optional<SplitAction> decide_split(double now);
   std::optional<SplitAction> decide_race(double now);
   std::optional<SplitAction> fill_holes(double now, PathId path);
-  std::optional<SplitAction> new_request(double now, PathId path, ByteRange range, SplitReason reason,
-                                         bool whole, bool open_end);
+  std::optional<SplitAction> new_request(double now, PathId path, ByteRange range, SplitReason reason, bool whole,
+                                         bool open_end);
   Request *find(std::uint32_t id) noexcept;
   const Request *find(std::uint32_t id) const noexcept;
   void sample_new(double now);
   std::uint64_t new_outstanding() const noexcept;
   std::uint64_t lowest_new() const noexcept;  // lowest byte held or requested on the new path
-  std::vector<ByteRange> holes() const;        // bytes nobody holds, has requested or streams
+  std::vector<ByteRange> holes() const;       // bytes nobody holds, has requested or streams
   bool all_held() const;
   double old_rate_est() const noexcept;
   double new_rate_est() const noexcept;

@@ -25,10 +25,10 @@ using Bytes = std::vector<std::uint8_t>;
 using ByteView = std::span<const std::uint8_t>;
 
 // Provisional codepoints, all in one place.
-inline constexpr std::uint64_t kTpDisableActiveMigration = 0x0c;     // RFC 9000 §18.2
-inline constexpr std::uint64_t kTpPreferredAddress = 0x0d;           // RFC 9000 §18.2
-inline constexpr std::uint64_t kTpMigrationPolicySupport = 0x2d50;   // qamp: spellings bitmask
-inline constexpr std::uint64_t kTpAddressMigrationPolicy = 0x2d51;   // qamp: the `ext` byte
+inline constexpr std::uint64_t kTpDisableActiveMigration = 0x0c;    // RFC 9000 §18.2
+inline constexpr std::uint64_t kTpPreferredAddress = 0x0d;          // RFC 9000 §18.2
+inline constexpr std::uint64_t kTpMigrationPolicySupport = 0x2d50;  // qamp: spellings bitmask
+inline constexpr std::uint64_t kTpAddressMigrationPolicy = 0x2d51;  // qamp: the `ext` byte
 
 // RFC 9000 §17.2: a connection ID is at most 20 bytes.
 inline constexpr std::size_t kMaxCidLen = 20;
@@ -48,8 +48,8 @@ inline constexpr SpellingSet kAllSpellings = 0x7;
 // Wireshark reads its Disable Migration byte as the preferred address's CID length, so the CID
 // and the reset token it shows are wrong (tests/interop, cases tshark-*). All three stay
 // available through the preference list.
-inline constexpr std::array<Spelling, 3> kDefaultSpellingPreference = {
-    Spelling::ext, Spelling::dam_values, Spelling::pr3898};
+inline constexpr std::array<Spelling, 3> kDefaultSpellingPreference = {Spelling::ext, Spelling::dam_values,
+                                                                       Spelling::pr3898};
 
 std::string_view to_string(Spelling spelling) noexcept;
 // The spelling a server blob was decoded in; nullopt is plain RFC 9000 ("rfc9000").
@@ -112,8 +112,7 @@ struct DecodedPreferredAddress {
 // (the exact length follows from the CID length), a zero-length or over-long CID, level 3,
 // non-zero reserved bits of the Disable Migration field.
 Result<DecodedPreferredAddress> decode_preferred_address(ByteView value, bool pr3898);
-Bytes encode_preferred_address(const PreferredAddress &pa,
-                               std::optional<Level> disable_migration = std::nullopt);
+Bytes encode_preferred_address(const PreferredAddress &pa, std::optional<Level> disable_migration = std::nullopt);
 
 // The `ext` / `dam-values` policy byte: bits 0–1 handshake, 2–3 SPA IPv4, 4–5 SPA IPv6, 6–7 zero.
 std::uint8_t encode_policy_byte(const Policy &policy) noexcept;
@@ -154,8 +153,7 @@ struct ServerEncoding {
 // the permissive view of DESIGN.md §4), produce the wire blob: any 0x0c, 0x2d50, 0x2d51 in the
 // input are replaced; 0x0d is rewritten in place; new parameters are appended.
 Result<ServerEncoding> encode_server_params(ByteView ngtcp2_blob, const Policy &policy,
-                                            std::span<const Spelling> preference,
-                                            SpellingSet client_support);
+                                            std::span<const Spelling> preference, SpellingSet client_support);
 
 // ---- client, receiving ----
 

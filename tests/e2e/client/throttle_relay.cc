@@ -177,8 +177,7 @@ int main(int argc, char **argv) {
                    "\"down_seconds\": %.3f, \"down_rate\": %.0f}",
                    i ? "," : "", fl.client.to_string().c_str(), fl.throttled ? "true" : "false",
                    static_cast<unsigned long long>(fl.up_datagrams), static_cast<unsigned long long>(fl.up_bytes),
-                   static_cast<unsigned long long>(fl.down_datagrams),
-                   static_cast<unsigned long long>(fl.down_bytes),
+                   static_cast<unsigned long long>(fl.down_datagrams), static_cast<unsigned long long>(fl.down_bytes),
                    static_cast<unsigned long long>(fl.down_dropped), secs, goodput);
     }
     std::fprintf(f, "\n]}\n");

@@ -60,8 +60,8 @@ struct Pair {
     auto params = sim::base_params();
     auto dcid = sim::random_cid(client, 18), scid = sim::random_cid(client, 18);
     ngtcp2_path path{client.local.addr(), server_hs.addr(), nullptr};
-    REQUIRE(ngtcp2_conn_client_new(&client.conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &settings,
-                                   &params, nullptr, &client) == 0);
+    REQUIRE(ngtcp2_conn_client_new(&client.conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &settings, &params,
+                                   nullptr, &client) == 0);
     std::string err;
     auto session = common::make_session(false, sim::credentials().client, "localhost", &err);
     REQUIRE(session);
@@ -91,8 +91,8 @@ struct Pair {
     server.local = p.to;
     auto from = p.from;
     ngtcp2_path path{server.local.addr(), from.addr(), nullptr};
-    REQUIRE(ngtcp2_conn_server_new(&server.conn, &hd.scid, &scid, &path, hd.version, &cb, &settings, &params,
-                                   nullptr, &server) == 0);
+    REQUIRE(ngtcp2_conn_server_new(&server.conn, &hd.scid, &scid, &path, hd.version, &cb, &settings, &params, nullptr,
+                                   &server) == 0);
     std::string err;
     auto session = common::make_session(true, sim::credentials().server, "", &err);
     REQUIRE(session);
@@ -101,8 +101,10 @@ struct Pair {
     sc2.policy = setup.policy;
     sc2.preference = setup.preference;
     sc2.tamper_outgoing = setup.tamper_server;
-    if (setup.stock_server) REQUIRE(ngtcp2_crypto_gnutls_configure_server_session(server.session.get()) == 0);
-    else REQUIRE(configure_server_session(server.session.get(), sc2) == 0);
+    if (setup.stock_server)
+      REQUIRE(ngtcp2_crypto_gnutls_configure_server_session(server.session.get()) == 0);
+    else
+      REQUIRE(configure_server_session(server.session.get(), sc2) == 0);
     REQUIRE(require_transport_params_extension(server.session.get()) == 0);
     server_created = true;
   }
@@ -144,9 +146,7 @@ struct Pair {
     ngtcp2_pkt_info pi;
     auto n = ngtcp2_conn_write_connection_close(client.conn, &ps.path, &pi, buf.data(), buf.size(), &ccerr, g_now);
     REQUIRE(n > 0);
-    Datagram p{Endpoint::of(ps.path.local),
-               Endpoint::of(ps.path.remote),
-               {buf.begin(), buf.begin() + n}};
+    Datagram p{Endpoint::of(ps.path.local), Endpoint::of(ps.path.remote), {buf.begin(), buf.begin() + n}};
     sim::deliver(server, p, g_now);
     CHECK(server.rv == NGTCP2_ERR_DRAINING);
     return ngtcp2_conn_get_ccerr(server.conn)->error_code;
@@ -165,7 +165,11 @@ TEST_CASE("each spelling carries the policy; ngtcp2 sees the permissive view") {
   };
   const Policy p{Level::none, Level::same_ip, Level::any};
   const std::vector<Row> rows = {
-      {"pr3898 preferred and announced", {Spelling::pr3898}, kAllSpellings, "pr3898", p,
+      {"pr3898 preferred and announced",
+       {Spelling::pr3898},
+       kAllSpellings,
+       "pr3898",
+       p,
        {Level::none, Level::same_ip, Level::same_ip}},
       {"ext", {Spelling::ext}, kAllSpellings, "ext", p, p},
       {"dam-values", {Spelling::dam_values}, kAllSpellings, "dam-values", p, p},
@@ -244,26 +248,30 @@ TEST_CASE("a malformed parameter closes the connection with TRANSPORT_PARAMETER_
     };
   };
   const std::vector<Row> rows = {
-      {"server: 2-byte 0x2d51 (ext)", true, [](Bytes &b) {
+      {"server: 2-byte 0x2d51 (ext)", true,
+       [](Bytes &b) {
          auto params = *parse_params(b);
          for (auto &p : params)
            if (p.id == kTpAddressMigrationPolicy) p.value.push_back(0);
          b = serialize_params(params);
        }},
-      {"server: reserved level 3 in 0x2d51", true, [](Bytes &b) {
+      {"server: reserved level 3 in 0x2d51", true,
+       [](Bytes &b) {
          auto params = *parse_params(b);
          for (auto &p : params)
            if (p.id == kTpAddressMigrationPolicy) p.value = {0x03};
          b = serialize_params(params);
        }},
-      {"server: echo with two bits", true, [](Bytes &b) {
+      {"server: echo with two bits", true,
+       [](Bytes &b) {
          auto params = *parse_params(b);
          for (auto &p : params)
            if (p.id == kTpMigrationPolicySupport) p.value = {0x03};
          b = serialize_params(params);
        }},
       {"server: duplicate parameter", true, append(kTpAddressMigrationPolicy, {0x00})},
-      {"client: 0x2d50 with trailing byte", false, [](Bytes &b) {
+      {"client: 0x2d50 with trailing byte", false,
+       [](Bytes &b) {
          auto params = *parse_params(b);
          for (auto &p : params)
            if (p.id == kTpMigrationPolicySupport) p.value.push_back(0);
@@ -313,9 +321,7 @@ TEST_CASE("a ClientHello without quic_transport_parameters is refused with missi
     ngtcp2_pkt_info pi;
     auto n = ngtcp2_conn_write_connection_close(pair.server.conn, &ps.path, &pi, buf.data(), buf.size(), &ccerr, g_now);
     REQUIRE(n > 0);
-    Datagram p{Endpoint::of(ps.path.local),
-               Endpoint::of(ps.path.remote),
-               {buf.begin(), buf.begin() + n}};
+    Datagram p{Endpoint::of(ps.path.local), Endpoint::of(ps.path.remote), {buf.begin(), buf.begin() + n}};
     sim::deliver(pair.client, p, g_now);
     CHECK(pair.client.rv == NGTCP2_ERR_DRAINING);
     CHECK(ngtcp2_conn_get_ccerr(pair.client.conn)->error_code == 0x16d);

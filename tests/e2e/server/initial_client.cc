@@ -149,8 +149,8 @@ int main(int argc, char **argv) {
     if (poll(&pf, 1, 2000) > 0) {
       auto n = recv(fd, buf.data(), buf.size(), 0);
       // RFC 8999 §6: version 0, DCID = our SCID, SCID = our DCID.
-      vn = n >= static_cast<ssize_t>(7 + 2 * cidlen) && (buf[0] & 0x80) && buf[1] == 0 && buf[2] == 0 &&
-           buf[3] == 0 && buf[4] == 0 && buf[5] == cidlen && std::equal(scid.begin(), scid.end(), buf.begin() + 6) &&
+      vn = n >= static_cast<ssize_t>(7 + 2 * cidlen) && (buf[0] & 0x80) && buf[1] == 0 && buf[2] == 0 && buf[3] == 0 &&
+           buf[4] == 0 && buf[5] == cidlen && std::equal(scid.begin(), scid.end(), buf.begin() + 6) &&
            buf[6 + cidlen] == cidlen && std::equal(dcid.begin(), dcid.end(), buf.begin() + 7 + cidlen);
     }
     std::printf("{\"version_negotiation\": %s}\n", vn ? "true" : "false");

@@ -35,8 +35,10 @@ int main(int argc, char **argv) {
   long run_ms = std::stol(argv[6]);
   std::string stats_file = argv[7];
   std::optional<Endpoint> new_ip = out_ip;
-  if (mode.rfind("ip:", 0) == 0) new_ip = parse_host_port(mode.substr(3), "0");
-  else if (mode != "port") new_ip.reset();
+  if (mode.rfind("ip:", 0) == 0)
+    new_ip = parse_host_port(mode.substr(3), "0");
+  else if (mode != "port")
+    new_ip.reset();
   if (!front || !server || !out_ip || !new_ip) {
     std::fprintf(stderr, "nat_relay: bad arguments\n");
     return 2;

@@ -47,8 +47,10 @@ int main(int argc, char **argv) {
   }
   int spread = -1;
   std::string from = to && to->family() == AF_INET ? "127.0.0.1" : "::1";
-  if (source.rfind("spread=", 0) == 0) spread = std::stoi(source.substr(7));
-  else if (source.rfind("from=", 0) == 0) from = source.substr(5);
+  if (source.rfind("spread=", 0) == 0)
+    spread = std::stoi(source.substr(7));
+  else if (source.rfind("from=", 0) == 0)
+    from = source.substr(5);
   else if (!source.empty()) {
     std::fprintf(stderr, "udp_burst: expected from=IPV4 or spread=A, got %s\n", source.c_str());
     return 2;
@@ -103,8 +105,8 @@ int main(int argc, char **argv) {
         drain_fd(slot);
         close(slot);
       }
-      auto host = "127." + std::to_string(spread) + "." + std::to_string(i % 250) + "." +
-                  std::to_string(1 + (i / 250) % 250);
+      auto host =
+          "127." + std::to_string(spread) + "." + std::to_string(i % 250) + "." + std::to_string(1 + (i / 250) % 250);
       slot = bind_from(host, &err);
       if (slot < 0) {
         std::fprintf(stderr, "udp_burst: %s\n", err.c_str());
