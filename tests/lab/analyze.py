@@ -25,6 +25,7 @@ import time
 
 CLIENT_PREFIXES = ("198.18.1.", "198.18.2.", "198.18.3.", "2001:db8:1::", "2001:db8:2::")
 PATH_CHALLENGE, PATH_RESPONSE = 0x1A, 0x1B
+STREAM_LOW, STREAM_HIGH = 0x08, 0x0F  # RFC 9000 §19.8: STREAM frame types
 
 FIELDS = [
     "frame.time_epoch", "ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "udp.srcport", "udp.dstport",
@@ -115,8 +116,12 @@ def capture_facts(pcap, keys, t0):
                               "s2c_bytes": 0, "last_s": t, "challenges_c2s": [], "responses_s2c": [],
                               "challenges_s2c": [], "responses_c2s": [], "first_frames": frames,
                               "first_decrypted": bool(frames) and not col[15], "undecryptable_c2s": 0,
-                              "undecryptable_s2c": 0}
+                              "undecryptable_s2c": 0, "first_s2c_s": None, "first_stream_s2c_s": None}
         p["last_s"] = t
+        if s2c and p["first_s2c_s"] is None:
+            p["first_s2c_s"] = t
+        if s2c and p["first_stream_s2c_s"] is None and any(STREAM_LOW <= x <= STREAM_HIGH for x in frames):
+            p["first_stream_s2c_s"] = t  # the first body (STREAM frame) datagram on this path
         d = "c2s" if c2s else "s2c"
         p[d] += 1
         if col[15] or not frames:
@@ -456,6 +461,25 @@ class Facts(dict):
         path = os.path.join(self["dir"], log)
         return os.path.exists(path) and re.search(pattern, open(path, errors="replace").read(), re.M) is not None
 
+    def decisions(self):
+        """qamp-client's network-event decisions (summary .network.decisions, [] when absent)."""
+        return self.summ("network.decisions", None) or []
+
+    def decided(self, cause, action):
+        """A decision with that cause and action (summary .network.decisions)."""
+        return any(x.get("cause") == cause and x.get("action") == action for x in self.decisions())
+
+    def body_after_event(self, label, cap="client"):
+        """Seconds from the event `label` (events.tsv) to the first datagram with a STREAM frame
+        the client received on a path that began after the event (the capture's own figure of
+        event -> first body byte on the new path), or None."""
+        t = self.event_t(label)
+        if t is None:
+            return None
+        firsts = [p["first_stream_s2c_s"] for p in self.paths(cap)
+                  if p["first_s"] >= t - 0.001 and p.get("first_stream_s2c_s") is not None]
+        return round(min(firsts) - t, 4) if firsts else None
+
     def event_t(self, name):
         for e in self["events"]:
             if e["name"] == name:
@@ -613,12 +637,28 @@ def main():
         "enforcement": {"server": meta.get("ENFORCEMENT_SERVER"), "client": meta.get("ENFORCEMENT_CLIENT")},
         "events": f["events"], "planner": f.summ("connection.planner"),
     }
+    # Rows whose client host's network really changes (issue 14 item 5): the event, qamp-client's
+    # decisions and both event -> first body byte figures (the client's own, and the capture's).
+    net_event = meta.get("NET_EVENT")
+    if net_event:
+        b = f.body_after_event(net_event)
+        result["network"] = {
+            "event": net_event, "event_s": f.event_t(net_event),
+            "capture_event_to_body_ms": None if b is None else round(b * 1000, 1),
+            "client_event_to_first_byte_ms": f.summ("network.event_to_first_byte_ms"),
+            "decisions": f.decisions()}
+        f["network"] = result["network"]
     json.dump(f, open(os.path.join(d, "facts.json"), "w"), indent=1, default=str)
     json.dump(result, open(os.path.join(d, "result.json"), "w"), indent=1)
     for c in checks:
         src = f"  [{c['source']}{': ' + c['note'] if c.get('note') else ''}]" if c.get("source") else ""
         print(("  ok   " if c["ok"] else "  UNDECRYPTABLE " if c.get("verdict") == "undecryptable" else "  FAIL ")
               + c["check"] + src + (f"  ({c['error']})" if c["error"] else ""))
+    if result.get("network"):
+        n = result["network"]
+        print(f"  network event {n['event']} at {n['event_s']} s; event -> first body byte on the new path: "
+              f"capture {n['capture_event_to_body_ms']} ms, client {n['client_event_to_first_byte_ms']} ms; "
+              f"decisions {[(x.get('cause'), x.get('action'), x.get('rule')) for x in n['decisions']]}")
     print(f"{result['name']}: {status.upper()} — outcome {result['outcome']}, {dl['bytes']}/{dl['expected_bytes']} bytes"
           f", completion {dl['completion_s']} s, resets seen {result['resets_seen']}, drops {drops or '{}'}"
           + (f" — {reason}" if status != "pass" and reason else ""))

@@ -200,6 +200,31 @@ at() {
   PIDS[event-$label]=$!
 }
 
+# at_bytes BYTES LABEL CMD...: run CMD once the client has saved BYTES of the body (polled every
+# 20 ms, at most PROC_LIMIT s): an event "during the download" that a slow start on a loaded
+# machine cannot move before the body or after its end. The event time is in events.tsv.
+at_bytes() {
+  local bytes=$1 label=$2
+  shift 2
+  (
+    local n=$((PROC_LIMIT * 50))
+    while ((n-- > 0)) && [ "$(saved_bytes)" -lt "$bytes" ]; do
+      kill -0 "$CLIENT_PID" 2>/dev/null || { printf '%s\t%s (NOT FIRED: client ended)\n' "$EPOCHREALTIME" "$label" >>"$W/events.tsv"; exit 0; }
+      sleep 0.02
+    done
+    # The event's time is when its command starts (the kernel applies it within the command,
+    # which takes some ms through ip netns exec): the figures measured from it are not flattered.
+    local t=$EPOCHREALTIME
+    if "$@" >>"$W/events.log" 2>&1; then
+      printf '%s\t%s\n' "$t" "$label" >>"$W/events.tsv"
+    else
+      printf '%s\t%s (FAILED)\n' "$t" "$label" >>"$W/events.tsv"
+    fi
+    echo "event $label: command from $t to $EPOCHREALTIME" >>"$W/events.log"
+  ) &
+  PIDS[event-$label]=$!
+}
+
 # client_port: the local port of the client's (first) UDP socket on network 1: the client
 # process owns the only UDP sockets of the client host.
 client_port() {

@@ -316,6 +316,34 @@ add rule inet qlab_r impair1 ip saddr $1 counter drop
 NFT
 }
 
+# ---- the client host's own network events (issue 14 item 5: what a real OS does) ----
+
+# lab_addr_del NET [v6]: the client host loses its address on network NET (1|2), the IPv4 one
+# (and the IPv6 one with v6). With the last IPv4 address of n1 gone the kernel also flushes every
+# IPv4 route through n1 (table 1's default, and the main default while it points at n1): a
+# socket bound to the old address gets ENETUNREACH / EADDRNOTAVAIL from then on.
+lab_addr_del() {
+  local net=$1 a a6
+  if [ "$net" = 1 ]; then a=$LAB_C1 a6=$LAB_C1_6; else a=$LAB_C2 a6=$LAB_C2_6; fi
+  lab_ns qlab-c ip addr del "$a/24" dev "n$net" || return 1
+  [ "${2:-}" = v6 ] && { lab_ns qlab-c ip -6 addr del "$a6/64" dev "n$net" || return 1; }
+  return 0
+}
+
+# lab_link_down NET: network NET's interface on the client host goes down (a cable pulled, Wi-Fi
+# off): the addresses stay, every route through it goes.
+lab_link_down() { lab_ns qlab-c ip link set "n$1" down; }
+
+# lab_drop_flow IP PORT: the router forwards nothing from or to the client's IP:PORT any more (a
+# 4-tuple blackholed in the path, e.g. a middlebox that lost its state): the interface, the
+# addresses and the routes stay, only that flow dies. Counters in impair1 (router-nft.txt).
+lab_drop_flow() {
+  lab_ns qlab-r nft -f - <<NFT
+add rule inet qlab_r impair1 ip saddr $1 udp sport $2 counter drop
+add rule inet qlab_r impair1 ip daddr $1 udp dport $2 counter drop
+NFT
+}
+
 # lab_default_route NET: the client host's default route (the network a new unbound socket and
 # a sourceless route lookup use).
 lab_default_route() {
