@@ -259,7 +259,8 @@ network_event() {
         --limit-rate=16M --download dl --exit-on-all-streams-close --summary sum.json --qlog-file client.sqlog \
         127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/bytes/33554432"
       assert_grep '^qamp: network-event: migrate \(reason: allowed-by-policy\) \{"cause":"network-disconnected","event":"script: address-removed if 1 127.0.0.1:0","target":"new-network 127.0.0.3:0 if 1","policy_rule":"level-any"' client.log
-      assert_grep '^qamp: migration: start-path-validation \(reason: level-any\) .*"cause":"network-disconnected"' client.log
+      # The old address is gone: an immediate migration (the planner would be told the same).
+      assert_grep "^qamp: migration: start-immediate-migration \\(reason: $(allowed_reason per-address level-any)\\) .*\"cause\":\"network-disconnected\"" client.log
       assert_grep '"name":"qamp:network-event"' client.sqlog
       assert_jsons sum.json \
         '.connection.migrations == {"attempted": 1, "refused": 0, "succeeded": 1, "failed": 0}' \
