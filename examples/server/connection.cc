@@ -385,6 +385,7 @@ void Connection::on_timer(struct ev_loop *, ev_timer *w, int) {
 
 int Connection::on_handshake_completed() {
   server_.debug("[" + id_ + "] handshake completed");
+  server_.handshake_completed(this);
   if (native()) log_native_policy();
   return setup_http3() ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
 }

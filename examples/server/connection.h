@@ -51,8 +51,6 @@ class Connection {
   // `retry_odcid`: the DCID of the client's first Initial when `hd` carried our valid Retry
   // token (RFC 9000 §7.3: original_destination_connection_id and retry_source_connection_id).
   bool init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_hd &hd, const ngtcp2_cid *retry_odcid = nullptr);
-  // Half-open until the handshake completes (the server's admission caps count these).
-  bool half_open() const noexcept { return !conn_ || !ngtcp2_conn_get_handshake_completed(conn_.get()); }
   // A datagram for this connection: the gate decides, then ngtcp2 reads it and we write.
   void on_datagram(const Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data);
   // Graceful close (server shutdown): CONNECTION_CLOSE with H3_NO_ERROR.

@@ -245,12 +245,30 @@ bool Server::new_cid(ngtcp2_cid *cid, std::uint8_t *token) {
   return true;
 }
 
-void Server::associate(const ngtcp2_cid &cid, Connection *conn) { by_cid_[key_of(cid.data, cid.datalen)] = conn; }
+void Server::associate(const ngtcp2_cid &cid, Connection *conn) {
+  auto key = key_of(cid.data, cid.datalen);
+  auto [it, inserted] = by_cid_.try_emplace(key, conn);
+  if (!inserted) {
+    if (it->second == conn) return;
+    std::erase(cids_of_[it->second], key);  // a CID collision: the newest owner wins, as before
+    it->second = conn;
+  }
+  cids_of_[conn].push_back(std::move(key));
+}
 
-void Server::dissociate(const ngtcp2_cid &cid) { by_cid_.erase(key_of(cid.data, cid.datalen)); }
+void Server::dissociate(const ngtcp2_cid &cid) {
+  auto it = by_cid_.find(key_of(cid.data, cid.datalen));
+  if (it == by_cid_.end()) return;
+  if (auto owner = cids_of_.find(it->second); owner != cids_of_.end()) std::erase(owner->second, it->first);
+  by_cid_.erase(it);
+}
 
 void Server::forget_cids(const Connection *conn) {
-  for (auto it = by_cid_.begin(); it != by_cid_.end();) it = it->second == conn ? by_cid_.erase(it) : std::next(it);
+  auto owned = cids_of_.find(conn);
+  if (owned == cids_of_.end()) return;
+  for (const auto &key : owned->second)
+    if (auto it = by_cid_.find(key); it != by_cid_.end() && it->second == conn) by_cid_.erase(it);
+  cids_of_.erase(owned);
 }
 
 void Server::remove(Connection *conn) {
@@ -265,10 +283,11 @@ void Server::on_cleanup(struct ev_loop *loop, ev_idle *w, int) {
   ev_idle_stop(loop, w);
   auto doomed = std::move(self->doomed_);
   self->doomed_.clear();
-  for (auto *c : doomed) {
-    std::erase_if(self->conns_, [c](const auto &p) { return p.get() == c; });
-    ++self->stats_.connections_closed;
-  }
+  // One pass over conns_ for the whole batch (a mass close must not cost connections squared).
+  const std::unordered_set<const Connection *> gone(doomed.begin(), doomed.end());
+  for (const auto *c : gone) self->completed_.erase(c);
+  std::erase_if(self->conns_, [&gone](const auto &p) { return gone.count(p.get()) != 0; });
+  self->stats_.connections_closed += gone.size();
 }
 
 int Server::send(const Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data, std::size_t gso_size) {
@@ -375,8 +394,7 @@ void Server::new_initial(Socket &s, const Endpoint &remote, std::span<const std:
   AdmissionInput in;
   // Closed connections awaiting deletion (doomed_) still count until the next idle: conservative.
   in.connections = conns_.size();
-  for (auto &conn : conns_)
-    if (conn->half_open()) ++in.half_open;
+  in.half_open = conns_.size() - completed_.size();
   // Only Retry tokens are ours (we send no NEW_TOKEN): anything else counts as no token.
   ngtcp2_cid odcid;
   if (hd.type == NGTCP2_PKT_INITIAL && hd.tokenlen && hd.token[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {

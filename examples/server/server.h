@@ -12,6 +12,8 @@
 #include <set>
 #include <span>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <ev.h>
@@ -93,6 +95,7 @@ class Server {
   std::size_t cid_len() const noexcept;
   void associate(const ngtcp2_cid &cid, Connection *conn);
   void dissociate(const ngtcp2_cid &cid);
+  void handshake_completed(const Connection *conn) { completed_.insert(conn); }
   void remove(Connection *conn);  // deferred delete
   void want_write(Connection *conn) { want_write_.insert(conn); }
   // Sends `data` to `remote`; with gso_size > 0 it is several packets of that size (the last
@@ -129,7 +132,13 @@ class Server {
   std::vector<std::uint8_t> static_secret_;
   std::vector<std::unique_ptr<Socket>> sockets_;
   std::map<std::string, Connection *> by_cid_;  // key: raw CID bytes
+  // by_cid_'s keys per connection, so that forgetting one connection costs its own CIDs (at most
+  // ngtcp2's active limit plus the preferred address's), not a walk of every connection's.
+  std::unordered_map<const Connection *, std::vector<std::string>> cids_of_;
   std::vector<std::unique_ptr<Connection>> conns_;
+  // The connections in conns_ whose handshake completed: admission counts the half-open ones
+  // (conns_.size() minus these) on every new Initial without walking conns_.
+  std::unordered_set<const Connection *> completed_;
   std::vector<Connection *> doomed_;
   std::set<Connection *> want_write_;  // read something in this batch; written after it
   ev_idle cleanup_{};
