@@ -85,7 +85,6 @@ Client::Client(struct ev_loop *loop, const Options &options)
                            if (quic_ && !quic_->closed()) quic_->write();
                          }),
       reaper_(loop, [this] { retired_.clear(); }),
-      change_timer_(loop, [this] { fire_network_change(); }),
       done_timer_(loop, [this] { check_done(); }),
       reconnect_timer_(loop, [this] { do_reconnect(); }),
       pace_timer_(loop, [this] { release_credit(); }) {
@@ -118,7 +117,7 @@ bool Client::start() {
     if (write_errors_.size() < 8) write_errors_.push_back(e);
     if (!write_error_timer_.armed()) write_error_timer_.arm(0);
   });
-  scripted_fired_.assign(opt_.network_events.size(), false);
+  build_schedule();
   if (opt_.insecure)
     trace_.warning(
         "--insecure: the server certificate is NOT verified; anyone on the path can "
@@ -234,26 +233,7 @@ void Client::on_handshake_completed() {
     h3_failed_ = true;
     return;
   }
-  if (opt_.network_change && opt_.network_change->after && !change_fired_ && !change_timer_.armed()) {
-    if (*opt_.network_change->after == 0) {
-      // "0s": the network changes as the handshake completes, before it is confirmed and so
-      // before the client could use the preferred address (RFC 9000 §9.6.3). Not through the
-      // timer, which the confirmation could beat. Only recorded here (inside ngtcp2's callback);
-      // acted on at the confirmation.
-      change_fired_ = true;
-      trace_.info("network change: %s", opt_.network_change->text.c_str());
-      follower_.request(opt_.network_change->local);
-    } else {
-      change_timer_.arm(static_cast<double>(*opt_.network_change->after) / 1e9);
-    }
-  }
-  for (std::size_t i = 0; i < opt_.network_events.size(); ++i) {
-    const auto &e = opt_.network_events[i];
-    if (!e.after || scripted_fired_[i] || scripted_timers_.size() > i) continue;
-    while (scripted_timers_.size() < i) scripted_timers_.push_back(nullptr);
-    scripted_timers_.push_back(std::make_unique<Timer>(loop_, [this, i] { fire_scripted(i); }));
-    scripted_timers_.back()->arm(static_cast<double>(*e.after) / 1e9);
-  }
+  arm_schedule_after_handshake();
   if (downloads_.empty()) done_timer_.arm(0);
 }
 
@@ -419,16 +399,53 @@ void Client::on_progress() {
     for (const auto &d : downloads_) conn_rate_start_bytes_ += d->received();
   }
   follower_.on_body_bytes(last_rx_local_);
-  check_network_change_share();
+  check_schedule_share();
 }
 
-void Client::check_network_change_share() {
-  const bool change_waits =
-      opt_.network_change && opt_.network_change->share && !change_fired_ && !change_timer_.armed();
-  bool event_waits = false;
-  for (std::size_t i = 0; i < opt_.network_events.size(); ++i)
-    event_waits |= opt_.network_events[i].share && !scripted_fired_[i];
-  if (!change_waits && !event_waits) return;
+void Client::build_schedule() {
+  for (const auto &e : opt_.network_events) {
+    ScheduledChange c;
+    c.after = e.after;
+    c.share = e.share;
+    c.what = "network event (scripted): " + e.text;
+    c.act = [this, &e] {
+      ifindex_cache_.reset();
+      follower_.on_event(e.event, "script");
+    };
+    schedule_.push_back(std::move(c));
+  }
+  if (const auto &n = opt_.network_change) {
+    ScheduledChange c;
+    c.after = n->after;
+    c.share = n->share;
+    c.what = "network change: " + n->text;
+    c.needs_connection = true;
+    // "0s": the network changes as the handshake completes, before it is confirmed and so
+    // before the client could use the preferred address (RFC 9000 §9.6.3). Not through the
+    // timer, which the confirmation could beat. Only recorded there (inside ngtcp2's callback);
+    // acted on at the confirmation.
+    c.immediate_at_zero = true;
+    c.act = [this, &n] { follower_.request(n->local); };
+    schedule_.push_back(std::move(c));
+  }
+  for (std::size_t i = 0; i < schedule_.size(); ++i)
+    schedule_[i].timer = std::make_unique<Timer>(loop_, [this, i] { fire_scheduled(i, true); });
+}
+
+void Client::arm_schedule_after_handshake() {
+  for (std::size_t i = 0; i < schedule_.size(); ++i) {
+    auto &c = schedule_[i];
+    if (!c.after || c.fired || c.timer->armed()) continue;
+    if (c.immediate_at_zero && *c.after == 0)
+      fire_scheduled(i, false);
+    else
+      c.timer->arm(static_cast<double>(*c.after) / 1e9);
+  }
+}
+
+void Client::check_schedule_share() {
+  auto waits = [](const ScheduledChange &c) { return c.share && !c.fired && !c.timer->armed(); };
+  if (std::none_of(schedule_.begin(), schedule_.end(), waits)) return;
   std::uint64_t total = 0, received = 0;
   // The share of the bodies whose length is known so far (a server may answer one request
   // after the other); failed responses (a 404) have no body to share.
@@ -438,31 +455,18 @@ void Client::check_network_change_share() {
     received += d->received();
   }
   if (total == 0) return;
-  auto reached = [&](double share) { return static_cast<double>(received) >= share * static_cast<double>(total); };
-  if (change_waits && reached(*opt_.network_change->share)) change_timer_.arm(0);  // out of the HTTP/3 callback first
-  for (std::size_t i = 0; i < opt_.network_events.size(); ++i) {
-    const auto &e = opt_.network_events[i];
-    if (!e.share || scripted_fired_[i] || !reached(*e.share)) continue;
-    while (scripted_timers_.size() <= i) scripted_timers_.push_back(nullptr);
-    if (!scripted_timers_[i]) scripted_timers_[i] = std::make_unique<Timer>(loop_, [this, i] { fire_scripted(i); });
-    if (!scripted_timers_[i]->armed()) scripted_timers_[i]->arm(0);
-  }
+  for (auto &c : schedule_)  // out of the HTTP/3 callback first
+    if (waits(c) && static_cast<double>(received) >= *c.share * static_cast<double>(total)) c.timer->arm(0);
 }
 
-void Client::fire_scripted(std::size_t i) {
-  if (scripted_fired_[i]) return;
-  scripted_fired_[i] = true;
-  trace_.info("network event (scripted): %s", opt_.network_events[i].text.c_str());
-  follower_.on_event(opt_.network_events[i].event, "script");
-  if (quic_ && !quic_->closed()) quic_->write();
-}
-
-void Client::fire_network_change() {
-  if (change_fired_ || !quic_ || quic_->closed()) return;
-  change_fired_ = true;
-  trace_.info("network change: %s", opt_.network_change->text.c_str());
-  follower_.request(opt_.network_change->local);
-  if (quic_ && !quic_->closed()) quic_->write();
+void Client::fire_scheduled(std::size_t i, bool write) {
+  auto &c = schedule_[i];
+  const bool open = quic_ && !quic_->closed();
+  if (c.fired || (c.needs_connection && !open)) return;
+  c.fired = true;
+  trace_.info("%s", c.what.c_str());
+  c.act();
+  if (write && quic_ && !quic_->closed()) quic_->write();
 }
 
 Level Client::level() {
@@ -471,6 +475,10 @@ Level Client::level() {
 }
 
 unsigned Client::ifindex_of(const Endpoint &ip) {
+  constexpr ngtcp2_tstamp kIfindexCacheNs = 1'000'000'000;
+  const auto now = common::now_ns();
+  if (ifindex_cache_ && ifindex_cache_->ip.same_ip(ip) && now - ifindex_cache_->at < kIfindexCacheNs)
+    return ifindex_cache_->ifindex;
   ifaddrs *list = nullptr;
   if (getifaddrs(&list) != 0) return 0;
   unsigned found = 0;
@@ -479,6 +487,7 @@ unsigned Client::ifindex_of(const Endpoint &ip) {
     if (ep && ep->same_ip(ip)) found = if_nametoindex(a->ifa_name);
   }
   freeifaddrs(list);
+  ifindex_cache_ = IfindexCache{ip, found, now};
   return found;
 }
 
@@ -524,6 +533,7 @@ void Client::on_netlink(struct ev_loop *, ev_io *w, int) {
   if (parsed.lost_events)
     self->trace_.warning("rtnetlink: the kernel dropped events (ENOBUFS); decisions rest on the events that arrived");
   if (parsed.error) self->trace_.warning("rtnetlink: %s", parsed.error->c_str());
+  if (!parsed.events.empty()) self->ifindex_cache_.reset();
   for (const auto &e : parsed.events) self->follower_.on_event(e, "rtnetlink");
   self->arm_trigger_timer();
   if (self->quic_ && !self->quic_->closed()) self->quic_->write();
@@ -586,7 +596,7 @@ void Client::interrupt() {
 
 void Client::stop() {
   stopping_ = true;
-  change_timer_.cancel();
+  for (auto &c : schedule_) c.timer->cancel();
   reconnect_timer_.cancel();
   ev_break(loop_, EVBREAK_ALL);
 }

@@ -91,14 +91,16 @@ class Client final : public ConnectionObserver, public MigrationHost, public Fol
   void on_batch_end();
   void on_progress();
   void check_done();
-  void check_network_change_share();
-  void fire_network_change();
+  // The scripted changes (--network-event AT=EVENT, then --network-change): one schedule.
+  void build_schedule();
+  void arm_schedule_after_handshake();
+  void check_schedule_share();
+  void fire_scheduled(std::size_t i, bool write);
   // --follow-network: the rtnetlink socket, its state at start, its events; ngtcp2's samples.
   bool start_following(std::string *error);
   static void on_netlink(struct ev_loop *loop, ev_io *w, int revents);
   void sample_path();
   void arm_trigger_timer();
-  void fire_scripted(std::size_t i);
   void do_reconnect();
   void retire_connection();
   void pace_credit(std::size_t n);
@@ -121,8 +123,28 @@ class Client final : public ConnectionObserver, public MigrationHost, public Fol
   Timer trigger_timer_;
   Timer write_error_timer_;  // hands send errors to the follower outside the write path
   std::vector<int> write_errors_;
-  std::vector<std::unique_ptr<Timer>> scripted_timers_;  // --network-event AT=2s ...
-  std::vector<bool> scripted_fired_;
+  // ifindex_of's last answer: the follower asks on every sample and timer; getifaddrs walks every
+  // address of the host. Forgotten on any network event (rtnetlink or scripted) and after 1 s
+  // (with --follow-network=off no event says an address moved).
+  struct IfindexCache {
+    Endpoint ip;
+    unsigned ifindex = 0;
+    ngtcp2_tstamp at = 0;
+  };
+  std::optional<IfindexCache> ifindex_cache_;
+  // One scheduled change: AT is a time after the handshake ("2s") or a share of the bodies
+  // ("40%"); its timer also takes a share's firing out of the HTTP/3 callback.
+  struct ScheduledChange {
+    std::optional<ngtcp2_duration> after;
+    std::optional<double> share;
+    std::string what;                // "network event (scripted): TEXT", for the log
+    bool needs_connection = false;   // --network-change: waits for an open connection
+    bool immediate_at_zero = false;  // --network-change 0s: at the handshake, not via a timer
+    std::function<void()> act;
+    std::unique_ptr<Timer> timer;
+    bool fired = false;
+  };
+  std::vector<ScheduledChange> schedule_;
   Endpoint last_rx_local_;        // the socket of the last datagram read
   ngtcp2_tstamp last_rx_ts_ = 0;  // and when
   Endpoint server_;
@@ -135,7 +157,6 @@ class Client final : public ConnectionObserver, public MigrationHost, public Fol
   // their own callbacks). The H3 session (second) goes first.
   std::vector<std::pair<std::unique_ptr<QuicConnection>, std::unique_ptr<H3Session>>> retired_;
   Timer reaper_;
-  Timer change_timer_;
   Timer done_timer_;                  // stream closes are handled out of the HTTP/3 callbacks
   Timer reconnect_timer_;             // so is a reconnect
   std::optional<CreditPacer> pacer_;  // --limit-rate
@@ -145,7 +166,6 @@ class Client final : public ConnectionObserver, public MigrationHost, public Fol
   bool reconnecting_ = false;
   bool handshake_seen_ = false;
   bool h3_failed_ = false;
-  bool change_fired_ = false;
   bool stopping_ = false;
   ngtcp2_tstamp start_ts_ = 0;
   ngtcp2_tstamp conn_rate_start_ts_ = 0;     // first body byte on the current connection
