@@ -12,7 +12,10 @@
 # The server's certificate is RSA-2048 (KEY_TYPE=ecdsa for P-256): the server signs once per
 # handshake, the client only verifies nothing (idle_clients checks no certificate), so the run
 # measures the server's capacity rather than the load generator's. On a 2-core machine the load
-# generator shares the cores with the workers: the ratio is a floor of what two cores give.
+# generator shares the cores with the workers: the ratio is a floor of what two cores give. Each
+# handshake run also records the CPU per handshake of the server (all its processes, /proc) and
+# of the generator (times), and the summary derives the ceiling the shared cores put on the ratio:
+# ncpu * s1 / (s2 + c2) (one worker uses one core; two workers and the generator share all).
 #
 # Environment: RUNS (default 3), HS_N (default 1500), SIZE (bytes, default 200000000),
 # KEY_TYPE (rsa | ecdsa, default rsa), BENCH_TMP (default /dev/shm if writable, else /tmp),
@@ -96,20 +99,46 @@ print("+".join(str(json.load(open(f"{sys.argv[1]}.worker{k}"))["connections"]) f
 PY
 }
 
+# CPU ticks (utime + stime) of the server: the process and its workers.
+server_ticks() {
+  local t=0 p f
+  for p in "$SPID" $(pgrep -P "$SPID"); do
+    read -r -a f < "/proc/$p/stat" 2>/dev/null || continue
+    t=$((t + f[13] + f[14]))
+  done
+  echo "$t"
+}
+HZ=$(getconf CLK_TCK)
+
 handshakes() {  # workers run port
   local w=$1 r=$2 port=$3 log=$W/hs-$1-$2
   if ! start_server "$w" "$port" "$log.server.log"; then row hs "$w" "$r" bad "" "" "server did not start"; FAILED=1; return; fi
-  timeout 90 "$CLIENTS" --hold=0 --parallel=64 --max-seconds=80 --connect-timeout=75 --handshake-timeout=20 \
-    127.0.0.1 "$port" "$HS_N" >"$log.clients.log" 2>&1
-  local crc=$?
+  local s0 s1
+  s0=$(server_ticks)
+  # times: the subshell's children (the generator) in its second line, "XmY.YYYs XmZ.ZZZs".
+  ( timeout 90 "$CLIENTS" --hold=0 --parallel=64 --max-seconds=80 --connect-timeout=75 --handshake-timeout=20 \
+      127.0.0.1 "$port" "$HS_N" >"$log.clients.log" 2>&1
+    echo "rc $?" > "$log.rc"; times > "$log.times" )
+  local crc
+  crc=$(sed -n 's/^rc //p' "$log.rc")
+  s1=$(server_ticks)
   stop_server
+  # CPU milliseconds per handshake, server (all workers) and generator.
+  local server_ms client_ms
+  server_ms=$(python3 -c "print(round(($s1 - $s0) * 1000 / $HZ / $HS_N, 3))")
+  client_ms=$(python3 -c '
+import re, sys
+line = open(sys.argv[1]).read().splitlines()[1]
+secs = sum(int(m) * 60 + float(s) for m, s in re.findall(r"(\d+)m([\d.]+)s", line))
+print(round(secs * 1000 / int(sys.argv[2]), 3))' "$log.times" "$HS_N")
   local line secs
   line=$(grep -m1 '^idle_clients: requested' "$log.clients.log")
   secs=$(sed -n 's/.*connect phase \([0-9.]*\) s.*/\1/p' <<<"$line")
   if [ "$crc" != 0 ] || [ -z "$secs" ]; then
     row hs "$w" "$r" bad "" "" "idle_clients exit $crc: $line $(grep -m1 failure "$log.clients.log")"; FAILED=1; return
   fi
-  row hs "$w" "$r" ok "$(python3 -c "print(round($HS_N / $secs, 1))")" "$(spread "$w" "$port")" "${line#idle_clients: }"
+  row hs "$w" "$r" ok "$(python3 -c "print(round($HS_N / $secs, 1))")" "$(spread "$w" "$port")" \
+    "${line#idle_clients: }; cpu per handshake: server $server_ms ms, generator $client_ms ms"
 }
 
 throughput() {  # workers run port
@@ -157,7 +186,7 @@ fi
 
 python3 - "$RESULTS" "$JSON" "$NOT_RUN" "$TARGET" "$HS_N" "$SIZE" "$KEY_TYPE" \
   "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
-import json, statistics, sys
+import json, re, statistics, sys
 tsv, out, not_run, target, hs_n, size, key, cpu, ncpu, load = sys.argv[1:11]
 target = float(target)
 rows = [l.rstrip("\n").split("\t") for l in open(tsv) if l.strip()]
@@ -181,6 +210,26 @@ for part, unit, name in (("hs", "handshakes/s", "handshakes"), ("tp", "MB/s aggr
     doc["parts"][name] = {"median_workers_1": med["1"], "median_workers_2": med["2"], "ratio": ratio, "unit": unit}
     print(f"  {name}: median {med['1']} vs {med['2']} {unit}: ratio {ratio and round(ratio, 2)}"
           + (f" (target >= {target})" if part == "hs" else " (informational)"))
+    if part == "hs":
+        # What the cores allow: one worker runs at most 1/s1 handshakes per second (one process,
+        # one core); with two workers the server and the generator share every core, so at most
+        # ncpu/(s2 + c2). Their quotient is the ceiling of the ratio on this machine.
+        cpu = {}
+        for w in ("1", "2"):
+            got = [re.search(r"server ([\d.]+) ms, generator ([\d.]+) ms", r[6]) for r in rows
+                   if r[0] == "hs" and r[1] == w and r[3] == "ok"]
+            got = [g for g in got if g]
+            if got:
+                cpu[w] = (statistics.median(float(g[1]) for g in got), statistics.median(float(g[2]) for g in got))
+        if "1" in cpu and "2" in cpu:
+            s1, s2, c2 = cpu["1"][0], cpu["2"][0], cpu["2"][1]
+            ceiling = min(float(ncpu), int(ncpu) * s1 / (s2 + c2)) if s2 + c2 > 0 else None
+            doc["parts"][name]["cpu_ms_per_handshake"] = {
+                "server_workers_1": s1, "server_workers_2": s2, "generator_workers_1": cpu["1"][1],
+                "generator_workers_2": c2}
+            doc["parts"][name]["ratio_ceiling_shared_cores"] = ceiling
+            print(f"  cpu per handshake (median): server {s1} ms with 1 worker, {s2} ms with 2 (all workers);"
+                  f" generator {c2} ms; ceiling on {ncpu} shared cores {ncpu}*s1/(s2+c2) = {ceiling and round(ceiling, 2)}")
     if any(r[3] != "ok" for r in rows if r[0] == part):
         rc = 1
     elif part == "hs" and ratio is not None and ratio < target and rc == 0:
