@@ -21,6 +21,7 @@ set -uo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
 BUILD=$(realpath "$1")
+. "$(dirname "$0")/lib.sh"
 QSERVER=$BUILD/examples/server/qamp-server
 QCLIENT=$BUILD/examples/client/qamp-client
 OUT=$BUILD/bench
@@ -30,46 +31,24 @@ RUNS=${RUNS:-5}
 SIZE=${SIZE:-200000000}
 DL_TIMEOUT=${DL_TIMEOUT:-60}
 TARGET=0.95
-if [ -z "${BENCH_TMP:-}" ]; then
-  if [ -d /dev/shm ] && [ -w /dev/shm ]; then BENCH_TMP=/dev/shm; else BENCH_TMP=/tmp; fi
-fi
-PORT_BASE=${BENCH_PORT_BASE:-$((30000 + (RANDOM % 5000) * 2))}
+PORT_BASE=$(bench_port_base 30000 5000 2)
 
 declare -A DEATH  # port -> how its server died
 declare -A PART_STATUS  # server|client -> ok | "not run: ..." | "failed: ..."
-W=$(mktemp -d "$BENCH_TMP/qamp-bench-dl.XXXXXX")
+bench_workdir dl  # RESULTS: part program run status seconds detail
 PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+  bench_stop_all
   # Keep the logs of a run that did not go through (the scratch directory goes away).
   if [ "${PART_STATUS[server]:-ok}${PART_STATUS[client]:-ok}${PART_STATUS[client_stock]:-ok}" != okokok ]; then
-    rm -rf "$OUT/download_ratio.logs"; mkdir -p "$OUT/download_ratio.logs"
-    cp "$W"/*.log "$W/results.tsv" "$OUT/download_ratio.logs/" 2>/dev/null
-    echo "logs of this run: $OUT/download_ratio.logs" >&2
+    bench_save_logs download_ratio
   fi
-  if [ "${KEEP:-}" = 1 ]; then
-    rm -f "$W/htdocs/body.bin" "$W"/dl-*/body.bin
-    echo "logs kept in $W" >&2
-  else
-    rm -rf "$W"
-  fi
+  bench_drop_workdir
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-RESULTS=$W/results.tsv  # part  program  run  status  seconds  detail
-: > "$RESULTS"
-
 need() { command -v "$1" >/dev/null 2>&1; }
-wait_udp_port() {  # port pid: until something listens on 127.0.0.1:port (5 s)
-  for _ in $(seq 50); do
-    kill -0 "$2" 2>/dev/null || return 1
-    ss -Huln "sport = :$1" 2>/dev/null | grep -q . && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 # ---- fixtures ----
 for t in gtlsclient gtlsserver certtool ss python3 sha256sum timeout; do
@@ -78,13 +57,7 @@ done
 [ -x "$QSERVER" ] || PART_STATUS[server]="not run: $QSERVER not built"
 
 if [ -z "${PART_STATUS[server]:-}" ]; then
-  certtool --generate-privkey --key-type=ecdsa --outfile "$W/key.pem" >/dev/null 2>&1
-  printf 'cn=localhost\nexpiration_days=7\ntls_www_server\nip_address=127.0.0.1\n' > "$W/tmpl"
-  certtool --generate-self-signed --load-privkey "$W/key.pem" --outfile "$W/cert.pem" \
-    --template "$W/tmpl" >/dev/null 2>&1
-  mkdir -p "$W/htdocs"
-  head -c "$SIZE" /dev/urandom > "$W/htdocs/body.bin"
-  EXPECT_SHA=$(sha256sum < "$W/htdocs/body.bin" | cut -d' ' -f1)
+  bench_fixtures ecdsa "$SIZE"
 fi
 if [ -n "${PART_STATUS[server]:-}" ]; then
   PART_STATUS[client]=${PART_STATUS[server]}
@@ -130,8 +103,8 @@ download() {
     if [ "$size" != "$SIZE" ]; then
       status=bad; detail="saved $size of $SIZE bytes (exit $rc)"
     else
-      sha=$(sha256sum < "$dir/body.bin" | cut -d' ' -f1)
-      [ "$sha" = "$EXPECT_SHA" ] || { status=bad; detail="SHA-256 mismatch (exit $rc)"; }
+      sha=$(sha256_of "$dir/body.bin")
+      [ "$sha" = "$BODY_SHA" ] || { status=bad; detail="SHA-256 mismatch (exit $rc)"; }
     fi
   fi
   rm -rf "$dir"

@@ -13,13 +13,15 @@
 # hold (idle_clients' exit status). No target is set; the table shows the ratio qamp/stock.
 #
 # Environment: IDLE_N (default "200 1000"), SETTLE (seconds after READY, default 1.5),
-# HOLD (idle_clients --hold, default 4), BENCH_PORT_BASE (default random in 40000-49998).
+# HOLD (idle_clients --hold, default 4), BENCH_PORT_BASE (default random in 40000-49998),
+# BENCH_TMP (scratch directory base; default /dev/shm if writable, else /tmp).
 # Writes BUILD_DIR/bench/idle_memory.json and a table on stdout; logs stay in files.
 # Exit status: 0 every scenario complete, 1 one was not (or could not run), 2 misuse.
 set -uo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
 BUILD=$(realpath "$1")
+. "$(dirname "$0")/lib.sh"
 QSERVER=$BUILD/examples/server/qamp-server
 CLIENTS=$BUILD/bench/idle_clients
 OUT=$BUILD/bench
@@ -28,22 +30,17 @@ JSON=$OUT/idle_memory.json
 IDLE_N=${IDLE_N:-200 1000}
 SETTLE=${SETTLE:-1.5}
 HOLD=${HOLD:-4}
-PORT_BASE=${BENCH_PORT_BASE:-$((40000 + (RANDOM % 5000) * 2))}
+PORT_BASE=$(bench_port_base 40000 5000 2)
 
-W=$(mktemp -d /tmp/qamp-bench-mem.XXXXXX)
-RESULTS=$W/results.tsv  # server N status base_kb rss_kb hwm_kb confirmed detail
-: > "$RESULTS"
+bench_workdir mem  # RESULTS: server N status base_kb rss_kb hwm_kb confirmed detail
 PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+  bench_stop_all
   # Keep the logs of a scenario that did not go through (the scratch directory goes away).
   if awk -F'\t' '$3 == "bad" { f = 1 } END { exit !f }' "$RESULTS" 2>/dev/null; then
-    rm -rf "$OUT/idle_memory.logs"; mkdir -p "$OUT/idle_memory.logs"
-    cp "$W"/*.log "$RESULTS" "$OUT/idle_memory.logs/" 2>/dev/null
-    echo "logs of this run: $OUT/idle_memory.logs" >&2
+    bench_save_logs idle_memory
   fi
-  if [ "${KEEP:-}" = 1 ]; then echo "logs kept in $W" >&2; else rm -rf "$W"; fi
+  bench_drop_workdir
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -57,14 +54,6 @@ done
 
 status_kb() {  # pid field -> kB
   awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
-}
-wait_udp_port() {  # port pid (5 s)
-  for _ in $(seq 50); do
-    kill -0 "$2" 2>/dev/null || return 1
-    ss -Huln "sport = :$1" 2>/dev/null | grep -q . && return 0
-    sleep 0.1
-  done
-  return 1
 }
 
 # $1 server (qamp-server|gtlsserver), $2 N, $3 port
@@ -111,11 +100,7 @@ scenario() {
 }
 
 if [ -z "$NOT_RUN" ]; then
-  certtool --generate-privkey --key-type=ecdsa --outfile "$W/key.pem" >/dev/null 2>&1
-  printf 'cn=localhost\nexpiration_days=7\ntls_www_server\nip_address=127.0.0.1\n' > "$W/tmpl"
-  certtool --generate-self-signed --load-privkey "$W/key.pem" --outfile "$W/cert.pem" \
-    --template "$W/tmpl" >/dev/null 2>&1
-  mkdir -p "$W/htdocs"
+  bench_fixtures ecdsa
   port=$PORT_BASE
   for n in $IDLE_N; do
     for server in qamp-server gtlsserver; do

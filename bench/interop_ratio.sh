@@ -20,6 +20,7 @@ set -uo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
 BUILD=$(realpath "$1")
+. "$(dirname "$0")/lib.sh"
 QSERVER=$BUILD/examples/server/qamp-server
 QCLIENT=$BUILD/examples/client/qamp-client
 GOCLIENT=$BUILD/tests/interop/qamp-interop-h3client
@@ -30,24 +31,17 @@ JSON=$OUT/interop_ratio.json
 RUNS=${RUNS:-5}
 SIZE=${SIZE:-200000000}
 DL_TIMEOUT=${DL_TIMEOUT:-60}
-if [ -z "${BENCH_TMP:-}" ]; then
-  if [ -d /dev/shm ] && [ -w /dev/shm ]; then BENCH_TMP=/dev/shm; else BENCH_TMP=/tmp; fi
-fi
-PORT_BASE=${BENCH_PORT_BASE:-$((40000 + (RANDOM % 5000) * 4))}
+PORT_BASE=$(bench_port_base 40000 5000 4)
 
-W=$(mktemp -d "$BENCH_TMP/qamp-bench-interop.XXXXXX")
+bench_workdir interop  # RESULTS: part program run status seconds detail
 PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$OUT/interop_ratio.logs"; mkdir -p "$OUT/interop_ratio.logs"
-  cp "$W"/*.log "$W/results.tsv" "$OUT/interop_ratio.logs/" 2>/dev/null
-  rm -rf "$W"
+  bench_stop_all
+  bench_save_logs interop_ratio 2>/dev/null  # every run's logs, as a record of the figures
+  bench_drop_workdir
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-RESULTS=$W/results.tsv  # part  program  run  status  seconds  detail
-: >"$RESULTS"
 
 missing=""
 for t in gtlsclient gtlsserver certtool ss python3 sha256sum timeout; do
@@ -59,21 +53,7 @@ if [ -n "$missing" ]; then
   exit 1
 fi
 
-certtool --generate-privkey --key-type=ecdsa --outfile "$W/key.pem" >/dev/null 2>&1
-printf 'cn=localhost\nexpiration_days=7\ntls_www_server\nip_address=127.0.0.1\n' >"$W/tmpl"
-certtool --generate-self-signed --load-privkey "$W/key.pem" --outfile "$W/cert.pem" --template "$W/tmpl" >/dev/null 2>&1
-mkdir -p "$W/htdocs"
-head -c "$SIZE" /dev/urandom >"$W/htdocs/body.bin"
-EXPECT_SHA=$(sha256sum <"$W/htdocs/body.bin" | cut -d' ' -f1)
-
-wait_udp_port() {  # port pid
-  for _ in $(seq 50); do
-    kill -0 "$2" 2>/dev/null || return 1
-    ss -Huln "sport = :$1" 2>/dev/null | grep -q . && return 0
-    sleep 0.1
-  done
-  return 1
-}
+bench_fixtures ecdsa "$SIZE"
 
 declare -A SPID SLOG
 start_server() {  # kind port
@@ -95,7 +75,7 @@ download() {
   local t0 t1 rc=0 saved=$dir/body.bin
   t0=$(date +%s%N)
   case $client in
-    qamp-client) timeout "$DL_TIMEOUT" "$QCLIENT" -q --exit-on-all-streams-close --download "$dir" 127.0.0.1 "$port" "$url" >"$log" 2>&1 || rc=$? ;;
+    qamp-client) timeout "$DL_TIMEOUT" "$QCLIENT" -q --ca-file "$W/cert.pem" --exit-on-all-streams-close --download "$dir" 127.0.0.1 "$port" "$url" >"$log" 2>&1 || rc=$? ;;
     gtlsclient) timeout "$DL_TIMEOUT" gtlsclient -q --exit-on-all-streams-close --download "$dir" 127.0.0.1 "$port" "$url" >"$log" 2>&1 || rc=$? ;;
     quic-go) timeout "$DL_TIMEOUT" "$GOCLIENT" -out "$dir" -json "$W/go.json" "$url" >"$log" 2>&1 || rc=$?; saved=$dir/0-body.bin ;;
   esac
@@ -106,7 +86,7 @@ download() {
     status=bad; detail="nothing saved (exit $rc)"
   elif [ "$(stat -c %s "$saved")" != "$SIZE" ]; then
     status=bad; detail="saved $(stat -c %s "$saved") of $SIZE bytes (exit $rc)"
-  elif [ "$(sha256sum <"$saved" | cut -d' ' -f1)" != "$EXPECT_SHA" ]; then
+  elif [ "$(sha256_of "$saved")" != "$BODY_SHA" ]; then
     status=bad; detail="SHA-256 mismatch (exit $rc)"
   fi
   rm -rf "$dir"

@@ -27,6 +27,7 @@ set -uo pipefail
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
 BUILD=$(realpath "$1")
+. "$(dirname "$0")/lib.sh"
 QSERVER=$BUILD/examples/server/qamp-server
 CLIENTS=$BUILD/bench/idle_clients
 OUT=$BUILD/bench
@@ -36,26 +37,17 @@ RUNS=${RUNS:-3}
 HS_N=${HS_N:-1500}
 SIZE=${SIZE:-200000000}
 KEY_TYPE=${KEY_TYPE:-rsa}
+case "$KEY_TYPE" in rsa | ecdsa) ;; *) echo "$0: KEY_TYPE must be rsa or ecdsa, not '$KEY_TYPE'" >&2; exit 2 ;; esac
 TARGET=1.6
-if [ -z "${BENCH_TMP:-}" ]; then
-  if [ -d /dev/shm ] && [ -w /dev/shm ]; then BENCH_TMP=/dev/shm; else BENCH_TMP=/tmp; fi
-fi
-PORT_BASE=${BENCH_PORT_BASE:-$((50000 + (RANDOM % 2500) * 2))}
+PORT_BASE=$(bench_port_base 50000 2500 2)
 
-W=$(mktemp -d "$BENCH_TMP/qamp-bench-workers.XXXXXX")
-RESULTS=$W/results.tsv  # part workers run status value spread detail
-: > "$RESULTS"
+bench_workdir workers  # RESULTS: part workers run status value spread detail
 PIDS=()
 FAILED=0
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-  if [ "$FAILED" = 1 ]; then
-    rm -rf "$OUT/workers_ratio.logs"; mkdir -p "$OUT/workers_ratio.logs"
-    cp "$W"/*.log "$RESULTS" "$OUT/workers_ratio.logs/" 2>/dev/null
-    echo "logs of this run: $OUT/workers_ratio.logs" >&2
-  fi
-  if [ "${KEEP:-}" = 1 ]; then rm -f "$W/htdocs/body.bin" "$W"/dl-*/body.bin; echo "logs kept in $W" >&2; else rm -rf "$W"; fi
+  bench_stop_all
+  [ "$FAILED" = 1 ] && bench_save_logs workers_ratio
+  bench_drop_workdir
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -69,15 +61,6 @@ done
 [ "$(id -u)" = 0 ] || NOT_RUN="--workers 2 needs root (BPF)"
 
 row() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$RESULTS"; }
-wait_udp_port() {  # port pid (5 s)
-  for _ in $(seq 50); do
-    kill -0 "$2" 2>/dev/null || return 1
-    ss -Huln "sport = :$1" 2>/dev/null | grep -q . && return 0
-    sleep 0.1
-  done
-  return 1
-}
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 SPID=""
 start_server() {  # workers port log
@@ -155,7 +138,7 @@ throughput() {  # workers run port
   local ms=$(($(now_ms) - t0))
   stop_server
   for k in 1 2; do
-    if [ "$(stat -c %s "$W/dl-$k/body.bin" 2>/dev/null)" != "$SIZE" ] || [ "$(sha256sum < "$W/dl-$k/body.bin" | cut -d' ' -f1)" != "$BODY_SHA" ]; then
+    if [ "$(stat -c %s "$W/dl-$k/body.bin" 2>/dev/null)" != "$SIZE" ] || [ "$(sha256_of "$W/dl-$k/body.bin")" != "$BODY_SHA" ]; then
       row tp "$w" "$r" bad "" "" "download $k: wrong size or SHA-256"; FAILED=1; return
     fi
   done
@@ -163,16 +146,7 @@ throughput() {  # workers run port
 }
 
 if [ -z "$NOT_RUN" ]; then
-  if [ "$KEY_TYPE" = ecdsa ]; then
-    certtool --generate-privkey --key-type=ecdsa --outfile "$W/key.pem" >/dev/null 2>&1
-  else
-    certtool --generate-privkey --key-type=rsa --bits=2048 --outfile "$W/key.pem" >/dev/null 2>&1
-  fi
-  printf 'cn=localhost\nexpiration_days=7\ntls_www_server\nip_address=127.0.0.1\n' > "$W/tmpl"
-  certtool --generate-self-signed --load-privkey "$W/key.pem" --outfile "$W/cert.pem" --template "$W/tmpl" >/dev/null 2>&1
-  mkdir -p "$W/htdocs"
-  head -c "$SIZE" /dev/urandom > "$W/htdocs/body.bin"
-  BODY_SHA=$(sha256sum < "$W/htdocs/body.bin" | cut -d' ' -f1)
+  bench_fixtures "$KEY_TYPE" "$SIZE"
   port=$PORT_BASE
   for r in $(seq "$RUNS"); do
     order="1 2"; [ $((r % 2)) = 0 ] && order="2 1"
