@@ -81,95 +81,82 @@ def note(rc):
     worst = 1 if 1 in (worst, sev) else 3
 
 doc = {"machine": machine, "benchmarks": {}}
-if "gate-guard" in parts:
-    g = load("gate_guard")
-    doc["benchmarks"]["gate_guard"] = g
-    note(rcs["gate-guard"])
-    if g is None:
-        row("gate-guard", "-", "-", "-", "-", "-", f"not run (exit {rcs['gate-guard']}, see gate_guard.log)")
-    else:
-        t = g["target_median_ns"]
-        for c in g["cases"]:
-            res = ("UNEXPECTED VERDICT" if not c["verdict_ok"] else
-                   "info" if not c["targeted"] else "met" if c["median_ns"] < t else "MISSED")
-            row("gate-guard", c["name"], f"{c['median_ns']:.1f} ns (p90 {c['p90_ns']:.1f})", "-", "-",
-                f"median < {t:g} ns" if c["targeted"] else "-", res)
-if "download-ratio" in parts:
-    d = load("download_ratio")
-    doc["benchmarks"]["download_ratio"] = d
-    note(rcs["download-ratio"])
-    if d is None:
-        row("download", "-", "-", "-", "-", "-", f"not run (exit {rcs['download-ratio']}, see download_ratio.log)")
-    else:
-        mb = d["size_bytes"] / 1e6
-        for name, p in d["parts"].items():
-            case = {"server": f"server: gtlsclient from qamp-server vs gtlsserver, {mb:g} MB",
-                    "client": f"client: qamp-client vs gtlsclient from qamp-server, {mb:g} MB",
-                    "client_stock": f"client: qamp-client vs gtlsclient from gtlsserver, {mb:g} MB"}.get(name, name)
-            q = p["programs"][p["qamp"]]["median_mb_per_s"]
-            s = p["programs"][p["stock"]]["median_mb_per_s"]
-            res = p["status"] if p["status"] != "ok" else ("met" if p["target_met"] else "MISSED")
-            if not p.get("judged", True):
-                res = f"info ({res})"
-            row("download", case, f"{q} MB/s" if q else "-", f"{s} MB/s" if s else "-",
-                f"{p['ratio']:.3f}" if p["ratio"] is not None else
-                f"({p['ratio_of_verified_runs']:.3f})" if p.get("ratio_of_verified_runs") else "-",
-                f">= {d['target_ratio']}", res)
-if "idle-memory" in parts:
-    m = load("idle_memory")
-    doc["benchmarks"]["idle_memory"] = m
-    note(rcs["idle-memory"])
-    if m is None:
-        row("idle-memory", "-", "-", "-", "-", "-", f"not run (exit {rcs['idle-memory']}, see idle_memory.log)")
-    else:
-        sc = {(s["server"], s["n"]): s for s in m["scenarios"]}
-        for n in sorted({s["n"] for s in m["scenarios"]}):
-            q, g = sc.get(("qamp-server", n)), sc.get(("gtlsserver", n))
-            for key, label in (("rss_per_1000_mib", "held RSS"), ("peak_per_1000_mib", "peak (VmHWM)")):
-                qv = q.get(key) if q else None
-                gv = g.get(key) if g else None
-                ok = q and g and q["status"] == "ok" and g["status"] == "ok"
-                res = "ok" if ok else "; ".join(x["status"] for x in (q, g) if x and x["status"] != "ok") or "missing"
-                row("idle-memory", f"{label} per 1,000 idle conns, N={n}",
-                    f"{qv:.2f} MiB" if qv is not None else "-", f"{gv:.2f} MiB" if gv is not None else "-",
-                    f"{qv / gv:.3f}" if qv is not None and gv else "-", "-", res)
-        if m.get("status", "ok") != "ok":
-            row("idle-memory", "-", "-", "-", "-", "-", m["status"])
 
-if "workers-ratio" in parts:
-    m = load("workers_ratio")
-    doc["benchmarks"]["workers_ratio"] = m
-    note(rcs["workers-ratio"])
-    if m is None:
-        row("workers", "-", "-", "-", "-", "-", f"not run (exit {rcs['workers-ratio']}, see workers_ratio.log)")
-    else:
-        for name, p in m["parts"].items():
-            judged = name == "handshakes"
-            r = p["ratio"]
-            res = ("met" if r >= m["target_handshake_ratio"] else "MISSED") if judged and r is not None else "info" if r is not None else m["status"]
-            row("workers", f"{name}: --workers 2 vs --workers 1 ({p['unit']})",
-                f"{p['median_workers_2']}" if p["median_workers_2"] else "-",
-                f"{p['median_workers_1']}" if p["median_workers_1"] else "-",
-                f"{r:.2f}" if r is not None else "-", f">= {m['target_handshake_ratio']}" if judged else "-", res)
-if "planner-matrix" in parts:
-    pm = load("planner_matrix")
-    doc["benchmarks"]["planner_matrix"] = pm
-    note(rcs["planner-matrix"])
-    if pm is None:
-        row("planner", "-", "-", "-", "-", "-", f"not run (exit {rcs['planner-matrix']}, see planner_matrix.log)")
-    else:
-        row("planner", f"max regret vs oracle, 54 cells, no hint ({pm['max_regret_cell']})",
-            f"{100 * pm['max_regret']:.1f} %", "-", "-", "<= 10 %", "met" if pm["max_regret"] <= 0.10 else "MISSED")
-        row("planner", f"split speed-up over best single network, rates within 2x ({pm['split_cells']} cells)",
-            f"{pm['min_split_speedup']:.2f}x", "-", "-", ">= 1.25x",
-            "met" if pm["split_cells"] and pm["min_split_speedup"] >= 1.25 else "MISSED")
-        row("planner", "worst-cell loss: always-stay / always-reconnect",
-            f"{pm['worst_stay']:.2f}x / {pm['worst_reconnect']:.2f}x", "-", "-", "> 2x each",
-            "met" if pm["worst_stay"] > 2 and pm["worst_reconnect"] > 2 else "MISSED")
-        row("planner", "max regret with noisy links (+-30 % / 10 ms), informational",
-            f"{100 * pm['max_noisy_regret']:.1f} %", "-", "-", "-", "info")
-        row("planner", "files byte-exact (smooth and noisy runs)", f"{108 - pm['bad_files']} of 108", "-", "-", "all",
-            "met" if pm["bad_files"] == 0 else "FAILED")
+# One benchmark's results (None when it wrote none: a "not run" row says so), recorded in doc.
+def section(part, label):
+    name = part.replace("-", "_")
+    d = load(name)
+    doc["benchmarks"][name] = d
+    note(rcs[part])
+    if d is None:
+        row(label, "-", "-", "-", "-", "-", f"not run (exit {rcs[part]}, see {name}.log)")
+    return d
+
+if "gate-guard" in parts and (g := section("gate-guard", "gate-guard")) is not None:
+    t = g["target_median_ns"]
+    for c in g["cases"]:
+        res = ("UNEXPECTED VERDICT" if not c["verdict_ok"] else
+               "info" if not c["targeted"] else "met" if c["median_ns"] < t else "MISSED")
+        row("gate-guard", c["name"], f"{c['median_ns']:.1f} ns (p90 {c['p90_ns']:.1f})", "-", "-",
+            f"median < {t:g} ns" if c["targeted"] else "-", res)
+if "download-ratio" in parts and (d := section("download-ratio", "download")) is not None:
+    mb = d["size_bytes"] / 1e6
+    for name, p in d["parts"].items():
+        case = {"server": f"server: gtlsclient from qamp-server vs gtlsserver, {mb:g} MB",
+                "client": f"client: qamp-client vs gtlsclient from qamp-server, {mb:g} MB",
+                "client_stock": f"client: qamp-client vs gtlsclient from gtlsserver, {mb:g} MB"}.get(name, name)
+        q = p["programs"][p["qamp"]]["median_mb_per_s"]
+        s = p["programs"][p["stock"]]["median_mb_per_s"]
+        res = p["status"] if p["status"] != "ok" else ("met" if p["target_met"] else "MISSED")
+        if not p.get("judged", True):
+            res = f"info ({res})"
+        row("download", case, f"{q} MB/s" if q else "-", f"{s} MB/s" if s else "-",
+            f"{p['ratio']:.3f}" if p["ratio"] is not None else
+            f"({p['ratio_of_verified_runs']:.3f})" if p.get("ratio_of_verified_runs") else "-",
+            f">= {d['target_ratio']}", res)
+if "idle-memory" in parts and (m := section("idle-memory", "idle-memory")) is not None:
+    sc = {(s["server"], s["n"]): s for s in m["scenarios"]}
+    for n in sorted({s["n"] for s in m["scenarios"]}):
+        q, g = sc.get(("qamp-server", n)), sc.get(("gtlsserver", n))
+        for key, label in (("rss_per_1000_mib", "held RSS"), ("peak_per_1000_mib", "peak (VmHWM)")):
+            qv = q.get(key) if q else None
+            gv = g.get(key) if g else None
+            ok = q and g and q["status"] == "ok" and g["status"] == "ok"
+            res = "ok" if ok else "; ".join(x["status"] for x in (q, g) if x and x["status"] != "ok") or "missing"
+            row("idle-memory", f"{label} per 1,000 idle conns, N={n}",
+                f"{qv:.2f} MiB" if qv is not None else "-", f"{gv:.2f} MiB" if gv is not None else "-",
+                f"{qv / gv:.3f}" if qv is not None and gv else "-", "-", res)
+    if m.get("status", "ok") != "ok":
+        row("idle-memory", "-", "-", "-", "-", "-", m["status"])
+
+if "workers-ratio" in parts and (m := section("workers-ratio", "workers")) is not None:
+    for name, p in m["parts"].items():
+        judged = name == "handshakes"
+        r = p["ratio"]
+        res = ("met" if r >= m["target_handshake_ratio"] else "MISSED") if judged and r is not None else "info" if r is not None else m["status"]
+        row("workers", f"{name}: --workers 2 vs --workers 1 ({p['unit']})",
+            f"{p['median_workers_2']}" if p["median_workers_2"] else "-",
+            f"{p['median_workers_1']}" if p["median_workers_1"] else "-",
+            f"{r:.2f}" if r is not None else "-", f">= {m['target_handshake_ratio']}" if judged else "-", res)
+        if judged and p.get("ratio_ceiling_shared_cores") is not None:
+            cpu_ms = p["cpu_ms_per_handshake"]
+            row("workers", "handshakes: the ratio's ceiling on these shared cores (ncpu*s1/(s2+c2), CPU ms per "
+                f"handshake: server {cpu_ms['server_workers_1']} / {cpu_ms['server_workers_2']}, "
+                f"generator {cpu_ms['generator_workers_2']})", "-", "-",
+                f"{p['ratio_ceiling_shared_cores']:.2f}", "-", "info")
+if "planner-matrix" in parts and (pm := section("planner-matrix", "planner")) is not None:
+    row("planner", f"max regret vs oracle, 54 cells, no hint ({pm['max_regret_cell']})",
+        f"{100 * pm['max_regret']:.1f} %", "-", "-", "<= 10 %", "met" if pm["max_regret"] <= 0.10 else "MISSED")
+    row("planner", f"split speed-up over best single network, rates within 2x ({pm['split_cells']} cells)",
+        f"{pm['min_split_speedup']:.2f}x", "-", "-", ">= 1.25x",
+        "met" if pm["split_cells"] and pm["min_split_speedup"] >= 1.25 else "MISSED")
+    row("planner", "worst-cell loss: always-stay / always-reconnect",
+        f"{pm['worst_stay']:.2f}x / {pm['worst_reconnect']:.2f}x", "-", "-", "> 2x each",
+        "met" if pm["worst_stay"] > 2 and pm["worst_reconnect"] > 2 else "MISSED")
+    row("planner", "max regret with noisy links (+-30 % / 10 ms), informational",
+        f"{100 * pm['max_noisy_regret']:.1f} %", "-", "-", "-", "info")
+    row("planner", "files byte-exact (smooth and noisy runs)", f"{108 - pm['bad_files']} of 108", "-", "-", "all",
+        "met" if pm["bad_files"] == 0 else "FAILED")
 
 doc["table"] = [dict(zip(["benchmark", "case", "qamp", "stock", "ratio", "target", "result"], r)) for r in rows]
 doc["exit_status"] = worst
