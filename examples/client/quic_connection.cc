@@ -508,43 +508,22 @@ int QuicConnection::write_streams() {
   auto max_udp = ngtcp2_conn_get_max_tx_udp_payload_size(conn_);
 
   for (std::size_t sent = 0; sent < max_pkts;) {
-    int64_t stream_id = -1;
-    int fin = 0;
-    std::array<ngtcp2_vec, 16> vec;
-    int64_t veccnt = 0;
-    if (app_ && ngtcp2_conn_get_max_data_left(conn_)) {
-      veccnt = app_->pull(stream_id, fin, vec.data(), vec.size());
-      if (veccnt < 0) {
-        set_app_error(nghttp3_err_infer_quic_app_error_code(static_cast<int>(veccnt)));
-        fail(NGTCP2_ERR_CALLBACK_FAILURE,
-             std::string("nghttp3_conn_writev_stream: ") + nghttp3_strerror(static_cast<int>(veccnt)));
+    auto w = common::write_stream_packet(conn_, app_, &ps.path, &pi, buf.data(), max_udp, ts);
+    switch (w.failure) {
+      case common::StreamWrite::Failure::none: break;
+      case common::StreamWrite::Failure::pull:
+        set_app_error(nghttp3_err_infer_quic_app_error_code(w.code));
+        fail(NGTCP2_ERR_CALLBACK_FAILURE, std::string("nghttp3_conn_writev_stream: ") + nghttp3_strerror(w.code));
         return -1;
-      }
+      case common::StreamWrite::Failure::add_write_offset:
+        fail(NGTCP2_ERR_CALLBACK_FAILURE, "nghttp3_conn_add_write_offset failed");
+        return -1;
+      case common::StreamWrite::Failure::ngtcp2:
+        ngtcp2_ccerr_set_liberr(&ccerr_, w.code, nullptr, 0);
+        fail(w.code, std::string("ngtcp2_conn_writev_stream: ") + ngtcp2_strerror(w.code));
+        return -1;
     }
-    ngtcp2_ssize ndatalen = -1;
-    uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE | (fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
-    auto n = ngtcp2_conn_writev_stream(conn_, &ps.path, &pi, buf.data(), max_udp, &ndatalen, flags, stream_id,
-                                       vec.data(), static_cast<size_t>(veccnt), ts);
-    if (n < 0) {
-      switch (n) {
-        case NGTCP2_ERR_STREAM_DATA_BLOCKED: app_->block_stream(stream_id); continue;
-        case NGTCP2_ERR_STREAM_SHUT_WR: app_->shutdown_stream_write(stream_id); continue;
-        case NGTCP2_ERR_WRITE_MORE:
-          if (app_->add_write_offset(stream_id, static_cast<size_t>(ndatalen)) != 0) {
-            fail(NGTCP2_ERR_CALLBACK_FAILURE, "nghttp3_conn_add_write_offset failed");
-            return -1;
-          }
-          continue;
-        default:
-          ngtcp2_ccerr_set_liberr(&ccerr_, static_cast<int>(n), nullptr, 0);
-          fail(static_cast<int>(n), std::string("ngtcp2_conn_writev_stream: ") + ngtcp2_strerror(static_cast<int>(n)));
-          return -1;
-      }
-    }
-    if (ndatalen >= 0 && app_ && app_->add_write_offset(stream_id, static_cast<size_t>(ndatalen)) != 0) {
-      fail(NGTCP2_ERR_CALLBACK_FAILURE, "nghttp3_conn_add_write_offset failed");
-      return -1;
-    }
+    const auto n = w.len;
     if (n == 0) {
       ngtcp2_conn_update_pkt_tx_time(conn_, ts);
       return 0;

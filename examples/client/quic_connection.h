@@ -20,15 +20,17 @@
 #include "net.h"
 #include "qamp/tls.h"
 #include "sockets.h"
+#include "stream_write.h"
 #include "tls_creds.h"
 #include "trace.h"
 
 namespace qamp::client {
 
-// ngtcp2's stream callbacks, as the application layer sees them.
-class StreamApp {
+// ngtcp2's stream callbacks, as the application layer sees them; the write side is
+// common::StreamSource (pull, block_stream, shutdown_stream_write, add_write_offset), shared with
+// qamp-server's write loop.
+class StreamApp : public common::StreamSource {
  public:
-  virtual ~StreamApp() = default;
   // Each returns 0, or NGTCP2_ERR_CALLBACK_FAILURE after setting the connection's error.
   virtual int recv_stream_data(std::int64_t stream_id, bool fin, std::span<const std::uint8_t> data) = 0;
   virtual int acked_stream_data(std::int64_t stream_id, std::uint64_t datalen) = 0;
@@ -36,13 +38,6 @@ class StreamApp {
   virtual int shutdown_stream_read(std::int64_t stream_id) = 0;
   virtual int extend_max_stream_data(std::int64_t stream_id) = 0;
   virtual int extend_max_local_streams_bidi() = 0;
-
-  // The write side: the next stream data to send (negative nghttp3 error on failure; 0 vectors
-  // and stream_id -1 when there is nothing), then what ngtcp2 did with it.
-  virtual std::int64_t pull(std::int64_t &stream_id, int &fin, ngtcp2_vec *vec, std::size_t veccnt) = 0;
-  virtual void block_stream(std::int64_t stream_id) = 0;
-  virtual void shutdown_stream_write(std::int64_t stream_id) = 0;
-  virtual int add_write_offset(std::int64_t stream_id, std::size_t n) = 0;
 };
 
 // The CONNECTION_CLOSE that ended a connection (RFC 9000 §19.19), whichever side sent it.

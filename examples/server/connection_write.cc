@@ -6,10 +6,33 @@
 
 #include "connection.h"
 #include "server.h"
+#include "stream_write.h"
 
 namespace qamp::server {
 
 using namespace qamp::common;  // the programs' shared code (examples/common)
+
+namespace {
+
+// nghttp3's write side, as the shared write step (common/stream_write.h) pulls it.
+class H3Source final : public StreamSource {
+ public:
+  explicit H3Source(nghttp3_conn *h3) noexcept : h3_(h3) {}
+  std::int64_t pull(std::int64_t &stream_id, int &fin, ngtcp2_vec *vec, std::size_t veccnt) override {
+    // nghttp3_vec and ngtcp2_vec are the same {base, len} pair.
+    return nghttp3_conn_writev_stream(h3_, &stream_id, &fin, reinterpret_cast<nghttp3_vec *>(vec), veccnt);
+  }
+  void block_stream(std::int64_t stream_id) override { nghttp3_conn_block_stream(h3_, stream_id); }
+  void shutdown_stream_write(std::int64_t stream_id) override { nghttp3_conn_shutdown_stream_write(h3_, stream_id); }
+  int add_write_offset(std::int64_t stream_id, std::size_t n) override {
+    return nghttp3_conn_add_write_offset(h3_, stream_id, n);
+  }
+
+ private:
+  nghttp3_conn *h3_;
+};
+
+}  // namespace
 
 void Connection::write() {
   if (closed_ || draining_) return;
@@ -54,51 +77,18 @@ void Connection::write() {
     pending_.reset();
   }
   auto ts = now_ns();
+  H3Source h3(h3_.get());
   while (written < kMaxPerCall && !pending_) {
-    int64_t stream_id = -1;
-    int fin = 0;
-    std::array<nghttp3_vec, 16> vec;
-    nghttp3_ssize sveccnt = 0;
-    if (h3_ && ngtcp2_conn_get_max_data_left(conn_.get())) {
-      sveccnt = nghttp3_conn_writev_stream(h3_.get(), &stream_id, &fin, vec.data(), vec.size());
-      if (sveccnt < 0) {
-        flush();
-        handle_error(NGTCP2_ERR_CALLBACK_FAILURE);
-        return;
-      }
-    }
-    ngtcp2_ssize ndatalen = -1;
-    uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE | (fin ? NGTCP2_WRITE_STREAM_FLAG_FIN : 0);
     ngtcp2_pkt_info pi;
     auto *dest = tx_.get() + batch_len;
-    auto n =
-        ngtcp2_conn_writev_stream(conn_.get(), &ps.path, &pi, dest, max_udp, &ndatalen, flags, stream_id,
-                                  reinterpret_cast<const ngtcp2_vec *>(vec.data()), static_cast<size_t>(sveccnt), ts);
-    if (n < 0) {
-      switch (n) {
-        case NGTCP2_ERR_STREAM_DATA_BLOCKED: nghttp3_conn_block_stream(h3_.get(), stream_id); continue;
-        case NGTCP2_ERR_STREAM_SHUT_WR: nghttp3_conn_shutdown_stream_write(h3_.get(), stream_id); continue;
-        case NGTCP2_ERR_WRITE_MORE:
-          if (nghttp3_conn_add_write_offset(h3_.get(), stream_id, static_cast<size_t>(ndatalen)) != 0) {
-            flush();
-            handle_error(NGTCP2_ERR_CALLBACK_FAILURE);
-            return;
-          }
-          continue;
-        default:
-          flush();
-          handle_error(static_cast<int>(n));
-          return;
-      }
-    }
-    if (ndatalen >= 0 && h3_ &&
-        nghttp3_conn_add_write_offset(h3_.get(), stream_id, static_cast<size_t>(ndatalen)) != 0) {
+    auto w = write_stream_packet(conn_.get(), h3_ ? &h3 : nullptr, &ps.path, &pi, dest, max_udp, ts);
+    if (!w.ok()) {
       flush();
-      handle_error(NGTCP2_ERR_CALLBACK_FAILURE);
+      handle_error(w.failure == StreamWrite::Failure::ngtcp2 ? w.code : NGTCP2_ERR_CALLBACK_FAILURE);
       return;
     }
-    if (n == 0) break;
-    auto len = static_cast<std::size_t>(n);
+    if (w.len == 0) break;
+    const auto len = w.len;
     ++written;
     if (batch_pkts > 0 && (!ngtcp2_path_eq(&batch_path.path, &ps.path) || len > gso_size)) {
       // Cannot join the batch: send the batch, then start a new one with this packet.
