@@ -10,7 +10,7 @@ StreamWrite write_stream_packet(ngtcp2_conn *conn, StreamSource *source, ngtcp2_
   for (;;) {
     std::int64_t stream_id = -1;
     int fin = 0;
-    std::array<ngtcp2_vec, 16> vec;
+    std::array<ngtcp2_vec, 16> vec{};
     std::int64_t veccnt = 0;
     if (source && ngtcp2_conn_get_max_data_left(conn)) {
       veccnt = source->pull(stream_id, fin, vec.data(), vec.size());
