@@ -287,18 +287,7 @@ int Client::initiate_migration(const Endpoint &local, const Endpoint &remote, bo
                    : ngtcp2_conn_initiate_migration(quic_->conn(), &path, ts);
 }
 
-std::vector<ResetToken> Client::peer_reset_tokens() {
-  std::vector<ngtcp2_cid_token> active(ngtcp2_conn_get_active_dcid(quic_->conn(), nullptr));
-  ngtcp2_conn_get_active_dcid(quic_->conn(), active.data());
-  std::vector<ResetToken> tokens;
-  for (const auto &t : active) {
-    if (!t.token_present) continue;
-    ResetToken token;
-    std::memcpy(token.data(), t.token, token.size());
-    tokens.push_back(token);
-  }
-  return tokens;
-}
+std::vector<ResetToken> Client::peer_reset_tokens() { return active_reset_tokens(quic_->conn()); }
 
 std::string Client::native_migration_level() {
 #ifdef NGTCP2_TRANSPORT_PARAMS_V2

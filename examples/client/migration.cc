@@ -3,6 +3,7 @@
 #include "qamp/endpoint.h"
 
 #include <cmath>
+#include <cstring>
 #include <utility>
 
 namespace qamp::client {
@@ -60,6 +61,19 @@ MigratorStats MigrationAdapter::migrator_stats() const {
     s.resets_ignored += c.resets_ignored;
   }
   return s;
+}
+
+std::vector<ResetToken> active_reset_tokens(ngtcp2_conn *conn) {
+  std::vector<ngtcp2_cid_token> active(ngtcp2_conn_get_active_dcid(conn, nullptr));
+  ngtcp2_conn_get_active_dcid(conn, active.data());
+  std::vector<ResetToken> tokens;
+  for (const auto &t : active) {
+    if (!t.token_present) continue;
+    ResetToken token;
+    std::memcpy(token.data(), t.token, token.size());
+    tokens.push_back(token);
+  }
+  return tokens;
 }
 
 void MigrationAdapter::after_now(AdapterTimer id) { scheduler_.arm(id, clock_.now()); }
@@ -148,6 +162,7 @@ void MigrationAdapter::on_event(const MigrationEvent &e) {
   data.set("semantics", to_string(opt_.semantics));
   if (native()) data.set("enforcement", "native");
   trace_.decision("migration", to_string(d.outcome), reason, std::move(data));
+  if (tap_) tap_(e);
 }
 
 LocalInfo MigrationAdapter::local_info(std::optional<Family> only) const {

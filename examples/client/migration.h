@@ -17,6 +17,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -99,6 +100,10 @@ class MigrationHost {
   virtual PlannerInput transfer() = 0;
 };
 
+// The Stateless Reset tokens of `conn`'s active connection IDs (ngtcp2_conn_get_active_dcid),
+// for MigrationHost::peer_reset_tokens.
+std::vector<ResetToken> active_reset_tokens(ngtcp2_conn *conn);
+
 // Where ngtcp2 should validate the preferred address: the client's side and the server's.
 struct PathChoice {
   Endpoint local;
@@ -140,6 +145,9 @@ class MigrationAdapter {
   MigratorStats migrator_stats() const;
   // The current connection's Migrator (nullptr before the handshake completed).
   const Migrator *migrator() const noexcept { return migrator_.get(); }
+  // Also hands every Migrator decision to `tap` after logging it (the simulator's tests read
+  // the decisions this way).
+  void set_event_tap(std::function<void(const MigrationEvent &)> tap) { tap_ = std::move(tap); }
 
  private:
   // A path validation the adapter starts itself.
@@ -181,6 +189,7 @@ class MigrationAdapter {
   std::optional<Start> retry_;                     // initiate() again at the retry_start timer
   std::optional<bool> validation_result_;          // for the validation_ended timer
   common::Json context_ = common::Json::object();  // addresses for the next decision line
+  std::function<void(const MigrationEvent &)> tap_;
 
   // The last change's cause says the old path is gone (its address or link went away, sendmsg
   // fails on it, it stopped answering): an immediate migration, and a planner told so.

@@ -3,9 +3,27 @@
 
 #include <algorithm>
 
+#include "callback_barrier.h"
 #include "qamp/tls.h"
 
 namespace qamp::sim {
+
+namespace {
+
+// The client options the real adapter reads, as ClientConfig sets them.
+client::Options options_for(const ClientConfig &c) {
+  client::Options o;
+  o.quiet = true;
+  o.follow_network = false;
+  o.semantics = c.migrator.semantics;
+  o.spa_family = c.migrator.spa_family;
+  o.ignore_reset_on_probe = c.migrator.ignore_reset_on_probe;
+  o.no_preferred_addr = !c.migrator.use_preferred_address;
+  o.old_path = c.change && !c.change->old_path_usable ? client::OldPath::drop : client::OldPath::keep;
+  return o;
+}
+
+}  // namespace
 
 struct Client::State : Peer {
   Client *client = nullptr;
@@ -13,9 +31,19 @@ struct Client::State : Peer {
 };
 
 Client::Client(EventQueue &queue, Network &net, ClientConfig config)
-    : queue_(queue), net_(net), config_(std::move(config)), prng_(config_.seed), state_(std::make_unique<State>()) {
+    : queue_(queue),
+      net_(net),
+      config_(std::move(config)),
+      prng_(config_.seed),
+      state_(std::make_unique<State>()),
+      opts_(options_for(config_)),
+      trace_(true, std::nullopt, std::nullopt),
+      timers_(queue_, *this),
+      host_(*this),
+      adapter_(opts_, trace_, run_, host_, timers_, timers_) {
   state_->client = this;
   state_->random = [this](std::span<std::uint8_t> out) { prng_.fill(out); };
+  adapter_.set_event_tap([this](const MigrationEvent &e) { decisions_.push_back(e); });
 }
 
 Client::~Client() = default;
@@ -36,10 +64,19 @@ bool Client::owns(const Endpoint &address) const {
   return std::find(owned_.begin(), owned_.end(), address) != owned_.end();
 }
 
+void Client::Timers::arm(client::AdapterTimer id, ngtcp2_tstamp at) {
+  const auto i = static_cast<std::size_t>(id);
+  const auto generation = ++generation_[i];
+  queue_.at(at, [this, id, i, generation] {
+    if (generation_[i] == generation) client_.adapter_.on_timer(id);
+  });
+}
+
 void Client::start() {
   auto &s = *state_;
   s.local = config_.local;
   owned_ = {config_.local};
+  started_at_ = queue_.now();
   auto cb = peer_callbacks(false);
   cb.recv_stream_data = [](ngtcp2_conn *conn, std::uint32_t flags, std::int64_t id, std::uint64_t, const std::uint8_t *,
                            std::size_t len, void *u, void *) {
@@ -50,30 +87,48 @@ void Client::start() {
     if (flags & NGTCP2_STREAM_DATA_FLAG_FIN) self.complete_ = true;
     if (self.pending_change_ && self.pending_change_->after_bytes &&
         self.received_ >= self.pending_change_->after_bytes)
-      self.queue_.at(self.queue_.now(), [&self] { self.try_change(); });  // not inside ngtcp2
+      self.queue_.at(self.queue_.now(), [&self] { self.change_network(); });  // not inside ngtcp2
     return 0;
   };
-  cb.select_preferred_addr = [](ngtcp2_conn *, ngtcp2_path *dest, const ngtcp2_preferred_addr *, void *u) {
-    return State::of(u).client->select_preferred_addr(dest);
+  // As qamp-client's QuicConnection forwards them (examples/client/client.cc), behind the same
+  // exception barrier.
+  cb.handshake_completed = [](ngtcp2_conn *, void *u) {
+    return common::ngtcp2_barrier("handshake_completed", [&] {
+      auto &self = *State::of(u).client;
+      State::of(u).handshake_done = true;
+      self.adapter_.handshake_completed();
+      // "--network-change 0s": the network changes as the handshake completes, before the
+      // confirmation, so before the client may use the preferred address (RFC 9000 §9.6.3).
+      if (self.pending_change_ && self.pending_change_->after_bytes == 0) self.change_network(true);
+      return 0;
+    });
   };
   cb.handshake_confirmed = [](ngtcp2_conn *, void *u) {
-    auto &self = *State::of(u).client;
-    State::of(u).handshake_confirmed = true;
-    if (self.pending_change_) self.queue_.at(self.queue_.now(), [&self] { self.try_change(); });
-    return 0;
+    return common::ngtcp2_barrier("handshake_confirmed", [&] {
+      State::of(u).handshake_confirmed = true;
+      State::of(u).client->adapter_.handshake_confirmed();
+      return 0;
+    });
   };
-  cb.path_validation = [](ngtcp2_conn *, std::uint32_t flags, const ngtcp2_path *, const ngtcp2_path *,
+  cb.select_preferred_addr = [](ngtcp2_conn *, ngtcp2_path *dest, const ngtcp2_preferred_addr *, void *u) {
+    return common::ngtcp2_barrier("select_preferred_addr", [&] {
+      auto choice = State::of(u).client->adapter_.select_preferred_addr();
+      if (!choice) return 0;  // ngtcp2 stays on the handshake address
+      ngtcp2_addr_copy_byte(&dest->local, choice->local.sa(), choice->local.size());
+      ngtcp2_addr_copy_byte(&dest->remote, choice->remote.sa(), choice->remote.size());
+      return 0;
+    });
+  };
+  cb.path_validation = [](ngtcp2_conn *, std::uint32_t flags, const ngtcp2_path *path, const ngtcp2_path *old_path,
                           ngtcp2_path_validation_result res, void *u) {
-    auto &st = State::of(u);
-    auto &self = *st.client;
-    bool success = res == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS;
-    bool preferred = flags & NGTCP2_PATH_VALIDATION_FLAG_PREFERRED_ADDR;
-    if (success && preferred) st.preferred_validated = true;
-    if (success && !preferred) ++st.migration_results;
-    if (!preferred && !self.validating_migration_) return 0;
-    // ngtcp2 tears its validation state down after this callback returns.
-    self.queue_.at(self.queue_.now(), [&self, success] { self.validation_ended(success); });
-    return 0;
+    return common::ngtcp2_barrier("path_validation", [&] {
+      auto &st = State::of(u);
+      bool success = res == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS;
+      if (success && (flags & NGTCP2_PATH_VALIDATION_FLAG_PREFERRED_ADDR)) st.preferred_validated = true;
+      if (success && !(flags & NGTCP2_PATH_VALIDATION_FLAG_PREFERRED_ADDR)) ++st.migration_results;
+      st.client->adapter_.path_validated(flags, *path, old_path, success);
+      return 0;
+    });
   };
   auto settings = peer_settings(s, queue_.now());
   auto params = base_params();
@@ -82,6 +137,7 @@ void Client::start() {
   auto dcid = random_cid(s, 18), scid = random_cid(s, 18);
   auto local = config_.local, server = config_.server;
   ngtcp2_path path{local.addr(), server.addr(), nullptr};
+  adapter_.connection_started();
   if (ngtcp2_conn_client_new(&s.conn, &dcid, &scid, &path, NGTCP2_PROTO_VER_V1, &cb, &settings, &params, nullptr,
                              static_cast<Peer *>(&s)) != 0) {
     closed_ = true;
@@ -100,11 +156,12 @@ void Client::start() {
   }
   pending_change_ = config_.change;
   write();
-  if (pending_change_ && pending_change_->after_bytes == 0) try_change();  // waits for the handshake
 }
 
 void Client::receive(const Datagram &d) {
   if (closed_) return;
+  // The adapter's Stateless Reset hardening judges a datagram before ngtcp2 reads it.
+  if (!adapter_.admit_datagram(d.to, d.from, d.data)) return;
   deliver(*state_, d, queue_.now());
   if (state_->rv != 0) {
     closed_ = true;  // draining (a CONNECTION_CLOSE or a Stateless Reset) or an error
@@ -149,95 +206,73 @@ void Client::arm_timer() {
   });
 }
 
-void Client::ensure_migrator() {
-  if (migrator_) return;
-  Policy policy;
-  bool v4 = false;
-  if (const auto *st = client_tp_state(state_->session.get()); st && st->server) {
-    policy = st->server->policy;
-    if (const auto &pa = st->server->preferred_address; pa && pa->ipv4_present()) {
-      spa_v4_ = Endpoint::parse(pa->ipv4_string());
-      v4 = spa_v4_.has_value();
-    }
-  }
-  migrator_ = std::make_unique<Migrator>(config_.migrator, policy, v4, false);
-  migrator_->set_observer([this](const MigrationEvent &e) { decisions_.push_back(e); });
-}
-
-MigrationDecision Client::ask(const NetworkChange &change) {
-  auto kind = change.to.same_ip(local()) ? Change::port_only : Change::ip_change;
-  return migrator_->request_migration(kind, MigrationCause::network_change, change.old_path_usable, LocalInfo{});
-}
-
-void Client::take_address(const NetworkChange &change) {
-  if (!change.old_path_usable) owned_.erase(std::remove(owned_.begin(), owned_.end(), local()), owned_.end());
-  owned_.push_back(change.to);
-}
-
-int Client::select_preferred_addr(ngtcp2_path *dest) {
-  ensure_migrator();
-  if (pending_change_ && pending_change_->after_bytes == 0 && spa_v4_) {
-    // RFC 9000 §9.6.3: the network changed before the client could use the preferred address;
-    // validating it from the new local address is both the move and the change.
-    auto change = *pending_change_;
-    auto d = ask(change);
-    if (d.outcome == Outcome::validate_preferred_from_new_local) {
-      pending_change_.reset();
-      take_address(change);
-      ngtcp2_addr_copy_byte(&dest->local, change.to.sa(), change.to.size());
-      ngtcp2_addr_copy_byte(&dest->remote, spa_v4_->sa(), spa_v4_->size());
-      return 0;
-    }
-  }
-  auto d = migrator_->on_preferred_address(LocalInfo{});
-  if (d.outcome != Outcome::start_preferred_validation || !spa_v4_) return 0;  // stays
-  ngtcp2_addr_copy_byte(&dest->remote, spa_v4_->sa(), spa_v4_->size());
-  return 0;
-}
-
-void Client::try_change() {
+// The network changes as the real client's do: the adapter is told, it asks the Migrator and
+// carries the decision out through the host. A gone old network (--old-path-after-change drop)
+// is closed by the adapter itself once the move starts (Host::close_socket).
+void Client::change_network(bool inside_callback) {
   if (!pending_change_ || closed_) return;
-  if (pending_change_->after_bytes && received_ < pending_change_->after_bytes) return;
-  if (!state_->handshake_confirmed) {
-    notes_.push_back("network change waits for the handshake to be confirmed (RFC 9000 §9)");
-    return;  // the handshake_confirmed callback calls back
-  }
-  ensure_migrator();
-  if (migrator_->state() == MigratorState::validating_preferred_address ||
-      migrator_->state() == MigratorState::validating_migration) {
-    notes_.push_back("network change waits for the running path validation");
-    return;  // validation_ended() calls back
-  }
   auto change = *pending_change_;
   pending_change_.reset();
-  auto remote_now = remote();
-  auto d = ask(change);
-  std::optional<Endpoint> target;
-  if (d.outcome == Outcome::start_path_validation || d.outcome == Outcome::start_immediate_migration)
-    target = remote_now;
-  else if (d.outcome == Outcome::validate_preferred_from_new_local && d.target == ServerAddress::spa_v4)
-    target = spa_v4_;
-  if (!target) return;  // refused: the client stays where it is
-  take_address(change);
-  auto to = change.to;
-  ngtcp2_path path{to.addr(), target->addr(), nullptr};
-  validating_migration_ = d.outcome != Outcome::validate_preferred_from_new_local;
-  int rv = d.outcome == Outcome::start_immediate_migration
-               ? ngtcp2_conn_initiate_immediate_migration(state_->conn, &path, queue_.now())
-               : ngtcp2_conn_initiate_migration(state_->conn, &path, queue_.now());
-  if (rv != 0) {
-    notes_.push_back("ngtcp2 refused the migration: " + std::string(ngtcp2_strerror(rv)));
-    validating_migration_ = false;
-    migrator_->on_validation_result(false);
-  }
-  write();
+  adapter_.network_changed(change.to, MigrationCause::network_change);
+  if (!inside_callback) write();
 }
 
-void Client::validation_ended(bool success) {
-  validating_migration_ = false;
-  if (migrator_) migrator_->on_validation_result(success);
-  write();
-  if (pending_change_) try_change();
+bool Client::Host::connection_open() { return !c_.closed_ && c_.state_->conn; }
+
+const ClientTpState *Client::Host::tp_state() { return client_tp_state(c_.state_->session.get()); }
+
+int Client::Host::initiate_migration(const Endpoint &local, const Endpoint &remote, bool immediate, ngtcp2_tstamp ts) {
+  c_.calls_.push_back(std::string(immediate ? "immediate " : "initiate ") + local.to_string() + " -> " +
+                      remote.to_string());
+  ngtcp2_path path{local.addr(), remote.addr(), nullptr};
+  return immediate ? ngtcp2_conn_initiate_immediate_migration(c_.state_->conn, &path, ts)
+                   : ngtcp2_conn_initiate_migration(c_.state_->conn, &path, ts);
+}
+
+std::vector<ResetToken> Client::Host::peer_reset_tokens() { return client::active_reset_tokens(c_.state_->conn); }
+
+std::optional<Endpoint> Client::Host::open_socket(const Endpoint &local, std::string *) {
+  auto bound = local;
+  if (bound.port() == 0) bound.set_port(c_.next_port_++);
+  if (!c_.owns(bound)) c_.owned_.push_back(bound);
+  c_.calls_.push_back("open " + bound.to_string());
+  return bound;
+}
+
+void Client::Host::close_socket(const Endpoint &local) {
+  c_.calls_.push_back("close " + local.to_string());
+  c_.owned_.erase(std::remove(c_.owned_.begin(), c_.owned_.end(), local), c_.owned_.end());
+}
+
+// The one route the simulated client has: from its first address's IP.
+std::optional<Endpoint> Client::Host::route_source(const Endpoint &remote, std::string *error) {
+  if (remote.family() == c_.config_.local.family()) {
+    auto source = c_.config_.local;
+    source.set_port(0);
+    return source;
+  }
+  if (error) *error = "no route of that family in the simulated network";
+  return std::nullopt;
+}
+
+// The simulator runs one connection: a reconnect is recorded, not carried out.
+void Client::Host::reconnect(std::optional<Endpoint> from, bool resume) {
+  c_.calls_.push_back(std::string(resume ? "reconnect-resume " : "reconnect-restart ") +
+                      (from ? from->to_string() : "-"));
+}
+
+// What the planner is told: the goodput so far and ngtcp2's RTT; the simulated server sends no
+// length and no validator (one stream, no Range), so the body is neither sized nor resumable.
+PlannerInput Client::Host::transfer() {
+  PlannerInput in;
+  in.received = c_.received_;
+  in.resumable = false;
+  const auto elapsed = c_.queue_.now() - c_.started_at_;
+  in.old_rate = elapsed ? static_cast<double>(c_.received_) * 1e9 / static_cast<double>(elapsed) : 0;
+  ngtcp2_conn_info info;
+  ngtcp2_conn_get_conn_info(c_.state_->conn, &info);
+  in.old_rtt = static_cast<double>(info.smoothed_rtt) / 1e9;
+  return in;
 }
 
 }  // namespace qamp::sim
