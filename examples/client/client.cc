@@ -87,6 +87,7 @@ Client::Client(struct ev_loop *loop, const Options &options)
       reaper_(loop, [this] { retired_.clear(); }),
       done_timer_(loop, [this] { check_done(); }),
       reconnect_timer_(loop, [this] { do_reconnect(); }),
+      split_timer_(loop, [this] { finish_split(); }),
       pace_timer_(loop, [this] { release_credit(); }) {
   // Bursts of a quarter of the initial window: ngtcp2 sends MAX_DATA once half the window is
   // returned, so the sender never waits on a whole window.
@@ -147,7 +148,7 @@ bool Client::start() {
   return connect(socket, false);
 }
 
-bool Client::connect(UdpSocket *socket, bool resume) {
+QuicConfig Client::quic_config(UdpSocket *socket) {
   QuicConfig cfg;
   cfg.remote = server_;
   cfg.socket = socket;
@@ -168,7 +169,11 @@ bool Client::connect(UdpSocket *socket, bool resume) {
   cfg.max_data = opt_.max_data;
   cfg.max_stream_data_bidi_local = opt_.max_stream_data_bidi_local;
   cfg.max_stream_data_uni = opt_.max_stream_data_uni;
+  return cfg;
+}
 
+bool Client::connect(UdpSocket *socket, bool resume) {
+  QuicConfig cfg = quic_config(socket);
   migration_.connection_started();
   std::string error;
   quic_ = QuicConnection::connect(sockets_, trace_, cfg, *this, &error);
@@ -263,6 +268,11 @@ void Client::on_closed(const CloseInfo &info) {
   run_.final_server = quic_->remote();
   run_.final_local = quic_->local();
   if (reconnecting_) return;  // our own close, a new connection follows
+  if (split_ && !split_->over()) {  // the split planner decides what the old path's end means
+    trace_.info("old connection closed: %s", info.reason.c_str());
+    split_->on_old_closed();
+    return;
+  }
   run_.close = close_json(info);
   if (info.error && !(info.idle_timeout && all_complete_so_far())) {
     if (info.close_error && info.close_error->by_peer) {
@@ -371,6 +381,7 @@ PlannerInput Client::transfer() {
 }
 
 void Client::on_datagram(UdpSocket &socket, const Endpoint &from, std::span<const std::uint8_t> data) {
+  if (split_ && split_->owns(socket)) return split_->read(socket, from, data);
   last_rx_local_ = socket.local();
   last_rx_ts_ = common::now_ns();
   if (quic_ && !quic_->closed()) quic_->read(socket, from, data);
@@ -379,6 +390,78 @@ void Client::on_datagram(UdpSocket &socket, const Endpoint &from, std::span<cons
 void Client::on_batch_end() {
   for (auto &d : downloads_) d->flush();  // one file write per batch, not per DATA chunk
   if (quic_ && !quic_->closed()) quic_->write();
+  if (split_) {
+    split_->write();
+    split_->poke();
+  } else {
+    record_history();
+  }
+}
+
+void Client::record_history() {
+  if (downloads_.size() != 1 || !conn_rate_start_ts_) return;
+  const double t = now();
+  if (!history_.empty() && t - history_.back().first < 0.02) return;
+  history_.emplace_back(t, downloads_[0]->received());
+  while (history_.size() > 2 && t - history_.front().first > 1.5) history_.pop_front();
+}
+
+bool Client::start_split(const Endpoint &new_local, const PlannerInput &in) {
+  auto why_not = [&]() -> const char * {
+    if (split_) return "a split is already running";
+    if (downloads_.size() != 1) return "more than one URI";
+    if (!opt_.download_dir) return "the body is not saved (--download DIR): ranges need a file";
+    const auto &d = *downloads_[0];
+    if (d.failed() || d.got_fin()) return "the download is over";
+    if (!sockets_.find(new_local)) return "no socket on the new address";
+    if (!quic_ || quic_->closed() || !h3_) return "no old connection";
+    return nullptr;
+  };
+  if (const char *no = why_not()) {
+    trace_.info("split: not used (%s): the one-shot planner decides", no);
+    return false;
+  }
+  auto &d = *downloads_[0];
+  SplitStart st;
+  st.body_size = d.total();
+  st.received = d.received();
+  st.resumable = d.resumable();
+  st.old_rtt = in.old_rtt;
+  st.new_rate_hint = opt_.new_path_rate;
+  split_ = std::make_unique<SplitDriver>(loop_, trace_, *this, d, sockets_.find(new_local), authority_, d.validator());
+  split_->start(st, {history_.begin(), history_.end()});
+  return true;
+}
+
+std::unique_ptr<QuicConnection> Client::connect_new(UdpSocket *socket, ConnectionObserver &observer,
+                                                    std::string *error) {
+  return QuicConnection::connect(sockets_, trace_, quic_config(socket), observer, error);
+}
+
+void Client::drop_old() {
+  if (quic_ && !quic_->closed()) quic_->close("not needed by the split planner");
+}
+
+std::unique_ptr<Download> Client::new_copy(std::string *error) {
+  auto d = std::make_unique<Download>(downloads_[0]->target(), opt_.download_dir.value_or(""));
+  if (!d->open(error)) return nullptr;
+  return d;
+}
+
+void Client::finish_split() {
+  if (!split_ || stopping_) return;
+  if (auto winner = split_->take_winner()) {
+    trace_.info("split: the file is the new connection's response");
+    replaced_.push_back(std::move(downloads_[0]));
+    downloads_[0] = std::move(winner);
+  } else if (!downloads_[0]->absorb_pieces() && !downloads_[0]->got_fin()) {
+    trace_.error("split: over with bytes missing (%llu held contiguously)",
+                 static_cast<unsigned long long>(downloads_[0]->received()));
+  }
+  run_.split = split_->json();
+  if (!run_.completion_time_s && all_complete_so_far()) run_.completion_time_s = seconds_since(start_ts_);
+  if (quic_ && !quic_->closed()) quic_->close("the download is over");
+  stop();
 }
 
 void Client::on_progress() {
@@ -567,6 +650,10 @@ bool Client::all_complete_so_far() const {
 
 void Client::check_done() {
   if (stopping_ || !quic_) return;
+  if (split_) {  // the split planner decides when it is over
+    if (!split_->over() && all_closed()) split_->on_old_stream_closed();
+    return;
+  }
   if (!run_.completion_time_s && handshake_seen_ && all_complete_so_far())
     run_.completion_time_s = seconds_since(start_ts_);
   bool any_closed = std::any_of(downloads_.begin(), downloads_.end(), [](const auto &d) { return d->closed(); });

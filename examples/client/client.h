@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -21,6 +22,7 @@
 #include "options.h"
 #include "quic_connection.h"
 #include "sockets.h"
+#include "split.h"
 #include "summary.h"
 #include "trace.h"
 
@@ -39,7 +41,7 @@ class EvMigrationTimers final : public Clock, public Scheduler {
   std::array<std::unique_ptr<Timer>, kAdapterTimers> timers_;
 };
 
-class Client final : public ConnectionObserver, public MigrationHost, public FollowerHost {
+class Client final : public ConnectionObserver, public MigrationHost, public FollowerHost, public SplitHost {
  public:
   Client(struct ev_loop *loop, const Options &options);
   ~Client() override;
@@ -78,6 +80,16 @@ class Client final : public ConnectionObserver, public MigrationHost, public Fol
   }
   void reconnect(std::optional<Endpoint> from, bool resume) override;
   PlannerInput transfer() override;
+  bool start_split(const Endpoint &new_local, const PlannerInput &in) override;
+
+  // SplitHost
+  std::unique_ptr<QuicConnection> connect_new(UdpSocket *socket, ConnectionObserver &observer,
+                                              std::string *error) override;
+  H3Session *old_session() override { return quic_ && !quic_->closed() && h3_ ? h3_.get() : nullptr; }
+  void drop_old() override;
+  void split_done() override { split_timer_.arm(0); }
+  std::unique_ptr<Download> new_copy(std::string *error) override;
+  double now() override { return static_cast<double>(common::now_ns()) / 1e9; }
 
   // FollowerHost (connection_open, local: above)
   Level level() override;
@@ -87,6 +99,9 @@ class Client final : public ConnectionObserver, public MigrationHost, public Fol
 
  private:
   bool connect(UdpSocket *socket, bool resume);
+  QuicConfig quic_config(UdpSocket *socket);
+  void finish_split();
+  void record_history();
   void on_datagram(UdpSocket &socket, const Endpoint &from, std::span<const std::uint8_t> data);
   void on_batch_end();
   void on_progress();
@@ -159,6 +174,13 @@ class Client final : public ConnectionObserver, public MigrationHost, public Fol
   Timer reaper_;
   Timer done_timer_;                  // stream closes are handled out of the HTTP/3 callbacks
   Timer reconnect_timer_;             // so is a reconnect
+  // --split: the second connection and its planner; the body offsets of the last ~1.5 s (what
+  // the split planner knows of the old network when it starts); replaced downloads, kept until
+  // the end (the old connection's HTTP/3 session may still name them).
+  std::unique_ptr<SplitDriver> split_;
+  Timer split_timer_;
+  std::deque<std::pair<double, std::uint64_t>> history_;
+  std::vector<std::unique_ptr<Download>> replaced_;
   std::optional<CreditPacer> pacer_;  // --limit-rate
   Timer pace_timer_;
   std::optional<Endpoint> reconnect_from_;

@@ -182,6 +182,60 @@ void Download::on_body(std::span<const std::uint8_t> data) {
   received_ += data.size();
   attempt_bytes_ += data.size();
   if (on_progress_) on_progress_();
+  if (forward_limit_ && received_ >= *forward_limit_ && on_limit_) {
+    auto f = std::move(on_limit_);
+    on_limit_ = nullptr;
+    f();
+  }
+}
+
+bool Download::write_piece(std::uint64_t offset, std::span<const std::uint8_t> data) {
+  if (failed() || data.empty()) return !failed();
+  if (total_ && offset + data.size() > *total_) {
+    set_error("a range response ran past the announced " + std::to_string(*total_) + " bytes");
+    return false;
+  }
+  if (fd_ < 0) {
+    set_error("a split download needs a saved file (--download)");
+    return false;
+  }
+  if (!write_at(data, offset)) return false;
+  std::uint64_t b = offset, e = offset + data.size();
+  // Merge into the sorted, disjoint list (pieces arrive in order per response: usually the
+  // last element grows).
+  auto it = std::lower_bound(pieces_.begin(), pieces_.end(), b,
+                             [](const auto &p, std::uint64_t v) { return p.second < v; });
+  while (it != pieces_.end() && it->first <= e) {
+    b = std::min(b, it->first);
+    e = std::max(e, it->second);
+    it = pieces_.erase(it);
+  }
+  pieces_.insert(it, {b, e});
+  return true;
+}
+
+void Download::set_forward_limit(std::uint64_t limit, std::function<void()> on_limit) {
+  forward_limit_ = limit;
+  on_limit_ = std::move(on_limit);
+  if (received_ >= limit && on_limit_) {
+    auto f = std::move(on_limit_);
+    on_limit_ = nullptr;
+    f();
+  }
+}
+
+bool Download::absorb_pieces() {
+  flush();
+  while (!pieces_.empty() && pieces_.front().first <= received_) {
+    received_ = std::max(received_, pieces_.front().second);
+    pieces_.erase(pieces_.begin());
+  }
+  written_ = std::max(written_, received_);
+  if (file_hash_) file_hash_->advance(received_);  // the pieces are in the file (pwrite)
+  if (!total_ || received_ != *total_) return false;
+  fin_ = true;
+  closed_ = true;
+  return true;
 }
 
 bool Download::write_at(std::span<const std::uint8_t> data, std::uint64_t offset) {

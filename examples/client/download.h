@@ -60,6 +60,18 @@ class Download final : public ResponseSink {
   // Its connection was replaced and it is not requested again: count its stream as closed.
   void stream_gone() noexcept { closed_ = true; }
 
+  // Split downloads (issue 13, split.h): body bytes of range responses, on either connection,
+  // written at their offsets as they arrive; they join the contiguous prefix (received()) in
+  // absorb_pieces(). The forward stream (this sink's own response) has a mark: `on_limit` runs
+  // once it is reached (the caller cancels the stream when the mark is final). Bytes beyond the
+  // mark are still written: they are the same representation's (the caller checks validators),
+  // and a mark that moves up again (the planner cancelled a chunk) must find them in place.
+  bool write_piece(std::uint64_t offset, std::span<const std::uint8_t> data);  // false: error set
+  void set_forward_limit(std::uint64_t limit, std::function<void()> on_limit);
+  // Joins every piece that touches the prefix into it; true when [0, total) is held (the body
+  // is then whole: got_fin() and closed() are true).
+  bool absorb_pieces();
+
   const Target &target() const noexcept { return target_; }
   std::uint64_t received() const noexcept { return received_; }  // bytes held, from offset 0
   std::uint64_t received_this_attempt() const noexcept { return attempt_bytes_; }
@@ -114,6 +126,11 @@ class Download final : public ResponseSink {
   bool fin_ = false;
   bool closed_ = false;
   std::uint64_t close_code_ = 0;
+
+  // split: pieces beyond the prefix, [begin, end), sorted and merged
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> pieces_;
+  std::optional<std::uint64_t> forward_limit_;
+  std::function<void()> on_limit_;
 
   // per download
   int attempts_ = 0;

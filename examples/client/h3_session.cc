@@ -2,6 +2,7 @@
 
 #include "callback_barrier.h"
 
+#include <algorithm>
 #include <exception>
 #include <string_view>
 
@@ -78,6 +79,7 @@ struct H3Session::Callbacks {
       auto *h = self(conn_user_data);
       if (auto *s = sink_of(stream_user_data)) {
         if (h->open_) --h->open_;
+        std::erase_if(h->streams_, [s](const auto &e) { return e.first == s; });
         s->on_stream_close(app_error_code);
       }
     });
@@ -165,9 +167,22 @@ int H3Session::send_queued() {
     rv = nghttp3_conn_submit_request(h3_, stream_id, nva.data(), nva.size(), nullptr, sink);
     if (rv != 0) return fail(rv, "nghttp3_conn_submit_request");
     ++open_;
+    streams_.emplace_back(sink, stream_id);
     queued_.pop_front();
   }
   return 0;
+}
+
+void H3Session::cancel(ResponseSink *sink) {
+  std::erase_if(queued_, [sink](const auto &q) { return q.second == sink; });
+  auto it = std::find_if(streams_.begin(), streams_.end(), [sink](const auto &e) { return e.first == sink; });
+  if (it == streams_.end()) return;
+  const auto id = it->second;
+  streams_.erase(it);
+  if (open_) --open_;
+  nghttp3_conn_set_stream_user_data(h3_, id, nullptr);
+  nghttp3_conn_shutdown_stream_read(h3_, id);
+  ngtcp2_conn_shutdown_stream(quic_.conn(), 0, id, NGHTTP3_H3_REQUEST_CANCELLED);
 }
 
 int H3Session::fail(int liberr, const char *what) {

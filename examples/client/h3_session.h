@@ -49,6 +49,9 @@ class H3Session final : public StreamApp {
   // Queues a request; it is sent as soon as the server allows another bidirectional stream.
   void submit(Request request, ResponseSink *sink);
   std::size_t open_requests() const noexcept { return open_ + queued_.size(); }
+  // Cancels `sink`'s request (RFC 9114 §4.1.1: STOP_SENDING and RESET_STREAM with
+  // H3_REQUEST_CANCELLED); the sink gets no further callback. A request still queued is dropped.
+  void cancel(ResponseSink *sink);
   // Connection-level flow-control credit for consumed bytes goes to `credit` (--limit-rate
   // paces it) instead of back to the peer at once. Stream-level credit is always returned at
   // once: the connection window alone bounds the rate.
@@ -75,6 +78,7 @@ class H3Session final : public StreamApp {
   QuicConnection &quic_;
   nghttp3_conn *h3_ = nullptr;
   std::deque<std::pair<Request, ResponseSink *>> queued_;
+  std::vector<std::pair<ResponseSink *, std::int64_t>> streams_;  // open requests' stream IDs
   std::size_t open_ = 0;
   std::function<void(std::size_t)> credit_;
 };

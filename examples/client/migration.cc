@@ -457,6 +457,23 @@ void MigrationAdapter::plan_after_refusal(const std::string &refusal) {
   in.old_path_usable = old_path_usable();
   in.new_rate = opt_.new_path_rate;
   in.forced = opt_.strategy;
+  if (opt_.split && in.forced == ForcedStrategy::automatic && in.old_path_usable && new_local_ &&
+      host_.start_split(*new_local_, in)) {
+    // Both networks from now on; the split planner's own record goes to the summary.
+    run_.planner = common::Json::object()
+                       .set("decision", "split")
+                       .set("reason", "measure-both-networks")
+                       .set("refusal", refusal)
+                       .set("figures", common::Json::object()
+                                           .set("body_size", in.body_size)
+                                           .set("received", in.received)
+                                           .set("resumable", in.resumable)
+                                           .set("old_rate", in.old_rate)
+                                           .set("old_rtt_ms", in.old_rtt * 1e3)
+                                           .set("new_rate", in.new_rate));
+    trace_.decision("planner", "split", "measure-both-networks", run_.planner);
+    return;
+  }
   auto plan = Planner{}.choose(in);
   common::Json figures = common::Json::object();
   figures.set("body_size", in.body_size)

@@ -98,6 +98,14 @@ class MigrationHost {
   virtual void reconnect(std::optional<Endpoint> from, bool resume) = 0;
   // The transfer as the planner sees it (old path measured on the current connection).
   virtual PlannerInput transfer() = 0;
+  // Use both networks at once (split.h, --split=on): open a second connection from `new_local`
+  // while the current one keeps receiving, the split planner deciding. false: not possible for
+  // this transfer (the reason is logged); the one-shot planner decides instead.
+  virtual bool start_split(const Endpoint &new_local, const PlannerInput &in) {
+    (void)new_local;
+    (void)in;
+    return false;
+  }
 };
 
 // The Stateless Reset tokens of `conn`'s active connection IDs (ngtcp2_conn_get_active_dcid),

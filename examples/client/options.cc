@@ -186,7 +186,12 @@ void print_usage(std::FILE *out) {
       "                          (0: never). Default: 4\n"
       "  --strategy=<auto|stay|reconnect>  On a refused migration: ask the planner (auto) or\n"
       "                          force its answer. Default: auto\n"
-      "  --new-path-rate=<BYTES/s>  Expected throughput of the new path (planner input; K/M/G)\n"
+      "  --new-path-rate=<BYTES/s>  Expected throughput of the new path (K/M/G): the one-shot\n"
+      "                          planner's input (--split=off), else only the first chunk size\n"
+      "  --split=<on|off>        On a refused change of one download with --strategy auto: keep\n"
+      "                          the old connection and open a new one, measure both, split the\n"
+      "                          rest of the body between them (race a non-resumable one).\n"
+      "                          off: the one-shot planner (stay, resume or restart). Default: on\n"
       "  --limit-rate=<BYTES/s>  Receive at most about this rate (K/M/G), as curl --limit-rate:\n"
       "                          connection flow-control credit (MAX_DATA) is returned no faster,\n"
       "                          so nothing is dropped. Without --max-data the initial window\n"
@@ -237,6 +242,7 @@ common::Parsed<Options> parse_options(int argc, const char *const *argv) {
     kOldPath,
     kStrategy,
     kNewPathRate,
+    kSplit,
     kIgnoreReset,
     kSummary,
     kSendPolicySupportRaw,
@@ -276,6 +282,7 @@ common::Parsed<Options> parse_options(int argc, const char *const *argv) {
       {"old-path-after-change", 0, true, kOldPath},
       {"strategy", 0, true, kStrategy},
       {"new-path-rate", 0, true, kNewPathRate},
+      {"split", 0, true, kSplit},
       {"limit-rate", 0, true, kLimitRate},
       {"ignore-reset-on-probe", 0, false, kIgnoreReset},
       {"summary", 0, true, kSummary},
@@ -377,6 +384,12 @@ common::Parsed<Options> parse_options(int argc, const char *const *argv) {
         auto r = common::parse_rate(arg);
         if (!r) return bad_value();
         (a->id == kNewPathRate ? o.new_path_rate : o.limit_rate) = *r;
+        break;
+      }
+      case kSplit: {
+        auto on = common::parse_on_off(arg);
+        if (!on) return bad_value();
+        o.split = *on;
         break;
       }
       case kIgnoreReset: o.ignore_reset_on_probe = true; break;

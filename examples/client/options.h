@@ -87,7 +87,8 @@ struct Options {
   NetworkEventConfig network_config;
   OldPath old_path = OldPath::keep;
   ForcedStrategy strategy = ForcedStrategy::automatic;  // qamp/planner.h
-  std::optional<double> new_path_rate;                  // bytes/s, planner input
+  std::optional<double> new_path_rate;                  // bytes/s, planner input (a hint only with --split)
+  bool split = true;  // --split: a refused change of one download uses both networks (split.h)
   std::optional<double> limit_rate;                     // bytes/s: pace the returned MAX_DATA credit (credit_pacer.h)
   bool ignore_reset_on_probe = false;
   std::optional<std::string> summary_file;

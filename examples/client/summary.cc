@@ -79,6 +79,7 @@ bool write_summary(const std::string &path, const RunRecord &run, const std::vec
   conn.set("migrations", std::move(m));
   conn.set("migrator", run.migrator);
   conn.set("planner", run.planner);
+  conn.set("split", run.split);
   conn.set("reconnects", run.reconnects);
   conn.set("completion_time_s", run.completion_time_s);
   conn.set("run_time_s", run.run_time_s);

@@ -29,6 +29,7 @@ struct RunRecord {
   MigrationCounts migrations;                 // client-initiated (network change) only
   common::Json migrator;                      // qamp::MigratorStats summed over the run (includes the SPA move)
   common::Json planner;                       // null, or {decision, reason, figures}
+  common::Json split;                         // null, or SplitDriver::json()
   int reconnects = 0;
   std::optional<double> completion_time_s;  // all bodies complete
   double run_time_s = 0;

@@ -51,6 +51,14 @@ double RateMeter::rough() const noexcept {
   return static_cast<double>(samples_.back().bytes - samples_.front().bytes) / busy;
 }
 
+double RateMeter::busy_seconds() const noexcept {
+  return samples_.size() < 2 ? 0 : samples_.back().busy - samples_.front().busy;
+}
+
+std::uint64_t RateMeter::bytes() const noexcept {
+  return samples_.size() < 2 ? 0 : samples_.back().bytes - samples_.front().bytes;
+}
+
 std::optional<double> RateMeter::trusted() const noexcept {
   if (samples_.size() < 2) return std::nullopt;
   const double busy = samples_.back().busy - samples_.front().busy;
@@ -383,11 +391,16 @@ double SplitPlanner::old_rate_est() const noexcept {
 
 double SplitPlanner::new_rate_est() const noexcept {
   if (auto r = new_meter_.trusted()) return *r;
-  std::uint64_t got = 0;
-  for (const auto &r : requests_)
-    if (r.path == PathId::new_path) got += r.got;
-  if (got >= 8 * 1024 && new_meter_.rough() > 0) return new_meter_.rough();
-  return hint_ ? *hint_ : old_rate_est();
+  // Before the rate is trusted: the hint, else the old path's rate, raised by what arrived only
+  // as far as it is credible. The first bytes of a response come in a burst (the sender's
+  // initial window, a bottleneck's queue: 64 KiB in 1 ms on a 4 MB/s link, measured on the
+  // e2e relay), so they count over at least a quarter of min_sample_s of busy time (64 KiB:
+  // 13 MB/s). Taken at face value (64 MB/s, 16x the link) they put the whole tail in flight at
+  // once and left the old path nothing (the first e2e split run).
+  const double floor = hint_ ? *hint_ : old_rate_est();
+  const double busy = new_meter_.busy_seconds();
+  if (busy <= 0) return floor;
+  return std::max(floor, static_cast<double>(new_meter_.bytes()) / std::max(busy, cfg_.min_sample_s / 4));
 }
 
 std::uint64_t SplitPlanner::chunk_size(double rn) const noexcept {

@@ -19,8 +19,9 @@
 //   Chunk size: the new path's rate x RTT x `chunk_rtts`, clamped to [min_chunk, max_chunk] and to
 //   1/`chunk_granularity` of the bytes nobody has yet, so the first, unmeasured chunk is small.
 //   Pipeline: rate x RTT x `pipeline_rtts` plus one chunk outstanding, twice as deep until the
-//   new rate is trusted (the rate before that: what arrived so far, else the hint, else the old
-//   path's rate).
+//   new rate is trusted (the rate before that: the hint, else the old path's rate, raised by
+//   what arrived so far counted over at least `min_sample_s` / 4 of busy time: a response's first
+//   bytes come in a burst).
 // - A 200 (or another version) to a hole request on the OLD connection: that request is
 //   cancelled and the old path counts as failed (its bytes cannot be placed; never stitched).
 // - Rates: goodput over a sliding window of `rate_window_s`, counting only time a connection
@@ -76,6 +77,8 @@ class RateMeter {
   std::optional<double> trusted() const noexcept;
   // The same figure without the minimum sample (0 with no busy time): for sizing, never drops.
   double rough() const noexcept;
+  double busy_seconds() const noexcept;  // busy time in the window
+  std::uint64_t bytes() const noexcept;  // bytes in the window
 
  private:
   struct Sample {

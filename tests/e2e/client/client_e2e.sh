@@ -630,7 +630,7 @@ TABLE
   # in flight its socket (4 MiB, the rmem_max here) overflowed in most runs; the retransmissions
   # pushed the new flow's bytes past the "only the rest" bound below (+8 to +26 %, baseline
   # client too). 2 MiB in flight fits the socket buffer; the new path still runs at 75-180 MB/s.
-  run_client client.log --network-change "$at%=127.0.0.3:0" --new-path-rate 20M --download dl \
+  run_client client.log --network-change "$at%=127.0.0.3:0" --split=off --new-path-rate 20M --download dl \
     --max-data 2M --max-stream-data-bidi-local 2M \
     --exit-on-all-streams-close --summary sum.json --qlog-file client.sqlog 127.0.0.1 "$PORT" "$URL"
   t1=$(date +%s.%N)
@@ -723,6 +723,119 @@ case_planner_nonresumable_5() { planner; }
 case_planner_nonresumable_50() { planner; }
 case_planner_nonresumable_95() { planner; }
 
+split() {
+  # Issue 13: a forbidden network change with no hint (no --new-path-rate); the split planner
+  # measures both networks and uses them at once. The planner() topology, with the relay's new
+  # network given a rate of its own (NEW: bytes/s, 0 unthrottled, -1 a black hole) and, for
+  # split-old-dies, the old network dying 500 ms after the new flow appeared. The body is
+  # byte-exact in every case (size and SHA-256 against the stock client's download); the
+  # summary's ranges say which network carried which bytes, and the relay's per-flow counts
+  # (not the client's own figures) show those bytes crossed that network.
+  [ -x "$QAMP_SERVER" ] || fail "no $QAMP_SERVER"
+  [ -x "$THROTTLE_RELAY" ] || fail "no $THROTTLE_RELAY"
+  RATE=4194304
+  N=33554432
+  #        case                  query          AT  NEW      DIE   file_from            action     reason
+  while read -r name query at new die from action reason; do
+    [ "$name" = "$CASE" ] && break
+  done <<'TABLE'
+split-equal            -              20  4194304  -     ranges               stop-old-at  meeting-point
+split-new-fast         -              20  0        -     ranges               drop-old     old-contribution-small
+split-new-slow         -              20  838861   -     ranges               stop-old-at  meeting-point
+split-old-dies         -              20  4194304  500   ranges               drop-old     old-path-failed
+split-new-black-hole   -              20  -1       -     ranges               drop-new     new-handshake-failed
+split-race-old-wins    ?resumable=0   50  4194304  -     ranges               drop-new     race-old-wins
+split-race-new-wins    ?resumable=0   20  0        -     new-connection-copy  drop-old     race-new-wins
+TABLE
+  [ "$name" = "$CASE" ] || fail "no table row for $CASE"
+  [ "$query" = - ] && query=""
+  local relay_extra=("$new")
+  [ "$die" = - ] || relay_extra+=("$die")
+  SPORT=$(free_udp_port 127.0.0.1)
+  bg_start server.log "$QAMP_SERVER" -q "${SERVER_ENF[@]}" 127.0.0.1 "$SPORT" key.pem cert.pem --handshake-level none \
+    --stats-file srv.json
+  SERVER_PID=$BG_PID
+  wait_udp_port 127.0.0.1 "$SPORT"
+  reference_download "https://127.0.0.1:$SPORT/bytes/$N" "$N" "$SPORT"
+  PORT=$(free_udp_port 127.0.0.1)
+  bg_start relay.log "$THROTTLE_RELAY" 127.0.0.1:"$PORT" 127.0.0.1:"$SPORT" "$RATE" 131072 60000 relay.json \
+    "${relay_extra[@]}"
+  RELAY_PID=$BG_PID
+  wait_udp_port 127.0.0.1 "$PORT"
+  # --timeout 3s: a black-holed new network fails its handshake, a dead old one its connection,
+  # within the run. Windows of 2 MiB as in planner().
+  run_client client.log --network-change "$at%=127.0.0.3:0" --timeout 3s --download dl \
+    --max-data 2M --max-stream-data-bidi-local 2M \
+    --exit-on-all-streams-close --summary sum.json --qlog-file client.sqlog 127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/bytes/$N$query"
+  bg_stop "$RELAY_PID"
+  bg_stop "$SERVER_PID"
+  [ "$RC" = 0 ] || fail "exit status $RC (client.log)"
+  same_file "dl/$N" "ref/$N"
+  local s='.connection.split'
+  checks=(
+    '.complete == true and .uris[0].sha256_matches_server == true and .uris[0].server_sha256 == $sha'
+    '.connection.migrations.refused == 1 and .connection.migrations.attempted == 0'
+    '.connection.planner.decision == "split" and .connection.planner.figures.new_rate == null'
+    "$s"'.completed == true and '"$s"'.mode == "complete" and '"$s"'.file_from == $from'
+    # The planner's action and reason this row is about.
+    "[$s"'.actions[] | select(.action == $action and .reason == $reason)] | length >= 1'
+    # The change came at AT % of the body.
+    "(100 * $s"'.received_at_change / $N) as $p | $at <= $p and $p < $at + 3'
+  )
+  if [ "$from" = ranges ]; then
+    checks+=(
+      # The ranges tile the body: contiguous from 0 to N, each named by its network.
+      "$s"'.ranges as $r | $r[0].begin == 0 and $r[-1].end == $N and
+         ([range(1; $r | length) | $r[.].begin == $r[. - 1].end] | all) and
+         ([$r[].network] - ["old", "new"] | length == 0)'
+      "$s"'.file_bytes_old + '"$s"'.file_bytes_new == $N'
+    )
+  else
+    checks+=("$s"'.ranges == [{"begin": 0, "end": $N, "network": "new"}]')
+  fi
+  # What the rest (the bytes left at the change) came over.
+  local rest="($N - $s.received_at_change)" new_share="($s.file_bytes_new / ($N - $s.received_at_change))"
+  case "$CASE" in
+    split-equal) checks+=("$new_share >= 0.33 and $new_share <= 0.67") ;;
+    split-new-fast) checks+=("$new_share >= 0.9") ;;
+    split-new-slow) checks+=("$new_share >= 0.05 and $new_share <= 0.35") ;;
+    split-old-dies) checks+=("$new_share >= 0.5") ;;
+    split-new-black-hole) checks+=("$s.file_bytes_new == 0 and $s.new_handshake_s == null") ;;
+    split-race-old-wins) checks+=("$s.file_bytes_new == 0 and $s.bytes_not_kept <= 8388608 + 1048576") ;;
+    split-race-new-wins) checks+=("$s.request_bytes_new == $N") ;;
+  esac
+  assert_jsons sum.json --arg sha "$(sha256_of "dl/$N")" --argjson N "$N" --argjson at "$at" --arg from "$from" \
+    --arg action "$action" --arg reason "$reason" "${checks[@]}"
+  assert_grep '^qamp: planner: split \(reason: measure-both-networks\)' client.log
+  assert_grep '"name":"qamp:split"' client.sqlog
+  assert_jsons srv.json '.datagrams_dropped == 0 and .migrations == 0'
+  # The relay's own counts: the old network is the first flow, the new network the second; each
+  # carried at least the body bytes the file took from it (QUIC adds headers, never removes).
+  local fo fn
+  fo=$(json_get sum.json "$s.file_bytes_old")
+  fn=$(json_get sum.json "$s.file_bytes_new")
+  relay_checks=(
+    '.flows[0].throttled and (.flows[0].client | startswith("127.0.0.1:"))'
+    '(.flows | length == 2) and (.flows[1].client | startswith("127.0.0.3:"))'
+    '.flows[0].down_bytes >= $fo and .flows[1].down_bytes >= $fn'
+  )
+  case "$CASE" in
+    split-old-dies) relay_checks+=('.flows[0].dead_dropped > 0') ;;
+    split-new-black-hole) relay_checks+=('.flows[1].down_bytes == 0') ;;
+    split-race-new-wins) relay_checks+=('.flows[1].down_bytes >= $N') ;;
+  esac
+  assert_jsons relay.json --argjson fo "$fo" --argjson fn "$fn" --argjson N "$N" "${relay_checks[@]}"
+  pass "$CASE: $action ($reason); the file: $fo bytes over the old network, $fn over the new; $(json_get sum.json \
+    "$s | \"not kept \\(.bytes_not_kept), old \\(.old_rate // 0 | floor) B/s, new \\(.new_rate // 0 | floor) B/s\"")"
+}
+case_split_equal() { split; }
+case_split_new_fast() { split; }
+case_split_new_slow() { split; }
+case_split_old_dies() { split; }
+case_split_new_black_hole() { split; }
+case_split_race_old_wins() { split; }
+case_split_race_new_wins() { split; }
+
 case_resume_corrupt_prefix() {
   # The verdict is about the saved file, not the bytes received: a resumed download whose
   # already-saved prefix changed on disk before the resume must not be reported complete.
@@ -744,7 +857,7 @@ case_resume_corrupt_prefix() {
   bg_start relay.log "$THROTTLE_RELAY" 127.0.0.1:"$PORT" 127.0.0.1:"$SPORT" 4194304 131072 60000 relay.json
   RELAY_PID=$BG_PID
   wait_udp_port 127.0.0.1 "$PORT"
-  bg_start client.log timeout 60 "$CLIENT" "$(client_enf)" --follow-network=off "${CLIENT_TLS[@]}" --network-change 50%=127.0.0.3:0 --new-path-rate 20M \
+  bg_start client.log timeout 60 "$CLIENT" "$(client_enf)" --follow-network=off "${CLIENT_TLS[@]}" --network-change 50%=127.0.0.3:0 --split=off --new-path-rate 20M \
     --download dl --max-data 2M --max-stream-data-bidi-local 2M --exit-on-all-streams-close \
     --summary sum.json 127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/bytes/$N"
   CLIENT_PID=$BG_PID
