@@ -128,10 +128,20 @@ def capture_facts(pcap, keys, t0):
             p["undecryptable_" + d] += 1
         if s2c:
             p["s2c_bytes"] += size
+            # Server-to-client UDP payload bytes per 100 ms (the split plot's per-network view).
+            b = max(0, int(t * 10))
+            p.setdefault("_s2c_buckets", {})
+            p["_s2c_buckets"][b] = p["_s2c_buckets"].get(b, 0) + size
         for x in col[10].split(",") if col[10] else []:
             p["challenges_" + d].append(x.replace(":", ""))
         for x in col[11].split(",") if col[11] else []:
             p["responses_" + d].append(x.replace(":", ""))
+    for p in paths.values():  # cumulative [seconds, bytes] at the end of each 100 ms
+        buckets, cum, series = p.pop("_s2c_buckets", {}), 0, []
+        for b in sorted(buckets):
+            cum += buckets[b]
+            series.append([round((b + 1) / 10, 1), cum])
+        p["s2c_series"] = series
     ordered = sorted(paths.values(), key=lambda p: p["first_s"])
     for p in ordered:
         p["client_validated"] = bool(set(p["challenges_c2s"]) & set(p["responses_s2c"]))
@@ -420,6 +430,15 @@ class Facts(dict):
             else:
                 return default
         return cur
+
+    def split_ranges_tile(self):
+        """The client summary's split ranges (issue 13) cover [0, file bytes) with no gap or
+        overlap, each named by its network."""
+        r = self.summ("connection.split.ranges", [])
+        total = self.summ("connection.split.file_bytes_old", 0) + self.summ("connection.split.file_bytes_new", 0)
+        return bool(r) and r[0]["begin"] == 0 and r[-1]["end"] == total and total > 0 and \
+            all(r[i]["begin"] == r[i - 1]["end"] for i in range(1, len(r))) and \
+            all(x["network"] in ("old", "new") for x in r)
 
     def qlog(self, who, name):
         q = self["qlogs"].get(who)

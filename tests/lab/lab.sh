@@ -264,10 +264,16 @@ need_bin() { [ -x "$1" ] || not_run "missing $1${2:+ ($2)}"; }
 
 # saved_bytes: bytes of the body saved so far. qamp-client writes into DIR/.<name>.qamp-XXXXXX and
 # renames it over DIR/<name> only once complete and verified: count the larger of the two.
+# Body bytes on disk: the largest of the saved file and qamp-client's temporary files (a
+# restart truncates one, a race writes a second), each counted by its allocated blocks when
+# that is less than its size: a split writes tail chunks at their offsets, so the file's size
+# jumps to the end of the body while its holes are not yet received.
 saved_bytes() {
-  local best=0 f n
+  local best=0 f n size alloc
   for f in "$SAVED" "${SAVED%/*}/.${SAVED##*/}".qamp-*; do
-    n=$(stat -c %s "$f" 2>/dev/null) || continue
+    read -r size alloc < <(stat -c '%s %b*%B' "$f" 2>/dev/null) || continue
+    alloc=$((alloc))
+    n=$((alloc < size ? alloc : size))
     [ "$n" -gt "$best" ] && best=$n
   done
   echo "$best"

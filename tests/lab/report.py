@@ -7,8 +7,11 @@ matrix, in matrix order, and writes
   results.md            scenario x outcome: status, completion time, bytes, resets seen, drops
                         by reason, then each scenario's checks
   forbidden-change.png  received bytes over time for stay / reconnect / auto (and auto near the
-                        end) in the forbidden-change scenarios, the network change marked
-                        (gnuplot; data sampled from the saved file every 50 ms)
+                        end, and the split with both networks equally fast) in the
+                        forbidden-change scenarios, the network change marked (gnuplot; data
+                        sampled from the saved file every 50 ms)
+  split-networks.png    a-split: the body's bytes by network over time, stacked (server-to-client
+                        UDP payload per client address from the client capture, 100 ms buckets)
 --name demo writes demo.md / demo.json instead (tests/lab/demo.sh, a subset of the matrix).
 Exit status 1 when a scenario failed, did not run, or has no result: the matrix is never
 silently partial.
@@ -19,8 +22,13 @@ import subprocess
 import sys
 import time
 
+# The first three are required; the others are drawn when they ran.
 PLOT_RUNS = [("a-forbidden-change-stay", "stay"), ("a-forbidden-change-reconnect", "reconnect"),
-             ("a-forbidden-change-auto", "auto"), ("a-forbidden-change-auto-late", "auto, change at 92 % (net 2 no faster)")]
+             ("a-forbidden-change-auto", "auto (split, measured)"),
+             ("a-forbidden-change-auto-late", "--split=off, change at 92 % (net 2 no faster)"),
+             ("a-split", "split, net 2 as slow as net 1")]
+SPLIT_RUN = "a-split"
+LAB_C1, LAB_C2 = "198.18.1.2:", "198.18.2.2:"  # tests/lab/netlab.sh
 
 
 def load(out, name):
@@ -87,12 +95,13 @@ def plot(out, results):
     for i, (name, label) in enumerate(PLOT_RUNS):
         r = results.get(name)
         if r is None:
-            r = load(out, name) if i == 3 else None  # the fourth line is optional
+            r = load(out, name) if i >= 3 else None  # the later lines are optional
         meta = meta_of(out, name)
         prog = os.path.join(out, name, "progress.tsv")
         if not r or r.get("status") == "not-run" or not os.path.exists(prog) or "T0" not in meta:
-            if i == 3:
-                break
+            if i >= 3:
+                changes.append(None)
+                continue
             return None, f"{name} has no progress data ({(r or {}).get('reason', 'not run')})"
         t0 = float(meta["T0"])
         dat = os.path.join(out, name, "progress.dat")
@@ -107,7 +116,7 @@ def plot(out, results):
     script = [
         "set terminal pngcairo size 1000,560 font 'sans,11'",
         f"set output '{png}'",
-        "set title 'Forbidden network change (handshake address level none): 8 MB, net 1 16 Mbit/s, net 2 100 Mbit/s'",
+        "set title 'Forbidden network change (handshake address level none): 8 MB, net 1 16 Mbit/s, net 2 100 Mbit/s (split row: 16)'",
         "set xlabel 'seconds since the client started'",
         "set ylabel 'body bytes received (MB)'",
         "set key right center",
@@ -132,6 +141,58 @@ def plot(out, results):
     return png, "ok"
 
 
+def plot_split(out):
+    """Writes split-networks.png from a-split's client capture; returns (path or None, reason)."""
+    try:
+        facts = json.load(open(os.path.join(out, SPLIT_RUN, "facts.json")))
+    except (OSError, ValueError):
+        return None, f"{SPLIT_RUN} has no facts.json"
+    paths = (facts.get("captures", {}).get("client") or {}).get("paths", [])
+    series = {}
+    for net, prefix in (("net 1", LAB_C1), ("net 2", LAB_C2)):
+        cum = {}
+        for p in paths:
+            if p["client"].startswith(prefix):
+                for t, b in p.get("s2c_series", []):
+                    cum[t] = cum.get(t, 0) + b  # paths of one network added (one each here)
+        series[net] = cum
+    if not series["net 1"] or not series["net 2"]:
+        return None, f"{SPLIT_RUN}: the capture has no server-to-client bytes on both networks"
+    grid = sorted(set(series["net 1"]) | set(series["net 2"]))
+    dat = os.path.join(out, SPLIT_RUN, "networks.dat")
+    last = {"net 1": 0, "net 2": 0}
+    with open(dat, "w") as f:
+        for t in grid:
+            for net in last:
+                last[net] = series[net].get(t, last[net])
+            f.write(f"{t:.1f} {last['net 1'] / 1e6:.4f} {(last['net 1'] + last['net 2']) / 1e6:.4f}\n")
+    png = os.path.join(out, "split-networks.png")
+    top = (last["net 1"] + last["net 2"]) / 1e6 * 1.08
+    summary = facts.get("summary") or {}
+    change = ((summary.get("connection") or {}).get("split") or {}).get("received_at_change")
+    script = [
+        "set terminal pngcairo size 1000,480 font 'sans,11'",
+        f"set output '{png}'",
+        "set title 'a-split: the body by network (client capture, server-to-client UDP payload), 8 MB, both nets 16 Mbit/s'",
+        "set xlabel 'seconds since the client started'",
+        "set ylabel 'bytes received (MB), stacked'",
+        "set key left top",
+        "set grid",
+        f"set yrange [0:{top:.2f}]",
+        "set style fill transparent solid 0.55 noborder",
+    ]
+    if change:
+        script.append(f"set label 1 'change at {change / 1e6:.1f} MB' at graph 0.02, graph 0.62")
+    script.append(f"plot '{dat}' using 1:(0):2 with filledcurves lc rgb '#4477aa' title 'net 1 (old connection)', "
+                  f"'' using 1:2:3 with filledcurves lc rgb '#ee7733' title 'net 2 (new connection: tail chunks)'")
+    gp = os.path.join(out, "split-networks.gp")
+    open(gp, "w").write("\n".join(script) + "\n")
+    rc = subprocess.run(["gnuplot", gp], capture_output=True, text=True)
+    if rc.returncode != 0 or not os.path.exists(png):
+        return None, "gnuplot failed: " + rc.stderr.strip()[:200]
+    return png, "ok"
+
+
 def main():
     args = sys.argv[1:]
     base = "results"
@@ -142,6 +203,7 @@ def main():
     rows = [load(out, n) for n in names]
     by_name = {r["name"]: r for r in rows}
     png, plot_note = plot(out, by_name)
+    split_png, split_note = plot_split(out) if SPLIT_RUN in names else (None, "a-split not in this run")
     counts = {s: sum(1 for r in rows if r.get("status") == s) for s in ("pass", "fail", "not-run")}
 
     json.dump({"generated": time.strftime("%Y-%m-%dT%H:%M:%S"), "counts": counts, "plot": png,
@@ -171,9 +233,15 @@ def main():
     if png:
         md += [f"![received bytes over time]({os.path.basename(png)})", "",
                f"`{png}`: stay, reconnect and auto after a network change the policy forbids (net 1 slow, net 2 fast; "
-               "the fourth line: a change near the end with net 2 no faster, where auto stays)."]
+               "the fourth line: a change near the end with net 2 no faster, where the one-shot planner stays; "
+               "the fifth: the split with both networks equally fast)."]
     else:
         md += [f"not produced: {plot_note}"]
+    if split_png:
+        md += ["", f"![the split by network]({os.path.basename(split_png)})", "",
+               f"`{split_png}`: a-split, the body's bytes by network over time, stacked (client capture)."]
+    elif SPLIT_RUN in names:
+        md += ["", f"split plot not produced: {split_note}"]
     md += ["", "## Checks", ""]
     for r in rows:
         md.append(f"### {r['name']} — {r.get('status')}")
@@ -200,7 +268,10 @@ def main():
     print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['not-run']} not run")
     print(f"table: {os.path.join(out, base + '.md')}")
     print(f"plot:  {png}" if png else f"plot:  not produced ({plot_note})")
-    ok = counts["fail"] == 0 and counts["not-run"] == 0 and png is not None
+    if SPLIT_RUN in names:
+        print(f"plot:  {split_png}" if split_png else f"plot:  split not produced ({split_note})")
+    ok = counts["fail"] == 0 and counts["not-run"] == 0 and png is not None and \
+        (split_png is not None or SPLIT_RUN not in names)
     return 0 if ok else 1
 
 

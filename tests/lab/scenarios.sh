@@ -16,6 +16,7 @@
 scenario_table() { grep -v '^#' "$LAB_DIR/matrix.txt" | grep -v '^[[:space:]]*$'; }
 
 BODY=/f8m
+BODY_BYTES=8000000  # lab.sh makes it
 
 # ---- shared expectations ----
 
@@ -240,13 +241,14 @@ sc_a_stock_none_change() {
   expect_no_drops a
 }
 
-# Forbidden change: net 1 slow, net 2 fast; the client's network changes at 1 s.
-forbidden_change() {  # strategy at [net2-rate new-path-rate]
-  need_client_flag --network-change --strategy --new-path-rate
+# Forbidden change: net 1 slow, net 2 fast; the client's network changes at 1 s. No row tells
+# the client the new network's rate (--new-path-rate): auto measures it (issue 13).
+forbidden_change() {  # strategy at [net2-rate [client flags...]]
+  need_client_flag --network-change --strategy --split
   lab_shape 1 16mbit
   lab_shape 2 "${3:-100mbit}"
   qamp_server a $LAB_HS --handshake-level none
-  client qamp $LAB_HS $BODY --network-change "$2=$LAB_C2:0" --strategy "$1" --new-path-rate "${4:-10M}"
+  client qamp $LAB_HS $BODY --network-change "$2=$LAB_C2:0" --strategy "$1" "${@:4}"
   wait_client
   expect_complete
   expect "client refused the migration (policy none at the handshake address)" "f.summ('connection.migrations.refused') == 1"
@@ -267,18 +269,48 @@ sc_a_forbidden_change_reconnect() {
   expect_summary "one reconnect" connection.reconnects "== 1"
 }
 
+# The split rows' shared expectations: the split planner decided, the ranges tile the body.
+expect_split() {
+  expect_summary "planner: split (measure both networks)" connection.planner.decision "== 'split'"
+  expect_summary "split completed" connection.split.completed "== True"
+  expect "split: the ranges tile the body, each named by its network" "f.split_ranges_tile()"
+  expect "split: the body's size" "f.summ('connection.split.file_bytes_old', 0) + f.summ('connection.split.file_bytes_new', 0) == $BODY_BYTES"
+}
+
 sc_a_forbidden_change_auto() {
+  # Net 2 is 6x net 1 and nobody says so: the new connection measures it and takes most of the
+  # rest (tail chunks with Range + If-Range), the old one the part it reaches first.
   forbidden_change auto 1s
-  expect "client summary: planner chose resume" "'resume' in f.summ('connection.planner.decision', '')"
-  expect "a new connection from net 2 carried the rest" "f.path(client='$LAB_C2:').get('s2c_bytes', 0) > 2000000"
+  expect_split
+  expect "a new connection from net 2 carried most of the rest (capture)" "f.path(client='$LAB_C2:').get('s2c_bytes', 0) > 4000000"
+  expect "two connections at the server (stats)" "f.stat('a', 'connections') == 2"
 }
 
 sc_a_forbidden_change_auto_late() {
-  # The new network is expected slower than the old one measures (1 MB/s vs ~1.9 MB/s): with
-  # an estimate equal to the old rate the two candidate times differ by the handshake only.
-  forbidden_change auto 92% 16mbit 1M
+  # The one-shot planner (--split=off) without a hint: the new network is assumed as fast as
+  # the old one measures, so at 92 % the two candidate times differ by the handshake only and
+  # the last few percent on the old path win.
+  forbidden_change auto 92% 16mbit --split=off
   expect_summary "planner chose stay" connection.planner.decision "== 'stay'"
   expect "no new connection from net 2" "f.paths_from('$LAB_C2:') == []"
+}
+
+sc_a_split() {
+  # Both networks at 16 Mbit/s: the rest of the body is split between them, tail chunks on
+  # net 2 from the end toward the meeting point, the old stream on net 1 cut there. Each
+  # network's share is read from the client capture's per-path byte counts (UDP payload, no
+  # decryption), not from the client's own account.
+  forbidden_change auto 1s 16mbit
+  expect_split
+  expect "split: net 2 carried 30-70 % of the rest (client summary)" \
+    "0.3 <= f.summ('connection.split.file_bytes_new', 0) / ($BODY_BYTES - f.summ('connection.split.received_at_change', 0)) <= 0.7"
+  expect "capture: net 2 carried at least the bytes the file took from it" \
+    "f.path(client='$LAB_C2:').get('s2c_bytes', 0) >= f.summ('connection.split.file_bytes_new', 1)"
+  expect "capture: net 1 carried at least the bytes the file took from it" \
+    "f.path(client='$LAB_C1:').get('s2c_bytes', 0) >= f.summ('connection.split.file_bytes_old', 1)"
+  expect "capture: net 1 kept carrying after the change (more than what it had at the change + 1 MB)" \
+    "f.path(client='$LAB_C1:').get('s2c_bytes', 0) > f.summ('connection.split.received_at_change', 0) + 1000000"
+  expect "two connections at the server (stats)" "f.stat('a', 'connections') == 2"
 }
 
 # ---- (b) Anycast ----
@@ -893,14 +925,14 @@ sc_a_default_route_net2_none() {
   # percent of the resumed body's datagrams on the loaded 2-core machine: incomplete evidence).
   lab_shape 1 16mbit
   qamp_server a $LAB_HS --handshake-level none
-  client qamp $LAB_HS $BODY --follow-network=on --strategy auto --new-path-rate 10M
+  client qamp $LAB_HS $BODY --follow-network=on --strategy auto
   at_bytes 2000000 default-route-net2 lab_default_route 2
   wait_client
   expect_complete
   expect_decided network-made-default to-planner
   expect "client summary: no migration on the connection (policy none)" "f.summ('connection.migrations.succeeded', 0) == 0"
-  expect "client summary: planner chose resume" "'resume' in f.summ('connection.planner.decision', '')"
-  expect "a new connection from net 2 carried the rest" "f.path(client='$LAB_C2:').get('s2c_bytes', 0) > 2000000"
+  expect_split
+  expect "a new connection from net 2 carried a good part of the rest" "f.path(client='$LAB_C2:').get('s2c_bytes', 0) > 2000000"
   expect "two connections at the server (stats)" "f.stat('a', 'connections') == 2"
   expect "the server dropped nothing: the client never probed a forbidden path" "f.stat('a', 'datagrams_dropped') == 0"
   expect "capture: body on the new connection after the event" "f.body_after_event('default-route-net2') is not None"
