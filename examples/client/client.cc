@@ -317,6 +317,10 @@ void Client::close_socket(const Endpoint &local) {
 }
 
 void Client::reconnect(std::optional<Endpoint> from, bool resume) {
+  if (split_) {  // the split owns both connections now; a later change cannot replace them
+    trace_.info("reconnect not done: a split is running (its planner decides what each network does)");
+    return;
+  }
   // Never from inside the old connection's callbacks: the close writes to it.
   reconnect_from_ = from;
   reconnect_resume_ = resume;
@@ -454,7 +458,8 @@ void Client::finish_split() {
     trace_.info("split: the file is the new connection's response");
     replaced_.push_back(std::move(downloads_[0]));
     downloads_[0] = std::move(winner);
-  } else if (!downloads_[0]->absorb_pieces() && !downloads_[0]->got_fin()) {
+  } else if (!downloads_[0]->absorb_pieces(split_->completed() ? split_->body_end() : std::nullopt) &&
+             !downloads_[0]->got_fin()) {
     trace_.error("split: over with bytes missing (%llu held contiguously)",
                  static_cast<unsigned long long>(downloads_[0]->received()));
   }

@@ -224,8 +224,9 @@ void Download::set_forward_limit(std::uint64_t limit, std::function<void()> on_l
   }
 }
 
-bool Download::absorb_pieces() {
+bool Download::absorb_pieces(std::optional<std::uint64_t> end) {
   flush();
+  if (!total_ && end) total_ = end;
   while (!pieces_.empty() && pieces_.front().first <= received_) {
     received_ = std::max(received_, pieces_.front().second);
     pieces_.erase(pieces_.begin());
@@ -279,6 +280,12 @@ void Download::verify() {
   verified_ = true;
   std::array<std::uint8_t, kSha256Len> digest{};
   bool have_digest = false;
+  if (!pieces_.empty()) {  // a split that ended with holes: name the first one
+    std::uint64_t held = 0;
+    for (const auto &[b, e] : pieces_) held += e - b;
+    set_error("incomplete: bytes " + std::to_string(received_) + "-" + std::to_string(pieces_.front().first - 1) +
+              " never arrived (" + std::to_string(held) + " bytes held beyond them)");
+  }
   if (fd_ >= 0) {
     flush();
     struct stat st {};

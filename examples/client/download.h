@@ -69,8 +69,9 @@ class Download final : public ResponseSink {
   bool write_piece(std::uint64_t offset, std::span<const std::uint8_t> data);  // false: error set
   void set_forward_limit(std::uint64_t limit, std::function<void()> on_limit);
   // Joins every piece that touches the prefix into it; true when [0, total) is held (the body
-  // is then whole: got_fin() and closed() are true).
-  bool absorb_pieces();
+  // is then whole: got_fin() and closed() are true). `end`: the body's length when no response
+  // said it (the split planner learnt it from the FIN of an open-ended range).
+  bool absorb_pieces(std::optional<std::uint64_t> end = std::nullopt);
 
   const Target &target() const noexcept { return target_; }
   std::uint64_t received() const noexcept { return received_; }  // bytes held, from offset 0

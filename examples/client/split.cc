@@ -56,8 +56,14 @@ struct SplitDriver::Fetch final : ResponseSink {
     } else if (status == 200) {
       length = content_length;
       std::string error;
-      copy = d.host_.new_copy(&error);
-      if (!copy) {
+      // One whole-body copy at a time (each is a temporary file and a hashing thread): a
+      // server that ignores Range answers every chunk with 200; the planner races the first.
+      const bool another = std::any_of(d.fetches_.begin(), d.fetches_.end(),
+                                       [this](const auto &f) { return f.get() != this && f->copy && !f->cancelled; });
+      if (!another) copy = d.host_.new_copy(&error);
+      if (another) {
+        problem = "a second whole body while one is being received (not kept)";
+      } else if (!copy) {
         problem = error;
         seen = 0;
       } else {
@@ -221,7 +227,7 @@ void SplitDriver::tick() {
   const auto firm = [this] {
     const auto stop = planner_.old_stop();
     return std::any_of(fetches_.begin(), fetches_.end(),
-                       [stop](const auto &f) { return f->range.begin == stop && f->responded && !f->whole; });
+                       [stop](const auto &f) { return f->range.begin == stop && f->responded && f->writes; });
   };
   if (!over_ && main_.received() >= planner_.old_stop() && !old_stream_cut_ && !main_.got_fin() && firm()) {
     old_stream_cut_ = true;
@@ -279,6 +285,7 @@ void SplitDriver::carry_out(const SplitAction &a) {
       f->cancelled = true;
       auto *s = f->path == PathId::new_path ? new_h3_.get() : host_.old_session();
       if (s) s->cancel(f);
+      f->copy.reset();  // a losing copy: its temporary file goes now
       return;
     }
     case SplitActionKind::drop_new: return close_new("not needed by the split planner");
@@ -401,6 +408,12 @@ void SplitDriver::on_old_stream_closed() {
   poke();
 }
 
+std::optional<std::uint64_t> SplitDriver::body_end() const {
+  const auto s = planner_.sources();
+  if (s.empty()) return std::nullopt;
+  return s.back().first.end;
+}
+
 std::unique_ptr<Download> SplitDriver::take_winner() {
   if (!winner_request_) return nullptr;
   auto *f = find(winner_request_);
@@ -440,6 +453,10 @@ common::Json SplitDriver::json() const {
       .set("request_bytes_new", fetched_new)
       .set("request_bytes_old", fetched_old)
       .set("bytes_not_kept", received > by_old + by_new ? received - by_old - by_new : 0);
+  std::uint64_t n200 = 0, n206 = 0, nother = 0;
+  for (const auto &f : fetches_)
+    if (f->responded) (f->status == 200 ? n200 : f->status == 206 ? n206 : nother)++;
+  j.set("responses", common::Json::object().set("200", n200).set("206", n206).set("other", nother));
   j.set("old_rate", planner_.old_rate()).set("new_rate", planner_.new_rate());
   j.set("new_handshake_s", new_handshake_s_);
   auto actions = common::Json::array();

@@ -73,10 +73,14 @@ class SplitDriver final : public ConnectionObserver {
   void on_old_closed();          // the old connection is gone (closed, idle, reset)
   void on_old_stream_closed();   // the forward stream ended (FIN or not)
   bool over() const noexcept { return over_; }
+  bool completed() const noexcept { return completed_; }
   // complete: the file's Download is a whole-body copy from the new connection (a race won, a
   // new version); nullptr: the first Download, prefix plus pieces.
   std::unique_ptr<Download> take_winner();
   SplitMode mode() const noexcept { return planner_.mode(); }
+  // The end of the body as the planner holds it (the last source range), for a body whose
+  // length no response announced.
+  std::optional<std::uint64_t> body_end() const;
   common::Json json() const;
 
   // ConnectionObserver (the new connection)

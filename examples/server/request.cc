@@ -79,6 +79,8 @@ Target classify_request(std::string_view method, std::string_view path, std::uin
     t.status = 200;
     t.size = *n;
     t.resumable = query != "resumable=0";
+    t.ignores_range = query == "ranges=ignored";
+    t.changes_on_range = query == "etag=changes";
     return t;
   }
   Target t;

@@ -37,6 +37,10 @@ struct Target {
   std::string rel_path;    // file: relative to the document root, never empty, no leading '/'
   std::uint64_t size = 0;  // generated: N
   bool resumable = true;   // generated: false for ?resumable=0 (no validator, Range ignored)
+  // Testing knobs for clients that split or resume (issue 13), generated bodies only:
+  bool ignores_range = false;     // ?ranges=ignored: ETag and Accept-Ranges, yet every Range gets 200
+  bool changes_on_range = false;  // ?etag=changes: a request with Range sees a new version (another
+                                  // ETag, so If-Range fails: 200 whole), same bytes
 };
 
 // Classifies `method` `path` (the :method and :path pseudo-headers, RFC 9114 §4.3.1).
@@ -46,7 +50,9 @@ struct Target {
 //    space, control, DEL or non-ASCII byte) and no fragment (RFC 9110 §7.1) — else 400;
 //  - no "." or ".." segment (RFC 3986 §3.3 dot-segments are not resolved here: refused, 400);
 //  - /bytes/N: N decimal digits only, N <= max_generated; beyond it (or overflowing) 404 naming
-//    the cap (this server has no such resource). ?resumable=0 makes it non-resumable;
+//    the cap (this server has no such resource). ?resumable=0 makes it non-resumable,
+//    ?ranges=ignored a server that advertises ranges and answers 200, ?etag=changes a body
+//    replaced by a new version (same bytes, another ETag) as soon as a Range is asked;
 //  - otherwise a file: the path without its query, "index.html" appended to a directory path.
 Target classify_request(std::string_view method, std::string_view path, std::uint64_t max_generated);
 

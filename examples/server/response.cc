@@ -171,7 +171,11 @@ Response build(const DocRoot &root, const Request &req, std::uint64_t max_genera
         r.body = std::move(body);
         return r;
       }
-      return representation(body, "\"qamp-bytes-" + std::to_string(n) + "\"", key, req);
+      auto etag = "\"qamp-bytes-" + std::to_string(n) + "\"";
+      Request r = req;
+      if (target.ignores_range) r.range.clear();  // advertised, yet answered whole (RFC 9110 §14.2 allows it)
+      if (target.changes_on_range && !req.range.empty()) etag = "\"qamp-bytes-" + std::to_string(n) + "-v2\"";
+      return representation(body, etag, key, r);
     }
     case TargetKind::file: break;
   }

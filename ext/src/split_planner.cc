@@ -330,6 +330,22 @@ void SplitPlanner::sample_new(double now) {
     total += r.got;
     if (r.live() && r.responded) busy = true;
   }
+  // The first new_burst_skip bytes are not measured: they come in a burst (the sender's initial
+  // window drained through a bottleneck's queue: 20 ms of the e2e relay's 4 MB/s link measured
+  // 6 MB/s, and a race was decided for the wrong path). The meter starts over after them.
+  if (!new_meter_started_) {
+    if (total > 0 && new_first_byte_at_ < 0) new_first_byte_at_ = now;
+    const bool burst_over = new_first_byte_at_ >= 0 && now >= new_first_byte_at_ + new_rtt_;
+    if (total < cfg_.new_burst_skip && !burst_over) {
+      prev_new_busy_ = busy;
+      return;
+    }
+    new_meter_started_ = true;
+    new_meter_ = RateMeter(cfg_.rate_window_s, cfg_.min_sample_bytes, cfg_.min_sample_s);
+    new_meter_.sample(now, total, false);
+    prev_new_busy_ = busy;
+    return;
+  }
   new_meter_.sample(now, total, prev_new_busy_);
   prev_new_busy_ = busy;
 }

@@ -10,6 +10,7 @@ SUBSET=(
   a-forbidden-change-stay        # a change the policy forbids: stay ...
   a-forbidden-change-reconnect   # ... or reconnect with Range ...
   a-forbidden-change-auto        # ... or let the planner choose (the plot)
+  a-split                        # both networks at once, measured (the stacked plot)
   b-stock-gtls-anycast           # stock client + stock servers at Anycast: partial body, exit 0
   b-qamp-client-spa-migrate      # qamp: move to the unicast SPA first, then migrate: complete
   b-ignore-probe-no-reset        # a probe reaches the wrong instance: no reset, download survives

@@ -87,6 +87,9 @@ TEST_CASE("classify_request: /bytes/N and --max-generated-bytes") {
       {"huge with garbage is not 'too large'", "/bytes/99999999999x", 1000, TargetKind::refused, 404, 0, true},
       {"?resumable=0", "/bytes/10?resumable=0", 1000, TargetKind::generated, 200, 10, false},
       {"other query stays resumable", "/bytes/10?x=1", 1000, TargetKind::generated, 200, 10, true},
+      {"?ranges=ignored is resumable (advertised)", "/bytes/10?ranges=ignored", 1000, TargetKind::generated, 200, 10,
+       true},
+      {"?etag=changes is resumable", "/bytes/10?etag=changes", 1000, TargetKind::generated, 200, 10, true},
       {"/bytes without slash is a file", "/bytes", 1000, TargetKind::file, 200, 0, true},
   };
   for (auto &r : rows) {
@@ -97,6 +100,8 @@ TEST_CASE("classify_request: /bytes/N and --max-generated-bytes") {
     if (t.kind == TargetKind::generated) {
       CHECK(t.size == r.size);
       CHECK(t.resumable == r.resumable);
+      CHECK(t.ignores_range == r.path.ends_with("?ranges=ignored"));
+      CHECK(t.changes_on_range == r.path.ends_with("?etag=changes"));
     }
   }
   auto big = classify_request("GET", "/bytes/1001", 1000);

@@ -124,6 +124,56 @@ TEST_CASE("split planner: event tables — first actions") {
   }
 }
 
+// A response's first bytes come in a burst (the sender's window, a bottleneck's queue): on the
+// e2e relay 64 KiB of a chunk arrived 1 ms after its first byte on a 4 MB/s link. Counted at
+// face value (64 MB/s) the rate put the whole tail in flight at once (the first e2e run), and the
+// old path carried nothing. Rows: how much the new path has outstanding right after such a
+// burst, before its rate is trusted.
+TEST_CASE("split planner: a first burst on the new path does not put the tail in flight") {
+  struct Row {
+    const char *name;
+    std::uint64_t burst;   // bytes of the first chunk within `within` seconds of its first byte
+    double within;
+    std::uint64_t max_out;  // new-path bytes requested and not yet received, at most
+  };
+  const std::vector<Row> rows = {
+      // 4 MB/s x 5 ms RTT x 4 (untrusted pipeline) + a chunk: well under a MB, at any burst.
+      {"64 KiB in 1 ms (the e2e relay)", 64 * 1024, 0.001, 1 * MB},
+      {"256 KiB in 1 ms", 256 * 1024, 0.001, 2 * MB},
+      {"64 KiB in 10 ms (no burst: 6.5 MB/s)", 64 * 1024, 0.010, 1 * MB},
+  };
+  for (const auto &row : rows) {
+    CAPTURE(row.name);
+    SplitPlanner p;
+    const std::uint64_t S = 32 * MB, y = 6 * MB;
+    for (int k = 0; k <= 10; ++k) p.on_old_progress(-1 + 0.1 * k, y - 4 * MB + 400'000 * k);  // 4 MB/s
+    p.start(0, {.body_size = S, .received = y, .resumable = true, .old_rtt = 0.005});
+    std::vector<SplitAction> reqs;
+    auto drain = [&](double now) {
+      while (auto a = p.next_action(now))
+        if (a->kind == SplitActionKind::request) reqs.push_back(*a);
+    };
+    drain(0);
+    p.on_new_handshake(0.005, 0.005);
+    drain(0.005);
+    REQUIRE(!reqs.empty());
+    const auto first = reqs.front();
+    const double t1 = 0.011;  // first byte one RTT after the request
+    p.on_response(t1, first.request, 206, true, S);
+    p.on_request_progress(t1, first.request, 0);
+    p.on_old_progress(t1, y + 44'000);
+    p.on_request_progress(t1 + row.within, first.request, row.burst);
+    p.on_old_progress(t1 + row.within, y + 44'000 + static_cast<std::uint64_t>(4e6 * row.within));
+    drain(t1 + row.within);
+    std::uint64_t requested = 0;
+    for (const auto &r : reqs) requested += r.range.size();
+    const std::uint64_t out = requested - std::min(requested, row.burst);
+    INFO("requested " << requested << " bytes in " << reqs.size() << " chunks");
+    CHECK(out <= row.max_out);
+    CHECK(p.old_stop() > y + 8 * MB);  // the old path keeps a real share for now
+  }
+}
+
 // Rates within the matrix; every byte exactly once, chunks from the end downward, contiguous,
 // the split point near the true-rate optimum, both paths done within about one chunk.
 TEST_CASE("split planner: split coverage, chunk order, meeting point, finishing together") {

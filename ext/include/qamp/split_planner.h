@@ -26,7 +26,9 @@
 //   cancelled and the old path counts as failed (its bytes cannot be placed; never stitched).
 // - Rates: goodput over a sliding window of `rate_window_s`, counting only time a connection
 //   had bytes outstanding; trusted after `min_sample_bytes` over `min_sample_s` (or a whole
-//   window of busy time: a stall is a trusted rate of ~0). Drops wait for trusted rates.
+//   window of busy time: a stall is a trusted rate of ~0). Drops wait for trusted rates. The
+//   new path's first `new_burst_skip` bytes are not measured: they arrive in a burst (a
+//   sender's initial window, a bottleneck's queue) that reads as a faster link than it is.
 // - Drop rule: a path whose projected share of the bytes left at the change (what it carried
 //   plus what it is projected to carry) is below `drop_share` is dropped (new: stay; old:
 //   resume). A path that stalls midway keeps its stream; the meeting point then moves to its
@@ -104,6 +106,7 @@ struct SplitConfig {
   double drop_share = 0.05;                            // drop a path projected to carry less than this share
   double race_margin = 0.10;                           // projections must differ by this fraction to decide
   std::uint64_t race_max_duplicate = 8 * 1024 * 1024;  // bytes fetched while a race is open
+  std::uint64_t new_burst_skip = 64 * 1024;            // the new path's first bytes are not measured
 };
 
 enum class PathId : std::uint8_t { old_path, new_path };
@@ -262,6 +265,8 @@ class SplitPlanner {
   std::optional<double> hint_;
   NewState new_state_ = NewState::not_opened;
   bool prev_new_busy_ = false;
+  bool new_meter_started_ = false;  // past new_burst_skip bytes or one RTT after the first byte
+  double new_first_byte_at_ = -1;
   bool prev_old_busy_ = true;
   double new_rtt_ = 0;
   std::uint64_t race_old_start_ = 0;
