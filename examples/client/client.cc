@@ -496,12 +496,11 @@ void Client::build_schedule() {
     c.after = n->after;
     c.share = n->share;
     c.what = "network change: " + n->text;
-    c.needs_connection = true;
+    c.connection_change = true;
     // "0s": the network changes as the handshake completes, before it is confirmed and so
     // before the client could use the preferred address (RFC 9000 §9.6.3). Not through the
     // timer, which the confirmation could beat. Only recorded there (inside ngtcp2's callback);
     // acted on at the confirmation.
-    c.immediate_at_zero = true;
     c.act = [this, &n] { follower_.request(n->local); };
     schedule_.push_back(std::move(c));
   }
@@ -513,7 +512,7 @@ void Client::arm_schedule_after_handshake() {
   for (std::size_t i = 0; i < schedule_.size(); ++i) {
     auto &c = schedule_[i];
     if (!c.after || c.fired || c.timer->armed()) continue;
-    if (c.immediate_at_zero && *c.after == 0)
+    if (c.connection_change && *c.after == 0)
       fire_scheduled(i, false);
     else
       c.timer->arm(static_cast<double>(*c.after) / 1e9);
@@ -539,7 +538,7 @@ void Client::check_schedule_share() {
 void Client::fire_scheduled(std::size_t i, bool write) {
   auto &c = schedule_[i];
   const bool open = quic_ && !quic_->closed();
-  if (c.fired || (c.needs_connection && !open)) return;
+  if (c.fired || (c.connection_change && !open)) return;
   c.fired = true;
   trace_.info("%s", c.what.c_str());
   c.act();

@@ -153,8 +153,9 @@ class Client final : public ConnectionObserver, public MigrationHost, public Fol
     std::optional<ngtcp2_duration> after;
     std::optional<double> share;
     std::string what;                // "network event (scripted): TEXT", for the log
-    bool needs_connection = false;   // --network-change: waits for an open connection
-    bool immediate_at_zero = false;  // --network-change 0s: at the handshake, not via a timer
+    // --network-change (not --network-event): waits for an open connection, and "0s" fires at
+    // the handshake itself, not via a timer.
+    bool connection_change = false;
     std::function<void()> act;
     std::unique_ptr<Timer> timer;
     bool fired = false;
