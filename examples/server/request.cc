@@ -81,6 +81,7 @@ Target classify_request(std::string_view method, std::string_view path, std::uin
     t.resumable = query != "resumable=0";
     t.ignores_range = query == "ranges=ignored";
     t.changes_on_range = query == "etag=changes";
+    t.unknown_length = query == "length=unknown";
     return t;
   }
   Target t;

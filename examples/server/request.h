@@ -41,6 +41,7 @@ struct Target {
   bool ignores_range = false;     // ?ranges=ignored: ETag and Accept-Ranges, yet every Range gets 200
   bool changes_on_range = false;  // ?etag=changes: a request with Range sees a new version (another
                                   // ETag, so If-Range fails: 200 whole), same bytes
+  bool unknown_length = false;    // ?length=unknown: no content-length (a 206 keeps Content-Range)
 };
 
 // Classifies `method` `path` (the :method and :path pseudo-headers, RFC 9114 §4.3.1).

@@ -175,7 +175,10 @@ Response build(const DocRoot &root, const Request &req, std::uint64_t max_genera
       Request r = req;
       if (target.ignores_range) r.range.clear();  // advertised, yet answered whole (RFC 9110 §14.2 allows it)
       if (target.changes_on_range && !req.range.empty()) etag = "\"qamp-bytes-" + std::to_string(n) + "-v2\"";
-      return representation(body, etag, key, r);
+      auto resp = representation(body, etag, key, r);
+      if (target.unknown_length)  // the body ends with the stream (RFC 9114 §4.1.2)
+        std::erase_if(resp.headers, [](const auto &h) { return h.first == "content-length"; });
+      return resp;
     }
     case TargetKind::file: break;
   }

@@ -90,6 +90,7 @@ TEST_CASE("classify_request: /bytes/N and --max-generated-bytes") {
       {"?ranges=ignored is resumable (advertised)", "/bytes/10?ranges=ignored", 1000, TargetKind::generated, 200, 10,
        true},
       {"?etag=changes is resumable", "/bytes/10?etag=changes", 1000, TargetKind::generated, 200, 10, true},
+      {"?length=unknown is resumable", "/bytes/10?length=unknown", 1000, TargetKind::generated, 200, 10, true},
       {"/bytes without slash is a file", "/bytes", 1000, TargetKind::file, 200, 0, true},
   };
   for (auto &r : rows) {
@@ -102,6 +103,7 @@ TEST_CASE("classify_request: /bytes/N and --max-generated-bytes") {
       CHECK(t.resumable == r.resumable);
       CHECK(t.ignores_range == r.path.ends_with("?ranges=ignored"));
       CHECK(t.changes_on_range == r.path.ends_with("?etag=changes"));
+      CHECK(t.unknown_length == r.path.ends_with("?length=unknown"));
     }
   }
   auto big = classify_request("GET", "/bytes/1001", 1000);

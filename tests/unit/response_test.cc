@@ -136,6 +136,8 @@ TEST_CASE("responses: HEAD, Range, If-Range, digest deferred") {
        200,
        0,
        100},
+      {"length=unknown: whole body, no content-length", {"GET", "/bytes/100?length=unknown", "", ""}, 200, 0, 100},
+      {"length=unknown: 206 with Content-Range", {"GET", "/bytes/100?length=unknown", "bytes=10-", etag}, 206, 10, 90},
       {"etag=changes: Range without If-Range still served", {"GET", "/bytes/100?etag=changes", "bytes=10-19", ""},
        206,
        10,
@@ -149,6 +151,10 @@ TEST_CASE("responses: HEAD, Range, If-Range, digest deferred") {
     if (r.req.path.ends_with("?ranges=ignored")) {  // still advertised: the server misbehaves knowingly
       CHECK(header(resp, "accept-ranges") == "bytes");
       CHECK(header(resp, "etag") == etag);
+    }
+    if (r.req.path.ends_with("?length=unknown")) {
+      CHECK(header(resp, "content-length").empty());
+      if (r.status == 206) CHECK(header(resp, "content-range") == "bytes 10-99/100");
     }
     if (r.req.path.ends_with("?etag=changes"))  // the new version's tag
       CHECK(header(resp, "etag") == "\"qamp-bytes-100-v2\"");

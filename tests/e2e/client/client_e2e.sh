@@ -748,6 +748,7 @@ split-race-old-wins    ?resumable=0   50  4194304  -     ranges               dr
 split-race-new-wins    ?resumable=0   20  0        -     new-connection-copy  drop-old     race-new-wins
 split-ignored-range    ?ranges=ignored 20 4194304  -     ranges               drop-new     race-old-wins
 split-new-version      ?etag=changes  20  0        -     new-connection-copy  start-over   validator-changed
+split-unknown-length   ?length=unknown 1s 0        -     ranges               drop-old     race-new-wins
 TABLE
   [ "$name" = "$CASE" ] || fail "no table row for $CASE"
   [ "$query" = - ] && query=""
@@ -769,7 +770,10 @@ TABLE
   # Windows of 2 MiB as in planner().
   local timeout=2s
   [ "$die" = - ] || timeout=1s
-  run_client client.log --network-change "$at%=127.0.0.3:0" --timeout "$timeout" --download dl \
+  # AT: a share of the body ("20" = 20 %), or a time ("1s": with no content-length there is no share).
+  local change="$at%"
+  [[ $at == *s ]] && change=$at
+  run_client client.log --network-change "$change=127.0.0.3:0" --timeout "$timeout" --download dl \
     --max-data 2M --max-stream-data-bidi-local 2M \
     --exit-on-all-streams-close --summary sum.json --qlog-file client.sqlog 127.0.0.1 "$PORT" "https://127.0.0.1:$PORT/bytes/$N$query"
   bg_stop "$RELAY_PID"
@@ -784,9 +788,9 @@ TABLE
     "$s"'.completed == true and '"$s"'.mode == "complete" and '"$s"'.file_from == $from'
     # The planner's action and reason this row is about.
     "[$s"'.actions[] | select(.action == $action and .reason == $reason)] | length >= 1'
-    # The change came at AT % of the body.
-    "(100 * $s"'.received_at_change / $N) as $p | $at <= $p and $p < $at + 3'
   )
+  # The change came at AT % of the body.
+  [[ $at == *s ]] || checks+=("(100 * $s"'.received_at_change / ($N)) as $p | ($at | tonumber) <= $p and $p < ($at | tonumber) + 3')
   if [ "$from" = ranges ]; then
     checks+=(
       # The ranges tile the body: contiguous from 0 to N, each named by its network.
@@ -812,10 +816,14 @@ TABLE
     # offset; the old connection, 3.2 s from done against 4 s for the whole body, wins.
     split-ignored-range) checks+=("$s.responses[\"200\"] >= 1 and $s.responses[\"206\"] == 0 and $s.file_bytes_new == 0") ;;
     # If-Range failed (another ETag): the new version from byte 0, nothing of the old one kept.
+    # No content-length: no tail to split, so an open-ended resume (bytes=Y-) races the old
+    # stream; the new network is faster and ahead: its range after the old prefix is the rest.
+    split-unknown-length) checks+=('.connection.planner.figures.body_size == null' "$s.responses[\"206\"] == 1"
+      "$s.ranges | length == 2 and .[1].network == \"new\"") ;;
     split-new-version) checks+=("$s.responses[\"200\"] >= 1 and $s.responses[\"206\"] == 0"
       '[.connection.split.actions[] | select(.action == "drop-old") | .reason] == ["validator-changed"]') ;;
   esac
-  assert_jsons sum.json --arg sha "$(sha256_of "dl/$N")" --argjson N "$N" --argjson at "$at" --arg from "$from" \
+  assert_jsons sum.json --arg sha "$(sha256_of "dl/$N")" --argjson N "$N" --arg at "$at" --arg from "$from" \
     --arg action "$action" --arg reason "$reason" "${checks[@]}"
   assert_grep '^qamp: planner: split \(reason: measure-both-networks\)' client.log
   assert_grep '"name":"qamp:split"' client.sqlog
@@ -848,6 +856,7 @@ case_split_race_old_wins() { split; }
 case_split_race_new_wins() { split; }
 case_split_ignored_range() { split; }
 case_split_new_version() { split; }
+case_split_unknown_length() { split; }
 
 case_resume_corrupt_prefix() {
   # The verdict is about the saved file, not the bytes received: a resumed download whose
