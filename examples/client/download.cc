@@ -182,11 +182,6 @@ void Download::on_body(std::span<const std::uint8_t> data) {
   received_ += data.size();
   attempt_bytes_ += data.size();
   if (on_progress_) on_progress_();
-  if (forward_limit_ && received_ >= *forward_limit_ && on_limit_) {
-    auto f = std::move(on_limit_);
-    on_limit_ = nullptr;
-    f();
-  }
 }
 
 bool Download::write_piece(std::uint64_t offset, std::span<const std::uint8_t> data) {
@@ -212,16 +207,6 @@ bool Download::write_piece(std::uint64_t offset, std::span<const std::uint8_t> d
   }
   pieces_.insert(it, {b, e});
   return true;
-}
-
-void Download::set_forward_limit(std::uint64_t limit, std::function<void()> on_limit) {
-  forward_limit_ = limit;
-  on_limit_ = std::move(on_limit);
-  if (received_ >= limit && on_limit_) {
-    auto f = std::move(on_limit_);
-    on_limit_ = nullptr;
-    f();
-  }
 }
 
 bool Download::absorb_pieces(std::optional<std::uint64_t> end) {

@@ -62,12 +62,10 @@ class Download final : public ResponseSink {
 
   // Split downloads (issue 13, split.h): body bytes of range responses, on either connection,
   // written at their offsets as they arrive; they join the contiguous prefix (received()) in
-  // absorb_pieces(). The forward stream (this sink's own response) has a mark: `on_limit` runs
-  // once it is reached (the caller cancels the stream when the mark is final). Bytes beyond the
-  // mark are still written: they are the same representation's (the caller checks validators),
-  // and a mark that moves up again (the planner cancelled a chunk) must find them in place.
+  // absorb_pieces(). The forward stream (this sink's own response) keeps writing until the caller
+  // cancels it: bytes past the split planner's mark are the same representation's (the caller
+  // checks validators), and a mark that moves up again must find them in place.
   bool write_piece(std::uint64_t offset, std::span<const std::uint8_t> data);  // false: error set
-  void set_forward_limit(std::uint64_t limit, std::function<void()> on_limit);
   // Joins every piece that touches the prefix into it; true when [0, total) is held (the body
   // is then whole: got_fin() and closed() are true). `end`: the body's length when no response
   // said it (the split planner learnt it from the FIN of an open-ended range).
@@ -130,8 +128,6 @@ class Download final : public ResponseSink {
 
   // split: pieces beyond the prefix, [begin, end), sorted and merged
   std::vector<std::pair<std::uint64_t, std::uint64_t>> pieces_;
-  std::optional<std::uint64_t> forward_limit_;
-  std::function<void()> on_limit_;
 
   // per download
   int attempts_ = 0;

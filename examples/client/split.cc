@@ -129,8 +129,7 @@ struct SplitDriver::Fetch final : ResponseSink {
 
 SplitDriver::SplitDriver(struct ev_loop *loop, Trace &trace, SplitHost &host, Download &main, UdpSocket *new_socket,
                          std::string authority, std::string validator)
-    : loop_(loop),
-      trace_(trace),
+    : trace_(trace),
       host_(host),
       main_(main),
       new_socket_(new_socket),
@@ -174,10 +173,14 @@ void SplitDriver::write() {
   if (new_quic_ && !new_quic_->closed()) new_quic_->write();
 }
 
-SplitDriver::Fetch *SplitDriver::find(std::uint32_t id) {
-  for (auto &f : fetches_)
+const SplitDriver::Fetch *SplitDriver::find(std::uint32_t id) const {
+  for (const auto &f : fetches_)
     if (f->id == id) return f.get();
   return nullptr;
+}
+
+SplitDriver::Fetch *SplitDriver::find(std::uint32_t id) {
+  return const_cast<Fetch *>(static_cast<const SplitDriver *>(this)->find(id));
 }
 
 void SplitDriver::tick() {
@@ -276,9 +279,7 @@ void SplitDriver::carry_out(const SplitAction &a) {
       return;
     }
     case SplitActionKind::request: return send_request(a);
-    case SplitActionKind::stop_old_at:
-      main_.set_forward_limit(a.range.begin, [this] { poke(); });
-      return;
+    case SplitActionKind::stop_old_at: return;  // the planner holds the mark; tick() cuts the stream there
     case SplitActionKind::cancel_request: {
       auto *f = find(a.request);
       if (!f || f->cancelled) return;
@@ -435,7 +436,7 @@ common::Json SplitDriver::json() const {
                       .set("network", to_string(path)));
       (path == PathId::old_path ? by_old : by_new) += r.size();
     }
-  } else if (const auto *f = const_cast<SplitDriver *>(this)->find(winner_request_)) {
+  } else if (const auto *f = find(winner_request_)) {
     ranges.push(common::Json::object().set("begin", 0).set("end", f->got).set("network", "new"));
     by_new = f->got;
   }

@@ -98,9 +98,9 @@ class SplitDriver final : public ConnectionObserver {
   void send_request(const SplitAction &a);
   void report(Fetch &f);
   Fetch *find(std::uint32_t id);
+  const Fetch *find(std::uint32_t id) const;
   void close_new(const char *why);
 
-  struct ev_loop *loop_;
   Trace &trace_;
   SplitHost &host_;
   Download &main_;

@@ -133,7 +133,12 @@ def plot(out, results):
         script.append(f"set label 2 'change at 92 %' at {changes[3] + 0.05:.3f},0.4 tc rgb 'gray40'")
     plots = [f"'{dat}' using 1:2 with lines lw 2 title '{title}'" for dat, title in series]
     script.append("plot " + ", ".join(plots))
-    gp = os.path.join(out, "forbidden-change.gp")
+    return run_gnuplot(out, "forbidden-change", script, png)
+
+
+def run_gnuplot(out, stem, script, png):
+    """Writes OUT/STEM.gp and runs gnuplot on it; returns (png or None, reason)."""
+    gp = os.path.join(out, stem + ".gp")
     open(gp, "w").write("\n".join(script) + "\n")
     rc = subprocess.run(["gnuplot", gp], capture_output=True, text=True)
     if rc.returncode != 0 or not os.path.exists(png):
@@ -185,12 +190,7 @@ def plot_split(out):
         script.append(f"set label 1 'change at {change / 1e6:.1f} MB' at graph 0.02, graph 0.62")
     script.append(f"plot '{dat}' using 1:(0):2 with filledcurves lc rgb '#4477aa' title 'net 1 (old connection)', "
                   f"'' using 1:2:3 with filledcurves lc rgb '#ee7733' title 'net 2 (new connection: tail chunks)'")
-    gp = os.path.join(out, "split-networks.gp")
-    open(gp, "w").write("\n".join(script) + "\n")
-    rc = subprocess.run(["gnuplot", gp], capture_output=True, text=True)
-    if rc.returncode != 0 or not os.path.exists(png):
-        return None, "gnuplot failed: " + rc.stderr.strip()[:200]
-    return png, "ok"
+    return run_gnuplot(out, "split-networks", script, png)
 
 
 def main():

@@ -571,6 +571,25 @@ case_malformed_policy_support() {
   pass "malformed 0x2d50 (0a0b, empty, c0): TRANSPORT_PARAMETER_ERROR 0x8 seen by client and server"
 }
 
+# throttled_server QUEUE [RELAY ARGS...]: qamp-server on 127.0.0.1:$SPORT forbidding every
+# migration (--handshake-level none, stats in srv.json), the stock client's reference download of
+# /bytes/$N into ref/, and throttle_relay on 127.0.0.1:$PORT in front of it at $RATE (the old
+# network) with a QUEUE-byte queue; RELAY ARGS go after its stats file (new rate, old death).
+throttled_server() {
+  local queue=$1
+  shift
+  SPORT=$(free_udp_port 127.0.0.1)
+  bg_start server.log "$QAMP_SERVER" -q "${SERVER_ENF[@]}" 127.0.0.1 "$SPORT" key.pem cert.pem --handshake-level none \
+    --stats-file srv.json
+  SERVER_PID=$BG_PID
+  wait_udp_port 127.0.0.1 "$SPORT"
+  reference_download "https://127.0.0.1:$SPORT/bytes/$N" "$N" "$SPORT"
+  PORT=$(free_udp_port 127.0.0.1)
+  bg_start relay.log "$THROTTLE_RELAY" 127.0.0.1:"$PORT" 127.0.0.1:"$SPORT" "$RATE" "$queue" 60000 relay.json "$@"
+  RELAY_PID=$BG_PID
+  wait_udp_port 127.0.0.1 "$PORT"
+}
+
 planner() {
   # A forbidden network change at AT % of a resumable and of a non-resumable body: the
   # decision the planner promises, carried out, and a byte-exact body.
@@ -613,16 +632,7 @@ planner-nonresumable-95    ?resumable=0   95  stay      non-resumable-near-end-s
 TABLE
   [ "$name" = "$CASE" ] || fail "no table row for $CASE"
   [ "$query" = - ] && query=""
-  SPORT=$(free_udp_port 127.0.0.1)
-  bg_start server.log "$QAMP_SERVER" -q "${SERVER_ENF[@]}" 127.0.0.1 "$SPORT" key.pem cert.pem --handshake-level none \
-    --stats-file srv.json
-  SERVER_PID=$BG_PID
-  wait_udp_port 127.0.0.1 "$SPORT"
-  reference_download "https://127.0.0.1:$SPORT/bytes/$N" "$N" "$SPORT"
-  PORT=$(free_udp_port 127.0.0.1)
-  bg_start relay.log "$THROTTLE_RELAY" 127.0.0.1:"$PORT" 127.0.0.1:"$SPORT" "$RATE" "$QUEUE" 60000 relay.json
-  RELAY_PID=$BG_PID
-  wait_udp_port 127.0.0.1 "$PORT"
+  throttled_server "$QUEUE"
   URL="https://127.0.0.1:$PORT/bytes/$N$query"
   t0=$(date +%s.%N)
   # Flow-control windows of 2 MiB (default 16/24 MiB): on the unthrottled new path server and
@@ -754,17 +764,7 @@ TABLE
   [ "$query" = - ] && query=""
   local relay_extra=("$new")
   [ "$die" = - ] || relay_extra+=("$die")
-  SPORT=$(free_udp_port 127.0.0.1)
-  bg_start server.log "$QAMP_SERVER" -q "${SERVER_ENF[@]}" 127.0.0.1 "$SPORT" key.pem cert.pem --handshake-level none \
-    --stats-file srv.json
-  SERVER_PID=$BG_PID
-  wait_udp_port 127.0.0.1 "$SPORT"
-  reference_download "https://127.0.0.1:$SPORT/bytes/$N" "$N" "$SPORT"
-  PORT=$(free_udp_port 127.0.0.1)
-  bg_start relay.log "$THROTTLE_RELAY" 127.0.0.1:"$PORT" 127.0.0.1:"$SPORT" "$RATE" 131072 60000 relay.json \
-    "${relay_extra[@]}"
-  RELAY_PID=$BG_PID
-  wait_udp_port 127.0.0.1 "$PORT"
+  throttled_server 131072 "${relay_extra[@]}"
   # --timeout: a black-holed new network fails its handshake (2 s, before the old connection is
   # done), a dead old network its connection (1 s, while the new one still fetches holes).
   # Windows of 2 MiB as in planner().
