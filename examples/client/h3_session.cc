@@ -100,7 +100,7 @@ struct H3Session::Callbacks {
   }
 };
 
-H3Session::H3Session(QuicConnection &quic) : quic_(quic) {}
+H3Session::H3Session(StreamHost &quic) : quic_(quic) {}
 
 H3Session::~H3Session() {
   quic_.set_app(nullptr);

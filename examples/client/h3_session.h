@@ -13,7 +13,7 @@
 
 #include <nghttp3/nghttp3.h>
 
-#include "quic_connection.h"
+#include "stream_app.h"
 
 namespace qamp::client {
 
@@ -38,7 +38,7 @@ class ResponseSink {
 
 class H3Session final : public StreamApp {
  public:
-  explicit H3Session(QuicConnection &quic);
+  explicit H3Session(StreamHost &quic);
   ~H3Session() override;
   H3Session(const H3Session &) = delete;
   H3Session &operator=(const H3Session &) = delete;
@@ -75,7 +75,7 @@ class H3Session final : public StreamApp {
   void consume(std::int64_t stream_id, std::size_t n);
   int fail(int liberr, const char *what);
 
-  QuicConnection &quic_;
+  StreamHost &quic_;
   nghttp3_conn *h3_ = nullptr;
   std::deque<std::pair<Request, ResponseSink *>> queued_;
   std::vector<std::pair<ResponseSink *, std::int64_t>> streams_;  // open requests' stream IDs

@@ -20,25 +20,11 @@
 #include "net.h"
 #include "qamp/tls.h"
 #include "sockets.h"
-#include "stream_write.h"
+#include "stream_app.h"
 #include "tls_creds.h"
 #include "trace.h"
 
 namespace qamp::client {
-
-// ngtcp2's stream callbacks, as the application layer sees them; the write side is
-// common::StreamSource (pull, block_stream, shutdown_stream_write, add_write_offset), shared with
-// qamp-server's write loop.
-class StreamApp : public common::StreamSource {
- public:
-  // Each returns 0, or NGTCP2_ERR_CALLBACK_FAILURE after setting the connection's error.
-  virtual int recv_stream_data(std::int64_t stream_id, bool fin, std::span<const std::uint8_t> data) = 0;
-  virtual int acked_stream_data(std::int64_t stream_id, std::uint64_t datalen) = 0;
-  virtual int stream_close(std::int64_t stream_id, std::uint64_t app_error_code) = 0;
-  virtual int shutdown_stream_read(std::int64_t stream_id) = 0;
-  virtual int extend_max_stream_data(std::int64_t stream_id) = 0;
-  virtual int extend_max_local_streams_bidi() = 0;
-};
 
 // The CONNECTION_CLOSE that ended a connection (RFC 9000 §19.19), whichever side sent it.
 struct CloseError {
@@ -98,17 +84,17 @@ struct QuicConfig {
   bool native = false;
 };
 
-class QuicConnection {
+class QuicConnection final : public StreamHost {
  public:
   // Creates the connection and sends the first flight. nullptr with *error on failure.
   static std::unique_ptr<QuicConnection> connect(Sockets &sockets, Trace &trace, const QuicConfig &config,
                                                  ConnectionObserver &observer, std::string *error);
-  ~QuicConnection();
+  ~QuicConnection() override;
   QuicConnection(const QuicConnection &) = delete;
   QuicConnection &operator=(const QuicConnection &) = delete;
 
-  void set_app(StreamApp *app) noexcept { app_ = app; }
-  ngtcp2_conn *conn() const noexcept { return conn_; }
+  void set_app(StreamApp *app) noexcept override { app_ = app; }
+  ngtcp2_conn *conn() const noexcept override { return conn_; }
   gnutls_session_t tls() const noexcept { return session_.get(); }
   // What the server's transport parameters said. Layer: qamp's decoding. Native: built from
   // ngtcp2's decoded remote parameters once they are known (nullptr before).
@@ -125,7 +111,7 @@ class QuicConnection {
   // Closes with H3_NO_ERROR (CONNECTION_CLOSE on the current path), then reports on_closed.
   void close(std::string reason);
   // Sets the application error for a failing callback (nghttp3 error -> H3 code).
-  void set_app_error(std::uint64_t code) noexcept;
+  void set_app_error(std::uint64_t code) noexcept override;
 
   // The current path's endpoints.
   Endpoint local() const;

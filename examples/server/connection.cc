@@ -77,8 +77,9 @@ int path_validation(ngtcp2_conn *, uint32_t flags, const ngtcp2_path *path, cons
                         [&] { return self(user_data)->on_path_validation(flags, path, old_path, res); });
 }
 
-void rand_cb(uint8_t *dest, size_t destlen, const ngtcp2_rand_ctx *) {
-  ngtcp2_barrier("rand", [&] { random_bytes({dest, destlen}); });
+// rand_ctx.native_handle is the Connection (init): ngtcp2's randomness from the server's I/O.
+void rand_cb(uint8_t *dest, size_t destlen, const ngtcp2_rand_ctx *ctx) {
+  ngtcp2_barrier("rand", [&] { self(ctx->native_handle)->random({dest, destlen}); });
 }
 
 int get_new_connection_id(ngtcp2_conn *, ngtcp2_cid *cid, uint8_t *token, size_t cidlen, void *user_data) {
@@ -106,8 +107,8 @@ Connection::~Connection() {
   cancel_digest_requests();
   if (log_suppressed_)
     server_.log("[" + id_ + "] " + std::to_string(log_suppressed_) + " more gate log lines suppressed");
-  ev_timer_stop(server_.loop(), &timer_);
-  ev_io_stop(server_.loop(), &wev_);
+  timer_.reset();
+  writable_.reset();
   // nghttp3 first, then ngtcp2, while the streams whose bodies nghttp3 may point into still
   // exist; the TLS session and the qlog file outlive both (member order, connection.h).
   h3_.reset();
@@ -116,7 +117,7 @@ Connection::~Connection() {
 
 bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_hd &hd, const ngtcp2_cid *retry_odcid) {
   auto &opts = server_.options();
-  created_ = now_ns();
+  created_ = server_.io().now();
 
   auto cb = crypto_callbacks(true);
   cb.handshake_completed = handshake_completed;
@@ -140,6 +141,7 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
   ngtcp2_settings settings;
   ngtcp2_settings_default(&settings);
   settings.initial_ts = created_;
+  settings.rand_ctx.native_handle = this;
   settings.max_tx_udp_payload_size = 1452;
   // A half-open connection (README "Security and robustness") lives at most this long.
   settings.handshake_timeout = 10 * NGTCP2_SECONDS;
@@ -170,10 +172,8 @@ bool Connection::init(const Socket &s, const Endpoint &remote, const ngtcp2_pkt_
 
   server_.associate(scid, this);
   server_.associate(hd.dcid, this);  // the client's first DCID, until the handshake moves on
-  ev_timer_init(&timer_, on_timer, 0., 0.);
-  timer_.data = this;
-  ev_io_init(&wev_, on_writable, s.fd, EV_WRITE);
-  wev_.data = this;
+  timer_ = server_.io().alarm([this] { on_timer(); });
+  writable_ = server_.io().alarm([this] { write(); });
   server_.debug("[" + id_ + "] new connection from " + remote.to_string() + " on " + s.local.to_string());
   return true;
 }
@@ -269,7 +269,7 @@ bool Connection::setup_tls() {
 void Connection::on_datagram(const Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data) {
   if (closed_) return;
   if (draining_) return;
-  auto now = now_ns();
+  auto now = server_.io().now();
   // The gate, before ngtcp2 sees the datagram (DESIGN.md §4): a drop sends nothing. With native
   // enforcement ngtcp2 has the last word, and the gate only classifies.
   bool forbidden = !pass_gate(s, remote, now);
@@ -319,10 +319,10 @@ bool Connection::handle_error(int rv) {
   ngtcp2_path_storage ps;
   ngtcp2_path_storage_zero(&ps);
   ngtcp2_pkt_info pi;
-  auto n = ngtcp2_conn_write_connection_close(conn_.get(), &ps.path, &pi, buf.data(), buf.size(), &ccerr_, now_ns());
+  auto n = ngtcp2_conn_write_connection_close(conn_.get(), &ps.path, &pi, buf.data(), buf.size(), &ccerr_, server_.io().now());
   if (n > 0) {
     if (auto *sock = server_.socket_for(ps.path.local))
-      server_.send(*sock, Endpoint::of(ps.path.remote), {buf.data(), static_cast<std::size_t>(n)});
+      server_.io().send(*sock, Endpoint::of(ps.path.remote), {buf.data(), static_cast<std::size_t>(n)});
   }
   closed_ = true;
   server_.remove(this);
@@ -332,10 +332,7 @@ bool Connection::handle_error(int rv) {
 void Connection::start_draining() {
   if (draining_) return;
   draining_ = true;
-  auto pto = static_cast<double>(ngtcp2_conn_get_pto(conn_.get())) / NGTCP2_SECONDS;
-  ev_timer_stop(server_.loop(), &timer_);
-  ev_timer_set(&timer_, 3 * pto, 0.);
-  ev_timer_start(server_.loop(), &timer_);
+  timer_->arm(server_.io().now() + 3 * ngtcp2_conn_get_pto(conn_.get()));
 }
 
 void Connection::close_gracefully() {
@@ -346,41 +343,40 @@ void Connection::close_gracefully() {
   ngtcp2_path_storage ps;
   ngtcp2_path_storage_zero(&ps);
   ngtcp2_pkt_info pi;
-  auto n = ngtcp2_conn_write_connection_close(conn_.get(), &ps.path, &pi, buf.data(), buf.size(), &ccerr_, now_ns());
+  auto n = ngtcp2_conn_write_connection_close(conn_.get(), &ps.path, &pi, buf.data(), buf.size(), &ccerr_, server_.io().now());
   if (n > 0)
     if (auto *sock = server_.socket_for(ps.path.local))
-      server_.send(*sock, Endpoint::of(ps.path.remote), {buf.data(), static_cast<std::size_t>(n)});
+      server_.io().send(*sock, Endpoint::of(ps.path.remote), {buf.data(), static_cast<std::size_t>(n)});
   closed_ = true;
 }
 
 void Connection::schedule_timer() {
   auto expiry = ngtcp2_conn_get_expiry(conn_.get());
-  auto now = now_ns();
-  double t = expiry <= now ? 1e-9 : static_cast<double>(expiry - now) / NGTCP2_SECONDS;
-  ev_timer_stop(server_.loop(), &timer_);
-  ev_timer_set(&timer_, t, 0.);
-  ev_timer_start(server_.loop(), &timer_);
-}
-
-void Connection::on_timer(struct ev_loop *, ev_timer *w, int) {
-  auto *c = static_cast<Connection *>(w->data);
-  if (c->draining_ || c->closed_) {
-    c->closed_ = true;
-    c->server_.remove(c);
+  if (expiry == UINT64_MAX) {  // nothing to wait for (ngtcp2 always has its idle timer)
+    timer_->cancel();
     return;
   }
-  int rv = ngtcp2_conn_handle_expiry(c->conn_.get(), now_ns());
+  timer_->arm(expiry);
+}
+
+void Connection::on_timer() {
+  if (draining_ || closed_) {
+    closed_ = true;
+    server_.remove(this);
+    return;
+  }
+  int rv = ngtcp2_conn_handle_expiry(conn_.get(), server_.io().now());
   if (rv == NGTCP2_ERR_IDLE_CLOSE) {
-    c->server_.debug("[" + c->id_ + "] idle timeout");
-    c->closed_ = true;
-    c->server_.remove(c);
+    server_.debug("[" + id_ + "] idle timeout");
+    closed_ = true;
+    server_.remove(this);
     return;
   }
   if (rv != 0) {
-    c->handle_error(rv);
+    handle_error(rv);
     return;
   }
-  c->write();
+  write();
 }
 
 int Connection::on_handshake_completed() {
@@ -399,6 +395,8 @@ int Connection::get_new_cid(ngtcp2_cid *cid, uint8_t *token, size_t cidlen) {
 
 void Connection::remove_cid(const ngtcp2_cid *cid) { server_.dissociate(*cid); }
 
+void Connection::random(std::span<std::uint8_t> out) { server_.io().random(out); }
+
 // ---- qlog ----
 
 void Connection::qlog_write(const void *data, size_t len, uint32_t flags) { qlog_.ngtcp2_write(data, len, flags); }
@@ -406,7 +404,7 @@ void Connection::qlog_write(const void *data, size_t len, uint32_t flags) { qlog
 void Connection::qlog_event(std::string_view name, const Json &data) {
   if (!qlog_.is_open()) return;
   // Time in ms since the connection started, as ngtcp2's own records.
-  qlog_.event(static_cast<double>(now_ns() - created_) / NGTCP2_MILLISECONDS, name, data);
+  qlog_.event(static_cast<double>(server_.io().now() - created_) / NGTCP2_MILLISECONDS, name, data);
 }
 
 }  // namespace qamp::server

@@ -18,7 +18,6 @@
 #include <string>
 #include <vector>
 
-#include <ev.h>
 #include <nghttp3/nghttp3.h>
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
@@ -31,6 +30,7 @@
 #include "qamp/tls.h"          // ServerTpState
 #include "qlog.h"
 #include "response.h"
+#include "server_io.h"
 #include "tls_creds.h"
 
 namespace qamp::server {
@@ -38,7 +38,6 @@ namespace qamp::server {
 using namespace qamp::common;  // the programs' shared code (examples/common)
 
 class Server;
-struct Socket;
 
 class Connection {
  public:
@@ -82,6 +81,7 @@ class Connection {
   // direction at the QUIC level with its code, so the peer learns and the slot comes back.
   int h3_stop_sending(int64_t stream_id, uint64_t app_error_code);
   int h3_reset_stream(int64_t stream_id, uint64_t app_error_code);
+  void random(std::span<std::uint8_t> out);  // ngtcp2's rand: the server I/O's CSPRNG
   void qlog_write(const void *data, size_t len, uint32_t flags);
   void qlog_event(std::string_view name, const Json &data);
   // The server's gate observer, for a datagram of this connection (Server::admit_path): drops are
@@ -115,7 +115,7 @@ class Connection {
   bool handle_error(int liberr);
   void start_draining();
   void schedule_timer();
-  static void on_timer(struct ev_loop *, ev_timer *w, int);
+  void on_timer();
   void cancel_digest_requests();  // the digest worker must not call back a deleted connection
   // The server's gate for this datagram; false when it is forbidden. Traces the first datagram
   // on a new accepted path (qamp:path_datagram).
@@ -145,7 +145,8 @@ class Connection {
   Nghttp3Conn h3_;
   std::map<int64_t, std::unique_ptr<Stream>> streams_;
   ngtcp2_ccerr ccerr_{};
-  ev_timer timer_{};
+  std::unique_ptr<Alarm> timer_;     // ngtcp2's expiry, or the end of draining
+  std::unique_ptr<Alarm> writable_;  // the socket can take pending_ again
   std::string id_;
   ngtcp2_tstamp created_ = 0;
   std::unique_ptr<std::uint8_t[]> tx_;  // GSO batch buffer (kMaxBatch packets in write())
@@ -158,8 +159,7 @@ class Connection {
     std::size_t gso_size = 0;
   };
   std::optional<Pending> pending_;
-  ev_io wev_{};
-  static void on_writable(struct ev_loop *, ev_io *w, int);
+  bool asked_digest_ = false;  // cancel_digest_requests has something to cancel
   // The last few forbidden paths already logged (a probe is many datagrams): 1, server address, the
   // client's sockaddr bytes (sockaddr_in6 at most). A fixed ring: datagrams from spoofed source
   // addresses cannot grow it (issue 10 item 6); a path pushed out is logged again, within budget.

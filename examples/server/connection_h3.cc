@@ -7,7 +7,6 @@
 
 #include "callback_barrier.h"
 #include "connection.h"
-#include "digest_worker.h"
 #include "docroot.h"
 #include "request.h"
 #include "server.h"
@@ -65,12 +64,6 @@ int h3_reset_stream(nghttp3_conn *, int64_t stream_id, uint64_t app_error_code, 
   return nghttp3_barrier("reset_stream", [&] { return self(user_data)->h3_reset_stream(stream_id, app_error_code); });
 }
 
-// Bodies' SHA-256 off the loop, shared by all connections (created with the first HTTP/3
-// session, on the server's loop).
-std::unique_ptr<DigestWorker> g_digests;
-
-// Refused requests are attacker-triggered: at most 20 lines at once, then 10 a second.
-LogLimiter g_refusal_log(10, 20);
 
 std::string hex_u64(uint64_t v) {
   char buf[17];
@@ -92,7 +85,7 @@ std::string printable(std::string_view s) {
 }  // namespace
 
 void Connection::cancel_digest_requests() {
-  if (g_digests) g_digests->cancel(this);
+  if (asked_digest_) server_.io().digests().cancel(this);
 }
 
 // ---- QUIC stream events, forwarded to nghttp3 ----
@@ -159,7 +152,6 @@ bool Connection::setup_http3() {
   settings.qpack_max_dtable_capacity = 4096;
   settings.qpack_blocked_streams = 100;
   settings.max_field_section_size = kMaxFieldSection;  // advertised; enforced in h3_recv_header
-  if (!g_digests) g_digests = std::make_unique<DigestWorker>(server_.loop(), DigestWorker::Limits{});
   nghttp3_conn *h3 = nullptr;
   if (nghttp3_conn_server_new(&h3, &cb, &settings, nullptr, this) != 0) return false;
   h3_.reset(h3);
@@ -200,7 +192,7 @@ int Connection::h3_recv_header(int64_t stream_id, std::string_view name, std::st
 }
 
 void Connection::log_refusal(const Stream &st, int status, const std::string &why) {
-  auto v = g_refusal_log.allow(now_ns());
+  auto v = server_.refusal_log().allow(server_.io().now());
   if (!v.print) return;
   server_.log("[" + id_ + "] refused " + printable(st.method) + " " + printable(st.path) + " -> " +
               std::to_string(status) + ": " + why +
@@ -222,9 +214,11 @@ int Connection::h3_end_headers(int64_t stream_id) {
   auto &r = st->response;
   if (!r.refusal.empty()) log_refusal(*st, r.status, r.refusal);
   if (!r.digest_key.empty()) {
-    if (auto hex = g_digests->cached(r.digest_key)) {
+    auto &digests = server_.io().digests();
+    asked_digest_ = true;
+    if (auto hex = digests.cached(r.digest_key)) {
       add_digest(r, *hex);
-    } else if (g_digests->request(r.digest_key, r.digest_body, this,
+    } else if (digests.request(r.digest_key, r.digest_body, this,
                                   [this, stream_id](const std::string &h) { on_digest_ready(stream_id, h); })) {
       st->awaiting_digest = true;
       return 0;  // the header section goes out in on_digest_ready
@@ -304,7 +298,7 @@ int Connection::h3_reset_stream(int64_t stream_id, uint64_t app_error_code) {
   // nghttp3 calls this for a request it refuses itself (RFC 9114 §4.1.2 malformed: a bad
   // character in :path, a missing pseudo-header...): no response is possible, the stream is
   // reset with its code; the read side gets STOP_SENDING from h3_stop_sending.
-  if (auto v = g_refusal_log.allow(now_ns()); v.print)
+  if (auto v = server_.refusal_log().allow(server_.io().now()); v.print)
     server_.log("[" + id_ + "] refused stream " + std::to_string(stream_id) +
                 ": malformed request, reset with H3 error 0x" + hex_u64(app_error_code) +
                 (v.suppressed_before ? " (" + std::to_string(v.suppressed_before) + " similar lines suppressed)" : ""));

@@ -90,7 +90,7 @@ bool Connection::remember_path(const GateEvent &ev) {
 }
 
 bool Connection::log_gate(const GateEvent &ev) {
-  auto now = now_ns();
+  auto now = server_.io().now();
   // Both budgets must have a token; the connection's is asked first so one noisy connection
   // spends its own budget before the server's.
   if (!log_budget_.try_take(now) || !server_.gate_log_budget().try_take(now)) {

@@ -63,20 +63,22 @@ void Connection::write() {
     if (auto *sock = server_.socket_for(batch_path.path.local)) {
       auto remote = Endpoint::of(batch_path.path.remote);
       auto gso = batch_pkts > 1 ? gso_size : 0;
-      if (server_.send(*sock, remote, {tx_.get(), batch_len}, gso) == Server::kBlocked) {
+      if (server_.io().send(*sock, remote, {tx_.get(), batch_len}, gso) == ServerIo::kBlocked) {
         pending_ = Pending{sock, remote, {tx_.get(), tx_.get() + batch_len}, gso};
-        ev_io_set(&wev_, sock->fd, EV_WRITE);
-        ev_io_start(server_.loop(), &wev_);
+        writable_->arm_writable(*sock);
       }
     }
     batch_len = batch_pkts = 0;
   };
   if (pending_) {
     auto &p = *pending_;
-    if (server_.send(*p.socket, p.remote, p.data, p.gso_size) == Server::kBlocked) return;  // still full
+    if (server_.io().send(*p.socket, p.remote, p.data, p.gso_size) == ServerIo::kBlocked) {
+      writable_->arm_writable(*p.socket);  // still full
+      return;
+    }
     pending_.reset();
   }
-  auto ts = now_ns();
+  auto ts = server_.io().now();
   H3Source h3(h3_.get());
   while (written < kMaxPerCall && !pending_) {
     ngtcp2_pkt_info pi;
@@ -108,12 +110,6 @@ void Connection::write() {
   flush();
   ngtcp2_conn_update_pkt_tx_time(conn_.get(), ts);
   schedule_timer();
-}
-
-void Connection::on_writable(struct ev_loop *loop, ev_io *w, int) {
-  auto *c = static_cast<Connection *>(w->data);
-  ev_io_stop(loop, w);
-  c->write();
 }
 
 }  // namespace qamp::server

@@ -26,10 +26,11 @@
 #include <ev.h>
 
 #include "response.h"
+#include "server_io.h"
 
 namespace qamp::server {
 
-class DigestWorker {
+class DigestWorker final : public Digests {
  public:
   struct Limits {
     std::size_t max_jobs = 16;
@@ -37,20 +38,16 @@ class DigestWorker {
     std::size_t cache_entries = 64;
   };
   DigestWorker(struct ev_loop *loop, Limits limits);
-  ~DigestWorker();  // stops the thread (a job in progress stops at its next chunk)
+  ~DigestWorker() override;  // stops the thread (a job in progress stops at its next chunk)
   DigestWorker(const DigestWorker &) = delete;
   DigestWorker &operator=(const DigestWorker &) = delete;
 
-  // The cached digest (hex) of `key`, refreshed as most recently used; nullopt if not cached.
-  std::optional<std::string> cached(const std::string &key);
-  // Asks for the digest of `body` under `key`; `done(hex)` runs later on the loop (never from
-  // inside this call). `owner` identifies the requester for cancel(). False (nothing queued)
-  // when the limits are reached.
+  // Digests (server_io.h). `done` runs on the loop. cancel() keeps the job running for the other
+  // waiters and the cache.
+  std::optional<std::string> cached(const std::string &key) override;
   bool request(const std::string &key, std::shared_ptr<const Body> body, const void *owner,
-               std::function<void(const std::string &)> done);
-  // Forgets every pending `done` of `owner` (a connection going away); jobs keep running for
-  // the other waiters and the cache.
-  void cancel(const void *owner);
+               std::function<void(const std::string &)> done) override;
+  void cancel(const void *owner) override;
   std::size_t pending_jobs() const noexcept { return waiters_.size(); }
 
  private:

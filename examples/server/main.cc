@@ -7,6 +7,7 @@
 #include <ev.h>
 
 #include "docroot.h"
+#include "ev_io.h"
 #include "options.h"
 #include "server.h"
 #include "workers.h"
@@ -31,7 +32,8 @@ int serve(const qamp::server::ServerOptions &options, qamp::server::WorkerSetup 
     return 1;
   }
   auto *loop = EV_DEFAULT;
-  qamp::server::Server server(options, std::move(cluster), loop, std::move(setup));
+  qamp::server::EvServerIo io(loop, std::move(setup.fds));
+  qamp::server::Server server(options, std::move(cluster), io, std::move(setup));
   if (!server.start(&error)) {
     std::cerr << "qamp-server: " << error << std::endl;
     return 1;

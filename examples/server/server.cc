@@ -1,17 +1,11 @@
 #include "server.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <chrono>
 #include <cctype>
 #include <cstring>
 #include <fstream>
-#include <iostream>
 #include <iterator>
 #include <utility>
-#include <netinet/udp.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <ngtcp2/ngtcp2_crypto.h>
 
@@ -32,20 +26,12 @@ std::string key_of(const std::uint8_t *data, std::size_t len) {
 // RFC 9000 §8.1.3: a Retry token is only good for the handshake that follows it.
 constexpr ngtcp2_duration kRetryTokenLifetime = 10 * NGTCP2_SECONDS;
 
-// Wall-clock nanoseconds for Retry tokens: instances sharing --static-secret share no monotonic
-// clock.
-ngtcp2_tstamp token_clock() {
-  return static_cast<ngtcp2_tstamp>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
-}
-
-ResetGuardConfig guard_config(const ServerOptions &o, std::optional<ClusterConfig> cluster) {
+ResetGuardConfig guard_config(const ServerOptions &o, std::optional<ClusterConfig> cluster, ServerIo &io) {
   ResetGuardConfig c;
   c.mode = o.reset_mode;
   c.cluster = std::move(cluster);
   // Senders must not know which prefixes share a set of the reset guard's prefix table.
-  random_bytes({reinterpret_cast<std::uint8_t *>(&c.per_prefix->hash_key), sizeof c.per_prefix->hash_key});
+  io.random({reinterpret_cast<std::uint8_t *>(&c.per_prefix->hash_key), sizeof c.per_prefix->hash_key});
   return c;
 }
 
@@ -73,9 +59,6 @@ class Lend {
  private:
   T *&slot_;
 };
-
-// The CSPRNG behind every nonce and random CID octet.
-void fill_random(std::span<std::uint8_t> out) { random_bytes(out); }
 
 }  // namespace
 
@@ -110,16 +93,18 @@ bool load_cluster_config(const ServerOptions &o, std::optional<ClusterConfig> *o
   return true;
 }
 
-Server::Server(ServerOptions options, std::optional<ClusterConfig> cluster, struct ev_loop *loop, WorkerSetup worker)
+Server::Server(ServerOptions options, std::optional<ClusterConfig> cluster, ServerIo &io, WorkerSetup worker)
     : opts_(std::move(options)),
-      loop_(loop),
+      io_(io),
       worker_(std::move(worker)),
       log_prefix_(worker_.index ? "qamp-server[worker " + std::to_string(*worker_.index) + "]: " : "qamp-server: "),
       gate_(gate_config(opts_)),
-      reset_guard_(guard_config(opts_, cluster)) {
+      reset_guard_(guard_config(opts_, cluster, io)) {
   if (cluster) {
-    auto cids = QuicLbCidGenerator::create(
-        cluster->codec, {cluster->server_id.view().begin(), cluster->server_id.view().end()}, fill_random);
+    // Every nonce from the I/O's CSPRNG.
+    auto cids = QuicLbCidGenerator::create(cluster->codec,
+                                           {cluster->server_id.view().begin(), cluster->server_id.view().end()},
+                                           [this](std::span<std::uint8_t> out) { io_.random(out); });
     // The server ID comes from the configuration's own length: create() cannot refuse it.
     cids_.emplace(std::move(*cids));
   }
@@ -135,20 +120,13 @@ GateDecision Server::admit_path(Connection &conn, const PathView &current, const
   return gate_.admit(current, incoming);
 }
 
-Server::~Server() {
-  conns_.clear();
-  for (auto &[role, fd] : worker_.fds)  // those start() did not adopt
-    if (fd >= 0) close(fd);
-  for (auto &s : sockets_) {
-    ev_io_stop(loop_, &s->watcher);
-    close(s->fd);
-  }
-  ev_idle_stop(loop_, &cleanup_);
-}
+Server::~Server() { conns_.clear(); }
 
 bool Server::start(std::string *error) {
-  creds_ = server_creds(opts_.key_file, opts_.cert_file, error);
-  if (!creds_) return false;
+  if (!borrowed_creds_) {
+    creds_ = server_creds(opts_.key_file, opts_.cert_file, error);
+    if (!creds_) return false;
+  }
   if (!worker_.static_secret.empty()) {
     static_secret_ = worker_.static_secret;
   } else if (!opts_.static_secret_file.empty()) {
@@ -165,21 +143,13 @@ bool Server::start(std::string *error) {
     }
   } else {
     static_secret_.resize(32);
-    random_bytes(static_secret_);
+    io_.random(static_secret_);
   }
   auto add = [&](const Endpoint &ep, ServerAddress role) {
     auto s = std::make_unique<Socket>();
-    if (auto given = worker_.fds.find(role); given != worker_.fds.end())
-      s->fd = std::exchange(given->second, -1);
-    else
-      s->fd = bind_udp(ep, error);
-    if (s->fd < 0) return false;
-    s->local = local_endpoint(s->fd);
     s->role = role;
     s->server = this;
-    ev_io_init(&s->watcher, on_readable, s->fd, EV_READ);
-    s->watcher.data = s.get();
-    ev_io_start(loop_, &s->watcher);
+    if (!io_.open(*s, ep, error)) return false;
     sockets_.push_back(std::move(s));
     return true;
   };
@@ -203,12 +173,11 @@ bool Server::start(std::string *error) {
          : opts_.gate                             ? "qamp's gate"
                                                   : "nobody: --gate=off") +
         ")");
-  ev_idle_init(&cleanup_, on_cleanup);
-  cleanup_.data = this;
+  cleanup_ = io_.alarm([this] { cleanup(); });
   return true;
 }
 
-void Server::log(const std::string &line) const { std::cerr << log_prefix_ << line << std::endl; }
+void Server::log(const std::string &line) const { io_.log(log_prefix_ + line); }
 
 void Server::debug(const std::string &line) const {
   if (!opts_.quiet) log(line);
@@ -238,7 +207,7 @@ bool Server::new_cid(ngtcp2_cid *cid, std::uint8_t *token) {
     ngtcp2_cid_init(cid, c->data(), c->size());
   } else {
     std::array<std::uint8_t, kScidLen> rnd;
-    random_bytes(rnd);
+    io_.random(rnd);
     ngtcp2_cid_init(cid, rnd.data(), rnd.size());
   }
   if (token) ngtcp2_crypto_generate_stateless_reset_token(token, static_secret_.data(), static_secret_.size(), cid);
@@ -275,86 +244,27 @@ void Server::remove(Connection *conn) {
   forget_cids(conn);
   want_write_.erase(conn);
   doomed_.push_back(conn);
-  ev_idle_start(loop_, &cleanup_);
+  if (cleanup_) cleanup_->arm(io_.now());  // as soon as possible, outside the connection's calls
 }
 
-void Server::on_cleanup(struct ev_loop *loop, ev_idle *w, int) {
-  auto *self = static_cast<Server *>(w->data);
-  ev_idle_stop(loop, w);
-  auto doomed = std::move(self->doomed_);
-  self->doomed_.clear();
+void Server::cleanup() {
+  auto doomed = std::move(doomed_);
+  doomed_.clear();
   // One pass over conns_ for the whole batch (a mass close must not cost connections squared).
   const std::unordered_set<const Connection *> gone(doomed.begin(), doomed.end());
-  for (const auto *c : gone) self->completed_.erase(c);
-  std::erase_if(self->conns_, [&gone](const auto &p) { return gone.count(p.get()) != 0; });
-  self->stats_.connections_closed += gone.size();
+  for (const auto *c : gone) completed_.erase(c);
+  std::erase_if(conns_, [&gone](const auto &p) { return gone.count(p.get()) != 0; });
+  stats_.connections_closed += gone.size();
 }
 
-int Server::send(const Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data, std::size_t gso_size) {
-  if (gso_size && data.size() > gso_size && gso_ok_) {
-    iovec iov{const_cast<std::uint8_t *>(data.data()), data.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(std::uint16_t))] = {};
-    msghdr msg{};
-    msg.msg_name = const_cast<sockaddr *>(remote.sa());
-    msg.msg_namelen = remote.size();
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    auto *cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_UDP;
-    cm->cmsg_type = UDP_SEGMENT;
-    cm->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
-    auto seg = static_cast<std::uint16_t>(gso_size);
-    std::memcpy(CMSG_DATA(cm), &seg, sizeof seg);
-    for (;;) {
-      if (sendmsg(s.fd, &msg, 0) >= 0) return 0;
-      if (errno == EINTR) continue;
-      if (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT) {
-        gso_ok_ = false;  // no GSO here: fall back to one datagram per packet
-        log("UDP GSO unavailable (" + std::string(std::strerror(errno)) + "), sending packet by packet");
-        break;
-      }
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return kBlocked;
-      debug("sendmsg " + remote.to_string() + ": " + std::strerror(errno));
-      return 0;
-    }
-  }
-  if (gso_size && data.size() > gso_size) {
-    for (std::size_t off = 0; off < data.size(); off += gso_size)
-      send(s, remote, data.subspan(off, std::min(gso_size, data.size() - off)));  // best effort
-    return 0;
-  }
-  for (;;) {
-    auto n = sendto(s.fd, data.data(), data.size(), 0, remote.sa(), remote.size());
-    if (n >= 0) return 0;
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return kBlocked;
-    debug("sendto " + remote.to_string() + ": " + std::strerror(errno));
-    return 0;
-  }
-}
-
-void Server::on_readable(struct ev_loop *, ev_io *w, int) {
-  auto *s = static_cast<Socket *>(w->data);
-  s->server->read_socket(*s);
-}
-
-void Server::read_socket(Socket &s) {
-  std::array<std::uint8_t, 65536> buf;
-  for (int i = 0; i < 64; ++i) {
-    Endpoint remote;
-    auto n = recv_from(s.fd, buf, remote);
-    if (n < 0) break;
-    ++stats_.datagrams_received;
-    dispatch(s, remote, {buf.data(), static_cast<std::size_t>(n)});
-  }
+void Server::end_batch() {
   auto pending = std::move(want_write_);
   want_write_.clear();
   for (auto *c : pending) c->write();
 }
 
-void Server::dispatch(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data) {
+void Server::receive(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data) {
+  ++stats_.datagrams_received;
   auto c = classify_datagram(data, cid_len(), [this](std::span<const std::uint8_t> dcid) {
     return by_cid_.count(key_of(dcid.data(), dcid.size())) != 0;
   });
@@ -365,11 +275,11 @@ void Server::dispatch(Socket &s, const Endpoint &remote, std::span<const std::ui
       // Room for RFC 8999's longest CIDs (255 bytes each): first byte, version, two CIDs, v1.
       std::array<std::uint8_t, 1 + 4 + 1 + 255 + 1 + 255 + 4> out;
       std::uint8_t unused;
-      random_bytes({&unused, 1});
+      io_.random({&unused, 1});
       const uint32_t versions[] = {NGTCP2_PROTO_VER_V1};
       auto n = ngtcp2_pkt_write_version_negotiation(out.data(), out.size(), unused, vc.scid, vc.scidlen, vc.dcid,
                                                     vc.dcidlen, versions, 1);
-      if (n > 0) send(s, remote, {out.data(), static_cast<std::size_t>(n)});
+      if (n > 0) io_.send(s, remote, {out.data(), static_cast<std::size_t>(n)});
       return;
     }
     case DatagramClass::known_connection:
@@ -400,7 +310,7 @@ void Server::new_initial(Socket &s, const Endpoint &remote, std::span<const std:
   if (hd.type == NGTCP2_PKT_INITIAL && hd.tokenlen && hd.token[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {
     bool ok = ngtcp2_crypto_verify_retry_token(&odcid, hd.token, hd.tokenlen, static_secret_.data(),
                                                static_secret_.size(), hd.version, remote.sa(), remote.size(), &hd.dcid,
-                                               kRetryTokenLifetime, token_clock()) == 0;
+                                               kRetryTokenLifetime, io_.wall_clock()) == 0;
     in.token = ok ? TokenVerdict::valid : TokenVerdict::invalid;
   }
   auto d = admit(opts_.admission, in);
@@ -440,13 +350,13 @@ void Server::send_retry(Socket &s, const Endpoint &remote, const ngtcp2_pkt_hd &
   std::array<std::uint8_t, NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN> token;
   auto tokenlen =
       ngtcp2_crypto_generate_retry_token(token.data(), static_secret_.data(), static_secret_.size(), hd.version,
-                                         remote.sa(), remote.size(), &scid, &hd.dcid, token_clock());
+                                         remote.sa(), remote.size(), &scid, &hd.dcid, io_.wall_clock());
   if (tokenlen < 0) return;
   std::array<std::uint8_t, 256> out;
   auto n = ngtcp2_crypto_write_retry(out.data(), out.size(), hd.version, &hd.scid, &scid, &hd.dcid, token.data(),
                                      static_cast<std::size_t>(tokenlen));
   if (n < 0) return;
-  send(s, remote, {out.data(), static_cast<std::size_t>(n)});
+  io_.send(s, remote, {out.data(), static_cast<std::size_t>(n)});
   auto k = ++stats_.retries_sent;
   if (k <= 5 || k % 1000 == 0) debug("Retry sent to " + remote.to_string() + " (" + std::to_string(k) + " so far)");
 }
@@ -458,7 +368,7 @@ void Server::unknown_short_header(Socket &s, const Endpoint &remote, std::span<c
   auto d = [&] {
     Lend<const Socket> socket(reset_socket_, &s);
     Lend<const Endpoint> from(reset_remote_, &remote);
-    return reset_guard_.should_reset(dcid, datagram_len, opts_.policy.at(s.role), source, now_ns());
+    return reset_guard_.should_reset(dcid, datagram_len, opts_.policy.at(s.role), source, io_.now());
   }();
   if (!d.send) return;
   ngtcp2_cid cid;
@@ -468,10 +378,10 @@ void Server::unknown_short_header(Socket &s, const Endpoint &remote, std::span<c
   // The guard's length rule (RFC 9000 §10.3): reset_length octets, of which rand_length() random.
   std::array<std::uint8_t, kMaxStatelessResetLen> out;
   std::array<std::uint8_t, kMaxStatelessResetLen> rnd;
-  random_bytes({rnd.data(), d.rand_length()});
+  io_.random({rnd.data(), d.rand_length()});
   auto n = ngtcp2_pkt_write_stateless_reset(out.data(), d.reset_length, token, rnd.data(), d.rand_length());
   if (n < 0) return;
-  send(s, remote, {out.data(), static_cast<std::size_t>(n)});
+  io_.send(s, remote, {out.data(), static_cast<std::size_t>(n)});
 }
 
 void Server::log_reset(const ResetEvent &ev) const {
@@ -490,7 +400,7 @@ void Server::shutdown() {
     ++stats_.connections_closed;
   }
   write_stats();
-  ev_break(loop_, EVBREAK_ALL);
+  io_.stop();
 }
 
 void Server::write_stats() {

@@ -1,7 +1,8 @@
-// examples/server/server.h — qamp-server's sockets and dispatcher: one UDP socket per server
-// address (handshake, preferred IPv4, preferred IPv6), connection lookup by CID, new
-// connections, the server's one gate (shared by its connections, qamp/gate.h) and the
-// stateless-reset guard for unknown CIDs.
+// examples/server/server.h — qamp-server's dispatcher: one socket per server address (handshake,
+// preferred IPv4, preferred IPv6), connection lookup by CID, new connections, the server's one
+// gate (shared by its connections, qamp/gate.h) and the stateless-reset guard for unknown CIDs.
+// It owns no event loop and no file descriptor: a ServerIo (server_io.h) hands it datagrams and
+// runs its alarms, libev's in qamp-server (ev_io.h), the simulator's in tests/sim.
 #pragma once
 
 #include <array>
@@ -16,7 +17,6 @@
 #include <unordered_set>
 #include <vector>
 
-#include <ev.h>
 #include <ngtcp2/ngtcp2.h>
 
 #include "net.h"
@@ -24,6 +24,8 @@
 #include "qamp/gate.h"
 #include "qamp/quic_lb.h"
 #include "qamp/reset_guard.h"
+#include "request.h"  // LogLimiter
+#include "server_io.h"
 #include "stats.h"
 #include "tls_creds.h"
 
@@ -32,15 +34,6 @@ namespace qamp::server {
 using namespace qamp::common;  // the programs' shared code (examples/common)
 
 class Connection;
-class Server;
-
-struct Socket {
-  int fd = -1;
-  Endpoint local;
-  ServerAddress role = ServerAddress::handshake;
-  ev_io watcher{};
-  Server *server = nullptr;
-};
 
 // The length of the CIDs the server issues outside cluster mode (in cluster mode: the QUIC-LB
 // configuration's).
@@ -57,30 +50,41 @@ bool load_cluster_config(const ServerOptions &options, std::optional<ClusterConf
 // sockets and reads --static-secret (or draws a random one).
 struct WorkerSetup {
   std::optional<unsigned> index;     // log lines say "qamp-server[worker N]"
-  std::map<ServerAddress, int> fds;  // owned by the Server from construction on
+  std::map<ServerAddress, int> fds;  // for the I/O (EvServerIo, ev_io.h), which owns them
   std::vector<std::uint8_t> static_secret;
 };
 
 class Server {
  public:
-  Server(ServerOptions options, std::optional<ClusterConfig> cluster, struct ev_loop *loop, WorkerSetup worker = {});
+  // `io` outlives the server.
+  Server(ServerOptions options, std::optional<ClusterConfig> cluster, ServerIo &io, WorkerSetup worker = {});
   ~Server();
   Server(const Server &) = delete;
   Server &operator=(const Server &) = delete;
 
-  // Binds the sockets, loads credentials and the static secret. False with *error on failure.
+  // Opens the sockets, loads credentials (unless given) and the static secret. False with *error
+  // on failure.
   bool start(std::string *error);
+  // Credentials made elsewhere (the simulator's), borrowed, instead of --key/--cert's files.
+  void use_credentials(gnutls_certificate_credentials_t creds) noexcept { borrowed_creds_ = creds; }
+  // One datagram from `remote` on `s` (the I/O calls this for each datagram of a read batch).
+  void receive(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data);
+  // The read batch ended: the connections that read something write now (one burst answers many
+  // ACKs, as ngtcp2's examples do).
+  void end_batch();
   // SIGINT/SIGTERM: CONNECTION_CLOSE on every connection, stats flushed, loop stopped.
   void shutdown();
   void write_stats();
 
   // ---- used by connections ----
   const ServerOptions &options() const noexcept { return opts_; }
-  struct ev_loop *loop() const noexcept {
-    return loop_;
-  }
-  gnutls_certificate_credentials_t creds() const noexcept { return creds_.get(); }
+  ServerIo &io() const noexcept { return io_; }
+  gnutls_certificate_credentials_t creds() const noexcept { return borrowed_creds_ ? borrowed_creds_ : creds_.get(); }
   ServerStats &stats() noexcept { return stats_; }
+  const ServerStats &stats() const noexcept { return stats_; }
+  const Gate &gate() const noexcept { return gate_; }
+  const ResetGuard &reset_guard() const noexcept { return reset_guard_; }
+  std::size_t connection_count() const noexcept { return conns_.size(); }
   // The server's gate (qamp/gate.h: one per server) for a datagram of `conn`: the decision,
   // counted server-wide; the gate's observer hands the event to `conn` (Connection::on_gate_event)
   // before this returns.
@@ -98,23 +102,17 @@ class Server {
   void handshake_completed(const Connection *conn) { completed_.insert(conn); }
   void remove(Connection *conn);  // deferred delete
   void want_write(Connection *conn) { want_write_.insert(conn); }
-  // Sends `data` to `remote`; with gso_size > 0 it is several packets of that size (the last
-  // may be shorter) sent in one UDP_SEGMENT call, split per packet where GSO is unavailable.
-  // Returns 0 when sent (or dropped on a hard error, logged), kBlocked when the socket buffer
-  // is full: the caller keeps the data and retries when the socket is writable.
-  static constexpr int kBlocked = 1;
-  int send(const Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data, std::size_t gso_size = 0);
   // Gate log lines of all connections together: a burst of 50, then 10 a second (a flood over
   // many connections must not flood the log either).
   TokenBucket &gate_log_budget() noexcept { return gate_log_budget_; }
+  // Refused requests' log lines of all connections together (attacker-triggered): at most 20 at
+  // once, then 10 a second.
+  LogLimiter &refusal_log() noexcept { return refusal_log_; }
   void log(const std::string &line) const;    // decisions: always
   void debug(const std::string &line) const;  // chatter: not with -q
 
  private:
-  static void on_readable(struct ev_loop *, ev_io *w, int);
-  static void on_cleanup(struct ev_loop *, ev_idle *w, int);
-  void read_socket(Socket &s);
-  void dispatch(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data);
+  void cleanup();  // deletes the connections remove() doomed, outside any of their calls
   void new_initial(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data);
   void send_retry(Socket &s, const Endpoint &remote, const ngtcp2_pkt_hd &hd);
   void unknown_short_header(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> dcid,
@@ -125,10 +123,11 @@ class Server {
   void forget_cids(const Connection *conn);  // erases every by_cid_ entry naming conn
 
   ServerOptions opts_;
-  struct ev_loop *loop_;
+  ServerIo &io_;
   WorkerSetup worker_;
   std::string log_prefix_;
   Creds creds_;
+  gnutls_certificate_credentials_t borrowed_creds_ = nullptr;
   std::vector<std::uint8_t> static_secret_;
   std::vector<std::unique_ptr<Socket>> sockets_;
   std::map<std::string, Connection *> by_cid_;  // key: raw CID bytes
@@ -141,7 +140,7 @@ class Server {
   std::unordered_set<const Connection *> completed_;
   std::vector<Connection *> doomed_;
   std::set<Connection *> want_write_;  // read something in this batch; written after it
-  ev_idle cleanup_{};
+  std::unique_ptr<Alarm> cleanup_;
   Gate gate_;
   // The connection whose datagram the gate is judging (set only inside admit_path): the gate's
   // observer is called synchronously from Gate::admit, and its event belongs to that connection.
@@ -153,7 +152,7 @@ class Server {
   const Socket *reset_socket_ = nullptr;
   const Endpoint *reset_remote_ = nullptr;
   TokenBucket gate_log_budget_{RateLimit{10, 50}};
-  bool gso_ok_ = true;
+  LogLimiter refusal_log_{10, 20};
   ServerStats stats_;
 };
 

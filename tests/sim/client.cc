@@ -2,6 +2,9 @@
 #include "client.h"
 
 #include <algorithm>
+#include <cstdlib>
+
+#include <nghttp3/nghttp3.h>
 
 #include "callback_barrier.h"
 #include "qamp/tls.h"
@@ -25,10 +28,101 @@ client::Options options_for(const ClientConfig &c) {
 
 }  // namespace
 
+// The connection, with the StreamHost the H3Session runs on (as QuicConnection is for qamp-client).
 struct Client::State : Peer {
+  struct Streams final : client::StreamHost {
+    explicit Streams(Peer &p) noexcept : peer(p) {}
+    ngtcp2_conn *conn() const noexcept override { return peer.conn; }
+    void set_app(client::StreamApp *a) noexcept override { app = a; }
+    void set_app_error(std::uint64_t) noexcept override {}  // the simulator sends no CONNECTION_CLOSE
+    Peer &peer;
+    client::StreamApp *app = nullptr;
+  };
   Client *client = nullptr;
+  Streams streams{*this};
   static State &of(void *user_data) { return *static_cast<State *>(static_cast<Peer *>(user_data)); }
 };
+
+namespace {
+
+// ngtcp2's stream callbacks go to the HTTP/3 session, as qamp-client's QuicConnection routes
+// them, behind the same exception barrier.
+client::StreamApp *app_of(void *u) { return Client::app_of(u); }
+
+void route_streams(ngtcp2_callbacks &cb) {
+  cb.recv_stream_data = [](ngtcp2_conn *, std::uint32_t flags, std::int64_t id, std::uint64_t, const std::uint8_t *data,
+                           std::size_t len, void *u, void *) {
+    return common::ngtcp2_barrier("recv_stream_data", [&] {
+      auto *app = app_of(u);
+      return app ? app->recv_stream_data(id, flags & NGTCP2_STREAM_DATA_FLAG_FIN, {data, len}) : 0;
+    });
+  };
+  cb.acked_stream_data_offset = [](ngtcp2_conn *, std::int64_t id, std::uint64_t, std::uint64_t len, void *u, void *) {
+    return common::ngtcp2_barrier("acked_stream_data_offset", [&] {
+      auto *app = app_of(u);
+      return app ? app->acked_stream_data(id, len) : 0;
+    });
+  };
+  cb.stream_close = [](ngtcp2_conn *, std::uint32_t flags, std::int64_t id, std::uint64_t code, void *u, void *) {
+    return common::ngtcp2_barrier("stream_close", [&] {
+      auto *app = app_of(u);
+      if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET)) code = NGHTTP3_H3_NO_ERROR;
+      return app ? app->stream_close(id, code) : 0;
+    });
+  };
+  cb.stream_reset = [](ngtcp2_conn *, std::int64_t id, std::uint64_t, std::uint64_t, void *u, void *) {
+    return common::ngtcp2_barrier("stream_reset", [&] {
+      auto *app = app_of(u);
+      return app ? app->shutdown_stream_read(id) : 0;
+    });
+  };
+  cb.stream_stop_sending = [](ngtcp2_conn *, std::int64_t id, std::uint64_t, void *u, void *) {
+    return common::ngtcp2_barrier("stream_stop_sending", [&] {
+      auto *app = app_of(u);
+      return app ? app->shutdown_stream_read(id) : 0;
+    });
+  };
+  cb.extend_max_local_streams_bidi = [](ngtcp2_conn *, std::uint64_t, void *u) {
+    return common::ngtcp2_barrier("extend_max_local_streams_bidi", [&] {
+      auto *app = app_of(u);
+      return app ? app->extend_max_local_streams_bidi() : 0;
+    });
+  };
+  cb.extend_max_stream_data = [](ngtcp2_conn *, std::int64_t id, std::uint64_t, void *u, void *) {
+    return common::ngtcp2_barrier("extend_max_stream_data", [&] {
+      auto *app = app_of(u);
+      return app ? app->extend_max_stream_data(id) : 0;
+    });
+  };
+}
+
+}  // namespace
+
+client::StreamApp *Client::app_of(void *user_data) { return State::of(user_data).streams.app; }
+
+void Client::Sink::on_header(std::string_view name, std::string_view value) {
+  if (name == ":status") c_.status_ = std::atoi(std::string(value).c_str());
+}
+
+void Client::Sink::on_body(std::span<const std::uint8_t> data) {
+  c_.received_ += data.size();
+  auto &change = c_.pending_change_;
+  if (change && change->after_bytes && c_.received_ >= change->after_bytes)
+    c_.queue_.at(c_.queue_.now(), [&c = c_] { c.change_network(); });  // not inside ngtcp2
+}
+
+void Client::start_http3() {
+  h3_ = std::make_unique<client::H3Session>(state_->streams);
+  std::string error;
+  if (h3_->start(&error) != 0) {
+    closed_ = true;
+    return;
+  }
+  client::Request r;
+  r.authority = "localhost";
+  r.path = config_.path;
+  h3_->submit(std::move(r), &sink_);
+}
 
 Client::Client(EventQueue &queue, Network &net, ClientConfig config)
     : queue_(queue),
@@ -46,7 +140,9 @@ Client::Client(EventQueue &queue, Network &net, ClientConfig config)
   adapter_.set_event_tap([this](const MigrationEvent &e) { decisions_.push_back(e); });
 }
 
-Client::~Client() = default;
+Client::~Client() {
+  h3_.reset();  // before the connection it runs on
+}
 
 const Peer &Client::peer() const noexcept { return *state_; }
 
@@ -78,18 +174,7 @@ void Client::start() {
   owned_ = {config_.local};
   started_at_ = queue_.now();
   auto cb = peer_callbacks(false);
-  cb.recv_stream_data = [](ngtcp2_conn *conn, std::uint32_t flags, std::int64_t id, std::uint64_t, const std::uint8_t *,
-                           std::size_t len, void *u, void *) {
-    auto &self = *State::of(u).client;
-    ngtcp2_conn_extend_max_stream_offset(conn, id, len);
-    ngtcp2_conn_extend_max_offset(conn, len);
-    self.received_ += len;
-    if (flags & NGTCP2_STREAM_DATA_FLAG_FIN) self.complete_ = true;
-    if (self.pending_change_ && self.pending_change_->after_bytes &&
-        self.received_ >= self.pending_change_->after_bytes)
-      self.queue_.at(self.queue_.now(), [&self] { self.change_network(); });  // not inside ngtcp2
-    return 0;
-  };
+  route_streams(cb);
   // As qamp-client's QuicConnection forwards them (examples/client/client.cc), behind the same
   // exception barrier.
   cb.handshake_completed = [](ngtcp2_conn *, void *u) {
@@ -97,6 +182,7 @@ void Client::start() {
       auto &self = *State::of(u).client;
       State::of(u).handshake_done = true;
       self.adapter_.handshake_completed();
+      self.start_http3();
       // "--network-change 0s": the network changes as the handshake completes, before the
       // confirmation, so before the client may use the preferred address (RFC 9000 §9.6.3).
       if (self.pending_change_ && self.pending_change_->after_bytes == 0) self.change_network(true);
@@ -133,6 +219,8 @@ void Client::start() {
   auto settings = peer_settings(s, queue_.now());
   auto params = base_params();
   params.initial_max_stream_data_bidi_local = 1 << 20;
+  params.initial_max_streams_uni = 3;  // the server's HTTP/3 control and QPACK streams
+  params.initial_max_stream_data_uni = 1 << 16;
   params.max_idle_timeout = config_.idle_timeout;
   auto dcid = random_cid(s, 18), scid = random_cid(s, 18);
   auto local = config_.local, server = config_.server;
@@ -173,13 +261,9 @@ void Client::receive(const Datagram &d) {
 void Client::write() {
   auto &s = *state_;
   if (closed_) return;
-  if (s.handshake_done && request_.id < 0) {
-    std::int64_t id;
-    if (ngtcp2_conn_open_bidi_stream(s.conn, &id, nullptr) == 0) request_ = {id, 1};
-  }
   std::deque<Datagram> out;
   constexpr int kBurst = 64;
-  flush(s, queue_.now(), out, kBurst, &request_);
+  flush(s, queue_.now(), out, kBurst, s.streams.app);
   ngtcp2_conn_update_pkt_tx_time(s.conn, queue_.now());
   bool more = out.size() == kBurst;
   for (auto &d : out)

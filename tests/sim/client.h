@@ -3,8 +3,9 @@
 // which asks qamp::Migrator), the simulator standing in for its host: the connection's facts,
 // ngtcp2's migration calls and the sockets (owned local addresses), on the simulator's clock.
 // A network change arrives as the real client's do (MigrationAdapter::network_changed) when
-// enough of the response has arrived, or at the handshake's completion. It downloads one stream:
-// a one-octet request, then whatever the server answers.
+// enough of the response has arrived, or at the handshake's completion. It downloads one body
+// over HTTP/3 with qamp-client's own H3Session (examples/client/h3_session.cc): GET `path`,
+// then the response's body bytes are counted.
 #pragma once
 
 #include <array>
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "h3_session.h"  // examples/client
 #include "harness.h"
 #include "migration.h"  // examples/client
 #include "options.h"
@@ -41,6 +43,7 @@ struct ClientConfig {
   std::optional<NetworkChange> change;
   ngtcp2_duration idle_timeout = 30 * NGTCP2_SECONDS;
   std::uint64_t seed = 2;
+  std::string path = "/bytes/300000";  // what qamp-server generates: N pattern bytes
 };
 
 class Client : public Node {
@@ -52,8 +55,9 @@ class Client : public Node {
   bool owns(const Endpoint &address) const override;
   void receive(const Datagram &d) override;
 
-  bool complete() const noexcept { return complete_; }  // the whole response, FIN included
-  std::uint64_t received() const noexcept { return received_; }
+  bool complete() const noexcept { return complete_; }  // the whole response body, FIN included
+  std::uint64_t received() const noexcept { return received_; }  // body bytes
+  int status() const noexcept { return status_; }                // the response's :status, 0 before
   const Peer &peer() const noexcept;
   // Every Migrator decision in order (the adapter's tap), and nullptr before the Migrator exists.
   const std::vector<MigrationEvent> &decisions() const noexcept { return decisions_; }
@@ -62,6 +66,7 @@ class Client : public Node {
   const std::vector<std::string> &calls() const noexcept { return calls_; }
   Endpoint local() const;   // the local address of ngtcp2's current path
   Endpoint remote() const;  // its remote address
+  static client::StreamApp *app_of(void *user_data);  // ngtcp2's user_data: the HTTP/3 session
 
  private:
   struct State;
@@ -102,8 +107,23 @@ class Client : public Node {
     Client &c_;
   };
 
+  // The response, as qamp-client's downloads see theirs.
+  class Sink final : public client::ResponseSink {
+   public:
+    explicit Sink(Client &client) noexcept : c_(client) {}
+    void on_header(std::string_view name, std::string_view value) override;
+    void on_headers_end() override {}
+    void on_body(std::span<const std::uint8_t> data) override;
+    void on_end_stream() override { c_.complete_ = true; }
+    void on_stream_close(std::uint64_t) override {}
+
+   private:
+    Client &c_;
+  };
+
   void write();
   void arm_timer();
+  void start_http3();  // after the handshake: control streams, then the GET
   // inside_callback: called from ngtcp2's handshake_completed, which writes afterwards itself.
   void change_network(bool inside_callback = false);
 
@@ -122,8 +142,10 @@ class Client : public Node {
   client::MigrationAdapter adapter_;
   std::vector<MigrationEvent> decisions_;
   std::vector<std::string> calls_;
-  OutgoingStream request_;
+  Sink sink_{*this};
+  std::unique_ptr<client::H3Session> h3_;
   std::uint64_t received_ = 0;
+  int status_ = 0;
   std::uint16_t next_port_ = 40001;  // for a socket bound to port 0
   ngtcp2_tstamp started_at_ = 0;
   bool complete_ = false;

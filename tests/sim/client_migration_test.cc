@@ -32,7 +32,6 @@ struct Run {
     sc.handshake = kServerHandshake;
     sc.spa_v4 = kServerSpa;
     sc.policy = policy;
-    sc.response_size = 400'000;
     return sc;
   }
   static ClientConfig client_config(MigratorConfig migrator, NetworkChange change) {
@@ -41,6 +40,7 @@ struct Run {
     cc.server = kServerHandshake;
     cc.migrator = migrator;
     cc.change = change;
+    cc.path = "/bytes/400000";
     return cc;
   }
 

@@ -176,6 +176,22 @@ void flush(Peer &peer, ngtcp2_tstamp now, std::deque<Datagram> &out, int max_pac
   }
 }
 
+void flush(Peer &peer, ngtcp2_tstamp now, std::deque<Datagram> &out, int max_packets, common::StreamSource *source) {
+  for (int i = 0; i < max_packets && peer.rv == 0; ++i) {
+    std::array<std::uint8_t, 1500> buf;
+    ngtcp2_path_storage ps;
+    ngtcp2_path_storage_zero(&ps);
+    ngtcp2_pkt_info pi;
+    auto w = common::write_stream_packet(peer.conn, source, &ps.path, &pi, buf.data(), buf.size(), now);
+    if (!w.ok()) {
+      peer.rv = w.failure == common::StreamWrite::Failure::ngtcp2 ? w.code : NGTCP2_ERR_CALLBACK_FAILURE;
+      return;
+    }
+    if (w.len == 0) return;
+    out.push_back({Endpoint::of(ps.path.local), Endpoint::of(ps.path.remote), {buf.begin(), buf.begin() + w.len}});
+  }
+}
+
 void deliver(Peer &peer, const Datagram &d, ngtcp2_tstamp now) {
   if (peer.rv != 0) return;
   auto to = d.to, from = d.from;

@@ -17,6 +17,7 @@
 #include <ngtcp2/ngtcp2_crypto.h>
 
 #include "net.h"
+#include "stream_write.h"
 #include "tls_creds.h"
 
 namespace qamp::sim {
@@ -89,6 +90,9 @@ struct OutgoingStream {
 // `stream` when given; an error goes to peer.rv.
 void flush(Peer &peer, ngtcp2_tstamp now, std::deque<Datagram> &out, int max_packets = 64,
            OutgoingStream *stream = nullptr);
+// The same with the stream data of an HTTP/3 layer (nullptr: control frames only), through the
+// write step both programs use (common::write_stream_packet).
+void flush(Peer &peer, ngtcp2_tstamp now, std::deque<Datagram> &out, int max_packets, common::StreamSource *source);
 // Hands one datagram to ngtcp2_conn_read_pkt on the path (d.to, d.from); an error goes to peer.rv.
 void deliver(Peer &peer, const Datagram &d, ngtcp2_tstamp now);
 

@@ -47,13 +47,13 @@ struct Cluster {
       sc.reset.mode = row.mode;
       if (row.cluster) sc.reset.cluster = quic_lb_cluster(id);
       sc.seed = 100 + id;  // own CIDs; the static secret is the cluster's (secret_seed)
-      sc.response_size = 500'000;
       servers.push_back(std::make_unique<Server>(w.queue, w.net, sc));
       w.net.add_server(servers.back().get());
     }
     ClientConfig cc;
     cc.local = kClientInside;
     cc.server = kServerHandshake;
+    cc.path = "/bytes/500000";
     client = std::make_unique<Client>(w.queue, w.net, cc);
     w.net.set_client(client.get());
     w.net.add_middlebox(&nat);

@@ -26,11 +26,11 @@ RebindResult download_through_rebinding(Level level, Endpoint new_outside, LinkC
   ServerConfig sc;
   sc.handshake = kServerHandshake;
   sc.policy = {level, Level::any, Level::any};
-  sc.response_size = 500'000;
   Server server(w.queue, w.net, sc);
   ClientConfig cc;
   cc.local = kClientInside;
   cc.server = kServerHandshake;
+  cc.path = "/bytes/500000";
   Client client(w.queue, w.net, cc);
   Nat nat(kClientInside, kNatOutside);
   w.net.set_client(&client);

@@ -1,101 +1,185 @@
-// tests/sim/server.cc — see server.h. The order of the calls follows examples/server/server.cc
-// (dispatch, new_initial, unknown_short_header) and connection.cc (on_datagram).
+// tests/sim/server.cc — see server.h.
 #include "server.h"
 
-#include <algorithm>
-#include <cstring>
-#include <string>
+#include <gnutls/crypto.h>
 
-#include "qamp/tls.h"
+#include "qamp/hex.h"
+#include "../../examples/server/response.h"
 
 namespace qamp::sim {
 
 namespace {
 
-constexpr std::size_t kScidLen = 18;  // as examples/server/server.h
+// An alarm is an event on the queue; re-arming or cancelling makes the earlier event a no-op
+// (its generation is stale), and so does destroying the alarm (its liveness token expires).
+class SimAlarm final : public server::Alarm {
+ public:
+  SimAlarm(EventQueue &queue, std::function<void()> fire) : queue_(queue), fire_(std::move(fire)) {}
+  void arm(ngtcp2_tstamp at) override {
+    auto generation = ++generation_;
+    std::weak_ptr<int> alive = alive_;
+    queue_.at(at, [this, alive, generation] {
+      if (!alive.expired() && generation == generation_) fire_();
+    });
+  }
+  // A simulated socket never refuses a datagram (ServerIo::send never answers kBlocked).
+  void arm_writable(const server::Socket &) override { arm(queue_.now()); }
+  void cancel() override { ++generation_; }
 
-bool same_cid(const ngtcp2_cid &cid, std::span<const std::uint8_t> bytes) {
-  return cid.datalen == bytes.size() && std::equal(bytes.begin(), bytes.end(), cid.data);
+ private:
+  EventQueue &queue_;
+  std::function<void()> fire_;
+  std::uint64_t generation_ = 0;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+}  // namespace
+
+// The simulator's world for qamp-server.
+class Server::Io final : public server::ServerIo, public server::Digests {
+ public:
+  Io(EventQueue &queue, Network &net, std::uint64_t seed) : queue_(queue), net_(net), prng_(seed) {}
+
+  ngtcp2_tstamp now() const override { return queue_.now(); }
+  ngtcp2_tstamp wall_clock() const override { return queue_.now(); }
+  void random(std::span<std::uint8_t> out) override { prng_.fill(out); }
+  bool open(server::Socket &s, const Endpoint &at, std::string *error) override {
+    if (at.port() == 0) {
+      *error = "the simulator binds no port 0: " + at.to_string();
+      return false;
+    }
+    s.local = at;
+    sockets_.push_back(&s);
+    return true;
+  }
+  int send(const server::Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data,
+           std::size_t gso_size) override {
+    // A GSO batch is its packets, as the kernel splits it.
+    const std::size_t step = gso_size ? gso_size : data.size();
+    for (std::size_t off = 0; off < data.size(); off += step) {
+      auto part = data.subspan(off, std::min(step, data.size() - off));
+      net_.from_server({s.local, remote, {part.begin(), part.end()}});
+    }
+    return 0;
+  }
+  std::unique_ptr<server::Alarm> alarm(std::function<void()> fire) override {
+    return std::make_unique<SimAlarm>(queue_, std::move(fire));
+  }
+  Digests &digests() override { return *this; }
+  void log(const std::string &line) override { log_.push_back(line); }
+  void stop() override {}
+
+  // Digests: the SHA-256 at once (the bodies are small), handed over as the next event.
+  std::optional<std::string> cached(const std::string &key) override {
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+    return std::nullopt;
+  }
+  bool request(const std::string &key, std::shared_ptr<const server::Body> body, const void *owner,
+               std::function<void(const std::string &)> done) override {
+    gnutls_hash_hd_t h;
+    if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) != 0) return false;
+    for (std::uint64_t off = 0; off < body->size();) {
+      auto s = body->at(off, static_cast<std::size_t>(std::min<std::uint64_t>(1 << 20, body->size() - off)));
+      gnutls_hash(h, s.data(), s.size());
+      off += s.size();
+    }
+    std::uint8_t digest[32];
+    gnutls_hash_deinit(h, digest);
+    cache_[key] = to_hex(digest);
+    auto id = next_waiter_++;
+    waiters_[id] = {owner, std::move(done)};
+    std::weak_ptr<int> alive = alive_;
+    queue_.at(queue_.now(), [this, alive, id, hex = cache_[key]] {
+      if (alive.expired()) return;
+      auto it = waiters_.find(id);
+      if (it == waiters_.end()) return;
+      auto w = std::move(it->second);
+      waiters_.erase(it);
+      w.done(hex);
+    });
+    return true;
+  }
+  void cancel(const void *owner) override {
+    std::erase_if(waiters_, [owner](const auto &w) { return w.second.owner == owner; });
+  }
+
+  const server::Socket *socket_at(const Endpoint &local) const {
+    for (auto *s : sockets_)
+      if (s->local == local) return s;
+    return nullptr;
+  }
+  const std::vector<std::string> &lines() const noexcept { return log_; }
+
+ private:
+  struct Waiter {
+    const void *owner = nullptr;
+    std::function<void(const std::string &)> done;
+  };
+  EventQueue &queue_;
+  Network &net_;
+  Prng prng_;
+  std::vector<server::Socket *> sockets_;
+  std::vector<std::string> log_;
+  std::map<std::string, std::string> cache_;
+  std::map<std::uint64_t, Waiter> waiters_;
+  std::uint64_t next_waiter_ = 0;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+namespace {
+
+server::ServerOptions options_for(const ServerConfig &c) {
+  server::ServerOptions o;
+  o.handshake = c.handshake;
+  o.preferred_v4 = c.spa_v4;
+  o.policy = c.policy;
+  o.gate = c.enforce;
+  o.reset_mode = c.reset.mode;
+  o.admission = c.admission;
+  o.idle_timeout = c.idle_timeout;
+  o.quiet = true;  // decisions only, as the e2e cases run it
+  return o;
 }
 
 }  // namespace
 
-struct Server::Conn : Peer {
-  Server *server = nullptr;
-  ngtcp2_cid odcid{};  // the client's first DCID, known until the handshake moves on
-  OutgoingStream response;
-  std::uint64_t timer_generation = 0;
-  bool closed = false;
-  bool moved_to_spa = false;
-
-  static Conn &of(void *user_data) { return *static_cast<Conn *>(static_cast<Peer *>(user_data)); }
-};
-
 Server::Server(EventQueue &queue, Network &net, ServerConfig config)
-    : queue_(queue),
-      net_(net),
-      config_(std::move(config)),
-      prng_(config_.seed),
-      gate_(GateConfig{config_.policy, config_.enforce}),
-      guard_(config_.reset) {
-  Prng(config_.secret_seed).fill(secret_);
+    : io_(std::make_unique<Io>(queue, net, config.seed)) {
+  server::WorkerSetup setup;
+  setup.static_secret.resize(32);
+  Prng(config.secret_seed).fill(setup.static_secret);
+  server_ = std::make_unique<server::Server>(options_for(config), config.reset.cluster, *io_, std::move(setup));
+  server_->use_credentials(credentials().server);
+  std::string error;
+  if (!server_->start(&error)) throw std::runtime_error("simulated qamp-server: " + error);
 }
 
-Server::~Server() = default;
-
-bool Server::owns(const Endpoint &address) const { return role_of(address).has_value(); }
-
-std::optional<ServerAddress> Server::role_of(const Endpoint &local) const {
-  if (local == config_.handshake) return ServerAddress::handshake;
-  if (config_.spa_v4 && local == *config_.spa_v4) return ServerAddress::spa_v4;
-  return std::nullopt;
+Server::~Server() {
+  server_.reset();  // its connections first: they cancel their digests and alarms on the I/O
 }
 
-const Peer *Server::connection() const noexcept { return conns_.empty() ? nullptr : conns_.front().get(); }
-
-std::uint64_t Server::sent_to(const Endpoint &to) const {
-  return static_cast<std::uint64_t>(std::count(sent_to_.begin(), sent_to_.end(), to));
-}
-
-Server::Conn *Server::find(std::span<const std::uint8_t> dcid) const {
-  for (const auto &c : conns_) {
-    if (c->closed) continue;
-    if (same_cid(c->odcid, dcid)) return c.get();
-    std::vector<ngtcp2_cid> scids(ngtcp2_conn_get_scid(c->conn, nullptr));
-    ngtcp2_conn_get_scid(c->conn, scids.data());
-    for (const auto &cid : scids)
-      if (same_cid(cid, dcid)) return c.get();
-  }
-  return nullptr;
-}
+bool Server::owns(const Endpoint &address) const { return io_->socket_at(address) != nullptr; }
 
 void Server::receive(const Datagram &d) {
-  auto c = classify_datagram(d.data, cid_len(),
-                             [this](std::span<const std::uint8_t> dcid) { return find(dcid) != nullptr; });
-  switch (c.kind) {
-    case DatagramClass::known_connection: {
-      auto &conn = *find(c.dcid);
-      // The gate, before ngtcp2 sees the datagram (DESIGN.md §4): a drop sends nothing.
-      const ngtcp2_path *cur = ngtcp2_conn_get_path(conn.conn);
-      auto cur_local = Endpoint::of(cur->local);
-      PathView current{role_of(cur_local).value_or(ServerAddress::handshake), cur->remote.addr};
-      PathView incoming{role_of(d.to).value_or(ServerAddress::handshake), d.from.sa()};
-      if (!gate_.admit(current, incoming).accepted()) return;
-      deliver(conn, d, queue_.now());
-      if (conn.rv != 0) {
-        conn.closed = true;  // draining, or an error: the simulator sends no CONNECTION_CLOSE
-        return;
-      }
-      write(conn);
-      return;
-    }
-    case DatagramClass::unknown_short_header: unknown_short_header(d, c.dcid); return;
-    case DatagramClass::new_initial: new_initial(d); return;
-    case DatagramClass::version_negotiation:
-    case DatagramClass::drop_undecodable:
-    case DatagramClass::drop_unknown_long_header: ++counters_.dropped_unknown; return;
-  }
+  auto *s = io_->socket_at(d.to);
+  if (!s) return;
+  // One datagram is one read batch: the connection that read it writes at once.
+  server_->receive(const_cast<server::Socket &>(*s), d.from, d.data);
+  server_->end_batch();
 }
+
+ServerCounters Server::counters() const {
+  const auto &st = server_->stats();
+  ServerCounters c;
+  c.connections = st.connections;
+  c.resets_sent = server_->reset_guard().counters().sent;
+  for (const auto &[reason, n] : st.initials_refused) c.refused += n;
+  c.moves_to_preferred_address = st.moves_to_preferred_address;
+  c.migrations = st.migrations;
+  return c;
+}
+
+const std::vector<std::string> &Server::log() const noexcept { return io_->lines(); }
 
 ClusterConfig quic_lb_cluster(std::uint8_t id, bool encrypted) {
   static constexpr std::uint8_t kKey[16] = {0x8f, 0x95, 0xf0, 0x92, 0x45, 0x76, 0x5f, 0x80,
@@ -104,178 +188,6 @@ ClusterConfig quic_lb_cluster(std::uint8_t id, bool encrypted) {
   if (encrypted) key = std::span<const std::uint8_t>(kKey);
   const std::uint8_t sid[] = {id};
   return ClusterConfig{QuicLbCodec(*make_quic_lb_config(0, 1, 16, true, key)), *make_quic_lb_server_id(sid)};
-}
-
-std::size_t Server::cid_len() const noexcept {
-  return config_.reset.cluster ? config_.reset.cluster->codec.config().cid_len() : kScidLen;
-}
-
-ngtcp2_cid Server::issue_cid() {
-  ngtcp2_cid cid;
-  if (const auto &cl = config_.reset.cluster) {
-    std::array<std::uint8_t, kQuicLbMaxBody> nonce;
-    prng_.fill(nonce);
-    auto b = cl->codec.encode(cl->server_id.view(), std::span(nonce).first(cl->codec.config().nonce_len));
-    ngtcp2_cid_init(&cid, b->data(), b->size());
-  } else {
-    std::array<std::uint8_t, kScidLen> random;
-    prng_.fill(random);
-    ngtcp2_cid_init(&cid, random.data(), random.size());
-  }
-  return cid;
-}
-
-void Server::reset_token(const ngtcp2_cid &cid, std::uint8_t *token) const {
-  ngtcp2_crypto_generate_stateless_reset_token(token, secret_.data(), secret_.size(), &cid);
-}
-
-void Server::new_initial(const Datagram &d) {
-  ngtcp2_pkt_hd hd;
-  if (ngtcp2_accept(&hd, d.data.data(), d.data.size()) != 0 || role_of(d.to) != ServerAddress::handshake) {
-    ++counters_.dropped_unknown;
-    return;
-  }
-  AdmissionInput in;
-  for (const auto &c : conns_)
-    if (!c->closed) {
-      ++in.connections;
-      if (!c->handshake_done) ++in.half_open;
-    }
-  if (admit(config_.admission, in).action != AdmissionAction::accept) {
-    ++counters_.refused;  // the simulator sends no Retry: a retry decision drops the Initial too
-    return;
-  }
-  auto conn = std::make_unique<Conn>();
-  auto &c = *conn;
-  c.server = this;
-  c.random = [this](std::span<std::uint8_t> out) { prng_.fill(out); };
-  c.local = d.to;
-  c.odcid = hd.dcid;
-  auto cb = peer_callbacks(true);
-  cb.get_new_connection_id = [](ngtcp2_conn *, ngtcp2_cid *cid, std::uint8_t *token, std::size_t, void *u) {
-    auto &self = Conn::of(u);
-    *cid = self.server->issue_cid();
-    self.server->reset_token(*cid, token);
-    return 0;
-  };
-  cb.recv_stream_data = [](ngtcp2_conn *conn, std::uint32_t flags, std::int64_t id, std::uint64_t, const std::uint8_t *,
-                           std::size_t len, void *u, void *) {
-    auto &self = Conn::of(u);
-    ngtcp2_conn_extend_max_stream_offset(conn, id, len);
-    ngtcp2_conn_extend_max_offset(conn, len);
-    // The whole request arrived: answer it with the configured number of bytes.
-    if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && self.response.id < 0)
-      self.response = {id, self.server->config_.response_size};
-    return 0;
-  };
-  cb.path_validation = [](ngtcp2_conn *, std::uint32_t, const ngtcp2_path *path, const ngtcp2_path *,
-                          ngtcp2_path_validation_result res, void *u) {
-    auto &self = Conn::of(u);
-    if (res != NGTCP2_PATH_VALIDATION_RESULT_SUCCESS) return 0;
-    // As qamp-server counts them (connection.cc): the first validated path on a preferred
-    // address is the move (RFC 9000 §9.6), any other validated path a client migration.
-    auto role = self.server->role_of(Endpoint::of(path->local));
-    if (role && *role != ServerAddress::handshake && !self.moved_to_spa) {
-      self.moved_to_spa = true;
-      ++self.server->counters_.moves_to_preferred_address;
-    } else {
-      ++self.server->counters_.migrations;
-    }
-    return 0;
-  };
-  auto settings = peer_settings(c, queue_.now());
-  auto params = base_params();
-  params.initial_max_stream_data_bidi_remote = 1 << 20;
-  params.max_idle_timeout = config_.idle_timeout;
-  params.original_dcid = hd.dcid;
-  params.original_dcid_present = 1;
-  if (config_.spa_v4) {
-    params.preferred_addr_present = 1;
-    std::memcpy(&params.preferred_addr.ipv4, config_.spa_v4->sa(), sizeof params.preferred_addr.ipv4);
-    params.preferred_addr.ipv4_present = 1;
-    params.preferred_addr.cid = issue_cid();
-    reset_token(params.preferred_addr.cid, params.preferred_addr.stateless_reset_token);
-  }
-  auto scid = issue_cid();
-  // The token of the handshake CID too, so a reset for it is one the client recognises.
-  params.stateless_reset_token_present = 1;
-  reset_token(scid, params.stateless_reset_token);
-  auto local = d.to, remote = d.from;
-  ngtcp2_path path{local.addr(), remote.addr(), nullptr};
-  if (ngtcp2_conn_server_new(&c.conn, &hd.scid, &scid, &path, hd.version, &cb, &settings, &params, nullptr,
-                             static_cast<Peer *>(&c)) != 0)
-    return;
-  std::string err;
-  auto session = common::make_session(true, credentials().server, "", &err);
-  if (!session) return;
-  c.attach(std::move(session));
-  ServerTpConfig tc;
-  tc.policy = config_.policy;
-  if (configure_server_session(c.session.get(), tc) != 0) return;
-  require_transport_params_extension(c.session.get());
-  ++counters_.connections;
-  conns_.push_back(std::move(conn));
-  deliver(c, d, queue_.now());
-  if (c.rv != 0) {
-    c.closed = true;
-    return;
-  }
-  write(c);
-}
-
-void Server::unknown_short_header(const Datagram &d, std::span<const std::uint8_t> dcid) {
-  // The source prefix has a bucket of its own (a flood from one network spends its own tokens).
-  auto source = qamp::Endpoint::from(d.from.sa()).value_or(qamp::Endpoint{});
-  auto level = config_.policy.at(role_of(d.to).value_or(ServerAddress::handshake));
-  auto decision = guard_.should_reset(dcid, d.data.size(), level, source, queue_.now());
-  if (!decision.send) return;
-  ngtcp2_cid cid;
-  ngtcp2_cid_init(&cid, dcid.data(), dcid.size());
-  std::uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN];
-  reset_token(cid, token);
-  std::vector<std::uint8_t> rnd(decision.rand_length());
-  prng_.fill(rnd);
-  std::array<std::uint8_t, 1500> out;
-  auto n = ngtcp2_pkt_write_stateless_reset(out.data(), decision.reset_length, token, rnd.data(), rnd.size());
-  if (n < 0) return;
-  ++counters_.resets_sent;
-  sent_to_.push_back(d.from);
-  net_.from_server({d.to, d.from, {out.begin(), out.begin() + n}});
-}
-
-void Server::write(Conn &c) {
-  std::deque<Datagram> out;
-  constexpr int kBurst = 64;
-  flush(c, queue_.now(), out, kBurst, &c.response);
-  ngtcp2_conn_update_pkt_tx_time(c.conn, queue_.now());
-  bool more = out.size() == kBurst;
-  for (auto &d : out) {
-    sent_to_.push_back(d.to);
-    net_.from_server(std::move(d));
-  }
-  if (c.rv != 0) {
-    c.closed = true;
-    return;
-  }
-  if (more)
-    queue_.at(queue_.now(), [this, &c] {
-      if (!c.closed) write(c);
-    });
-  arm_timer(c);
-}
-
-void Server::arm_timer(Conn &c) {
-  auto expiry = ngtcp2_conn_get_expiry(c.conn);
-  if (expiry == UINT64_MAX) return;
-  auto generation = ++c.timer_generation;
-  queue_.at(expiry, [this, &c, generation] {
-    if (c.closed || generation != c.timer_generation) return;
-    if (ngtcp2_conn_handle_expiry(c.conn, queue_.now()) != 0) {
-      c.closed = true;  // idle timeout (or a handshake that never finished)
-      return;
-    }
-    write(c);
-  });
 }
 
 }  // namespace qamp::sim
