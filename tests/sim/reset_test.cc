@@ -2,6 +2,7 @@
 // datagram with a CID the server does not know, sent over the simulated network to a server
 // that runs qamp's ResetGuard exactly where qamp-server does (unknown_short_header).
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include <catch2/catch_test_macros.hpp>
@@ -119,5 +120,15 @@ TEST_CASE("a datagram with an unknown CID: reset or silence, per address level a
     } else {
       CHECK(probe.got.empty());
     }
+    // qamp-server's own log line for the decision (Server::log_reset), naming the datagram's path.
+    std::vector<std::string> lines;
+    for (const auto &l : server.log())
+      if (l.find("stateless reset") != std::string::npos) lines.push_back(l);
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].starts_with(row.reset_len ? "qamp-server: stateless reset sent ("
+                                             : "qamp-server: stateless reset suppressed ("));
+    CHECK(lines[0].find(std::string(to_string(row.reason))) != std::string::npos);
+    CHECK(lines[0].find("from " + kNatOutside.to_string() + " to " + kServerHandshake.to_string()) !=
+          std::string::npos);
   }
 }
