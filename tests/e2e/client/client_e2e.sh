@@ -786,8 +786,8 @@ TABLE
     '.connection.migrations.refused == 1 and .connection.migrations.attempted == 0'
     '.connection.planner.decision == "split" and .connection.planner.figures.new_rate == null'
     "$s"'.completed == true and '"$s"'.mode == "complete" and '"$s"'.file_from == $from'
-    # The planner's action and reason this row is about.
-    "[$s"'.actions[] | select(.action == $action and .reason == $reason)] | length >= 1'
+    # The planner's action and reason this row is about (one of $pairs, "action/reason,...").
+    "[$s"'.actions[] | "\(.action)/\(.reason)"] as $seen | [$pairs | split(",")[] | . as $p | $seen | index($p)] | any'
   )
   # The change came at AT % of the body.
   [[ $at == *s ]] || checks+=("(100 * $s"'.received_at_change / ($N)) as $p | ($at | tonumber) <= $p and $p < ($at | tonumber) + 3')
@@ -823,8 +823,15 @@ TABLE
     split-new-version) checks+=("$s.responses[\"200\"] >= 1 and $s.responses[\"206\"] == 0"
       '[.connection.split.actions[] | select(.action == "drop-old") | .reason] == ["validator-changed"]') ;;
   esac
+  local pairs="$action/$reason"
+  # A new network far faster than the old: the old stream's part is small either way. Whether the
+  # planner drops it (old-contribution-small) or the tail chunks reach its offset first
+  # (meeting-point) depends on how far the old stream got by then: under ASan, with its CPU cost
+  # on 2 cores, CI saw the meeting point win once. What this row is about, the new network
+  # carrying at least 90 % of the rest, is checked by the share below either way.
+  [ "$CASE" = split-new-fast ] && pairs+=",stop-old-at/meeting-point"
   assert_jsons sum.json --arg sha "$(sha256_of "dl/$N")" --argjson N "$N" --arg at "$at" --arg from "$from" \
-    --arg action "$action" --arg reason "$reason" "${checks[@]}"
+    --arg pairs "$pairs" "${checks[@]}"
   assert_grep '^qamp: planner: split \(reason: measure-both-networks\)' client.log
   assert_grep '"name":"qamp:split"' client.sqlog
   assert_jsons srv.json '.datagrams_dropped == 0 and .migrations == 0'
