@@ -84,7 +84,6 @@ class Server {
   const ServerStats &stats() const noexcept { return stats_; }
   const Gate &gate() const noexcept { return gate_; }
   const ResetGuard &reset_guard() const noexcept { return reset_guard_; }
-  std::size_t connection_count() const noexcept { return conns_.size(); }
   // The server's gate (qamp/gate.h: one per server) for a datagram of `conn`: the decision,
   // counted server-wide; the gate's observer hands the event to `conn` (Connection::on_gate_event)
   // before this returns.

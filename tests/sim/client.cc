@@ -345,8 +345,9 @@ void Client::Host::reconnect(std::optional<Endpoint> from, bool resume) {
                       (from ? from->to_string() : "-"));
 }
 
-// What the planner is told: the goodput so far and ngtcp2's RTT; the simulated server sends no
-// length and no validator (one stream, no Range), so the body is neither sized nor resumable.
+// What the planner is told: the goodput so far and ngtcp2's RTT. The sink keeps neither the
+// content-length nor the validator qamp-server sends, so the body counts as neither sized nor
+// resumable (and a reconnect is only recorded, Host::reconnect).
 PlannerInput Client::Host::transfer() {
   PlannerInput in;
   in.received = c_.received_;

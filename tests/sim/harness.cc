@@ -125,57 +125,6 @@ ngtcp2_transport_params base_params() {
   return params;
 }
 
-namespace {
-
-constexpr std::size_t kPatternLen = 16384;
-
-const std::uint8_t *pattern() {
-  static const auto bytes = [] {
-    std::array<std::uint8_t, kPatternLen> b;
-    for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<std::uint8_t>(i * 131 + 7);
-    return b;
-  }();
-  return bytes.data();
-}
-
-}  // namespace
-
-void flush(Peer &peer, ngtcp2_tstamp now, std::deque<Datagram> &out, int max_packets, OutgoingStream *stream) {
-  bool blocked = false;  // the stream waits for flow control: send the rest without it
-  for (int i = 0; i < max_packets && peer.rv == 0; ++i) {
-    std::array<std::uint8_t, 1500> buf;
-    ngtcp2_path_storage ps;
-    ngtcp2_path_storage_zero(&ps);
-    ngtcp2_pkt_info pi;
-    std::int64_t sid = -1;
-    std::uint32_t flags = 0;
-    ngtcp2_vec v{};
-    std::size_t nv = 0;
-    if (stream && stream->id >= 0 && !stream->fin_sent && !blocked) {
-      sid = stream->id;
-      auto at = stream->offset % kPatternLen;
-      auto len = std::min<std::uint64_t>(stream->size - stream->offset, kPatternLen - at);
-      v = {const_cast<std::uint8_t *>(pattern() + at), static_cast<std::size_t>(len)};
-      nv = len ? 1 : 0;
-      if (stream->offset + len == stream->size) flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
-    }
-    ngtcp2_ssize accepted = -1;
-    auto n = ngtcp2_conn_writev_stream(peer.conn, &ps.path, &pi, buf.data(), buf.size(), &accepted, flags, sid,
-                                       nv ? &v : nullptr, nv, now);
-    if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED || n == NGTCP2_ERR_STREAM_SHUT_WR) {
-      blocked = true;
-      continue;
-    }
-    if (n < 0) peer.rv = static_cast<int>(n);
-    if (n <= 0) return;
-    if (sid >= 0 && accepted >= 0) {
-      stream->offset += static_cast<std::uint64_t>(accepted);
-      if ((flags & NGTCP2_WRITE_STREAM_FLAG_FIN) && stream->offset == stream->size) stream->fin_sent = true;
-    }
-    out.push_back({Endpoint::of(ps.path.local), Endpoint::of(ps.path.remote), {buf.begin(), buf.begin() + n}});
-  }
-}
-
 void flush(Peer &peer, ngtcp2_tstamp now, std::deque<Datagram> &out, int max_packets, common::StreamSource *source) {
   for (int i = 0; i < max_packets && peer.rv == 0; ++i) {
     std::array<std::uint8_t, 1500> buf;

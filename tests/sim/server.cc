@@ -103,7 +103,7 @@ class Server::Io final : public server::ServerIo, public server::Digests {
     std::erase_if(waiters_, [owner](const auto &w) { return w.second.owner == owner; });
   }
 
-  const server::Socket *socket_at(const Endpoint &local) const {
+  server::Socket *socket_at(const Endpoint &local) const {
     for (auto *s : sockets_)
       if (s->local == local) return s;
     return nullptr;
@@ -164,7 +164,7 @@ void Server::receive(const Datagram &d) {
   auto *s = io_->socket_at(d.to);
   if (!s) return;
   // One datagram is one read batch: the connection that read it writes at once.
-  server_->receive(const_cast<server::Socket &>(*s), d.from, d.data);
+  server_->receive(*s, d.from, d.data);
   server_->end_batch();
 }
 
