@@ -264,6 +264,7 @@ void Server::end_batch() {
 }
 
 void Server::receive(Socket &s, const Endpoint &remote, std::span<const std::uint8_t> data) {
+  if (stopped_) return;  // the rest of the read batch after SIGTERM: no new connection is counted
   ++stats_.datagrams_received;
   auto c = classify_datagram(data, cid_len(), [this](std::span<const std::uint8_t> dcid) {
     return by_cid_.count(key_of(dcid.data(), dcid.size())) != 0;
@@ -394,11 +395,18 @@ void Server::log_reset(const ResetEvent &ev) const {
 }
 
 void Server::shutdown() {
+  if (stopped_) return;
+  stopped_ = true;
   log("shutting down: closing " + std::to_string(conns_.size()) + " connection(s)");
+  // Every connection goes through remove() and one cleanup() here, so each is counted closed
+  // exactly once: one already removed (closing, draining, idle) is in doomed_ and in conns_,
+  // and the cleanup alarm it armed may still fire in the loop iteration that ends.
   for (auto &c : conns_) {
     c->close_gracefully();
-    ++stats_.connections_closed;
+    remove(c.get());
   }
+  cleanup();
+  if (cleanup_) cleanup_->cancel();
   write_stats();
   io_.stop();
 }

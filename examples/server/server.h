@@ -140,6 +140,7 @@ class Server {
   std::vector<Connection *> doomed_;
   std::set<Connection *> want_write_;  // read something in this batch; written after it
   std::unique_ptr<Alarm> cleanup_;
+  bool stopped_ = false;  // shutdown() ran: datagrams are ignored, the figures are final
   Gate gate_;
   // The connection whose datagram the gate is judging (set only inside admit_path): the gate's
   // observer is called synchronously from Gate::admit, and its event belongs to that connection.

@@ -67,7 +67,8 @@ class Server::Io final : public server::ServerIo, public server::Digests {
   }
   Digests &digests() override { return *this; }
   void log(const std::string &line) override { log_.push_back(line); }
-  void stop() override {}
+  void stop() override { stopped_ = true; }
+  bool stopped() const noexcept { return stopped_; }
 
   // Digests: the SHA-256 at once (the bodies are small), handed over as the next event.
   std::optional<std::string> cached(const std::string &key) override {
@@ -123,6 +124,7 @@ class Server::Io final : public server::ServerIo, public server::Digests {
   std::map<std::string, std::string> cache_;
   std::map<std::uint64_t, Waiter> waiters_;
   std::uint64_t next_waiter_ = 0;
+  bool stopped_ = false;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
@@ -160,9 +162,11 @@ Server::~Server() {
 
 bool Server::owns(const Endpoint &address) const { return io_->socket_at(address) != nullptr; }
 
+void Server::shutdown() { server_->shutdown(); }
+
 void Server::receive(const Datagram &d) {
   auto *s = io_->socket_at(d.to);
-  if (!s) return;
+  if (!s || io_->stopped()) return;
   // One datagram is one read batch: the connection that read it writes at once.
   server_->receive(*s, d.from, d.data);
   server_->end_batch();

@@ -56,6 +56,10 @@ class Server : public Node {
 
   bool owns(const Endpoint &address) const override;
   void receive(const Datagram &d) override;
+  // SIGTERM: qamp-server's own shutdown (CONNECTION_CLOSE to every connection, the stats file's
+  // figures final). Datagrams that arrive later find no socket, as after the process exits; alarms
+  // already queued still fire, as libev's pending watchers do in the iteration that breaks.
+  void shutdown();
 
   const Gate &gate() const noexcept { return server_->gate(); }
   const ResetGuard &reset_guard() const noexcept { return server_->reset_guard(); }
