@@ -151,6 +151,19 @@ wait_grep() {
   return 1
 }
 
+# A background process is up once its log says so: waits up to 5 s while PID lives, else prints
+# the log and fails naming what did not start.
+wait_started() {  # PID PATTERN LOG WHAT
+  local pid=$1 pattern=$2 log=$3 what=$4 i
+  for ((i = 0; i < 100; i++)); do
+    grep -aq -- "$pattern" "$log" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  cat "$log" >&2
+  fail "$what did not start"
+}
+
 bg_start() {
   local log=$1
   shift
