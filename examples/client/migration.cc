@@ -20,17 +20,6 @@ common::Json path_json(const ngtcp2_path &p) {
 
 Family family_of(const Endpoint &e) { return e.family() == AF_INET6 ? Family::v6 : Family::v4; }
 
-bool is_refusal(Outcome o) {
-  switch (o) {
-    case Outcome::refused_by_policy:
-    case Outcome::refused_validation_in_progress:
-    case Outcome::refused_no_preferred_address:
-    case Outcome::refused_preferred_disabled:
-    case Outcome::refused_preferred_already_tried: return true;
-    default: return false;
-  }
-}
-
 StartError start_error_of(int rv) {
   switch (rv) {
     case NGTCP2_ERR_CONN_ID_BLOCKED: return StartError::conn_id_blocked;

@@ -141,59 +141,7 @@ struct Callbacks {
     });
   }
 
-  static int recv_stream_data(ngtcp2_conn *, uint32_t flags, int64_t stream_id, uint64_t, const uint8_t *data,
-                              size_t datalen, void *user_data, void *) {
-    return guarded([&] {
-      auto *c = self(user_data);
-      if (!c->app_) return 0;
-      return c->app_->recv_stream_data(stream_id, flags & NGTCP2_STREAM_DATA_FLAG_FIN, {data, datalen});
-    });
-  }
-
-  static int acked_stream_data_offset(ngtcp2_conn *, int64_t stream_id, uint64_t, uint64_t datalen, void *user_data,
-                                      void *) {
-    return guarded([&] {
-      auto *c = self(user_data);
-      return c->app_ ? c->app_->acked_stream_data(stream_id, datalen) : 0;
-    });
-  }
-
-  static int stream_close(ngtcp2_conn *, uint32_t flags, int64_t stream_id, uint64_t app_error_code, void *user_data,
-                          void *) {
-    return guarded([&] {
-      auto *c = self(user_data);
-      if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET)) app_error_code = NGHTTP3_H3_NO_ERROR;
-      return c->app_ ? c->app_->stream_close(stream_id, app_error_code) : 0;
-    });
-  }
-
-  static int stream_reset(ngtcp2_conn *, int64_t stream_id, uint64_t, uint64_t, void *user_data, void *) {
-    return guarded([&] {
-      auto *c = self(user_data);
-      return c->app_ ? c->app_->shutdown_stream_read(stream_id) : 0;
-    });
-  }
-
-  static int stream_stop_sending(ngtcp2_conn *, int64_t stream_id, uint64_t, void *user_data, void *) {
-    return guarded([&] {
-      auto *c = self(user_data);
-      return c->app_ ? c->app_->shutdown_stream_read(stream_id) : 0;
-    });
-  }
-
-  static int extend_max_local_streams_bidi(ngtcp2_conn *, uint64_t, void *user_data) {
-    return guarded([&] {
-      auto *c = self(user_data);
-      return c->app_ ? c->app_->extend_max_local_streams_bidi() : 0;
-    });
-  }
-
-  static int extend_max_stream_data(ngtcp2_conn *, int64_t stream_id, uint64_t, void *user_data, void *) {
-    return guarded([&] {
-      auto *c = self(user_data);
-      return c->app_ ? c->app_->extend_max_stream_data(stream_id) : 0;
-    });
-  }
+  static StreamApp *app_of(void *user_data) { return self(user_data)->app_; }
 
   static int recv_stateless_reset(ngtcp2_conn *, const ngtcp2_pkt_stateless_reset *, void *user_data) {
     self(user_data)->got_stateless_reset_ = true;
@@ -286,13 +234,7 @@ int QuicConnection::init(const QuicConfig &config, std::string *error) {
   auto cb = common::crypto_callbacks(false);
   cb.handshake_completed = Callbacks::handshake_completed;
   cb.handshake_confirmed = Callbacks::handshake_confirmed;
-  cb.recv_stream_data = Callbacks::recv_stream_data;
-  cb.acked_stream_data_offset = Callbacks::acked_stream_data_offset;
-  cb.stream_close = Callbacks::stream_close;
-  cb.stream_reset = Callbacks::stream_reset;
-  cb.stream_stop_sending = Callbacks::stream_stop_sending;
-  cb.extend_max_local_streams_bidi = Callbacks::extend_max_local_streams_bidi;
-  cb.extend_max_stream_data = Callbacks::extend_max_stream_data;
+  route_stream_callbacks<Callbacks::app_of>(cb);
   cb.recv_stateless_reset = Callbacks::recv_stateless_reset;
   cb.rand = Callbacks::rand;
   cb.get_new_connection_id = Callbacks::get_new_connection_id;

@@ -8,8 +8,10 @@
 #include <cstdint>
 #include <span>
 
+#include <nghttp3/nghttp3.h>
 #include <ngtcp2/ngtcp2.h>
 
+#include "callback_barrier.h"
 #include "stream_write.h"
 
 namespace qamp::client {
@@ -39,5 +41,58 @@ class StreamHost {
   virtual void set_app(StreamApp *app) noexcept = 0;
   virtual void set_app_error(std::uint64_t code) noexcept = 0;
 };
+
+// ngtcp2's seven stream callbacks in `cb`, each routed to the StreamApp that AppOf(user_data)
+// returns (nullptr before the session exists: the callback does nothing) behind the exception
+// barrier. A stream closed without an application error code closes with H3_NO_ERROR; a reset
+// and a STOP_SENDING both end the stream's read side. QuicConnection and the simulator's client
+// route their connections' streams with it.
+template <StreamApp *(*AppOf)(void *user_data)>
+void route_stream_callbacks(ngtcp2_callbacks &cb) {
+  cb.recv_stream_data = [](ngtcp2_conn *, std::uint32_t flags, std::int64_t id, std::uint64_t, const std::uint8_t *data,
+                           std::size_t len, void *u, void *) {
+    return common::ngtcp2_barrier("recv_stream_data", [&] {
+      auto *app = AppOf(u);
+      return app ? app->recv_stream_data(id, flags & NGTCP2_STREAM_DATA_FLAG_FIN, {data, len}) : 0;
+    });
+  };
+  cb.acked_stream_data_offset = [](ngtcp2_conn *, std::int64_t id, std::uint64_t, std::uint64_t len, void *u, void *) {
+    return common::ngtcp2_barrier("acked_stream_data_offset", [&] {
+      auto *app = AppOf(u);
+      return app ? app->acked_stream_data(id, len) : 0;
+    });
+  };
+  cb.stream_close = [](ngtcp2_conn *, std::uint32_t flags, std::int64_t id, std::uint64_t code, void *u, void *) {
+    return common::ngtcp2_barrier("stream_close", [&] {
+      auto *app = AppOf(u);
+      if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET)) code = NGHTTP3_H3_NO_ERROR;
+      return app ? app->stream_close(id, code) : 0;
+    });
+  };
+  cb.stream_reset = [](ngtcp2_conn *, std::int64_t id, std::uint64_t, std::uint64_t, void *u, void *) {
+    return common::ngtcp2_barrier("stream_reset", [&] {
+      auto *app = AppOf(u);
+      return app ? app->shutdown_stream_read(id) : 0;
+    });
+  };
+  cb.stream_stop_sending = [](ngtcp2_conn *, std::int64_t id, std::uint64_t, void *u, void *) {
+    return common::ngtcp2_barrier("stream_stop_sending", [&] {
+      auto *app = AppOf(u);
+      return app ? app->shutdown_stream_read(id) : 0;
+    });
+  };
+  cb.extend_max_local_streams_bidi = [](ngtcp2_conn *, std::uint64_t, void *u) {
+    return common::ngtcp2_barrier("extend_max_local_streams_bidi", [&] {
+      auto *app = AppOf(u);
+      return app ? app->extend_max_local_streams_bidi() : 0;
+    });
+  };
+  cb.extend_max_stream_data = [](ngtcp2_conn *, std::int64_t id, std::uint64_t, void *u, void *) {
+    return common::ngtcp2_barrier("extend_max_stream_data", [&] {
+      auto *app = AppOf(u);
+      return app ? app->extend_max_stream_data(id) : 0;
+    });
+  };
+}
 
 }  // namespace qamp::client

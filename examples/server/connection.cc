@@ -315,18 +315,21 @@ bool Connection::handle_error(int rv) {
     std::snprintf(b, sizeof b, "%" PRIx64, ccerr_.error_code);
     return std::string(b);
   }() + ")");
+  send_connection_close();
+  server_.remove(this);
+  return true;
+}
+
+void Connection::send_connection_close() {
   std::array<std::uint8_t, 1500> buf;
   ngtcp2_path_storage ps;
   ngtcp2_path_storage_zero(&ps);
   ngtcp2_pkt_info pi;
   auto n = ngtcp2_conn_write_connection_close(conn_.get(), &ps.path, &pi, buf.data(), buf.size(), &ccerr_, server_.io().now());
-  if (n > 0) {
+  if (n > 0)
     if (auto *sock = server_.socket_for(ps.path.local))
       server_.io().send(*sock, Endpoint::of(ps.path.remote), {buf.data(), static_cast<std::size_t>(n)});
-  }
   closed_ = true;
-  server_.remove(this);
-  return true;
 }
 
 void Connection::start_draining() {
@@ -339,15 +342,7 @@ void Connection::close_gracefully() {
   if (closed_ || draining_ || !conn_) return;
   if (h3_) nghttp3_conn_shutdown(h3_.get());
   ngtcp2_ccerr_set_application_error(&ccerr_, NGHTTP3_H3_NO_ERROR, nullptr, 0);
-  std::array<std::uint8_t, 1500> buf;
-  ngtcp2_path_storage ps;
-  ngtcp2_path_storage_zero(&ps);
-  ngtcp2_pkt_info pi;
-  auto n = ngtcp2_conn_write_connection_close(conn_.get(), &ps.path, &pi, buf.data(), buf.size(), &ccerr_, server_.io().now());
-  if (n > 0)
-    if (auto *sock = server_.socket_for(ps.path.local))
-      server_.io().send(*sock, Endpoint::of(ps.path.remote), {buf.data(), static_cast<std::size_t>(n)});
-  closed_ = true;
+  send_connection_close();
 }
 
 void Connection::schedule_timer() {

@@ -113,6 +113,8 @@ class Connection {
   bool setup_tls();
   bool setup_http3();
   bool handle_error(int liberr);
+  // One datagram with CONNECTION_CLOSE (ccerr_) on the current path; then closed_.
+  void send_connection_close();
   void start_draining();
   void schedule_timer();
   void on_timer();

@@ -99,26 +99,21 @@ int run_compare(const CompareArgs &, std::ostream &out, std::ostream &err) {
   const SpellingChoice choices[] = {qamp::Spelling::pr3898, qamp::Spelling::dam_values, qamp::Spelling::ext,
                                     std::nullopt};
   for (auto choice : choices) {
-    auto encoding = encode_for(blob, kSamplePolicy, choice);
-    if (!encoding) {
-      err << "error: " << encoding.error().message() << "\n";
-      return 1;
-    }
-    auto params = qamp_params(encoding->wire);
-    if (!params) {
-      err << "error: " << params.error().message() << "\n";
+    auto encoded = encode_and_list(blob, kSamplePolicy, choice);
+    if (!encoded) {
+      err << "error: " << encoded.error().message() << "\n";
       return 1;
     }
     std::string tps;
     std::size_t bytes = 0;
-    for (auto &p : *params) {
+    for (auto &p : encoded->params) {
       char buf[48];
       std::snprintf(buf, sizeof buf, "%s0x%02llx[%zu]", tps.empty() ? "" : " ", static_cast<unsigned long long>(p.id),
                     p.value.size());
       tps += buf;
       bytes += qamp::varint::encoded_length(p.id) + qamp::varint::encoded_length(p.value.size()) + p.value.size();
     }
-    auto rejected = ngtcp2_rejects(encoding->wire);
+    auto rejected = ngtcp2_rejects(encoded->encoding.wire);
     auto learnt = round_trip(blob, kSamplePolicy, choice);
     auto can = measure(blob, choice);
     rows.push_back({std::string(qamp::to_string(choice)), tps, std::to_string(bytes),

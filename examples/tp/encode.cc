@@ -20,20 +20,16 @@ qamp::Bytes input_blob(const EncodeArgs &args) {
 }  // namespace
 
 int run_encode(const EncodeArgs &args, std::ostream &out, std::ostream &err) {
-  auto encoding = encode_for(input_blob(args), args.policy, args.spelling);
-  if (!encoding) {
-    err << "error: " << encoding.error().message() << "\n";
+  auto encoded = encode_and_list(input_blob(args), args.policy, args.spelling);
+  if (!encoded) {
+    err << "error: " << encoded.error().message() << "\n";
     return 1;
   }
-  auto params = qamp_params(encoding->wire);
-  if (!params) {
-    err << "error: " << params.error().message() << "\n";
-    return 1;
-  }
-  for (auto &a : encoding->adjustments)
+  const auto &encoding = encoded->encoding;
+  for (auto &a : encoding.adjustments)
     err << "note: " << qamp::to_string(a.address) << " level " << qamp::to_string(a.wanted) << " sent as "
         << qamp::to_string(a.expressed) << ": " << a.reason << "\n";
-  out << qamp::to_hex(args.full ? encoding->wire : qamp::serialize_params(*params)) << "\n";
+  out << qamp::to_hex(args.full ? encoding.wire : qamp::serialize_params(encoded->params)) << "\n";
   return 0;
 }
 

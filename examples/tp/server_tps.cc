@@ -96,4 +96,13 @@ qamp::Result<std::vector<qamp::RawParam>> qamp_params(qamp::ByteView blob) {
   return std::move(*parsed);
 }
 
+qamp::Result<EncodedParams> encode_and_list(qamp::ByteView ngtcp2_blob, const qamp::Policy &policy,
+                                            SpellingChoice choice) {
+  auto encoding = encode_for(ngtcp2_blob, policy, choice);
+  if (!encoding) return encoding.error();
+  auto params = qamp_params(encoding->wire);
+  if (!params) return params.error();
+  return EncodedParams{std::move(*encoding), std::move(*params)};
+}
+
 }  // namespace qamp::tp

@@ -32,4 +32,12 @@ std::string ngtcp2_rejects(qamp::ByteView blob);
 // The qamp-relevant TPs of `blob` (0x0c, 0x0d, 0x2d50, 0x2d51) in ascending id order.
 qamp::Result<std::vector<qamp::RawParam>> qamp_params(qamp::ByteView blob);
 
+// encode_for, and the qamp-relevant TPs of the wire it produced (what encode and compare print).
+struct EncodedParams {
+  qamp::ServerEncoding encoding;
+  std::vector<qamp::RawParam> params;
+};
+qamp::Result<EncodedParams> encode_and_list(qamp::ByteView ngtcp2_blob, const qamp::Policy &policy,
+                                            SpellingChoice choice);
+
 }  // namespace qamp::tp

@@ -176,8 +176,6 @@ bool starts_path(Outcome outcome) noexcept {
   }
 }
 
-namespace {
-
 bool is_refusal(Outcome outcome) noexcept {
   switch (outcome) {
     case Outcome::refused_by_policy:
@@ -188,8 +186,6 @@ bool is_refusal(Outcome outcome) noexcept {
     default: return false;
   }
 }
-
-}  // namespace
 
 std::string to_string(const MigrationDecision &d) {
   std::string out(to_string(d.outcome));

@@ -43,61 +43,6 @@ struct Client::State : Peer {
   static State &of(void *user_data) { return *static_cast<State *>(static_cast<Peer *>(user_data)); }
 };
 
-namespace {
-
-// ngtcp2's stream callbacks go to the HTTP/3 session, as qamp-client's QuicConnection routes
-// them, behind the same exception barrier.
-client::StreamApp *app_of(void *u) { return Client::app_of(u); }
-
-void route_streams(ngtcp2_callbacks &cb) {
-  cb.recv_stream_data = [](ngtcp2_conn *, std::uint32_t flags, std::int64_t id, std::uint64_t, const std::uint8_t *data,
-                           std::size_t len, void *u, void *) {
-    return common::ngtcp2_barrier("recv_stream_data", [&] {
-      auto *app = app_of(u);
-      return app ? app->recv_stream_data(id, flags & NGTCP2_STREAM_DATA_FLAG_FIN, {data, len}) : 0;
-    });
-  };
-  cb.acked_stream_data_offset = [](ngtcp2_conn *, std::int64_t id, std::uint64_t, std::uint64_t len, void *u, void *) {
-    return common::ngtcp2_barrier("acked_stream_data_offset", [&] {
-      auto *app = app_of(u);
-      return app ? app->acked_stream_data(id, len) : 0;
-    });
-  };
-  cb.stream_close = [](ngtcp2_conn *, std::uint32_t flags, std::int64_t id, std::uint64_t code, void *u, void *) {
-    return common::ngtcp2_barrier("stream_close", [&] {
-      auto *app = app_of(u);
-      if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET)) code = NGHTTP3_H3_NO_ERROR;
-      return app ? app->stream_close(id, code) : 0;
-    });
-  };
-  cb.stream_reset = [](ngtcp2_conn *, std::int64_t id, std::uint64_t, std::uint64_t, void *u, void *) {
-    return common::ngtcp2_barrier("stream_reset", [&] {
-      auto *app = app_of(u);
-      return app ? app->shutdown_stream_read(id) : 0;
-    });
-  };
-  cb.stream_stop_sending = [](ngtcp2_conn *, std::int64_t id, std::uint64_t, void *u, void *) {
-    return common::ngtcp2_barrier("stream_stop_sending", [&] {
-      auto *app = app_of(u);
-      return app ? app->shutdown_stream_read(id) : 0;
-    });
-  };
-  cb.extend_max_local_streams_bidi = [](ngtcp2_conn *, std::uint64_t, void *u) {
-    return common::ngtcp2_barrier("extend_max_local_streams_bidi", [&] {
-      auto *app = app_of(u);
-      return app ? app->extend_max_local_streams_bidi() : 0;
-    });
-  };
-  cb.extend_max_stream_data = [](ngtcp2_conn *, std::int64_t id, std::uint64_t, void *u, void *) {
-    return common::ngtcp2_barrier("extend_max_stream_data", [&] {
-      auto *app = app_of(u);
-      return app ? app->extend_max_stream_data(id) : 0;
-    });
-  };
-}
-
-}  // namespace
-
 client::StreamApp *Client::app_of(void *user_data) { return State::of(user_data).streams.app; }
 
 void Client::Sink::on_header(std::string_view name, std::string_view value) {
@@ -174,7 +119,7 @@ void Client::start() {
   owned_ = {config_.local};
   started_at_ = queue_.now();
   auto cb = peer_callbacks(false);
-  route_streams(cb);
+  client::route_stream_callbacks<Client::app_of>(cb);  // to the HTTP/3 session, as QuicConnection
   // As qamp-client's QuicConnection forwards them (examples/client/client.cc), behind the same
   // exception barrier.
   cb.handshake_completed = [](ngtcp2_conn *, void *u) {

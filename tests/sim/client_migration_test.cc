@@ -14,16 +14,9 @@ using namespace qamp::sim;
 
 namespace {
 
-struct Run {
-  World w;
-  Server server;
-  Client client;
-
+struct Run : Pair {
   Run(Policy policy, MigratorConfig migrator, NetworkChange change)
-      : server(w.queue, w.net, server_config(policy)), client(w.queue, w.net, client_config(migrator, change)) {
-    w.net.set_client(&client);
-    w.net.add_server(&server);
-    client.start();
+      : Pair(server_config(policy), client_config(migrator, change)) {
     w.queue.run_while_not([&] { return client.complete(); }, w.in(10 * NGTCP2_SECONDS));
   }
 

@@ -12,17 +12,6 @@ using namespace qamp::sim;
 
 namespace {
 
-struct Run {
-  World w;
-  Server server;
-  Client client;
-  explicit Run(ServerConfig sc, ClientConfig cc) : server(w.queue, w.net, sc), client(w.queue, w.net, cc) {
-    w.net.set_client(&client);
-    w.net.add_server(&server);
-    client.start();
-  }
-};
-
 ServerConfig server_config() {
   ServerConfig sc;
   sc.handshake = kServerHandshake;
@@ -52,7 +41,7 @@ TEST_CASE("qamp-server's shutdown counts every connection closed exactly once, w
   // connection at its idle timeout.
   int total = 0, accepted = 0;  // events run when the cleanup came, and when the Initial was accepted
   {
-    Run r(server_config(), client_config());
+    Pair r(server_config(), client_config());
     const auto deadline = r.w.in(2 * NGTCP2_SECONDS);
     r.w.queue.run_while_not(
         [&] {
@@ -68,7 +57,7 @@ TEST_CASE("qamp-server's shutdown counts every connection closed exactly once, w
   }
   INFO(total << " events from the first Initial to the cleanup; accepted at event " << accepted);
   for (int k = 0; k <= total + 2; ++k) {
-    Run r(server_config(), client_config());
+    Pair r(server_config(), client_config());
     const auto deadline = r.w.in(2 * NGTCP2_SECONDS);
     step(r.w.queue, k, deadline);
     r.server.shutdown();

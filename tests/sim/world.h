@@ -23,4 +23,18 @@ struct World {
   ngtcp2_tstamp in(ngtcp2_duration d) const noexcept { return queue.now() + d; }
 };
 
+// One client and one server on a world of their own, nothing between them; the client's first
+// Initial is sent, nothing has run yet.
+struct Pair {
+  World w;
+  Server server;
+  Client client;
+  Pair(const ServerConfig &sc, const ClientConfig &cc, LinkConfig link = {})
+      : w(link), server(w.queue, w.net, sc), client(w.queue, w.net, cc) {
+    w.net.set_client(&client);
+    w.net.add_server(&server);
+    client.start();
+  }
+};
+
 }  // namespace qamp::sim

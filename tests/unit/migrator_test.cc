@@ -1235,3 +1235,17 @@ TEST_CASE("migrator: retry knobs default to 40 x 50 ms; start errors are named")
   CHECK(to_string(StartError::address_family_mismatch) == "address-family-mismatch");
   CHECK(to_string(StartError::other) == "other");
 }
+
+TEST_CASE("Outcome: the five refusals are the decisions with nothing to do; none of them starts a path") {
+  const std::set<Outcome> refusals = {Outcome::refused_by_policy, Outcome::refused_validation_in_progress,
+                                      Outcome::refused_no_preferred_address, Outcome::refused_preferred_disabled,
+                                      Outcome::refused_preferred_already_tried};
+  for (int i = 0; i <= static_cast<int>(Outcome::start_failed); ++i) {
+    auto o = static_cast<Outcome>(i);
+    INFO(to_string(o));
+    CHECK(is_refusal(o) == (refusals.count(o) == 1));
+    CHECK_FALSE((is_refusal(o) && starts_path(o)));
+  }
+  // ngtcp2's refusal under native enforcement is a start result (on_start_failed), not a decision.
+  CHECK_FALSE(is_refusal(Outcome::refused_by_ngtcp2));
+}

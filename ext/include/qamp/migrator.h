@@ -162,6 +162,8 @@ enum class Outcome : std::uint8_t {
 std::string_view to_string(Outcome outcome) noexcept;
 // True for the outcomes that ask the adapter to start a path validation or a switch.
 bool starts_path(Outcome outcome) noexcept;
+// True for the refusals (the refused_* outcomes): nothing to do, counted in MigratorStats::refused.
+bool is_refusal(Outcome outcome) noexcept;
 
 struct MigrationDecision {
   Outcome outcome;
