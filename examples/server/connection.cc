@@ -325,7 +325,8 @@ void Connection::send_connection_close() {
   ngtcp2_path_storage ps;
   ngtcp2_path_storage_zero(&ps);
   ngtcp2_pkt_info pi;
-  auto n = ngtcp2_conn_write_connection_close(conn_.get(), &ps.path, &pi, buf.data(), buf.size(), &ccerr_, server_.io().now());
+  auto n = ngtcp2_conn_write_connection_close(conn_.get(), &ps.path, &pi, buf.data(), buf.size(), &ccerr_,
+                                              server_.io().now());
   if (n > 0)
     if (auto *sock = server_.socket_for(ps.path.local))
       server_.io().send(*sock, Endpoint::of(ps.path.remote), {buf.data(), static_cast<std::size_t>(n)});

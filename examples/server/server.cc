@@ -102,9 +102,9 @@ Server::Server(ServerOptions options, std::optional<ClusterConfig> cluster, Serv
       reset_guard_(guard_config(opts_, cluster, io)) {
   if (cluster) {
     // Every nonce from the I/O's CSPRNG.
-    auto cids = QuicLbCidGenerator::create(cluster->codec,
-                                           {cluster->server_id.view().begin(), cluster->server_id.view().end()},
-                                           [this](std::span<std::uint8_t> out) { io_.random(out); });
+    auto cids =
+        QuicLbCidGenerator::create(cluster->codec, {cluster->server_id.view().begin(), cluster->server_id.view().end()},
+                                   [this](std::span<std::uint8_t> out) { io_.random(out); });
     // The server ID comes from the configuration's own length: create() cannot refuse it.
     cids_.emplace(std::move(*cids));
   }

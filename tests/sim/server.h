@@ -25,15 +25,15 @@ namespace qamp::sim {
 // The qamp-server options a scenario sets (ServerOptions and the cluster configuration are built
 // from them as qamp-server's flags would).
 struct ServerConfig {
-  Endpoint handshake;              // the address clients connect to (<ADDR> <PORT>)
-  std::optional<Endpoint> spa_v4;  // --preferred-ipv4-addr
-  Policy policy;                   // --policy
-  bool enforce = true;             // --gate
-  ResetGuardConfig reset;          // its mode (--reset) and cluster (--instance-id, --quic-lb-*)
+  Endpoint handshake;                                 // the address clients connect to (<ADDR> <PORT>)
+  std::optional<Endpoint> spa_v4;                     // --preferred-ipv4-addr
+  Policy policy;                                      // --policy
+  bool enforce = true;                                // --gate
+  ResetGuardConfig reset;                             // its mode (--reset) and cluster (--instance-id, --quic-lb-*)
   AdmissionConfig admission{RetryMode::off};          // --retry, --max-connections, --max-half-open
   ngtcp2_duration idle_timeout = 3 * NGTCP2_SECONDS;  // --timeout (as the e2e cases: 3 s)
   std::uint64_t seed = 1;                             // CIDs, nonces and ngtcp2's randomness
-  std::uint64_t secret_seed = 7;  // --static-secret: one per cluster, so tokens verify anywhere
+  std::uint64_t secret_seed = 7;                      // --static-secret: one per cluster, so tokens verify anywhere
 };
 
 // A cluster instance's QUIC-LB configuration, as qamp-server's defaults: config rotation 0,
