@@ -7,6 +7,8 @@
 #include <nghttp3/nghttp3.h>
 
 #include "callback_barrier.h"
+#include "http_range.h"
+#include "http_rules.h"
 #include "qamp/tls.h"
 
 namespace qamp::sim {
@@ -45,8 +47,18 @@ struct Client::State : Peer {
 
 client::StreamApp *Client::app_of(void *user_data) { return State::of(user_data).streams.app; }
 
+// The headers the planner's input comes from, read as qamp-client's Download reads them.
 void Client::Sink::on_header(std::string_view name, std::string_view value) {
-  if (name == ":status") c_.status_ = std::atoi(std::string(value).c_str());
+  if (name == ":status")
+    c_.status_ = static_cast<int>(common::parse_decimal(value).value_or(0));
+  else if (name == "content-length")
+    c_.content_length_ = common::parse_decimal(value);
+  else if (name == "accept-ranges")
+    c_.accept_ranges_ = std::string(value);
+  else if (name == "etag")
+    c_.etag_ = std::string(value);
+  else if (name == "last-modified")
+    c_.last_modified_ = std::string(value);
 }
 
 void Client::Sink::on_body(std::span<const std::uint8_t> data) {
@@ -290,13 +302,15 @@ void Client::Host::reconnect(std::optional<Endpoint> from, bool resume) {
                       (from ? from->to_string() : "-"));
 }
 
-// What the planner is told: the goodput so far and ngtcp2's RTT. The sink keeps neither the
-// content-length nor the validator qamp-server sends, so the body counts as neither sized nor
-// resumable (and a reconnect is only recorded, Host::reconnect).
+// What the planner is told, as qamp-client tells it for one download: the response's length,
+// whether it is resumable (common::response_allows_resume over the headers qamp-server sent),
+// the goodput so far and ngtcp2's RTT. A reconnect is only recorded (Host::reconnect).
 PlannerInput Client::Host::transfer() {
   PlannerInput in;
   in.received = c_.received_;
-  in.resumable = false;
+  in.body_size = c_.content_length_;
+  in.resumable = common::response_allows_resume(c_.status_, c_.accept_ranges_,
+                                                common::if_range_validator(c_.etag_, c_.last_modified_));
   const auto elapsed = c_.queue_.now() - c_.started_at_;
   in.old_rate = elapsed ? static_cast<double>(c_.received_) * 1e9 / static_cast<double>(elapsed) : 0;
   ngtcp2_conn_info info;

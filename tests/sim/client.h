@@ -64,6 +64,8 @@ class Client : public Node {
   const Migrator *migrator() const noexcept { return adapter_.migrator(); }
   // What the adapter asked of the host besides the decisions ("initiate ...", "reconnect ...").
   const std::vector<std::string> &calls() const noexcept { return calls_; }
+  // What qamp-client's summary would hold (the planner's record after a refusal among it).
+  const client::RunRecord &run() const noexcept { return run_; }
   Endpoint local() const;   // the local address of ngtcp2's current path
   Endpoint remote() const;  // its remote address
   static client::StreamApp *app_of(void *user_data);  // ngtcp2's user_data: the HTTP/3 session
@@ -146,6 +148,8 @@ class Client : public Node {
   std::unique_ptr<client::H3Session> h3_;
   std::uint64_t received_ = 0;
   int status_ = 0;
+  std::optional<std::uint64_t> content_length_;
+  std::string accept_ranges_, etag_, last_modified_;
   std::uint16_t next_port_ = 40001;  // for a socket bound to port 0
   ngtcp2_tstamp started_at_ = 0;
   bool complete_ = false;

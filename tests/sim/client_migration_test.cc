@@ -86,6 +86,13 @@ TEST_CASE("a change the server's policy refuses: the client does not migrate (cl
   CHECK(e->before == MigratorState::on_preferred_address);
   CHECK(r.client.migrator()->stats().refused == 1);
   CHECK_FALSE(r.decision(qamp::Outcome::start_path_validation));
+  // The planner is asked, with the figures qamp-server's response gave: a 400 kB body, resumable
+  // (Accept-Ranges: bytes and a strong ETag). The network is no faster, so it stays.
+  const auto planner = r.client.run().planner.dump();
+  INFO(planner);
+  CHECK(planner.find(R"("body_size":400000)") != std::string::npos);
+  CHECK(planner.find(R"("resumable":true)") != std::string::npos);
+  CHECK(planner.find(R"("decision":"stay")") != std::string::npos);
   CHECK(r.client.complete());
   CHECK(r.client.local() == kClientInside);
   CHECK(r.client.remote() == kServerSpa);
